@@ -1,0 +1,94 @@
+// The one seam between lagrouter and a database server: a Probe takes one
+// sample of a server's role and replication position within a deadline.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "router/position.h"
+
+namespace lagrouter::probes {
+
+using Clock = std::chrono::steady_clock;
+
+enum class Role { kUnknown, kPrimary, kReplica };
+const char* RoleName(Role role);
+
+// Why a probe failed; a label of lagrouter_probe_errors_total.
+enum class ErrorKind { kNone, kConnect, kTimeout, kQuery, kParse, kAuth };
+const char* ErrorKindName(ErrorKind kind);
+
+// A replica as its primary sees it (pg_stat_replication), for people.
+struct DownstreamReplica {
+  std::string application_name;
+  std::string client_addr;
+  std::string state;  // e.g. "streaming"
+  router::Position replay_position;
+  std::optional<double> replay_lag_seconds;
+};
+
+struct Sample {
+  bool ok = false;
+  ErrorKind error_kind = ErrorKind::kNone;
+  std::string error;  // a message for people; never a password or conninfo
+
+  // Monotonic time taken *before* the query was sent: every transaction
+  // committed before it is at or below write_position (the design's t_k).
+  Clock::time_point sent_at{};
+  Clock::time_point received_at{};
+
+  Role role = Role::kUnknown;
+  std::string flavor;       // "postgres", "mariadb", "mysql"
+  std::string version;      // server version string
+  bool superuser = false;   // the monitoring user is a superuser (warned about)
+
+  // Primary: its current write position (PostgreSQL insert LSN, MariaDB
+  // gtid_binlog_pos, MySQL gtid_executed).
+  router::Position write_position;
+  // Replica: replayed/applied and received positions.
+  router::Position replay_position;
+  router::Position receive_position;
+
+  // Replica: its replication stream is running (PostgreSQL WAL receiver
+  // streaming; MySQL IO thread running or connecting). Routing also requires
+  // a known bound; this flag only excludes deliberately stopped replication.
+  bool replicating = false;
+  bool replay_paused = false;       // PostgreSQL pg_is_wal_replay_paused()
+  std::string replication_state;    // engine words, e.g. "streaming", "IO:Yes SQL:No"
+  std::string replication_error;    // engine's last error fields, if any
+  std::string upstream;             // host:port the replica replicates from, if known
+  std::optional<double> reported_lag_seconds;  // engine's own figure, for people only
+
+  std::vector<DownstreamReplica> downstream;  // primary only
+};
+
+class Probe {
+ public:
+  virtual ~Probe() = default;
+  // Takes one sample. Never blocks past `deadline`: a hung server yields a
+  // kTimeout sample and the connection is dropped (re-opened next time).
+  virtual Sample Run(Clock::time_point deadline) = 0;
+};
+
+struct ServerEndpoint {
+  std::string cluster;
+  std::string name;
+  std::string host;
+  int port = 0;
+  std::string user;
+  std::string password;  // resolved from env/file at start; never logged
+  std::string database;  // postgres: dbname (default "postgres")
+  // TLS: postgres sslmode etc. / mysql ssl options (issue 6).
+  std::string sslmode;
+  std::string sslrootcert;
+  std::string sslcert;
+  std::string sslkey;
+};
+
+std::unique_ptr<Probe> MakePostgresProbe(const ServerEndpoint& endpoint);
+std::unique_ptr<Probe> MakeMysqlProbe(const ServerEndpoint& endpoint);
+
+}  // namespace lagrouter::probes
