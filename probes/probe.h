@@ -9,13 +9,13 @@
 #include <vector>
 
 #include "router/position.h"
+#include "router/router.h"
 
 namespace lagrouter::probes {
 
 using Clock = std::chrono::steady_clock;
 
-enum class Role { kUnknown, kPrimary, kReplica };
-const char* RoleName(Role role);
+using router::Role;
 
 // Why a probe failed; a label of lagrouter_probe_errors_total.
 enum class ErrorKind { kNone, kConnect, kTimeout, kQuery, kParse, kAuth };

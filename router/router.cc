@@ -1,0 +1,115 @@
+#include "router/router.h"
+
+namespace lagrouter::router {
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kPrimary: return "primary";
+    case Role::kReplica: return "replica";
+    case Role::kUnknown: break;
+  }
+  return "unknown";
+}
+
+const char* OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kFreshReplica: return "fresh_replica";
+    case Outcome::kPrimaryClass: return "primary_class";
+    case Outcome::kFallbackPrimary: return "fallback_primary";
+    case Outcome::kNoEligibleServer: break;
+  }
+  return "no_eligible_server";
+}
+
+void UpdateGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_bound,
+                Duration bound, TimePoint now) {
+  const Duration limit = cls.max_staleness;
+  if (!healthy || peak_bound > limit || bound > limit) {
+    gate.held = true;
+    gate.comfortable_since.reset();
+    gate.eligible_from = TimePoint::max();
+    return;
+  }
+  if (!gate.held) {
+    gate.eligible_from = TimePoint::min();
+    return;
+  }
+  if (bound > limit / 2) {
+    gate.comfortable_since.reset();
+    gate.eligible_from = TimePoint::max();
+    return;
+  }
+  if (!gate.comfortable_since) gate.comfortable_since = now;
+  gate.eligible_from = *gate.comfortable_since + cls.settle;
+  if (now >= gate.eligible_from) {
+    gate.held = false;
+    gate.comfortable_since.reset();
+    gate.eligible_from = TimePoint::min();
+  }
+}
+
+std::optional<Duration> BoundAt(const ServerView& s, TimePoint now) {
+  if (!s.bound_known || !s.fresh_as_of) return std::nullopt;
+  return now - *s.fresh_as_of;
+}
+
+bool Eligible(const ServerView& s, const QueryClass& cls, size_t class_index, TimePoint now,
+              const Position* after) {
+  if (s.role != Role::kReplica || !s.up || !s.replicating) return false;
+  if (cls.max_staleness <= Duration::zero()) return false;
+  const auto bound = BoundAt(s, now);
+  if (!bound || *bound > cls.max_staleness) return false;
+  if (class_index < s.gates.size() && now < s.gates[class_index].eligible_from) return false;
+  if (after != nullptr && !Covers(s.replayed, *after)) return false;
+  return true;
+}
+
+Decision Route(const ClusterView& cluster, const QueryClass& cls, size_t class_index,
+               const Position* after, TimePoint now, uint64_t spread) {
+  Decision d;
+  if (cls.max_staleness > Duration::zero()) {
+    // Two passes over the servers instead of a list: no allocation per request.
+    uint64_t total_weight = 0;
+    for (const auto& s : cluster.servers) {
+      if (Eligible(s, cls, class_index, now, after)) total_weight += s.weight;
+    }
+    if (total_weight > 0) {
+      uint64_t pick = spread % total_weight;
+      for (size_t i = 0; i < cluster.servers.size(); ++i) {
+        const auto& s = cluster.servers[i];
+        if (!Eligible(s, cls, class_index, now, after)) continue;
+        if (pick < s.weight) {
+          d.outcome = Outcome::kFreshReplica;
+          d.server = static_cast<int>(i);
+          d.bound = *BoundAt(s, now);
+          d.valid_for = cls.max_staleness - d.bound;
+          return d;
+        }
+        pick -= s.weight;
+      }
+    }
+    if (cls.fallback == Fallback::kError) {
+      d.why = after != nullptr ? "no replica is fresh enough for this class and has replayed the "
+                                 "requested position, and the class does not fall back to the "
+                                 "primary"
+                               : "no replica is fresh enough for this class, and the class does "
+                                 "not fall back to the primary";
+      return d;
+    }
+  }
+  if (cluster.primary < 0) {
+    d.why = cluster.primaries_claimed > 1
+                ? "several servers claim to be primary (split brain); refusing to pick one"
+                : "the primary is needed but is down or unknown";
+    return d;
+  }
+  d.outcome = cls.max_staleness > Duration::zero() ? Outcome::kFallbackPrimary
+                                                   : Outcome::kPrimaryClass;
+  d.server = cluster.primary;
+  d.bound = Duration::zero();
+  // A primary stays right until a probe could show a failover.
+  d.valid_for = cluster.probe_interval;
+  return d;
+}
+
+}  // namespace lagrouter::router

@@ -1,0 +1,254 @@
+#include "router/router.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace lagrouter::router {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const TimePoint kNow = TimePoint{} + seconds(10000);
+
+QueryClass Class(const char* name, Duration max, Fallback fb = Fallback::kPrimary) {
+  QueryClass c;
+  c.name = name;
+  c.max_staleness = max;
+  c.fallback = fb;
+  return c;
+}
+
+ServerView Primary(const char* name) {
+  ServerView s;
+  s.name = name;
+  s.role = Role::kPrimary;
+  s.up = true;
+  return s;
+}
+
+// A healthy replica whose bound at kNow is `stale`.
+ServerView Replica(const char* name, Duration stale, uint64_t lsn = 1000) {
+  ServerView s;
+  s.name = name;
+  s.role = Role::kReplica;
+  s.up = true;
+  s.replicating = true;
+  s.fresh_as_of = kNow - stale;
+  s.bound_known = true;
+  s.replayed = Lsn{lsn};
+  return s;
+}
+
+ClusterView Cluster(std::vector<ServerView> servers) {
+  ClusterView c;
+  c.name = "shop";
+  c.servers = std::move(servers);
+  for (size_t i = 0; i < c.servers.size(); ++i) {
+    if (c.servers[i].role == Role::kPrimary) {
+      ++c.primaries_claimed;
+      if (c.servers[i].up) c.primary = static_cast<int>(i);
+    }
+  }
+  if (c.primaries_claimed > 1) c.primary = -1;
+  return c;
+}
+
+std::string Routed(const ClusterView& c, const Decision& d) {
+  return d.server < 0 ? "-" : c.servers[static_cast<size_t>(d.server)].name;
+}
+
+TEST(Route, TableOfPolicies) {
+  const auto second = Class("second", seconds(1));
+  const auto report = Class("report", seconds(3600), Fallback::kError);
+  const auto inventory = Class("inventory", seconds(0));
+
+  auto down = Replica("r1", milliseconds(100));
+  down.up = false;
+  auto stopped = Replica("r1", milliseconds(100));
+  stopped.replicating = false;
+  auto unknown = Replica("r1", milliseconds(100));
+  unknown.bound_known = false;  // older than the whole history
+  auto never = Replica("r1", milliseconds(0));
+  never.fresh_as_of.reset();
+  never.bound_known = false;
+  auto primary_down = Primary("p");
+  primary_down.up = false;
+
+  struct Case {
+    const char* what;
+    ClusterView cluster;
+    QueryClass cls;
+    Outcome outcome;
+    const char* server;
+  };
+  const Case cases[] = {
+      {"fresh replica serves a 1 s class", Cluster({Primary("p"), Replica("r1", milliseconds(300))}),
+       second, Outcome::kFreshReplica, "r1"},
+      {"0 s class always goes to the primary",
+       Cluster({Primary("p"), Replica("r1", milliseconds(0))}), inventory, Outcome::kPrimaryClass,
+       "p"},
+      {"bound exactly at the limit is still fresh",
+       Cluster({Primary("p"), Replica("r1", seconds(1))}), second, Outcome::kFreshReplica, "r1"},
+      {"stale replica: fall back to the primary",
+       Cluster({Primary("p"), Replica("r1", milliseconds(1001))}), second,
+       Outcome::kFallbackPrimary, "p"},
+      {"stale replica, fallback error: no server",
+       Cluster({Primary("p"), Replica("r1", seconds(3601))}), report, Outcome::kNoEligibleServer,
+       "-"},
+      {"1 h class tolerates a paused replica", Cluster({Primary("p"), Replica("r1", seconds(30))}),
+       report, Outcome::kFreshReplica, "r1"},
+      {"down replica is never eligible", Cluster({Primary("p"), down}), report,
+       Outcome::kNoEligibleServer, "-"},
+      {"stopped replication is never eligible", Cluster({Primary("p"), stopped}), report,
+       Outcome::kNoEligibleServer, "-"},
+      {"unknown bound is never eligible", Cluster({Primary("p"), unknown}), report,
+       Outcome::kNoEligibleServer, "-"},
+      {"never-sampled replica is never eligible", Cluster({Primary("p"), never}), second,
+       Outcome::kFallbackPrimary, "p"},
+      {"primary down: primary classes fail", Cluster({primary_down, Replica("r1", seconds(5))}),
+       inventory, Outcome::kNoEligibleServer, "-"},
+      {"primary down: loose classes keep their replicas",
+       Cluster({primary_down, Replica("r1", seconds(5))}), report, Outcome::kFreshReplica, "r1"},
+      {"primary down and no fresh replica: no server",
+       Cluster({primary_down, Replica("r1", seconds(5))}), second, Outcome::kNoEligibleServer,
+       "-"},
+      {"split brain: no primary",
+       Cluster({Primary("p"), Primary("q"), Replica("r1", milliseconds(10))}), inventory,
+       Outcome::kNoEligibleServer, "-"},
+      {"no replicas at all", Cluster({Primary("p")}), second, Outcome::kFallbackPrimary, "p"},
+  };
+  for (const auto& c : cases) {
+    const auto d = Route(c.cluster, c.cls, 0, nullptr, kNow, 0);
+    EXPECT_EQ(OutcomeName(d.outcome), std::string(OutcomeName(c.outcome))) << c.what;
+    EXPECT_EQ(Routed(c.cluster, d), c.server) << c.what;
+    if (d.outcome == Outcome::kNoEligibleServer) {
+      EXPECT_NE(std::string(d.why), "") << c.what;
+    }
+  }
+}
+
+TEST(Route, SpreadsOverEligibleReplicasByWeight) {
+  auto heavy = Replica("r2", milliseconds(10));
+  heavy.weight = 3;
+  const auto cluster = Cluster({Primary("p"), Replica("r1", milliseconds(10)), heavy,
+                                Replica("r3", seconds(5))});
+  const auto cls = Class("second", seconds(1));
+  std::map<std::string, int> counts;
+  for (uint64_t i = 0; i < 400; ++i) {
+    const auto d = Route(cluster, cls, 0, nullptr, kNow, i);
+    ASSERT_EQ(d.outcome, Outcome::kFreshReplica);
+    ++counts[Routed(cluster, d)];
+  }
+  EXPECT_EQ(counts["r1"], 100);
+  EXPECT_EQ(counts["r2"], 300);
+  EXPECT_EQ(counts.count("r3"), 0u);
+  EXPECT_EQ(counts.count("p"), 0u);
+}
+
+TEST(Route, ValidForIsTheRemainingStalenessBudget) {
+  const auto cluster = Cluster({Primary("p"), Replica("r1", milliseconds(412))});
+  const auto d = Route(cluster, Class("hour", seconds(3600)), 0, nullptr, kNow, 0);
+  EXPECT_EQ(ToMillis(d.bound), 412);
+  EXPECT_EQ(ToMillis(d.valid_for), 3600000 - 412);
+}
+
+TEST(Route, BoundGrowsWithTheClockAtRequestTime) {
+  // No new sample: the bound never decreases, and the replica drops out of the
+  // class the moment the bound passes the limit.
+  const auto cluster = Cluster({Primary("p"), Replica("r1", milliseconds(0))});
+  const auto cls = Class("second", seconds(1));
+  Duration last{-1};
+  for (int ms = 0; ms <= 1500; ms += 50) {
+    const auto now = kNow + milliseconds(ms);
+    const auto bound = BoundAt(cluster.servers[1], now);
+    ASSERT_TRUE(bound.has_value());
+    EXPECT_GE(*bound, last);
+    last = *bound;
+    const auto d = Route(cluster, cls, 0, nullptr, now, 0);
+    EXPECT_EQ(d.outcome, ms <= 1000 ? Outcome::kFreshReplica : Outcome::kFallbackPrimary) << ms;
+  }
+}
+
+TEST(Route, AfterPositionNeedsReplayedReplica) {
+  const auto cluster =
+      Cluster({Primary("p"), Replica("r1", milliseconds(5), 100), Replica("r2", milliseconds(5), 300)});
+  const auto cls = Class("second", seconds(1));
+  const Position after = Lsn{200};
+  for (uint64_t i = 0; i < 10; ++i) {
+    const auto d = Route(cluster, cls, 0, &after, kNow, i);
+    EXPECT_EQ(Routed(cluster, d), "r2");
+  }
+  const Position future = Lsn{400};
+  EXPECT_EQ(Routed(cluster, Route(cluster, cls, 0, &future, kNow, 0)), "p");
+  const Position wrong_kind = *ParsePosition(Engine::kMysql, "0-1-1");
+  EXPECT_EQ(Routed(cluster, Route(cluster, cls, 0, &wrong_kind, kNow, 0)), "p");
+  const auto report = Class("report", seconds(3600), Fallback::kError);
+  EXPECT_EQ(Route(cluster, report, 0, &future, kNow, 0).outcome, Outcome::kNoEligibleServer);
+}
+
+TEST(Gate, HoldsBackAndReadmitsAfterSettle) {
+  const auto cls = Class("second", seconds(1));  // settle 1 s, comfortable at <= 500 ms
+  Gate g;
+  auto t = kNow;
+  UpdateGate(g, cls, true, milliseconds(200), milliseconds(5), t);
+  EXPECT_FALSE(g.held);
+  EXPECT_EQ(g.eligible_from, TimePoint::min());
+
+  // The bound passed the limit between two samples: held back.
+  t += milliseconds(250);
+  UpdateGate(g, cls, true, milliseconds(1200), milliseconds(1100), t);
+  EXPECT_TRUE(g.held);
+  EXPECT_EQ(g.eligible_from, TimePoint::max());
+
+  // Back under the limit but not comfortably: still held.
+  t += milliseconds(250);
+  UpdateGate(g, cls, true, milliseconds(900), milliseconds(700), t);
+  EXPECT_EQ(g.eligible_from, TimePoint::max());
+
+  // Comfortable: re-admitted once it stayed so for the settle time.
+  t += milliseconds(250);
+  const auto comfortable = t;
+  UpdateGate(g, cls, true, milliseconds(300), milliseconds(10), t);
+  EXPECT_EQ(g.eligible_from, comfortable + seconds(1));
+  t += milliseconds(500);
+  UpdateGate(g, cls, true, milliseconds(300), milliseconds(10), t);
+  EXPECT_TRUE(g.held);
+  t += milliseconds(500);
+  UpdateGate(g, cls, true, milliseconds(300), milliseconds(10), t);
+  EXPECT_FALSE(g.held);
+  EXPECT_EQ(g.eligible_from, TimePoint::min());
+}
+
+TEST(Gate, ASpikeDuringSettleRestartsIt) {
+  const auto cls = Class("second", seconds(1));
+  Gate g;
+  auto t = kNow;
+  UpdateGate(g, cls, false, Duration{0}, Duration{0}, t);  // down
+  EXPECT_TRUE(g.held);
+  t += milliseconds(250);
+  UpdateGate(g, cls, true, milliseconds(100), milliseconds(10), t);
+  const auto first = g.eligible_from;
+  t += milliseconds(250);
+  UpdateGate(g, cls, true, milliseconds(600), milliseconds(600), t);  // not comfortable
+  EXPECT_EQ(g.eligible_from, TimePoint::max());
+  t += milliseconds(250);
+  UpdateGate(g, cls, true, milliseconds(100), milliseconds(10), t);
+  EXPECT_GT(g.eligible_from, first);
+}
+
+TEST(Gate, RouteHonoursTheGate) {
+  auto r1 = Replica("r1", milliseconds(10));
+  r1.gates.resize(1);
+  r1.gates[0].held = true;
+  r1.gates[0].eligible_from = kNow + milliseconds(300);
+  const auto cluster = Cluster({Primary("p"), r1});
+  const auto cls = Class("second", seconds(1));
+  EXPECT_EQ(Route(cluster, cls, 0, nullptr, kNow, 0).outcome, Outcome::kFallbackPrimary);
+  EXPECT_EQ(Route(cluster, cls, 0, nullptr, kNow + milliseconds(300), 0).outcome,
+            Outcome::kFreshReplica);
+}
+
+}  // namespace
+}  // namespace lagrouter::router
