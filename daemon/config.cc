@@ -1,0 +1,334 @@
+#include "daemon/config.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml.hpp>
+
+namespace lagrouter::daemon {
+namespace {
+
+using router::Duration;
+
+// Validation failure inside the loader; turned into a Result at the boundary.
+struct ConfigError {
+  std::string message;
+};
+
+[[noreturn]] void Fail(const std::string& key, const std::string& problem) {
+  throw ConfigError{key + ": " + problem};
+}
+
+using Table = toml::value;
+
+void CheckKeys(const Table& t, const std::string& where, std::initializer_list<const char*> known) {
+  for (const auto& [key, _] : t.as_table()) {
+    if (std::find_if(known.begin(), known.end(), [&](const char* k) { return key == k; }) ==
+        known.end()) {
+      std::string list;
+      for (const char* k : known) list += std::string(list.empty() ? "" : ", ") + k;
+      Fail(where.empty() ? key : where + "." + key, "unknown key (known here: " + list + ")");
+    }
+  }
+}
+
+const Table* Find(const Table& t, const char* key) {
+  const auto& table = t.as_table();
+  auto it = table.find(key);
+  return it == table.end() ? nullptr : &it->second;
+}
+
+std::string Join(const std::string& where, const char* key) {
+  return where.empty() ? key : where + "." + key;
+}
+
+std::string GetString(const Table& t, const std::string& where, const char* key, bool required,
+                      const std::string& fallback = "") {
+  const Table* v = Find(t, key);
+  if (v == nullptr) {
+    if (required) Fail(Join(where, key), "missing (a string is required)");
+    return fallback;
+  }
+  if (!v->is_string()) Fail(Join(where, key), "must be a string");
+  return v->as_string().str;
+}
+
+int64_t GetInt(const Table& t, const std::string& where, const char* key, int64_t fallback,
+               int64_t lo, int64_t hi, bool required = false) {
+  const Table* v = Find(t, key);
+  if (v == nullptr) {
+    if (required) Fail(Join(where, key), "missing (an integer is required)");
+    return fallback;
+  }
+  if (!v->is_integer()) Fail(Join(where, key), "must be an integer");
+  const int64_t i = v->as_integer();
+  if (i < lo || i > hi) {
+    Fail(Join(where, key), "must be from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                               ", got " + std::to_string(i));
+  }
+  return i;
+}
+
+Duration GetDuration(const Table& t, const std::string& where, const char* key, Duration fallback,
+                     bool required = false) {
+  const Table* v = Find(t, key);
+  if (v == nullptr) {
+    if (required) Fail(Join(where, key), "missing (a duration like \"250ms\", \"5s\", \"1h\")");
+    return fallback;
+  }
+  if (!v->is_string()) {
+    Fail(Join(where, key), "must be a duration string like \"250ms\", \"5s\" or \"1h\"");
+  }
+  auto d = ParseDuration(v->as_string().str);
+  if (!d) Fail(Join(where, key), d.error());
+  return *d;
+}
+
+std::string ReadSecretFile(const std::string& key, const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) Fail(key, "cannot read '" + path + "'");
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    Fail(key, "'" + path + "' is readable by group or others; chmod 600 it");
+  }
+  std::ifstream in(path);
+  if (!in) Fail(key, "cannot read '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string secret = ss.str();
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  return secret;
+}
+
+bool ValidName(const std::string& name) {
+  return !name.empty() && name.size() <= 64 &&
+         std::all_of(name.begin(), name.end(), [](unsigned char c) {
+           return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+         });
+}
+
+void LoadCluster(const Table& c, const std::string& where, ClusterConfig& out) {
+  if (!c.is_table()) Fail(where, "must be a table ([[cluster]])");
+  CheckKeys(c, where,
+            {"name", "engine", "user", "password", "password_env", "password_file", "database",
+             "sslmode", "sslrootcert", "sslcert", "sslkey", "server"});
+  out.name = GetString(c, where, "name", true);
+  if (!ValidName(out.name)) {
+    Fail(where + ".name", "'" + out.name + "' must be 1-64 letters, digits, '-', '_' or '.'");
+  }
+  const std::string w = "cluster." + out.name;
+  const std::string engine = GetString(c, w, "engine", true);
+  if (engine == "postgres" || engine == "postgresql") {
+    out.engine = router::Engine::kPostgres;
+  } else if (engine == "mysql" || engine == "mariadb") {
+    out.engine = router::Engine::kMysql;
+  } else {
+    Fail(w + ".engine", "'" + engine + "' is not an engine (known: postgres, mysql)");
+  }
+  out.user = GetString(c, w, "user", true);
+  if (Find(c, "password") != nullptr) {
+    Fail(w + ".password", "literal passwords are not accepted; use password_env or password_file");
+  }
+  const std::string env = GetString(c, w, "password_env", false);
+  const std::string file = GetString(c, w, "password_file", false);
+  if (!env.empty() && !file.empty()) Fail(w, "set password_env or password_file, not both");
+  if (!env.empty()) {
+    const char* value = std::getenv(env.c_str());
+    if (value == nullptr) Fail(w + ".password_env", "environment variable " + env + " is not set");
+    out.password = value;
+    out.password_source = "environment variable " + env;
+  } else if (!file.empty()) {
+    out.password = ReadSecretFile(w + ".password_file", file);
+    out.password_source = "file " + file;
+  }
+  out.database = GetString(c, w, "database", false,
+                           out.engine == router::Engine::kPostgres ? "postgres" : "");
+  out.sslmode = GetString(c, w, "sslmode", false);
+  out.sslrootcert = GetString(c, w, "sslrootcert", false);
+  out.sslcert = GetString(c, w, "sslcert", false);
+  out.sslkey = GetString(c, w, "sslkey", false);
+
+  const Table* servers = Find(c, "server");
+  if (servers == nullptr || !servers->is_array() || servers->as_array().empty()) {
+    Fail(w + ".server", "a cluster needs at least one [[cluster.server]]");
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < servers->as_array().size(); ++i) {
+    const Table& s = servers->as_array()[i];
+    const std::string sw = w + ".server[" + std::to_string(i) + "]";
+    if (!s.is_table()) Fail(sw, "must be a table ([[cluster.server]])");
+    CheckKeys(s, sw, {"name", "host", "port", "weight"});
+    ServerConfig sc;
+    sc.name = GetString(s, sw, "name", true);
+    if (!ValidName(sc.name)) {
+      Fail(sw + ".name", "'" + sc.name + "' must be 1-64 letters, digits, '-', '_' or '.'");
+    }
+    if (!names.insert(sc.name).second) Fail(sw + ".name", "duplicate server '" + sc.name + "'");
+    sc.host = GetString(s, sw, "host", true);
+    if (sc.host.empty()) Fail(sw + ".host", "must not be empty");
+    sc.port = static_cast<int>(GetInt(s, sw, "port", 0, 1, 65535, true));
+    sc.weight = static_cast<uint32_t>(GetInt(s, sw, "weight", 1, 1, 1000));
+    out.servers.push_back(std::move(sc));
+  }
+}
+
+Config Load(const toml::value& root) {
+  Config cfg;
+  CheckKeys(root, "", {"listen", "probe", "log", "cluster", "class"});
+  if (const Table* listen = Find(root, "listen")) {
+    if (!listen->is_table()) Fail("listen", "must be a table");
+    CheckKeys(*listen, "listen", {"address", "threads"});
+    const std::string address = GetString(*listen, "listen", "address", false, "127.0.0.1:8432");
+    const auto colon = address.rfind(':');
+    int port = 0;
+    if (colon == std::string::npos || colon == 0 ||
+        std::from_chars(address.data() + colon + 1, address.data() + address.size(), port).ptr !=
+            address.data() + address.size() ||
+        port < 1 || port > 65535) {
+      Fail("listen.address", "'" + address + "' must be host:port, e.g. \"127.0.0.1:8432\"");
+    }
+    cfg.listen_host = address.substr(0, colon);
+    if (cfg.listen_host.size() > 2 && cfg.listen_host.front() == '[') {
+      cfg.listen_host = cfg.listen_host.substr(1, cfg.listen_host.size() - 2);
+    }
+    cfg.listen_port = port;
+    cfg.http_threads = static_cast<int>(GetInt(*listen, "listen", "threads", 8, 1, 1024));
+  }
+  if (const Table* probe = Find(root, "probe")) {
+    if (!probe->is_table()) Fail("probe", "must be a table");
+    CheckKeys(*probe, "probe", {"interval", "timeout"});
+    cfg.probe_interval = GetDuration(*probe, "probe", "interval", cfg.probe_interval);
+    cfg.probe_timeout = GetDuration(*probe, "probe", "timeout", cfg.probe_timeout);
+    if (cfg.probe_interval < std::chrono::milliseconds(10)) {
+      Fail("probe.interval", "must be at least 10ms");
+    }
+    if (cfg.probe_timeout < std::chrono::milliseconds(10)) {
+      Fail("probe.timeout", "must be at least 10ms");
+    }
+  }
+  if (const Table* log = Find(root, "log")) {
+    if (!log->is_table()) Fail("log", "must be a table");
+    CheckKeys(*log, "log", {"level"});
+    cfg.log_level = GetString(*log, "log", "level", false, "info");
+    static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
+    if (!kLevels.count(cfg.log_level)) {
+      Fail("log.level", "'" + cfg.log_level + "' is not one of trace, debug, info, warn, error");
+    }
+  }
+
+  const Table* clusters = Find(root, "cluster");
+  if (clusters == nullptr || !clusters->is_array() || clusters->as_array().empty()) {
+    Fail("cluster", "at least one [[cluster]] is required");
+  }
+  std::set<std::string> cluster_names;
+  for (size_t i = 0; i < clusters->as_array().size(); ++i) {
+    ClusterConfig cc;
+    LoadCluster(clusters->as_array()[i], "cluster[" + std::to_string(i) + "]", cc);
+    if (!cluster_names.insert(cc.name).second) {
+      Fail("cluster[" + std::to_string(i) + "].name", "duplicate cluster '" + cc.name + "'");
+    }
+    cfg.clusters.push_back(std::move(cc));
+  }
+
+  const Table* classes = Find(root, "class");
+  if (classes == nullptr || !classes->is_table() || classes->as_table().empty()) {
+    Fail("class", "at least one query class is required, e.g. [class.reports] max_staleness = \"1h\"");
+  }
+  for (const auto& [name, c] : classes->as_table()) {
+    const std::string w = "class." + name;
+    if (!ValidName(name)) Fail(w, "class names are 1-64 letters, digits, '-', '_' or '.'");
+    if (!c.is_table()) Fail(w, "must be a table");
+    CheckKeys(c, w, {"max_staleness", "fallback", "settle"});
+    router::QueryClass qc;
+    qc.name = name;
+    qc.max_staleness = GetDuration(c, w, "max_staleness", Duration{0}, true);
+    qc.settle = GetDuration(c, w, "settle", std::chrono::seconds(1));
+    const std::string fallback = GetString(c, w, "fallback", false, "primary");
+    if (fallback == "primary") {
+      qc.fallback = router::Fallback::kPrimary;
+    } else if (fallback == "error") {
+      qc.fallback = router::Fallback::kError;
+    } else {
+      Fail(w + ".fallback", "'" + fallback + "' is not one of primary, error");
+    }
+    cfg.classes.push_back(std::move(qc));
+  }
+  std::sort(cfg.classes.begin(), cfg.classes.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  return cfg;
+}
+
+}  // namespace
+
+router::Duration Config::HistoryHorizon() const {
+  Duration horizon{0};
+  for (const auto& c : classes) horizon = std::max(horizon, c.max_staleness);
+  return horizon;
+}
+
+Result<Duration> ParseDuration(std::string_view text) {
+  const std::string original(text);
+  auto bad = [&original](const std::string& why) {
+    return MakeError("'" + original + "' is not a duration (" + why +
+                     "; use e.g. \"250ms\", \"5s\", \"1m30s\", \"1h\")");
+  };
+  if (text.empty()) return bad("empty");
+  double total_ns = 0;
+  while (!text.empty()) {
+    size_t i = 0;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+      ++i;
+    }
+    if (i == 0) return bad("expected a number");
+    double number = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + i, number);
+    if (ec != std::errc() || ptr != text.data() + i) return bad("bad number");
+    text.remove_prefix(i);
+    size_t u = 0;
+    while (u < text.size() && std::isalpha(static_cast<unsigned char>(text[u]))) ++u;
+    const std::string_view unit = text.substr(0, u);
+    text.remove_prefix(u);
+    double scale = 0;
+    if (unit == "ns") scale = 1;
+    else if (unit == "us") scale = 1e3;
+    else if (unit == "ms") scale = 1e6;
+    else if (unit == "s") scale = 1e9;
+    else if (unit == "m") scale = 60e9;
+    else if (unit == "h") scale = 3600e9;
+    else if (unit == "d") scale = 86400e9;
+    else return bad(unit.empty() ? "missing unit" : "unknown unit '" + std::string(unit) + "'");
+    total_ns += number * scale;
+  }
+  if (!std::isfinite(total_ns) || total_ns > 365.0 * 86400e9) return bad("longer than a year");
+  return Duration{static_cast<int64_t>(std::llround(total_ns))};
+}
+
+Result<Config> ParseConfig(const std::string& text, const std::string& name) {
+  try {
+    std::istringstream in(text);
+    const auto root = toml::parse(in, name);
+    Config cfg = Load(root);
+    cfg.path = name;
+    return cfg;
+  } catch (const ConfigError& e) {
+    return MakeError(name + ": " + e.message);
+  } catch (const std::exception& e) {
+    // toml11's messages carry the line and a caret under the problem.
+    return MakeError(name + ": " + e.what());
+  }
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return MakeError(path + ": cannot open the config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path);
+}
+
+}  // namespace lagrouter::daemon

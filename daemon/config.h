@@ -1,0 +1,57 @@
+// lagrouter's configuration: TOML (toml11), validated at start and on SIGHUP.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "router/position.h"
+#include "router/result.h"
+#include "router/router.h"
+#include "router/time.h"
+
+namespace lagrouter::daemon {
+
+struct ServerConfig {
+  std::string name;
+  std::string host;
+  int port = 0;
+  uint32_t weight = 1;
+};
+
+struct ClusterConfig {
+  std::string name;
+  router::Engine engine = router::Engine::kPostgres;
+  std::string user;
+  std::string password;         // resolved from password_env / password_file
+  std::string password_source;  // "env SHOP_DB_PASSWORD", for messages (never the secret)
+  std::string database;         // postgres: dbname
+  std::string sslmode, sslrootcert, sslcert, sslkey;
+  std::vector<ServerConfig> servers;
+};
+
+struct Config {
+  std::string path;
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 8432;
+  int http_threads = 8;
+  router::Duration probe_interval = std::chrono::milliseconds(250);
+  router::Duration probe_timeout = std::chrono::seconds(1);
+  std::string log_level = "info";
+  std::vector<ClusterConfig> clusters;
+  std::vector<router::QueryClass> classes;  // sorted by name
+
+  // The loosest class's limit: how much primary history must be kept.
+  router::Duration HistoryHorizon() const;
+};
+
+// "250ms", "5s", "1m30s", "1h", "0s", "1.5s". Strict: unknown units are errors.
+Result<router::Duration> ParseDuration(std::string_view text);
+
+// Loads and validates a config file. The error names the file, the key and
+// the problem, e.g. "lagrouter.toml: class.reports.max_staleness: ...".
+Result<Config> LoadConfig(const std::string& path);
+// Same, from text (tests, fuzzing). `name` stands for the file in messages.
+Result<Config> ParseConfig(const std::string& text, const std::string& name);
+
+}  // namespace lagrouter::daemon

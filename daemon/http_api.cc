@@ -1,0 +1,267 @@
+#include "daemon/http_api.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/json.h"
+
+namespace lagrouter::daemon {
+
+namespace {
+
+std::string ErrorBody(const char* error, const std::string& message) {
+  std::string body = "{\"error\":";
+  AppendJsonString(body, error);
+  body += ",\"message\":";
+  AppendJsonString(body, message);
+  body += "}";
+  return body;
+}
+
+std::string Quote(std::string_view s) {
+  // Echo user input in messages safely: bounded, no control characters.
+  std::string out = "'";
+  for (unsigned char c : s.substr(0, 64)) out.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
+  if (s.size() > 64) out += "...";
+  return out + "'";
+}
+
+}  // namespace
+
+HttpApi::HttpApi(std::shared_ptr<const Config> config, Monitor& monitor, Metrics& metrics)
+    : config_(std::move(config)), monitor_(monitor), metrics_(metrics) {
+  for (size_t i = 0; i < config_->clusters.size(); ++i) {
+    cluster_index_[config_->clusters[i].name] = i;
+    known_clusters_ += (i ? ", " : "") + config_->clusters[i].name;
+  }
+  for (size_t i = 0; i < config_->classes.size(); ++i) {
+    class_index_[config_->classes[i].name] = i;
+    known_classes_ += (i ? ", " : "") + config_->classes[i].name;
+  }
+  const size_t n = config_->clusters.size() * config_->classes.size();
+  spread_ = std::make_unique<std::atomic<uint64_t>[]>(n);
+  for (size_t i = 0; i < n; ++i) spread_[i].store(0);
+}
+
+ApiResponse HttpApi::BadRequest(const char* error, const std::string& message) {
+  metrics_.CountBadRequest(error);
+  return {400, ErrorBody(error, message)};
+}
+
+ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now) {
+  const std::string* cluster_name = nullptr;
+  const std::string* class_name = nullptr;
+  const std::string* after_text = nullptr;
+  for (const auto& [key, value] : params) {
+    const std::string** slot = key == "cluster" ? &cluster_name
+                               : key == "class" ? &class_name
+                               : key == "after" ? &after_text
+                                                : nullptr;
+    if (slot == nullptr) {
+      return BadRequest("bad_request", "unknown parameter " + Quote(key) +
+                                           "; /v1/route takes cluster, class and after");
+    }
+    if (*slot != nullptr) return BadRequest("bad_request", "parameter " + Quote(key) + " given twice");
+    *slot = &value;
+  }
+  if (cluster_name == nullptr) {
+    return BadRequest("bad_request", "missing parameter 'cluster'; known clusters: " + known_clusters_);
+  }
+  if (class_name == nullptr) {
+    return BadRequest("bad_request", "missing parameter 'class'; known classes: " + known_classes_);
+  }
+  const auto ci = cluster_index_.find(*cluster_name);
+  if (ci == cluster_index_.end()) {
+    return BadRequest("unknown_cluster", "unknown cluster " + Quote(*cluster_name) +
+                                             "; known clusters: " + known_clusters_);
+  }
+  const auto ki = class_index_.find(*class_name);
+  if (ki == class_index_.end()) {
+    return BadRequest("unknown_class", "unknown class " + Quote(*class_name) +
+                                           "; known classes: " + known_classes_);
+  }
+  const auto snap = monitor_.Snapshot(ci->second);
+  router::Position after;
+  if (after_text != nullptr) {
+    auto parsed = router::ParsePosition(snap->view.engine, *after_text);
+    if (!parsed) {
+      return BadRequest("bad_position", "parameter 'after' " + Quote(*after_text) + ": " +
+                                            parsed.error());
+    }
+    after = std::move(parsed).value();
+  }
+  const auto& cls = config_->classes[ki->second];
+  const size_t slot = ci->second * config_->classes.size() + ki->second;
+  const uint64_t spread = spread_[slot].fetch_add(1, std::memory_order_relaxed);
+  const auto d = router::Route(snap->view, cls, ki->second, after_text ? &after : nullptr, now,
+                               spread);
+  metrics_.CountRoute(ci->second, ki->second, d.outcome);
+
+  if (d.outcome == router::Outcome::kNoEligibleServer) {
+    return {503, ErrorBody("no_eligible_server", std::string("cluster '") + *cluster_name +
+                                                     "', class '" + *class_name + "': " + d.why)};
+  }
+  const auto& s = snap->view.servers[static_cast<size_t>(d.server)];
+  std::string body;
+  body.reserve(256);
+  body += "{\"cluster\":";
+  AppendJsonString(body, *cluster_name);
+  body += ",\"class\":";
+  AppendJsonString(body, *class_name);
+  body += ",\"server\":";
+  AppendJsonString(body, s.name);
+  body += ",\"role\":";
+  AppendJsonString(body, d.outcome == router::Outcome::kFreshReplica ? "replica" : "primary");
+  body += ",\"host\":";
+  AppendJsonString(body, s.host);
+  body += ",\"port\":" + std::to_string(s.port);
+  body += ",\"staleness_bound_ms\":" + std::to_string(router::ToMillis(d.bound));
+  body += ",\"valid_for_ms\":" + std::to_string(std::max<int64_t>(0, router::ToMillis(d.valid_for)));
+  body += ",\"reason\":";
+  AppendJsonString(body, router::OutcomeName(d.outcome));
+  body += "}";
+  return {200, std::move(body)};
+}
+
+ApiResponse HttpApi::Status(router::TimePoint now) const {
+  using nlohmann::json;
+  json out;
+  out["ready"] = monitor_.Ready();
+  out["probe_interval_ms"] = router::ToMillis(config_->probe_interval);
+  json classes = json::array();
+  for (const auto& c : config_->classes) {
+    classes.push_back({{"name", c.name},
+                       {"max_staleness_ms", router::ToMillis(c.max_staleness)},
+                       {"fallback", c.fallback == router::Fallback::kError ? "error" : "primary"},
+                       {"settle_ms", router::ToMillis(c.settle)}});
+  }
+  out["classes"] = classes;
+  json clusters = json::array();
+  for (size_t ci = 0; ci < monitor_.cluster_count(); ++ci) {
+    const auto snap = monitor_.Snapshot(ci);
+    const auto& view = snap->view;
+    json cj;
+    cj["name"] = view.name;
+    cj["engine"] = view.engine == router::Engine::kPostgres ? "postgres" : "mysql";
+    cj["primary"] = view.primary >= 0 ? json(view.servers[static_cast<size_t>(view.primary)].name)
+                                      : json(nullptr);
+    cj["primaries_claimed"] = view.primaries_claimed;
+    cj["primary_problem"] = snap->primary_problem;
+    cj["history"] = {{"latest_position", snap->history_latest}, {"entries", snap->history_size}};
+    json servers = json::array();
+    for (size_t i = 0; i < view.servers.size(); ++i) {
+      const auto& v = view.servers[i];
+      const auto& st = snap->status[i];
+      json sj;
+      sj["name"] = v.name;
+      sj["host"] = v.host;
+      sj["port"] = v.port;
+      sj["role"] = st.probed ? router::RoleName(v.role) : "unknown";
+      sj["up"] = v.up;
+      sj["flavor"] = st.flavor;
+      sj["version"] = st.version;
+      sj["last_probe_age_ms"] = st.probed ? json(router::ToMillis(now - st.last_probe_at)) : json(nullptr);
+      sj["last_probe_duration_ms"] = st.last_probe_seconds * 1000.0;
+      sj["last_error"] = st.last_error;
+      sj["last_error_kind"] = probes::ErrorKindName(st.last_error_kind);
+      if (v.role == router::Role::kPrimary) {
+        sj["write_position"] = st.write_position;
+      }
+      if (v.role == router::Role::kReplica) {
+        sj["replicating"] = st.replication_running;
+        sj["replication_state"] = st.replication_state;
+        sj["replication_error"] = st.replication_error;
+        sj["upstream"] = st.upstream;
+        sj["replay_paused"] = st.replay_paused;
+        sj["replay_position"] = st.replay_position;
+        sj["receive_position"] = st.receive_position;
+        const auto bound = router::BoundAt(v, now);
+        sj["staleness_bound_known"] = bound.has_value();
+        sj["staleness_bound_ms"] = bound ? json(router::ToMillis(*bound)) : json(nullptr);
+        if (!bound && v.fresh_as_of) {
+          sj["staleness_at_least_ms"] = router::ToMillis(now - *v.fresh_as_of);
+        }
+        sj[view.engine == router::Engine::kPostgres ? "lag_bytes" : "lag_transactions"] =
+            st.lag_distance ? json(*st.lag_distance) : json(nullptr);
+        sj["reported_lag_seconds"] =
+            st.reported_lag_seconds ? json(*st.reported_lag_seconds) : json(nullptr);
+        json eligible = json::array();
+        for (size_t k = 0; k < config_->classes.size(); ++k) {
+          if (router::Eligible(v, config_->classes[k], k, now)) eligible.push_back(config_->classes[k].name);
+        }
+        sj["eligible_classes"] = eligible;
+      }
+      servers.push_back(std::move(sj));
+    }
+    cj["servers"] = std::move(servers);
+    clusters.push_back(std::move(cj));
+  }
+  out["clusters"] = std::move(clusters);
+  return {200, out.dump()};
+}
+
+ApiResponse HttpApi::Ready() const {
+  if (monitor_.Ready()) return {200, "{\"status\":\"ready\"}"};
+  return {503, ErrorBody("not_ready", "the first probe cycle has not completed yet")};
+}
+
+void HttpApi::Install(httplib::Server& server) {
+  const int threads = config_->http_threads;
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  server.set_tcp_nodelay(true);
+  server.set_keep_alive_max_count(1000000);
+  server.set_keep_alive_timeout(30);
+  server.set_read_timeout(5, 0);
+  server.set_write_timeout(5, 0);
+  server.set_payload_max_length(64 * 1024);
+
+  auto send = [](httplib::Response& res, const ApiResponse& r) {
+    res.status = r.status;
+    res.set_content(r.body, r.content_type);
+  };
+  server.Get("/v1/route", [this, send](const httplib::Request& req, httplib::Response& res) {
+    const auto started = router::Clock::now();
+    send(res, Route(req.params, started));
+    metrics_.ObserveRouteDuration(
+        std::chrono::duration<double>(router::Clock::now() - started).count());
+  });
+  server.Get("/v1/status", [this, send](const httplib::Request&, httplib::Response& res) {
+    send(res, Status(router::Clock::now()));
+  });
+  server.Get("/healthz", [send](const httplib::Request&, httplib::Response& res) {
+    send(res, {200, "{\"status\":\"ok\"}"});
+  });
+  server.Get("/readyz", [this, send](const httplib::Request&, httplib::Response& res) {
+    send(res, Ready());
+  });
+  server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_.Render(monitor_), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    const std::string msg = res.status == 404
+                                ? "no such endpoint " + Quote(req.path) +
+                                      "; try /v1/route, /v1/status, /healthz, /readyz, /metrics"
+                                : "request refused (HTTP " + std::to_string(res.status) + ")";
+    res.set_content(ErrorBody(res.status == 404 ? "not_found" : "bad_request", msg),
+                    "application/json");
+  });
+  server.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown";
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("handler for {} failed: {}", req.path, what);
+        res.status = 500;
+        res.set_content(ErrorBody("internal", "internal error; see the daemon's log"),
+                        "application/json");
+      });
+}
+
+}  // namespace lagrouter::daemon

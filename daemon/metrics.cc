@@ -1,0 +1,198 @@
+#include "daemon/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+#include "daemon/monitor.h"
+#include "daemon/version.h"
+
+namespace lagrouter::daemon {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+constexpr router::Outcome kOutcomes[] = {
+    router::Outcome::kFreshReplica, router::Outcome::kPrimaryClass,
+    router::Outcome::kFallbackPrimary, router::Outcome::kNoEligibleServer};
+constexpr probes::ErrorKind kErrorKinds[] = {probes::ErrorKind::kConnect, probes::ErrorKind::kTimeout,
+                                             probes::ErrorKind::kQuery, probes::ErrorKind::kParse,
+                                             probes::ErrorKind::kAuth};
+
+const char* RoleOf(router::Outcome o) {
+  switch (o) {
+    case router::Outcome::kFreshReplica: return "replica";
+    case router::Outcome::kPrimaryClass:
+    case router::Outcome::kFallbackPrimary: return "primary";
+    case router::Outcome::kNoEligibleServer: break;
+  }
+  return "none";
+}
+
+MetricFamily Gauge(const char* name, const char* help) {
+  MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = MetricType::Gauge;
+  return f;
+}
+
+void Add(MetricFamily& f, std::vector<ClientMetric::Label> labels, double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.gauge.value = value;
+  f.metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+Metrics::Metrics(const Config& config)
+    : config_(config), registry_(std::make_shared<prometheus::Registry>()) {
+  probe_duration_ = &prometheus::BuildHistogram()
+                         .Name("lagrouter_probe_duration_seconds")
+                         .Help("Time one probe of a server took (connect if needed, query, reply).")
+                         .Register(*registry_);
+  probe_errors_ = &prometheus::BuildCounter()
+                       .Name("lagrouter_probe_errors_total")
+                       .Help("Failed probes by kind: connect, timeout, query, parse, auth.")
+                       .Register(*registry_);
+  route_requests_ = &prometheus::BuildCounter()
+                         .Name("lagrouter_route_requests_total")
+                         .Help("Route answers by cluster, class, role served and outcome.")
+                         .Register(*registry_);
+  bad_requests_ = &prometheus::BuildCounter()
+                       .Name("lagrouter_http_bad_requests_total")
+                       .Help("Requests refused with 400, by error code.")
+                       .Register(*registry_);
+  route_duration_ = &prometheus::BuildHistogram()
+                         .Name("lagrouter_route_duration_seconds")
+                         .Help("Time to decide a route, from request parsed to answer built.")
+                         .Register(*registry_)
+                         .Add({}, prometheus::Histogram::BucketBoundaries{
+                                      1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2});
+  const prometheus::Histogram::BucketBoundaries probe_buckets{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+  for (const auto& c : config_.clusters) {
+    probe_hist_.emplace_back();
+    probe_err_.emplace_back();
+    for (const auto& s : c.servers) {
+      probe_hist_.back().push_back(
+          &probe_duration_->Add({{"cluster", c.name}, {"server", s.name}}, probe_buckets));
+      probe_err_.back().emplace_back();
+      for (auto kind : kErrorKinds) {
+        probe_err_.back().back().push_back(&probe_errors_->Add(
+            {{"cluster", c.name}, {"server", s.name}, {"kind", probes::ErrorKindName(kind)}}));
+      }
+    }
+    routes_.emplace_back();
+    for (const auto& k : config_.classes) {
+      routes_.back().emplace_back();
+      for (auto o : kOutcomes) {
+        routes_.back().back().push_back(&route_requests_->Add({{"cluster", c.name},
+                                                               {"class", k.name},
+                                                               {"role", RoleOf(o)},
+                                                               {"outcome", router::OutcomeName(o)}}));
+      }
+    }
+  }
+}
+
+void Metrics::ObserveProbe(size_t cluster, size_t server, double seconds, probes::ErrorKind error) {
+  probe_hist_[cluster][server]->Observe(seconds);
+  if (error == probes::ErrorKind::kNone) return;
+  for (size_t k = 0; k < std::size(kErrorKinds); ++k) {
+    if (kErrorKinds[k] == error) probe_err_[cluster][server][k]->Increment();
+  }
+}
+
+void Metrics::CountRoute(size_t cluster, size_t klass, router::Outcome outcome) {
+  routes_[cluster][klass][static_cast<size_t>(outcome)]->Increment();
+}
+
+void Metrics::ObserveRouteDuration(double seconds) { route_duration_->Observe(seconds); }
+
+void Metrics::CountBadRequest(std::string_view error) {
+  std::lock_guard<std::mutex> lock(bad_mu_);  // rare path; Family::Add is keyed by labels
+  bad_requests_->Add({{"error", std::string(error)}}).Increment();
+}
+
+std::string Metrics::Render(const Monitor& monitor) const {
+  const auto now = router::Clock::now();
+  std::vector<MetricFamily> families = registry_->Collect();
+
+  auto lag = Gauge("lagrouter_replica_lag_seconds",
+                   "Guaranteed staleness bound of a replica: its data is at most this old. Grows "
+                   "with the clock while no newer primary position is confirmed on it.");
+  auto lag_bytes = Gauge("lagrouter_replica_lag_bytes",
+                         "WAL bytes between the primary's latest sampled position and the "
+                         "replica's replay position (PostgreSQL; for people, not routing).");
+  auto lag_tx = Gauge("lagrouter_replica_lag_transactions",
+                      "GTID transactions of the primary's latest sampled position missing on "
+                      "the replica (MySQL/MariaDB; for people, not routing).");
+  auto reported = Gauge("lagrouter_replica_reported_lag_seconds",
+                        "The engine's own lag figure (PostgreSQL replay_lag, MySQL "
+                        "Seconds_Behind_Source); absent when the engine reports NULL.");
+  auto up = Gauge("lagrouter_server_up", "1 when the latest probe of the server succeeded.");
+  auto is_primary = Gauge("lagrouter_server_is_primary", "1 when the server is up and primary.");
+  auto running = Gauge("lagrouter_replication_running",
+                       "1 when a replica's replication stream runs (WAL receiver streaming; IO "
+                       "thread running).");
+  auto paused = Gauge("lagrouter_replica_replay_paused", "1 when replay is paused on a replica.");
+  auto last_ok = Gauge("lagrouter_last_successful_probe_timestamp_seconds",
+                       "Unix time of the latest successful probe of the server.");
+  auto eligible = Gauge("lagrouter_class_eligible_replicas",
+                        "Replicas that may serve the class right now.");
+  auto primaries = Gauge("lagrouter_cluster_primaries",
+                         "Servers claiming the primary role (1 normal, 0 none, >1 split brain).");
+  auto max_staleness =
+      Gauge("lagrouter_class_max_staleness_seconds", "The class's configured staleness limit.");
+  auto build = Gauge("lagrouter_build_info", "lagrouter's version; always 1.");
+  auto ready = Gauge("lagrouter_ready", "1 once a full probe cycle is done.");
+
+  for (size_t ci = 0; ci < monitor.cluster_count(); ++ci) {
+    const auto snap = monitor.Snapshot(ci);
+    const auto& view = snap->view;
+    const bool postgres = view.engine == router::Engine::kPostgres;
+    for (size_t i = 0; i < view.servers.size(); ++i) {
+      const auto& v = view.servers[i];
+      const auto& st = snap->status[i];
+      std::vector<ClientMetric::Label> l = {{"cluster", view.name}, {"server", v.name}};
+      Add(up, l, v.up ? 1 : 0);
+      Add(is_primary, l, v.up && v.role == router::Role::kPrimary ? 1 : 0);
+      if (st.last_ok_wall) {
+        Add(last_ok, l,
+            std::chrono::duration<double>(st.last_ok_wall->time_since_epoch()).count());
+      }
+      if (v.role != router::Role::kReplica) continue;
+      Add(running, l, v.up && st.replication_running ? 1 : 0);
+      if (postgres) Add(paused, l, st.replay_paused ? 1 : 0);
+      if (v.fresh_as_of) Add(lag, l, router::ToSeconds(now - *v.fresh_as_of));
+      if (st.lag_distance) Add(postgres ? lag_bytes : lag_tx, l, static_cast<double>(*st.lag_distance));
+      if (st.reported_lag_seconds) Add(reported, l, *st.reported_lag_seconds);
+    }
+    Add(primaries, {{"cluster", view.name}}, view.primaries_claimed);
+    for (size_t k = 0; k < config_.classes.size(); ++k) {
+      const auto& cls = config_.classes[k];
+      int n = 0;
+      for (const auto& v : view.servers) n += router::Eligible(v, cls, k, now) ? 1 : 0;
+      Add(eligible, {{"cluster", view.name}, {"class", cls.name}}, n);
+    }
+  }
+  for (const auto& cls : config_.classes) {
+    Add(max_staleness, {{"class", cls.name}}, router::ToSeconds(cls.max_staleness));
+  }
+  Add(build, {{"version", kVersion}}, 1);
+  Add(ready, {}, monitor.Ready() ? 1 : 0);
+  for (auto* f : {&lag, &lag_bytes, &lag_tx, &reported, &up, &is_primary, &running, &paused,
+                  &last_ok, &eligible, &primaries, &max_staleness, &build, &ready}) {
+    families.push_back(std::move(*f));
+  }
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+}  // namespace lagrouter::daemon

@@ -1,0 +1,55 @@
+// Prometheus metrics. Counters and histograms live in a prometheus-cpp
+// registry; gauges that follow the clock (the staleness bound grows between
+// probes) are computed from the snapshots at scrape time.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/config.h"
+#include "probes/probe.h"
+#include "router/router.h"
+
+namespace lagrouter::daemon {
+
+class Monitor;
+
+class Metrics {
+ public:
+  explicit Metrics(const Config& config);
+
+  void ObserveProbe(size_t cluster, size_t server, double seconds, probes::ErrorKind error);
+  // Hot path: pre-resolved counters, no label lookups.
+  void CountRoute(size_t cluster, size_t klass, router::Outcome outcome);
+  void ObserveRouteDuration(double seconds);
+  // A request that named an unknown cluster or class, or bad parameters.
+  void CountBadRequest(std::string_view error);
+
+  // The whole exposition, in the Prometheus text format.
+  std::string Render(const Monitor& monitor) const;
+
+ private:
+  const Config& config_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Histogram>* probe_duration_;
+  prometheus::Family<prometheus::Counter>* probe_errors_;
+  prometheus::Family<prometheus::Counter>* route_requests_;
+  prometheus::Family<prometheus::Counter>* bad_requests_;
+  prometheus::Histogram* route_duration_;
+  // [cluster][server]
+  std::vector<std::vector<prometheus::Histogram*>> probe_hist_;
+  // [cluster][server][kind]
+  std::vector<std::vector<std::vector<prometheus::Counter*>>> probe_err_;
+  // [cluster][class][outcome]
+  std::vector<std::vector<std::vector<prometheus::Counter*>>> routes_;
+  mutable std::mutex bad_mu_;
+};
+
+}  // namespace lagrouter::daemon

@@ -1,0 +1,354 @@
+#include "daemon/monitor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "daemon/metrics.h"
+
+namespace lagrouter::daemon {
+
+using probes::Sample;
+using router::Role;
+using router::TimePoint;
+
+struct Monitor::Server {
+  ServerConfig config;
+  std::unique_ptr<probes::Probe> probe;
+  std::thread thread;
+  // Guarded by Cluster::mu.
+  bool probed = false;
+  Sample last;                    // the latest sample, ok or not
+  std::optional<Sample> last_ok;  // the latest successful one
+  std::optional<std::chrono::system_clock::time_point> last_ok_wall;
+  std::optional<TimePoint> fresh_as_of;  // from the previous publish, for gate peaks
+  std::vector<router::Gate> gates;
+};
+
+struct Monitor::Cluster {
+  Cluster(const ClusterConfig& cfg, const Config& config)
+      : config(cfg),
+        // Keep history for the loosest class plus a margin; one entry per
+        // changed primary sample at most.
+        history(config.HistoryHorizon() + 4 * config.probe_interval,
+                static_cast<size_t>((config.HistoryHorizon() + 4 * config.probe_interval) /
+                                    config.probe_interval) +
+                    16) {}
+
+  ClusterConfig config;
+  size_t index = 0;
+
+  std::mutex tick_mu;
+  std::condition_variable tick_cv;
+  uint64_t tick = 0;  // guarded by tick_mu
+  bool stopping = false;
+
+  std::mutex mu;  // guards the servers' sample state, history and primary
+  std::vector<std::unique_ptr<Server>> servers;
+  router::PositionHistory history;
+  int history_owner = -1;  // the server whose samples fill the history
+  int last_primary = -1;   // for logging role changes
+
+  std::atomic<std::shared_ptr<const ClusterSnapshot>> snapshot;
+};
+
+ProbeFactory RealProbes() {
+  return [](const ClusterConfig& c, const ServerConfig& s) {
+    probes::ServerEndpoint ep;
+    ep.cluster = c.name;
+    ep.name = s.name;
+    ep.host = s.host;
+    ep.port = s.port;
+    ep.user = c.user;
+    ep.password = c.password;
+    ep.database = c.database;
+    ep.sslmode = c.sslmode;
+    ep.sslrootcert = c.sslrootcert;
+    ep.sslcert = c.sslcert;
+    ep.sslkey = c.sslkey;
+    return c.engine == router::Engine::kPostgres ? probes::MakePostgresProbe(ep)
+                                                 : probes::MakeMysqlProbe(ep);
+  };
+}
+
+Monitor::Monitor(std::shared_ptr<const Config> config, Metrics* metrics, ProbeFactory factory)
+    : config_(std::move(config)), metrics_(metrics), factory_(std::move(factory)) {
+  size_t total = 0;
+  for (size_t i = 0; i < config_->clusters.size(); ++i) {
+    const auto& cc = config_->clusters[i];
+    auto c = std::make_unique<Cluster>(cc, *config_);
+    c->index = i;
+    for (const auto& sc : cc.servers) {
+      auto s = std::make_unique<Server>();
+      s->config = sc;
+      s->probe = factory_(cc, sc);
+      s->gates.resize(config_->classes.size());
+      c->servers.push_back(std::move(s));
+      ++total;
+    }
+    Publish(*c, router::Clock::now());
+    clusters_.push_back(std::move(c));
+  }
+  unprobed_.store(total);
+}
+
+Monitor::~Monitor() { Stop(); }
+
+void Monitor::Start() {
+  for (auto& c : clusters_) {
+    for (size_t i = 0; i < c->servers.size(); ++i) {
+      c->servers[i]->thread = std::thread([this, cp = c.get(), i] { WorkerLoop(*cp, i); });
+    }
+  }
+  scheduler_ = std::thread([this] { SchedulerLoop(); });
+}
+
+void Monitor::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (scheduler_.joinable()) scheduler_.join();
+  for (auto& c : clusters_) {
+    {
+      std::lock_guard<std::mutex> lock(c->tick_mu);
+      c->stopping = true;
+    }
+    c->tick_cv.notify_all();
+  }
+  for (auto& c : clusters_) {
+    for (auto& s : c->servers) {
+      if (s->thread.joinable()) s->thread.join();
+    }
+  }
+}
+
+std::shared_ptr<const ClusterSnapshot> Monitor::Snapshot(size_t cluster) const {
+  return clusters_[cluster]->snapshot.load(std::memory_order_acquire);
+}
+
+void Monitor::SchedulerLoop() {
+  const auto interval = std::chrono::duration_cast<router::Clock::duration>(config_->probe_interval);
+  auto next = router::Clock::now();
+  std::unique_lock<std::mutex> lock(stop_mu_);
+  while (!stopping_) {
+    for (auto& c : clusters_) {
+      {
+        std::lock_guard<std::mutex> tick_lock(c->tick_mu);
+        ++c->tick;
+      }
+      c->tick_cv.notify_all();
+    }
+    next += interval;
+    const auto now = router::Clock::now();
+    if (next < now) next = now;  // fell behind (e.g. suspended): skip, don't burst
+    stop_cv_.wait_until(lock, next, [this] { return stopping_; });
+  }
+}
+
+void Monitor::WorkerLoop(Cluster& c, size_t index) {
+  Server& s = *c.servers[index];
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(c.tick_mu);
+      c.tick_cv.wait(lock, [&] { return c.stopping || c.tick != seen; });
+      if (c.stopping) return;
+      seen = c.tick;  // a probe that overran misses ticks instead of queueing them
+    }
+    bool replica_of_known_primary;
+    {
+      std::lock_guard<std::mutex> lock(c.mu);
+      replica_of_known_primary = c.last_primary >= 0 && c.last_primary != static_cast<int>(index);
+    }
+    if (replica_of_known_primary) {
+      // All workers wake on the same tick; replicas start a moment later so
+      // the primary's sample usually leads the cycle. Bounded: nobody waits
+      // for the primary, so a hung primary delays no replica.
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    const auto started = router::Clock::now();
+    Sample sample = s.probe->Run(started + config_->probe_timeout);
+    if (metrics_ != nullptr) {
+      metrics_->ObserveProbe(c.index, index,
+                             std::chrono::duration<double>(router::Clock::now() - started).count(),
+                             sample.ok ? probes::ErrorKind::kNone : sample.error_kind);
+    }
+    OnSample(c, index, std::move(sample));
+  }
+}
+
+void Monitor::OnSample(Cluster& c, size_t index, Sample sample) {
+  const auto now = router::Clock::now();
+  std::lock_guard<std::mutex> lock(c.mu);
+  Server& s = *c.servers[index];
+  const std::string& cluster = c.config.name;
+  const std::string& name = s.config.name;
+
+  // State changes are logged once, not every cycle.
+  if (!sample.ok && (!s.probed || s.last.ok)) {
+    spdlog::warn("cluster={} server={} probe failed ({}): {}", cluster, name,
+                 probes::ErrorKindName(sample.error_kind), sample.error);
+  } else if (sample.ok && s.probed && !s.last.ok) {
+    spdlog::info("cluster={} server={} probe recovered", cluster, name);
+  }
+  if (sample.ok) {
+    const Role before = s.last_ok ? s.last_ok->role : Role::kUnknown;
+    if (before != sample.role) {
+      spdlog::info("cluster={} server={} role {} ({} {})", cluster, name,
+                   router::RoleName(sample.role), sample.flavor, sample.version);
+    }
+    if (sample.role == Role::kReplica && s.last_ok && s.last_ok->replicating != sample.replicating) {
+      spdlog::log(sample.replicating ? spdlog::level::info : spdlog::level::warn,
+                  "cluster={} server={} replication {}: {}", cluster, name,
+                  sample.replicating ? "running" : "not running", sample.replication_state);
+    }
+    if (sample.superuser && (!s.last_ok || !s.last_ok->superuser)) {
+      spdlog::warn("cluster={} server={} the monitoring user is a superuser; grant it pg_monitor "
+                   "(or REPLICA MONITOR, BINLOG MONITOR) instead",
+                   cluster, name);
+    }
+    s.last_ok = sample;
+    s.last_ok_wall = std::chrono::system_clock::now();
+  }
+  if (!s.probed) {
+    s.probed = true;
+    if (unprobed_.fetch_sub(1) == 1) {
+      ready_.store(true, std::memory_order_release);
+      spdlog::info("first probe cycle complete: ready");
+    }
+  }
+  s.last = std::move(sample);
+
+  // Who is primary: exactly one up server claiming the role.
+  int primary = -1;
+  int claims = 0;
+  for (size_t i = 0; i < c.servers.size(); ++i) {
+    const Server& o = *c.servers[i];
+    if (o.last.ok && o.last.role == Role::kPrimary) {
+      ++claims;
+      primary = static_cast<int>(i);
+    }
+  }
+  if (claims > 1) primary = -1;
+  if (primary != c.last_primary && primary >= 0) {
+    spdlog::info("cluster={} primary is {}", cluster, c.servers[static_cast<size_t>(primary)]->config.name);
+  } else if (primary != c.last_primary && claims > 1) {
+    spdlog::error("cluster={} split brain: {} servers claim to be primary", cluster, claims);
+  }
+  c.last_primary = primary;
+
+  // The history belongs to one primary: a new primary restarts it.
+  if (primary >= 0 && static_cast<size_t>(primary) == index && s.last.ok) {
+    if (c.history_owner != primary) {
+      if (c.history_owner >= 0) {
+        spdlog::warn("cluster={} primary changed to {}: position history restarts", cluster, name);
+      }
+      c.history.Reset();
+      c.history_owner = primary;
+    }
+    if (!c.history.Record(s.last.sent_at, s.last.write_position)) {
+      spdlog::warn("cluster={} primary {} position went backwards: history restarts", cluster,
+                   name);
+    }
+  }
+  Publish(c, now);
+}
+
+// Builds and swaps in a new snapshot. Called with c.mu held (or before start).
+void Monitor::Publish(Cluster& c, TimePoint now) {
+  auto snap = std::make_shared<ClusterSnapshot>();
+  snap->built_at = now;
+  router::ClusterView& view = snap->view;
+  view.name = c.config.name;
+  view.engine = c.config.engine;
+  view.probe_interval = config_->probe_interval;
+  view.primary = c.last_primary;
+  bool primary_up = c.last_primary >= 0;
+  if (!c.history.empty()) {
+    snap->history_latest = router::ToString(c.history.latest());
+    snap->history_size = c.history.size();
+  }
+
+  const Sample* primary_sample =
+      primary_up ? &c.servers[static_cast<size_t>(c.last_primary)]->last : nullptr;
+  int claims = 0;
+  for (size_t i = 0; i < c.servers.size(); ++i) {
+    Server& s = *c.servers[i];
+    router::ServerView v;
+    ServerStatus st;
+    v.name = s.config.name;
+    v.host = s.config.host;
+    v.port = s.config.port;
+    v.weight = s.config.weight;
+    v.up = s.probed && s.last.ok;
+    st.probed = s.probed;
+    st.last_error_kind = s.last.ok ? probes::ErrorKind::kNone : s.last.error_kind;
+    st.last_error = s.last.ok ? "" : s.last.error;
+    st.last_probe_at = s.last.received_at;
+    st.last_ok_wall = s.last_ok_wall;
+    if (s.last_ok) {
+      const Sample& ok = *s.last_ok;
+      st.last_ok_at = ok.received_at;
+      st.last_probe_seconds = std::chrono::duration<double>(ok.received_at - ok.sent_at).count();
+      st.flavor = ok.flavor;
+      st.version = ok.version;
+      st.superuser = ok.superuser;
+      v.role = ok.role;  // the last known role; routing also requires `up`
+      if (v.up && ok.role == Role::kPrimary) ++claims;
+      st.write_position = router::ToString(ok.write_position);
+      if (ok.role == Role::kReplica) {
+        st.replication_state = ok.replication_state;
+        st.replication_error = ok.replication_error;
+        st.upstream = ok.upstream;
+        st.replay_paused = ok.replay_paused;
+        st.replication_running = ok.replicating;
+        st.replay_position = router::ToString(ok.replay_position);
+        st.receive_position = router::ToString(ok.receive_position);
+        st.reported_lag_seconds = ok.reported_lag_seconds;
+        // A replica cannot stream from a primary that is down; then only its
+        // bound (which grows) decides. Against a live primary, a replica
+        // that is not streaming is broken and serves nothing.
+        v.replicating = ok.replicating || !primary_up;
+        v.replayed = ok.replay_position;
+        if (!c.history.empty()) {
+          st.lag_distance = router::Distance(ok.replay_position, c.history.latest());
+          if (auto fresh = c.history.FreshAsOf(ok.replay_position)) {
+            v.fresh_as_of = fresh;
+            v.bound_known = true;
+          } else {
+            v.fresh_as_of = c.history.oldest();  // only a floor
+          }
+        }
+        if (primary_sample != nullptr && !st.reported_lag_seconds) {
+          for (const auto& d : primary_sample->downstream) {
+            if (d.application_name == v.name) st.reported_lag_seconds = d.replay_lag_seconds;
+          }
+        }
+      }
+    }
+    // Hysteresis gates see the bound just before this update (its peak) and now.
+    const bool healthy = v.up && v.role == Role::kReplica && v.replicating && v.bound_known;
+    const router::Duration bound = v.fresh_as_of ? now - *v.fresh_as_of : router::Duration::max();
+    const router::Duration peak =
+        s.fresh_as_of ? std::max(bound, now - *s.fresh_as_of) : bound;
+    for (size_t k = 0; k < config_->classes.size(); ++k) {
+      router::UpdateGate(s.gates[k], config_->classes[k], healthy, peak, bound, now);
+    }
+    s.fresh_as_of = v.bound_known ? v.fresh_as_of : std::nullopt;
+    v.gates = s.gates;
+    view.servers.push_back(std::move(v));
+    snap->status.push_back(std::move(st));
+  }
+  view.primaries_claimed = claims;
+  if (claims > 1) {
+    snap->primary_problem = "split brain: " + std::to_string(claims) + " servers claim to be primary";
+  } else if (claims == 0) {
+    snap->primary_problem = "no reachable server is primary";
+  }
+  c.snapshot.store(std::move(snap), std::memory_order_release);
+}
+
+}  // namespace lagrouter::daemon

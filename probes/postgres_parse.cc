@@ -1,0 +1,160 @@
+#include "probes/postgres_parse.h"
+
+#include <charconv>
+
+namespace lagrouter::probes {
+
+// pg_current_wal_insert_lsn(), not pg_current_wal_lsn(): the insert position
+// is at or beyond every commit record, even with synchronous_commit = off.
+// Statement 2 is the primary's view of its replicas, for people.
+const char* const kPostgresProbeQuery =
+    "SELECT pg_is_in_recovery() AS in_recovery,"
+    " CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END AS write_lsn,"
+    " pg_last_wal_replay_lsn() AS replay_lsn,"
+    " pg_last_wal_receive_lsn() AS receive_lsn,"
+    " CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END AS paused,"
+    " (SELECT status FROM pg_stat_wal_receiver) AS receiver_status,"
+    " (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver) AS upstream,"
+    " current_setting('server_version') AS version,"
+    " (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,"
+    " current_setting('wal_block_size') AS wal_block_size,"
+    " (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS wal_segment_size;"
+    "SELECT application_name, coalesce(host(client_addr), '') AS client_addr, state,"
+    " replay_lsn, extract(epoch FROM replay_lag) AS replay_lag FROM pg_stat_replication";
+
+uint64_t NormalizeInsertLsn(uint64_t lsn, uint64_t block_size, uint64_t segment_size) {
+  // Sizes of XLogLongPageHeaderData (a segment's first page) and of
+  // XLogPageHeaderData (every other page), MAXALIGNed, as in PostgreSQL 15.
+  constexpr uint64_t kLongHeader = 40;
+  constexpr uint64_t kShortHeader = 24;
+  if (segment_size > 0 && lsn % segment_size == kLongHeader) return lsn - kLongHeader;
+  if (block_size > 0 && lsn % block_size == kShortHeader && lsn % segment_size != kShortHeader) {
+    return lsn - kShortHeader;
+  }
+  return lsn;
+}
+
+namespace {
+
+Result<uint64_t> ParseCount(const std::optional<std::string>& v, const char* name) {
+  uint64_t n = 0;
+  if (v) {
+    auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (ec == std::errc() && ptr == v->data() + v->size() && n > 0) return n;
+  }
+  return MakeError(std::string("column '") + name + "': expected a positive integer, got '" +
+                   v.value_or("NULL").substr(0, 40) + "'");
+}
+
+Result<std::optional<std::string>> Field(const Row& row, const char* name) {
+  auto it = row.find(name);
+  if (it == row.end()) return MakeError(std::string("missing column '") + name + "'");
+  return it->second;
+}
+
+Result<bool> ParseBool(const std::optional<std::string>& v, const char* name) {
+  if (v == "t") return true;
+  if (v == "f") return false;
+  return MakeError(std::string("column '") + name + "': expected t or f, got '" +
+                   v.value_or("NULL").substr(0, 40) + "'");
+}
+
+Result<router::Position> ParseOptionalLsn(const std::optional<std::string>& v, const char* name) {
+  if (!v) return router::Position{};
+  auto lsn = router::ParseLsn(*v);
+  if (!lsn) return MakeError(std::string("column '") + name + "': " + lsn.error());
+  return router::Position{*lsn};
+}
+
+Result<std::optional<double>> ParseOptionalSeconds(const std::optional<std::string>& v,
+                                                   const char* name) {
+  if (!v || v->empty()) return std::optional<double>{};
+  double d = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), d);
+  if (ec != std::errc() || ptr != v->data() + v->size()) {
+    return MakeError(std::string("column '") + name + "': not a number: '" + v->substr(0, 40) +
+                     "'");
+  }
+  return std::optional<double>{d};
+}
+
+}  // namespace
+
+Result<bool> ParsePostgresStatus(const Row& status, const std::vector<Row>& senders, Sample& out) {
+#define LAGROUTER_FIELD(var, name)         \
+  auto var##_r = Field(status, name);      \
+  if (!var##_r) return Error{var##_r.error()}; \
+  const auto& var = *var##_r;
+  LAGROUTER_FIELD(in_recovery_v, "in_recovery")
+  LAGROUTER_FIELD(write_v, "write_lsn")
+  LAGROUTER_FIELD(replay_v, "replay_lsn")
+  LAGROUTER_FIELD(receive_v, "receive_lsn")
+  LAGROUTER_FIELD(paused_v, "paused")
+  LAGROUTER_FIELD(receiver_v, "receiver_status")
+  LAGROUTER_FIELD(upstream_v, "upstream")
+  LAGROUTER_FIELD(version_v, "version")
+  LAGROUTER_FIELD(superuser_v, "superuser")
+  LAGROUTER_FIELD(block_v, "wal_block_size")
+  LAGROUTER_FIELD(segment_v, "wal_segment_size")
+#undef LAGROUTER_FIELD
+
+  auto in_recovery = ParseBool(in_recovery_v, "in_recovery");
+  if (!in_recovery) return in_recovery;
+  auto paused = ParseBool(paused_v, "paused");
+  if (!paused) return paused;
+  auto write = ParseOptionalLsn(write_v, "write_lsn");
+  if (!write) return Error{write.error()};
+  auto replay = ParseOptionalLsn(replay_v, "replay_lsn");
+  if (!replay) return Error{replay.error()};
+  auto receive = ParseOptionalLsn(receive_v, "receive_lsn");
+  if (!receive) return Error{receive.error()};
+
+  out.flavor = "postgres";
+  out.version = version_v.value_or("");
+  out.superuser = superuser_v == "t";
+  if (!*in_recovery) {
+    if (!router::IsKnown(*write)) return MakeError("a primary reported no write position");
+    auto block = ParseCount(block_v, "wal_block_size");
+    if (!block) return Error{block.error()};
+    auto segment = ParseCount(segment_v, "wal_segment_size");
+    if (!segment) return Error{segment.error()};
+    out.role = Role::kPrimary;
+    out.write_position =
+        router::Lsn{NormalizeInsertLsn(std::get<router::Lsn>(*write).value, *block, *segment)};
+  } else {
+    out.role = Role::kReplica;
+    out.replay_position = *replay;
+    out.receive_position = *receive;
+    out.replay_paused = *paused;
+    out.replication_state = receiver_v.value_or("no wal receiver");
+    out.replicating = receiver_v == "streaming";
+    out.upstream = upstream_v.value_or("");
+    if (out.replay_paused) out.replication_state += ", replay paused";
+  }
+
+  out.downstream.clear();
+  for (const Row& s : senders) {
+    DownstreamReplica d;
+    auto app = Field(s, "application_name");
+    auto addr = Field(s, "client_addr");
+    auto state = Field(s, "state");
+    auto replay_lsn = Field(s, "replay_lsn");
+    auto lag = Field(s, "replay_lag");
+    if (!app || !addr || !state || !replay_lsn || !lag) {
+      return MakeError("pg_stat_replication row lacks a column");
+    }
+    d.application_name = app->value_or("");
+    d.client_addr = addr->value_or("");
+    d.state = state->value_or("");
+    auto pos = ParseOptionalLsn(*replay_lsn, "pg_stat_replication.replay_lsn");
+    if (!pos) return Error{pos.error()};
+    d.replay_position = *pos;
+    auto seconds = ParseOptionalSeconds(*lag, "pg_stat_replication.replay_lag");
+    if (!seconds) return Error{seconds.error()};
+    d.replay_lag_seconds = *seconds;
+    out.downstream.push_back(std::move(d));
+  }
+  return true;
+}
+
+}  // namespace lagrouter::probes

@@ -1,0 +1,141 @@
+#include "daemon/config.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+
+namespace lagrouter::daemon {
+namespace {
+
+using std::chrono::milliseconds;
+
+const char* kValid = R"(
+[listen]
+address = "127.0.0.1:8432"
+[probe]
+interval = "250ms"
+timeout = "1s"
+[[cluster]]
+name = "shop"
+engine = "postgres"
+user = "lagrouter"
+password_env = "LAGROUTER_TEST_PW"
+  [[cluster.server]]
+  name = "pg-a"
+  host = "127.0.0.1"
+  port = 5432
+  [[cluster.server]]
+  name = "pg-b"
+  host = "127.0.0.1"
+  port = 5433
+  weight = 2
+[class.inventory]
+max_staleness = "0s"
+[class.reports]
+max_staleness = "1h"
+fallback = "error"
+)";
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override { setenv("LAGROUTER_TEST_PW", "s3cret-pw", 1); }
+};
+
+TEST_F(ConfigTest, LoadsTheDesignExample) {
+  auto cfg = ParseConfig(kValid, "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  EXPECT_EQ(cfg->listen_port, 8432);
+  EXPECT_EQ(cfg->probe_interval, milliseconds(250));
+  ASSERT_EQ(cfg->clusters.size(), 1u);
+  EXPECT_EQ(cfg->clusters[0].password, "s3cret-pw");
+  EXPECT_EQ(cfg->clusters[0].servers[1].weight, 2u);
+  ASSERT_EQ(cfg->classes.size(), 2u);
+  EXPECT_EQ(cfg->classes[1].name, "reports");
+  EXPECT_EQ(cfg->classes[1].max_staleness, std::chrono::hours(1));
+  EXPECT_EQ(cfg->classes[1].fallback, router::Fallback::kError);
+  EXPECT_EQ(cfg->HistoryHorizon(), std::chrono::hours(1));
+}
+
+TEST(Duration, Parses) {
+  struct Case {
+    const char* text;
+    int64_t ms;
+  };
+  const Case cases[] = {{"0s", 0},       {"250ms", 250},  {"5s", 5000},      {"1m", 60000},
+                        {"1h", 3600000}, {"1m30s", 90000}, {"1.5s", 1500},   {"2d", 172800000},
+                        {"100us", 0},    {"1h0m1s", 3601000}};
+  for (const auto& c : cases) {
+    auto d = ParseDuration(c.text);
+    ASSERT_TRUE(d.ok()) << c.text << ": " << d.error();
+    EXPECT_EQ(std::chrono::duration_cast<milliseconds>(*d).count(), c.ms) << c.text;
+  }
+  for (const char* bad : {"", "5", "s", "5 s", "-1s", "5sec", "1.2.3s", "1y", "ms", "400d", "1e3s"}) {
+    EXPECT_FALSE(ParseDuration(bad).ok()) << "accepted '" << bad << "'";
+  }
+}
+
+// Each broken config must be rejected with a message naming the key.
+TEST_F(ConfigTest, RejectsWithTheKeyNamed) {
+  struct Case {
+    std::string from, to;  // replace `from` in kValid with `to`
+    std::string expected;  // in the message
+  };
+  const Case cases[] = {
+      {"interval = \"250ms\"", "interval = \"fast\"", "probe.interval"},
+      {"interval = \"250ms\"", "interval = 250", "probe.interval"},
+      {"interval = \"250ms\"", "intervall = \"250ms\"", "probe.intervall: unknown key"},
+      {"engine = \"postgres\"", "engine = \"oracle\"", "cluster.shop.engine"},
+      {"port = 5433", "port = 70000", "cluster.shop.server[1].port"},
+      {"port = 5433", "port = \"5433\"", "cluster.shop.server[1].port"},
+      {"name = \"pg-b\"", "name = \"pg-a\"", "duplicate server 'pg-a'"},
+      {"fallback = \"error\"", "fallback = \"replica\"", "class.reports.fallback"},
+      {"max_staleness = \"1h\"", "max_staleness = \"1 hour\"", "class.reports.max_staleness"},
+      {"password_env = \"LAGROUTER_TEST_PW\"", "password = \"hunter2\"", "literal passwords"},
+      {"password_env = \"LAGROUTER_TEST_PW\"", "password_env = \"LAGROUTER_NOT_SET_X\"",
+       "LAGROUTER_NOT_SET_X is not set"},
+      {"address = \"127.0.0.1:8432\"", "address = \"127.0.0.1\"", "listen.address"},
+      {"[class.inventory]\nmax_staleness = \"0s\"", "[class.inventory]\nfallback = \"error\"",
+       "class.inventory.max_staleness: missing"},
+      {"[[cluster]]", "[[clusters]]", "clusters: unknown key"},
+      {"address = \"127.0.0.1:8432\"", "address = [", "test.toml"},  // TOML syntax error
+  };
+  for (const auto& c : cases) {
+    std::string text = kValid;
+    const auto at = text.find(c.from);
+    ASSERT_NE(at, std::string::npos) << c.from;
+    text.replace(at, c.from.size(), c.to);
+    auto cfg = ParseConfig(text, "test.toml");
+    ASSERT_FALSE(cfg.ok()) << "accepted: " << c.to;
+    EXPECT_NE(cfg.error().find(c.expected), std::string::npos)
+        << "message '" << cfg.error() << "' lacks '" << c.expected << "'";
+    EXPECT_EQ(cfg.error().find("hunter2"), std::string::npos) << "secret echoed";
+  }
+}
+
+TEST_F(ConfigTest, NoClassesOrClustersIsAnError) {
+  EXPECT_FALSE(ParseConfig("[class.a]\nmax_staleness = \"1s\"\n", "t").ok());
+  auto cfg = ParseConfig("", "t");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(cfg.error().find("cluster"), std::string::npos);
+}
+
+TEST_F(ConfigTest, PasswordFileMustBePrivate) {
+  const std::string path = ::testing::TempDir() + "/lagrouter-pw";
+  std::ofstream(path) << "file-secret\n";
+  std::string text = kValid;
+  const std::string from = "password_env = \"LAGROUTER_TEST_PW\"";
+  text.replace(text.find(from), from.size(), "password_file = \"" + path + "\"");
+  chmod(path.c_str(), 0644);
+  auto open = ParseConfig(text, "t");
+  ASSERT_FALSE(open.ok());
+  EXPECT_NE(open.error().find("readable by group or others"), std::string::npos) << open.error();
+  chmod(path.c_str(), 0600);
+  auto ok = ParseConfig(text, "t");
+  ASSERT_TRUE(ok.ok()) << ok.error();
+  EXPECT_EQ(ok->clusters[0].password, "file-secret");
+}
+
+}  // namespace
+}  // namespace lagrouter::daemon
