@@ -1,0 +1,409 @@
+#include "probes/mysql_status.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <initializer_list>
+#include <limits>
+
+#include "router/gtid.h"
+
+namespace lagrouter::probes {
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// Short, printable quoting of server text for error messages.
+std::string Quote(const std::optional<std::string>& v) {
+  if (!v) return "NULL";
+  std::string s = v->substr(0, 64);
+  for (char& c : s) {
+    if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
+  }
+  return "'" + s + (v->size() > 64 ? "...'" : "'");
+}
+
+// A column found under one of its names (MySQL 8 first, then legacy).
+struct Column {
+  const char* name = nullptr;  // the name it was found under
+  const std::optional<std::string>* value = nullptr;
+  bool present() const { return value != nullptr; }
+  bool null() const { return value == nullptr || !value->has_value(); }
+  std::string text() const { return null() ? std::string() : **value; }
+};
+
+Column Find(const Row& row, std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    auto it = row.find(name);
+    if (it != row.end()) return {name, &it->second};
+  }
+  // Drivers and proxies disagree on case now and then; accept any.
+  for (const char* name : names) {
+    for (const auto& [key, value] : row) {
+      if (EqualsIgnoreCase(key, name)) return {name, &value};
+    }
+  }
+  return {names.size() > 0 ? *names.begin() : "", nullptr};
+}
+
+Error Bad(std::string_view what, const Column& c, std::string_view want) {
+  std::string got = c.present() ? "is " + Quote(*c.value) : std::string("is missing");
+  return MakeError(std::string(what) + ": " + c.name + " " + got + ", want " + std::string(want));
+}
+
+// Integer column. Absent or NULL gives nullopt; anything but an integer in
+// [min, max] is an error.
+Result<std::optional<int64_t>> Int(std::string_view what, const Column& c, int64_t min,
+                                   int64_t max) {
+  if (c.null()) return std::optional<int64_t>();
+  std::string_view s = Trim(**c.value);
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || v < min || v > max) {
+    return Bad(what, c, "an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
+                            "]");
+  }
+  return std::optional<int64_t>(v);
+}
+
+// 0/1/ON/OFF (SELECT @@var gives 0/1; SHOW VARIABLES gives ON/OFF).
+Result<bool> Bool(std::string_view what, const Column& c) {
+  if (c.null()) return Bad(what, c, "0, 1, ON or OFF");
+  std::string_view s = Trim(**c.value);
+  if (s == "1" || EqualsIgnoreCase(s, "ON")) return true;
+  if (s == "0" || EqualsIgnoreCase(s, "OFF")) return false;
+  return Bad(what, c, "0, 1, ON or OFF");
+}
+
+Result<ThreadState> Thread(std::string_view what, const Column& c) {
+  if (!c.present()) return MakeError(std::string(what) + ": no " + c.name + " column");
+  if (!c.null()) {
+    std::string_view s = Trim(**c.value);
+    if (EqualsIgnoreCase(s, "Yes")) return ThreadState::kYes;
+    if (EqualsIgnoreCase(s, "No")) return ThreadState::kNo;
+    if (EqualsIgnoreCase(s, "Connecting")) return ThreadState::kConnecting;
+  }
+  return Bad(what, c, "Yes, No or Connecting");
+}
+
+std::optional<std::string> OptText(const Column& c) {
+  if (c.null()) return std::nullopt;
+  return std::string(Trim(**c.value));
+}
+
+// Receive position of a MariaDB replica: per domain, the later of what it has
+// applied and what its IO thread has received.
+router::MariadbGtid MaxPerDomain(router::MariadbGtid a, const router::MariadbGtid& b) {
+  for (const auto& e : b.entries) {
+    auto it = std::find_if(a.entries.begin(), a.entries.end(),
+                           [&](const auto& x) { return x.domain == e.domain; });
+    if (it == a.entries.end()) {
+      a.entries.push_back(e);
+    } else if (e.seq > it->seq) {
+      *it = e;
+    }
+  }
+  std::sort(a.entries.begin(), a.entries.end(),
+            [](const auto& x, const auto& y) { return x.domain < y.domain; });
+  return a;
+}
+
+std::string JoinErrors(const ReplicaStatus& rs) {
+  std::string out;
+  if (rs.last_io_errno != 0 || !rs.last_io_error.empty()) {
+    out = "IO error " + std::to_string(rs.last_io_errno) + ": " + rs.last_io_error;
+  }
+  if (rs.last_sql_errno != 0 || !rs.last_sql_error.empty()) {
+    if (!out.empty()) out += "; ";
+    out += "SQL error " + std::to_string(rs.last_sql_errno) + ": " + rs.last_sql_error;
+  }
+  return out;
+}
+
+}  // namespace
+
+MysqlFlavor FlavorFromVersion(std::string_view version) {
+  constexpr std::string_view kMariadb = "mariadb";
+  for (size_t i = 0; i + kMariadb.size() <= version.size(); ++i) {
+    if (EqualsIgnoreCase(version.substr(i, kMariadb.size()), kMariadb)) {
+      return MysqlFlavor::kMariadb;
+    }
+  }
+  return MysqlFlavor::kMysql;
+}
+
+const char* FlavorName(MysqlFlavor flavor) {
+  return flavor == MysqlFlavor::kMariadb ? "mariadb" : "mysql";
+}
+
+const char* MysqlVariablesQuery(MysqlFlavor flavor) {
+  // System variables need no privilege; @@global. because the session value
+  // of read_only-like variables is not what the server enforces.
+  if (flavor == MysqlFlavor::kMariadb) {
+    return "SELECT @@version AS version, @@global.read_only AS read_only, "
+           "@@global.log_bin AS log_bin, @@global.gtid_binlog_pos AS gtid_binlog_pos, "
+           "@@global.gtid_slave_pos AS gtid_slave_pos";
+  }
+  return "SELECT @@version AS version, @@global.read_only AS read_only, "
+         "@@global.super_read_only AS super_read_only, @@global.log_bin AS log_bin, "
+         "@@global.gtid_mode AS gtid_mode, @@global.gtid_executed AS gtid_executed";
+}
+
+const char* ThreadStateName(ThreadState state) {
+  switch (state) {
+    case ThreadState::kYes:
+      return "Yes";
+    case ThreadState::kConnecting:
+      return "Connecting";
+    case ThreadState::kNo:
+      break;
+  }
+  return "No";
+}
+
+Result<ReplicaStatus> ParseReplicaStatus(const Row& row) {
+  constexpr std::string_view kWhat = "SHOW REPLICA STATUS";
+  ReplicaStatus rs;
+  Column io = Find(row, {"Replica_IO_Running", "Slave_IO_Running"});
+  Column sql = Find(row, {"Replica_SQL_Running", "Slave_SQL_Running"});
+  auto io_state = Thread(kWhat, io);
+  if (!io_state) return Error{io_state.error()};
+  auto sql_state = Thread(kWhat, sql);
+  if (!sql_state) return Error{sql_state.error()};
+  // The SQL thread is only ever Yes or No.
+  if (*sql_state == ThreadState::kConnecting) return Bad(kWhat, sql, "Yes or No");
+  rs.io_running = *io_state;
+  rs.sql_running = *sql_state;
+  rs.legacy_names = std::string_view(io.name).starts_with("Slave_");
+
+  auto behind = Int(kWhat, Find(row, {"Seconds_Behind_Source", "Seconds_Behind_Master"}), 0,
+                    std::numeric_limits<int64_t>::max());
+  if (!behind) return Error{behind.error()};
+  rs.seconds_behind = *behind;
+
+  rs.source_host = std::string(Trim(Find(row, {"Source_Host", "Master_Host"}).text()));
+  auto port = Int(kWhat, Find(row, {"Source_Port", "Master_Port"}), 0, 65535);
+  if (!port) return Error{port.error()};
+  rs.source_port = static_cast<int>(port->value_or(0));
+  rs.source_user = Find(row, {"Source_User", "Master_User"}).text();
+  rs.source_uuid = std::string(Trim(Find(row, {"Source_UUID", "Master_UUID"}).text()));
+  auto server_id = Int(kWhat, Find(row, {"Source_Server_Id", "Master_Server_Id"}), 0,
+                       std::numeric_limits<uint32_t>::max());
+  if (!server_id) return Error{server_id.error()};
+  rs.source_server_id = static_cast<uint32_t>(server_id->value_or(0));
+
+  rs.io_state = Find(row, {"Replica_IO_State", "Slave_IO_State"}).text();
+  rs.sql_state = Find(row, {"Replica_SQL_Running_State", "Slave_SQL_Running_State"}).text();
+  auto io_errno = Int(kWhat, Find(row, {"Last_IO_Errno"}), 0, std::numeric_limits<int64_t>::max());
+  if (!io_errno) return Error{io_errno.error()};
+  rs.last_io_errno = io_errno->value_or(0);
+  rs.last_io_error = Find(row, {"Last_IO_Error"}).text();
+  auto sql_errno =
+      Int(kWhat, Find(row, {"Last_SQL_Errno"}), 0, std::numeric_limits<int64_t>::max());
+  if (!sql_errno) return Error{sql_errno.error()};
+  rs.last_sql_errno = sql_errno->value_or(0);
+  rs.last_sql_error = Find(row, {"Last_SQL_Error"}).text();
+  auto delay = Int(kWhat, Find(row, {"SQL_Delay"}), 0, std::numeric_limits<int64_t>::max());
+  if (!delay) return Error{delay.error()};
+  rs.sql_delay = *delay;
+
+  rs.gtid_io_pos = OptText(Find(row, {"Gtid_IO_Pos"}));
+  rs.using_gtid = Find(row, {"Using_Gtid"}).text();
+  rs.retrieved_gtid_set = OptText(Find(row, {"Retrieved_Gtid_Set"}));
+  rs.executed_gtid_set = OptText(Find(row, {"Executed_Gtid_Set"}));
+  Column auto_position = Find(row, {"Auto_Position"});
+  if (!auto_position.null()) {
+    auto v = Bool(kWhat, auto_position);
+    if (!v) return Error{v.error()};
+    rs.auto_position = *v;
+  }
+  rs.channel = Find(row, {"Channel_Name", "Connection_name"}).text();
+  return rs;
+}
+
+Result<MysqlVariables> ParseMysqlVariables(const Row& row) {
+  constexpr std::string_view kWhat = "server variables";
+  MysqlVariables v;
+  Column version = Find(row, {"version", "@@version"});
+  if (version.null() || Trim(**version.value).empty()) {
+    return MakeError(std::string(kWhat) + ": no version");
+  }
+  v.version = std::string(Trim(**version.value));
+  v.flavor = FlavorFromVersion(v.version);
+
+  auto read_only = Bool(kWhat, Find(row, {"read_only", "@@global.read_only"}));
+  if (!read_only) return Error{read_only.error()};
+  v.read_only = *read_only;
+  Column super_read_only = Find(row, {"super_read_only", "@@global.super_read_only"});
+  if (super_read_only.present()) {
+    auto b = Bool(kWhat, super_read_only);
+    if (!b) return Error{b.error()};
+    v.super_read_only = *b;
+  }
+  Column log_bin = Find(row, {"log_bin", "@@global.log_bin"});
+  if (log_bin.present()) {
+    auto b = Bool(kWhat, log_bin);
+    if (!b) return Error{b.error()};
+    v.log_bin = *b;
+  }
+  v.gtid_binlog_pos = OptText(Find(row, {"gtid_binlog_pos", "@@global.gtid_binlog_pos"}));
+  v.gtid_slave_pos = OptText(Find(row, {"gtid_slave_pos", "@@global.gtid_slave_pos"}));
+  v.gtid_executed = OptText(Find(row, {"gtid_executed", "@@global.gtid_executed"}));
+  v.gtid_mode = std::string(Trim(Find(row, {"gtid_mode", "@@global.gtid_mode"}).text()));
+  return v;
+}
+
+bool GrantsShowSuperuser(const std::vector<std::string>& grants) {
+  for (const std::string& g : grants) {
+    std::string_view s = Trim(g);
+    if (s.size() < 6 || !EqualsIgnoreCase(s.substr(0, 6), "GRANT ")) continue;
+    // Only global privileges make a superuser: "GRANT <privs> ON *.* TO ...".
+    std::string upper(s);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    size_t on = upper.find(" ON *.* TO ");
+    if (on == std::string::npos) on = upper.find(" ON `*`.`*` TO ");
+    if (on == std::string::npos) continue;
+    std::string_view privs = std::string_view(upper).substr(6, on - 6);
+    while (!privs.empty()) {
+      size_t comma = privs.find(',');
+      std::string_view p = Trim(privs.substr(0, comma));
+      if (p == "SUPER" || p == "ALL" || p == "ALL PRIVILEGES") return true;
+      if (comma == std::string_view::npos) break;
+      privs.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+Result<bool> ParseMysqlStatus(const Row& variables, const std::vector<Row>& replica_rows,
+                              Sample& out) {
+  auto vars_or = ParseMysqlVariables(variables);
+  if (!vars_or) return Error{vars_or.error()};
+  const MysqlVariables& vars = *vars_or;
+  const bool mariadb = vars.flavor == MysqlFlavor::kMariadb;
+  out.flavor = FlavorName(vars.flavor);
+  out.version = vars.version;
+
+  // Multi-source MySQL returns one row per channel; the first with a source
+  // decides (lagrouter follows one upstream per server).
+  std::optional<ReplicaStatus> rs;
+  int other_channels = 0;
+  for (const Row& row : replica_rows) {
+    auto parsed = ParseReplicaStatus(row);
+    if (!parsed) return Error{parsed.error()};
+    if (!parsed->HasSource()) continue;
+    if (rs) {
+      ++other_channels;
+    } else {
+      rs = std::move(parsed).value();
+    }
+  }
+
+  // MySQL without gtid_mode=ON has anonymous transactions: gtid_executed then
+  // says nothing about what a server has, so the position is unknown.
+  const bool mysql_gtids = !mariadb && EqualsIgnoreCase(vars.gtid_mode, "ON");
+  std::string note;
+  if (!mariadb && !mysql_gtids) {
+    note = "gtid_mode=" + (vars.gtid_mode.empty() ? std::string("?") : vars.gtid_mode) +
+           ": positions unknown";
+  }
+  auto parse_mysql = [&](const std::string& text, const char* name) -> Result<router::Position> {
+    auto set = router::ParseMysqlGtidSet(text);
+    if (!set) return MakeError(std::string(name) + ": " + set.error());
+    return router::Position{std::move(set).value()};
+  };
+  auto parse_mariadb = [&](const std::string& text, const char* name) -> Result<router::Position> {
+    auto gtid = router::ParseMariadbGtid(text);
+    if (!gtid) return MakeError(std::string(name) + ": " + gtid.error());
+    return router::Position{std::move(gtid).value()};
+  };
+
+  if (rs) {
+    out.role = Role::kReplica;
+    // Only a deliberately stopped (or failed) IO thread means "not replicating";
+    // a stopped SQL thread leaves it replicating and the bound grows instead.
+    out.replicating = rs->io_running != ThreadState::kNo;
+    out.replication_state = std::string("io=") + ThreadStateName(rs->io_running) +
+                            " sql=" + ThreadStateName(rs->sql_running);
+    if (other_channels > 0) {
+      out.replication_state += " (+" + std::to_string(other_channels) + " more channels)";
+    }
+    if (!note.empty()) out.replication_state += "; " + note;
+    out.replication_error = JoinErrors(*rs);
+    out.upstream = rs->source_host + ":" + std::to_string(rs->source_port);
+    if (rs->seconds_behind) out.reported_lag_seconds = static_cast<double>(*rs->seconds_behind);
+
+    if (mariadb) {
+      if (!vars.gtid_slave_pos) return MakeError("server variables: gtid_slave_pos is NULL");
+      auto replay = router::ParseMariadbGtid(*vars.gtid_slave_pos);
+      if (!replay) return MakeError("gtid_slave_pos: " + replay.error());
+      router::MariadbGtid received = *replay;
+      if (rs->gtid_io_pos && !rs->gtid_io_pos->empty()) {
+        auto io = router::ParseMariadbGtid(*rs->gtid_io_pos);
+        if (!io) return MakeError("Gtid_IO_Pos: " + io.error());
+        received = MaxPerDomain(std::move(received), *io);
+      }
+      out.replay_position = std::move(replay).value();
+      out.receive_position = std::move(received);
+    } else if (mysql_gtids) {
+      std::optional<std::string> executed = vars.gtid_executed;
+      if (!executed) executed = rs->executed_gtid_set;
+      if (!executed) return MakeError("gtid_executed is NULL");
+      auto replay = parse_mysql(*executed, "gtid_executed");
+      if (!replay) return Error{replay.error()};
+      // Retrieved_Gtid_Set covers only the relay log; what the replica has
+      // received is that plus what it has already executed. Parsing the two
+      // joined by a comma merges them.
+      std::string received_text = *executed;
+      if (rs->retrieved_gtid_set && !rs->retrieved_gtid_set->empty()) {
+        if (!Trim(received_text).empty()) received_text += ",";
+        received_text += *rs->retrieved_gtid_set;
+      }
+      auto received = parse_mysql(received_text, "Retrieved_Gtid_Set");
+      if (!received) return Error{received.error()};
+      out.replay_position = std::move(replay).value();
+      out.receive_position = std::move(received).value();
+    }
+    return true;
+  }
+
+  if (!vars.read_only && !vars.super_read_only) {
+    out.role = Role::kPrimary;
+    out.replication_state = note;
+    if (mariadb) {
+      // Without a binlog gtid_binlog_pos never moves, so it proves nothing.
+      if (!vars.log_bin) {
+        out.replication_state = "log_bin=OFF: write position unknown";
+        return true;
+      }
+      if (!vars.gtid_binlog_pos) return MakeError("server variables: gtid_binlog_pos is NULL");
+      auto pos = parse_mariadb(*vars.gtid_binlog_pos, "gtid_binlog_pos");
+      if (!pos) return Error{pos.error()};
+      out.write_position = std::move(pos).value();
+    } else if (mysql_gtids) {
+      if (!vars.gtid_executed) return MakeError("server variables: gtid_executed is NULL");
+      auto pos = parse_mysql(*vars.gtid_executed, "gtid_executed");
+      if (!pos) return Error{pos.error()};
+      out.write_position = std::move(pos).value();
+    }
+    return true;
+  }
+
+  out.role = Role::kUnknown;
+  out.replication_state = "read-only with no replication source";
+  if (!note.empty()) out.replication_state += "; " + note;
+  return true;
+}
+
+}  // namespace lagrouter::probes
