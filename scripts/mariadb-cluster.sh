@@ -4,6 +4,7 @@
 #
 #   scripts/mariadb-cluster.sh start            init (first time) and start; idempotent
 #   scripts/mariadb-cluster.sh stop             shut every node down, nothing left running
+#   scripts/mariadb-cluster.sh reset            stop and delete all data (next start is fresh)
 #   scripts/mariadb-cluster.sh status           one line per node
 #   scripts/mariadb-cluster.sh sql N "SQL" [client args...]
 #                                               run SQL on node N as root (batch, no headers)
@@ -164,7 +165,7 @@ start_node() {
   local n="$1" d; d="$(node_dir "$n")"
   if pid_of "$n" >/dev/null; then
     if answers "$n"; then return 0; fi
-    die "node $n (pid $(pid_of "$n")) is running but does not answer; is it stopped (SIGSTOP)? try: $0 stop"
+    die "node $n (pid $(pid_of "$n")) runs but does not answer (SIGSTOPped?); try: $0 stop"
   fi
   # A port taken by something else is an error to report, not to fight over.
   if (exec 3<>"/dev/tcp/127.0.0.1/$(port "$n")") 2>/dev/null; then
@@ -211,7 +212,8 @@ setup_primary() {
   log "creating users and database shop on node 0"
   # Root without a password stays reachable over the socket only.
   q 0 -e "
-    DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1', $(sql_quote root)@$(sql_quote "$(hostname)");
+    DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1',
+      'root'@$(sql_quote "$(hostname)");
     CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY $pw;
     GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';
     CREATE USER IF NOT EXISTS 'lagrouter'@'127.0.0.1' IDENTIFIED BY $pw;
@@ -364,6 +366,7 @@ cmd_repoint() {
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
+  reset) cmd_stop; rm -rf "$DIR" ;;
   status) cmd_status ;;
   sql) shift; cmd_sql "$@" ;;
   promote) shift; cmd_promote "$@" ;;
@@ -375,7 +378,7 @@ case "${1:-}" in
     echo "LAGROUTER_MARIADB_DIR=$DIR"
     ;;
   *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
