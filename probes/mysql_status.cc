@@ -71,8 +71,7 @@ Result<std::optional<int64_t>> Int(std::string_view what, const Column& c, int64
   int64_t v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || v < min || v > max) {
-    return Bad(what, c, "an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
-                            "]");
+    return Bad(what, c, "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   }
   return std::optional<int64_t>(v);
 }

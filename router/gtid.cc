@@ -152,8 +152,8 @@ Result<MariadbGtid> ParseMariadbGtid(std::string_view text) {
     if (item.empty()) return MakeError("bad MariaDB GTID list " + Quote(text) + ": empty entry");
     std::vector<std::string_view> parts = Split(item, '-');
     uint64_t domain = 0, server_id = 0, seq = 0;
-    if (parts.size() != 3 || !ParseUnsigned(parts[0], std::numeric_limits<uint32_t>::max(),
-                                            &domain) ||
+    if (parts.size() != 3 ||
+        !ParseUnsigned(parts[0], std::numeric_limits<uint32_t>::max(), &domain) ||
         !ParseUnsigned(parts[1], std::numeric_limits<uint32_t>::max(), &server_id) ||
         !ParseUnsigned(parts[2], std::numeric_limits<uint64_t>::max(), &seq)) {
       return MakeError("bad MariaDB GTID " + Quote(item) + " in " + Quote(text) +
@@ -264,8 +264,8 @@ std::string ToString(const MariadbGtid& g) {
   std::string out;
   for (const auto& e : g.entries) {
     if (!out.empty()) out += ',';
-    out += std::to_string(e.domain) + "-" + std::to_string(e.server_id) + "-" +
-           std::to_string(e.seq);
+    out +=
+        std::to_string(e.domain) + "-" + std::to_string(e.server_id) + "-" + std::to_string(e.seq);
   }
   return out;
 }

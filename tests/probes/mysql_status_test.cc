@@ -14,8 +14,12 @@ namespace lagrouter::probes {
 namespace {
 
 std::string FixtureDir() {
+#ifdef LAGROUTER_FIXTURES
+  return std::string(LAGROUTER_FIXTURES) + "/";
+#else
   std::string file = __FILE__;
   return file.substr(0, file.find_last_of('/') + 1) + "fixtures/";
+#endif
 }
 
 // Reads the mysql client's vertical (\G) output: one Row per "*** N. row ***".
@@ -51,8 +55,12 @@ Row LoadRow(const std::string& name) {
 }
 
 std::string Pos(const router::Position& p) {
-  if (const auto* g = std::get_if<router::MariadbGtid>(&p)) return "mariadb:" + router::ToString(*g);
-  if (const auto* s = std::get_if<router::MysqlGtidSet>(&p)) return "mysql:" + router::ToString(*s);
+  if (const auto* g = std::get_if<router::MariadbGtid>(&p)) {
+    return "mariadb:" + router::ToString(*g);
+  }
+  if (const auto* s = std::get_if<router::MysqlGtidSet>(&p)) {
+    return "mysql:" + router::ToString(*s);
+  }
   return "unknown";
 }
 
@@ -60,9 +68,9 @@ constexpr char kSrc[] = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
 constexpr char kOther[] = "9f5b7c2e-0a4d-11ee-8a3b-0242ac120002";
 
 Row MysqlVars(const std::string& executed, bool read_only = true) {
-  return {{"version", "8.0.36"},     {"read_only", read_only ? "1" : "0"},
-          {"super_read_only", "0"},  {"log_bin", "1"},
-          {"gtid_mode", "ON"},       {"gtid_executed", executed}};
+  return {{"version", "8.0.36"},    {"read_only", read_only ? "1" : "0"},
+          {"super_read_only", "0"}, {"log_bin", "1"},
+          {"gtid_mode", "ON"},      {"gtid_executed", executed}};
 }
 
 // ------------------------------------------------------ ParseReplicaStatus
@@ -103,24 +111,23 @@ TEST_P(ReplicaStatusFixture, Parses) {
 using TS = ThreadState;
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, ReplicaStatusFixture,
-    testing::Values(
-        FixtureCase{"mariadb-10.11-replica-running.txt", TS::kYes, TS::kYes, 0, "127.0.0.1", 3407,
-                    0, 0, true, 1},
-        // SQL thread stopped: the lag is NULL, never 0.
-        FixtureCase{"mariadb-10.11-replica-sql-stopped.txt", TS::kYes, TS::kNo, std::nullopt,
-                    "127.0.0.1", 3407, 0, 0, true, 1},
-        FixtureCase{"mariadb-10.11-replica-stopped.txt", TS::kNo, TS::kNo, std::nullopt,
-                    "127.0.0.1", 3407, 0, 0, true, 1},
-        FixtureCase{"mariadb-10.11-replica-io-connecting.txt", TS::kConnecting, TS::kYes,
-                    std::nullopt, "127.0.0.1", 3499, 2003, 0, true, 1},
-        FixtureCase{"mariadb-10.11-replica-sql-error.txt", TS::kYes, TS::kNo, std::nullopt,
-                    "127.0.0.1", 3407, 0, 1062, true, 1},
-        FixtureCase{"mysql-8.0-replica-running.txt", TS::kYes, TS::kYes, 0, "10.20.0.11", 3306, 0,
-                    0, false, 1},
-        FixtureCase{"mysql-8.0-slave-status-io-connecting.txt", TS::kConnecting, TS::kYes,
-                    std::nullopt, "10.20.0.11", 3306, 2003, 0, true, 1},
-        FixtureCase{"mysql-8.4-replica-sql-stopped-tagged.txt", TS::kYes, TS::kNo, std::nullopt,
-                    "mysql-a.internal", 3306, 0, 0, false, 101}));
+    testing::Values(FixtureCase{"mariadb-10.11-replica-running.txt", TS::kYes, TS::kYes, 0,
+                                "127.0.0.1", 3407, 0, 0, true, 1},
+                    // SQL thread stopped: the lag is NULL, never 0.
+                    FixtureCase{"mariadb-10.11-replica-sql-stopped.txt", TS::kYes, TS::kNo,
+                                std::nullopt, "127.0.0.1", 3407, 0, 0, true, 1},
+                    FixtureCase{"mariadb-10.11-replica-stopped.txt", TS::kNo, TS::kNo, std::nullopt,
+                                "127.0.0.1", 3407, 0, 0, true, 1},
+                    FixtureCase{"mariadb-10.11-replica-io-connecting.txt", TS::kConnecting,
+                                TS::kYes, std::nullopt, "127.0.0.1", 3499, 2003, 0, true, 1},
+                    FixtureCase{"mariadb-10.11-replica-sql-error.txt", TS::kYes, TS::kNo,
+                                std::nullopt, "127.0.0.1", 3407, 0, 1062, true, 1},
+                    FixtureCase{"mysql-8.0-replica-running.txt", TS::kYes, TS::kYes, 0,
+                                "10.20.0.11", 3306, 0, 0, false, 1},
+                    FixtureCase{"mysql-8.0-slave-status-io-connecting.txt", TS::kConnecting,
+                                TS::kYes, std::nullopt, "10.20.0.11", 3306, 2003, 0, true, 1},
+                    FixtureCase{"mysql-8.4-replica-sql-stopped-tagged.txt", TS::kYes, TS::kNo,
+                                std::nullopt, "mysql-a.internal", 3306, 0, 0, false, 101}));
 
 TEST(ReplicaStatus, MariadbGtidColumns) {
   auto rs = ParseReplicaStatus(LoadRow("mariadb-10.11-replica-sql-stopped.txt"));
@@ -144,8 +151,10 @@ TEST(ReplicaStatus, MysqlGtidColumnsKeepMySqlNewlines) {
 }
 
 TEST(ReplicaStatus, ColumnNamesAnyCase) {
-  Row row = {{"replica_io_running", "Yes"}, {"REPLICA_SQL_RUNNING", "No"},
-             {"seconds_behind_source", "7"}, {"source_host", "db"}};
+  Row row = {{"replica_io_running", "Yes"},
+             {"REPLICA_SQL_RUNNING", "No"},
+             {"seconds_behind_source", "7"},
+             {"source_host", "db"}};
   auto rs = ParseReplicaStatus(row);
   ASSERT_TRUE(rs.ok()) << rs.error();
   EXPECT_EQ(rs->io_running, ThreadState::kYes);
@@ -155,8 +164,7 @@ TEST(ReplicaStatus, ColumnNamesAnyCase) {
 
 TEST(ReplicaStatus, NullSecondsBehindIsNeverZero) {
   for (const char* name : {"Seconds_Behind_Source", "Seconds_Behind_Master"}) {
-    Row row = {{"Replica_IO_Running", "Yes"}, {"Replica_SQL_Running", "No"},
-               {name, std::nullopt}};
+    Row row = {{"Replica_IO_Running", "Yes"}, {"Replica_SQL_Running", "No"}, {name, std::nullopt}};
     auto rs = ParseReplicaStatus(row);
     ASSERT_TRUE(rs.ok()) << rs.error();
     EXPECT_FALSE(rs->seconds_behind.has_value()) << name;
@@ -188,28 +196,26 @@ TEST_P(ReplicaStatusBad, Rejects) {
 
 INSTANTIATE_TEST_SUITE_P(
     Malformed, ReplicaStatusBad,
-    testing::Values(BadCase{"Replica_IO_Running", "Maybe", "Replica_IO_Running"},
-                    BadCase{"Replica_IO_Running", "", "Replica_IO_Running"},
-                    BadCase{"Replica_IO_Running", std::nullopt, "Replica_IO_Running"},
-                    BadCase{"Replica_IO_Running", "<absent>", "Replica_IO_Running"},
-                    BadCase{"Replica_SQL_Running", "Connecting", "Replica_SQL_Running"},
-                    BadCase{"Replica_SQL_Running", "1", "Replica_SQL_Running"},
-                    BadCase{"Replica_SQL_Running", "<absent>", "Replica_SQL_Running"},
-                    BadCase{"Seconds_Behind_Source", "abc", "Seconds_Behind_Source"},
-                    BadCase{"Seconds_Behind_Source", "", "Seconds_Behind_Source"},
-                    BadCase{"Seconds_Behind_Source", "-1", "Seconds_Behind_Source"},
-                    BadCase{"Seconds_Behind_Source", "1.5", "Seconds_Behind_Source"},
-                    BadCase{"Seconds_Behind_Source", "12abc", "Seconds_Behind_Source"},
-                    BadCase{"Seconds_Behind_Source", "99999999999999999999",
-                            "Seconds_Behind_Source"},
-                    BadCase{"Source_Port", "70000", "Source_Port"},
-                    BadCase{"Source_Port", "-1", "Source_Port"},
-                    BadCase{"Source_Port", "http", "Source_Port"},
-                    BadCase{"Source_Server_Id", "4294967296", "Source_Server_Id"},
-                    BadCase{"Last_IO_Errno", "x", "Last_IO_Errno"},
-                    BadCase{"Last_SQL_Errno", "-5", "Last_SQL_Errno"},
-                    BadCase{"SQL_Delay", "soon", "SQL_Delay"},
-                    BadCase{"Auto_Position", "2", "Auto_Position"}));
+    testing::Values(
+        BadCase{"Replica_IO_Running", "Maybe", "Replica_IO_Running"},
+        BadCase{"Replica_IO_Running", "", "Replica_IO_Running"},
+        BadCase{"Replica_IO_Running", std::nullopt, "Replica_IO_Running"},
+        BadCase{"Replica_IO_Running", "<absent>", "Replica_IO_Running"},
+        BadCase{"Replica_SQL_Running", "Connecting", "Replica_SQL_Running"},
+        BadCase{"Replica_SQL_Running", "1", "Replica_SQL_Running"},
+        BadCase{"Replica_SQL_Running", "<absent>", "Replica_SQL_Running"},
+        BadCase{"Seconds_Behind_Source", "abc", "Seconds_Behind_Source"},
+        BadCase{"Seconds_Behind_Source", "", "Seconds_Behind_Source"},
+        BadCase{"Seconds_Behind_Source", "-1", "Seconds_Behind_Source"},
+        BadCase{"Seconds_Behind_Source", "1.5", "Seconds_Behind_Source"},
+        BadCase{"Seconds_Behind_Source", "12abc", "Seconds_Behind_Source"},
+        BadCase{"Seconds_Behind_Source", "99999999999999999999", "Seconds_Behind_Source"},
+        BadCase{"Source_Port", "70000", "Source_Port"}, BadCase{"Source_Port", "-1", "Source_Port"},
+        BadCase{"Source_Port", "http", "Source_Port"},
+        BadCase{"Source_Server_Id", "4294967296", "Source_Server_Id"},
+        BadCase{"Last_IO_Errno", "x", "Last_IO_Errno"},
+        BadCase{"Last_SQL_Errno", "-5", "Last_SQL_Errno"},
+        BadCase{"SQL_Delay", "soon", "SQL_Delay"}, BadCase{"Auto_Position", "2", "Auto_Position"}));
 
 TEST(ReplicaStatus, ErrorQuotesHugeValuesShortly) {
   Row row = {{"Replica_IO_Running", std::string(100000, 'Y')}, {"Replica_SQL_Running", "Yes"}};
@@ -218,9 +224,7 @@ TEST(ReplicaStatus, ErrorQuotesHugeValuesShortly) {
   EXPECT_LT(rs.error().size(), 300u);
 }
 
-TEST(ReplicaStatus, EmptyRowIsAnError) {
-  EXPECT_FALSE(ParseReplicaStatus(Row{}).ok());
-}
+TEST(ReplicaStatus, EmptyRowIsAnError) { EXPECT_FALSE(ParseReplicaStatus(Row{}).ok()); }
 
 // ------------------------------------------------------------ variables
 
@@ -245,9 +249,9 @@ TEST(MysqlVariables, Rejects) {
   EXPECT_FALSE(ParseMysqlVariables(Row{{"version", "8.0.36"}}).ok());  // no read_only
   EXPECT_FALSE(ParseMysqlVariables(Row{{"version", "8.0.36"}, {"read_only", "maybe"}}).ok());
   EXPECT_FALSE(ParseMysqlVariables(Row{{"version", "8.0.36"}, {"read_only", std::nullopt}}).ok());
-  EXPECT_FALSE(ParseMysqlVariables(
-                   Row{{"version", "8.0.36"}, {"read_only", "0"}, {"super_read_only", "2"}})
-                   .ok());
+  EXPECT_FALSE(
+      ParseMysqlVariables(Row{{"version", "8.0.36"}, {"read_only", "0"}, {"super_read_only", "2"}})
+          .ok());
   EXPECT_TRUE(ParseMysqlVariables(Row{{"version", "8.0.36"}, {"read_only", "OFF"}}).ok());
 }
 
@@ -281,7 +285,9 @@ struct GrantsCase {
 
 class Grants : public testing::TestWithParam<GrantsCase> {};
 
-TEST_P(Grants, Superuser) { EXPECT_EQ(GrantsShowSuperuser(GetParam().grants), GetParam().superuser); }
+TEST_P(Grants, Superuser) {
+  EXPECT_EQ(GrantsShowSuperuser(GetParam().grants), GetParam().superuser);
+}
 
 INSTANTIATE_TEST_SUITE_P(
     Lines, Grants,
@@ -298,8 +304,7 @@ INSTANTIATE_TEST_SUITE_P(
                     "GRANT SUPER_READ_ONLY_ADMIN ON *.* TO `mon`@`%`"},
                    false},
         GrantsCase{{"GRANT SELECT ON *.* TO `mon`@`%`", "GRANT `dba` TO `mon`@`%`"}, false},
-        GrantsCase{{"GRANT SUPER ON `shop`.* TO `x`@`%`"}, false},
-        GrantsCase{{}, false}));
+        GrantsCase{{"GRANT SUPER ON `shop`.* TO `x`@`%`"}, false}, GrantsCase{{}, false}));
 
 // ------------------------------------------------------ ParseMysqlStatus
 
@@ -343,19 +348,19 @@ TEST_P(MariadbReplica, Sample) {
 
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, MariadbReplica,
-    testing::Values(
-        MariadbReplicaCase{"mariadb-10.11-replica-running.txt", true, "io=Yes sql=Yes", 0.0,
-                           "mariadb:0-1-16", false},
-        // STOP REPLICA SQL_THREAD: still replicating; the bound does the rest.
-        MariadbReplicaCase{"mariadb-10.11-replica-sql-stopped.txt", true, "io=Yes sql=No",
-                           std::nullopt, "mariadb:0-1-16", false},
-        // STOP REPLICA: not replicating, ineligible for every class.
-        MariadbReplicaCase{"mariadb-10.11-replica-stopped.txt", false, "io=No sql=No",
-                           std::nullopt, "mariadb:0-1-16", false},
-        MariadbReplicaCase{"mariadb-10.11-replica-io-connecting.txt", true,
-                           "io=Connecting sql=Yes", std::nullopt, "mariadb:0-1-16", true},
-        MariadbReplicaCase{"mariadb-10.11-replica-sql-error.txt", true, "io=Yes sql=No",
-                           std::nullopt, "mariadb:0-1-16", true}));
+    testing::Values(MariadbReplicaCase{"mariadb-10.11-replica-running.txt", true, "io=Yes sql=Yes",
+                                       0.0, "mariadb:0-1-16", false},
+                    // STOP REPLICA SQL_THREAD: still replicating; the bound does the rest.
+                    MariadbReplicaCase{"mariadb-10.11-replica-sql-stopped.txt", true,
+                                       "io=Yes sql=No", std::nullopt, "mariadb:0-1-16", false},
+                    // STOP REPLICA: not replicating, ineligible for every class.
+                    MariadbReplicaCase{"mariadb-10.11-replica-stopped.txt", false, "io=No sql=No",
+                                       std::nullopt, "mariadb:0-1-16", false},
+                    MariadbReplicaCase{"mariadb-10.11-replica-io-connecting.txt", true,
+                                       "io=Connecting sql=Yes", std::nullopt, "mariadb:0-1-16",
+                                       true},
+                    MariadbReplicaCase{"mariadb-10.11-replica-sql-error.txt", true, "io=Yes sql=No",
+                                       std::nullopt, "mariadb:0-1-16", true}));
 
 TEST(MysqlStatus, MariadbReceivePositionIsAheadOfReplay) {
   Row vars = LoadRow("mariadb-10.11-variables-replica.txt");
@@ -389,8 +394,7 @@ TEST(MysqlStatus, Mysql80Replica) {
   EXPECT_EQ(s.replication_state, "io=Yes sql=Yes");
   EXPECT_EQ(s.reported_lag_seconds, 0.0);
   EXPECT_EQ(s.upstream, "10.20.0.11:3306");
-  EXPECT_EQ(Pos(s.replay_position),
-            "mysql:" + std::string(kSrc) + ":1-2345," + kOther + ":1-12");
+  EXPECT_EQ(Pos(s.replay_position), "mysql:" + std::string(kSrc) + ":1-2345," + kOther + ":1-12");
   EXPECT_EQ(Pos(s.receive_position), Pos(s.replay_position));
 }
 
@@ -536,20 +540,23 @@ INSTANTIATE_TEST_SUITE_P(
     Malformed, MysqlStatusBad,
     testing::ValuesIn(std::vector<BadStatusCase>{
         {"mariadb primary bad binlog pos",
-         With(LoadRow("mariadb-10.11-variables-primary.txt"), "gtid_binlog_pos", "0-1-16,"), {}},
+         With(LoadRow("mariadb-10.11-variables-primary.txt"), "gtid_binlog_pos", "0-1-16,"),
+         {}},
         {"mariadb primary NULL binlog pos",
          With(LoadRow("mariadb-10.11-variables-primary.txt"), "gtid_binlog_pos", std::nullopt),
          {}},
         {"mariadb replica dup domain",
          With(LoadRow("mariadb-10.11-variables-replica.txt"), "gtid_slave_pos", "0-1-1,0-1-2"),
          LoadRows("mariadb-10.11-replica-running.txt")},
-        {"mariadb replica bad io pos", LoadRow("mariadb-10.11-variables-replica.txt"),
+        {"mariadb replica bad io pos",
+         LoadRow("mariadb-10.11-variables-replica.txt"),
          {With(LoadRow("mariadb-10.11-replica-running.txt"), "Gtid_IO_Pos", "junk")}},
-        {"mariadb replica bad row", LoadRow("mariadb-10.11-variables-replica.txt"),
+        {"mariadb replica bad row",
+         LoadRow("mariadb-10.11-variables-replica.txt"),
          {With(LoadRow("mariadb-10.11-replica-running.txt"), "Seconds_Behind_Master", "x")}},
-        {"mysql primary reversed interval",
-         MysqlVars(std::string(kSrc) + ":5-3", false), {}},
-        {"mysql replica bad retrieved", MysqlVars(std::string(kSrc) + ":1-5"),
+        {"mysql primary reversed interval", MysqlVars(std::string(kSrc) + ":5-3", false), {}},
+        {"mysql replica bad retrieved",
+         MysqlVars(std::string(kSrc) + ":1-5"),
          {With(LoadRow("mysql-8.0-replica-running.txt"), "Retrieved_Gtid_Set", "x:1")}},
         {"mysql replica NULL executed",
          With(MysqlVars(""), "gtid_executed", std::nullopt),
