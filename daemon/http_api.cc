@@ -23,7 +23,8 @@ std::string ErrorBody(const char* error, const std::string& message) {
 std::string Quote(std::string_view s) {
   // Echo user input in messages safely: bounded, no control characters.
   std::string out = "'";
-  for (unsigned char c : s.substr(0, 64)) out.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
+  // Printable ASCII only: the message must stay valid UTF-8 whatever was sent.
+  for (unsigned char c : s.substr(0, 64)) out.push_back(c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c));
   if (s.size() > 64) out += "...";
   return out + "'";
 }
@@ -117,7 +118,7 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now) {
   body += ",\"host\":";
   AppendJsonString(body, s.host);
   body += ",\"port\":" + std::to_string(s.port);
-  body += ",\"staleness_bound_ms\":" + std::to_string(router::ToMillis(d.bound));
+  body += ",\"staleness_bound_ms\":" + std::to_string(router::ToMillisCeil(d.bound));
   body += ",\"valid_for_ms\":" + std::to_string(std::max<int64_t>(0, router::ToMillis(d.valid_for)));
   body += ",\"reason\":";
   AppendJsonString(body, router::OutcomeName(d.outcome));
@@ -179,9 +180,9 @@ ApiResponse HttpApi::Status(router::TimePoint now) const {
         sj["receive_position"] = st.receive_position;
         const auto bound = router::BoundAt(v, now);
         sj["staleness_bound_known"] = bound.has_value();
-        sj["staleness_bound_ms"] = bound ? json(router::ToMillis(*bound)) : json(nullptr);
+        sj["staleness_bound_ms"] = bound ? json(router::ToMillisCeil(*bound)) : json(nullptr);
         if (!bound && v.fresh_as_of) {
-          sj["staleness_at_least_ms"] = router::ToMillis(now - *v.fresh_as_of);
+          sj["staleness_at_least_ms"] = router::ToMillisCeil(now - *v.fresh_as_of);
         }
         sj[view.engine == router::Engine::kPostgres ? "lag_bytes" : "lag_transactions"] =
             st.lag_distance ? json(*st.lag_distance) : json(nullptr);

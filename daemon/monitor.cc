@@ -12,6 +12,9 @@ using probes::Sample;
 using router::Role;
 using router::TimePoint;
 
+// How long replicas of a known primary wait for its sample each cycle.
+constexpr auto kPrimaryLead = std::chrono::milliseconds(20);
+
 struct Monitor::Server {
   ServerConfig config;
   std::unique_ptr<probes::Probe> probe;
@@ -41,6 +44,7 @@ struct Monitor::Cluster {
   std::mutex tick_mu;
   std::condition_variable tick_cv;
   uint64_t tick = 0;  // guarded by tick_mu
+  uint64_t primary_done = 0;  // the last tick whose primary sample is in; guarded by tick_mu
   bool stopping = false;
 
   std::mutex mu;  // guards the servers' sample state, history and primary
@@ -164,10 +168,14 @@ void Monitor::WorkerLoop(Cluster& c, size_t index) {
       replica_of_known_primary = c.last_primary >= 0 && c.last_primary != static_cast<int>(index);
     }
     if (replica_of_known_primary) {
-      // All workers wake on the same tick; replicas start a moment later so
-      // the primary's sample usually leads the cycle. Bounded: nobody waits
-      // for the primary, so a hung primary delays no replica.
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      // Sample replicas just after the primary's reply: a replica position
+      // read then covers the primary's newest sample more often, which
+      // tightens the bound under load. Bounded, so a hung primary costs
+      // replicas at most kPrimaryLead per cycle.
+      std::unique_lock<std::mutex> lock(c.tick_mu);
+      c.tick_cv.wait_for(lock, kPrimaryLead,
+                         [&] { return c.stopping || c.primary_done >= seen; });
+      if (c.stopping) return;
     }
     const auto started = router::Clock::now();
     Sample sample = s.probe->Run(started + config_->probe_timeout);
@@ -176,11 +184,18 @@ void Monitor::WorkerLoop(Cluster& c, size_t index) {
                              std::chrono::duration<double>(router::Clock::now() - started).count(),
                              sample.ok ? probes::ErrorKind::kNone : sample.error_kind);
     }
-    OnSample(c, index, std::move(sample));
+    const bool was_primary = OnSample(c, index, std::move(sample));
+    if (was_primary) {
+      {
+        std::lock_guard<std::mutex> lock(c.tick_mu);
+        c.primary_done = seen;
+      }
+      c.tick_cv.notify_all();
+    }
   }
 }
 
-void Monitor::OnSample(Cluster& c, size_t index, Sample sample) {
+bool Monitor::OnSample(Cluster& c, size_t index, Sample sample) {
   const auto now = router::Clock::now();
   std::lock_guard<std::mutex> lock(c.mu);
   Server& s = *c.servers[index];
@@ -255,6 +270,7 @@ void Monitor::OnSample(Cluster& c, size_t index, Sample sample) {
     }
   }
   Publish(c, now);
+  return primary == static_cast<int>(index);
 }
 
 // Builds and swaps in a new snapshot. Called with c.mu held (or before start).

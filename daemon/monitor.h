@@ -49,7 +49,8 @@ class Monitor {
 
   void SchedulerLoop();
   void WorkerLoop(Cluster& c, size_t index);
-  void OnSample(Cluster& c, size_t index, probes::Sample sample);
+  // Folds in a sample; true when it came from the (single) primary.
+  bool OnSample(Cluster& c, size_t index, probes::Sample sample);
   void Publish(Cluster& c, router::TimePoint now);
 
   std::shared_ptr<const Config> config_;

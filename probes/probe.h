@@ -57,7 +57,7 @@ struct Sample {
   // a known bound; this flag only excludes deliberately stopped replication.
   bool replicating = false;
   bool replay_paused = false;       // PostgreSQL pg_is_wal_replay_paused()
-  std::string replication_state;    // engine words, e.g. "streaming", "IO:Yes SQL:No"
+  std::string replication_state;    // engine words, e.g. "streaming", "io=Yes sql=No"
   std::string replication_error;    // engine's last error fields, if any
   std::string upstream;             // host:port the replica replicates from, if known
   std::optional<double> reported_lag_seconds;  // engine's own figure, for people only

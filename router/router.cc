@@ -34,7 +34,8 @@ void UpdateGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_b
     gate.eligible_from = TimePoint::min();
     return;
   }
-  if (bound > limit / 2) {
+  const bool settled = gate.comfortable_since && now >= *gate.comfortable_since + cls.settle;
+  if (!settled && bound > limit / 2) {
     gate.comfortable_since.reset();
     gate.eligible_from = TimePoint::max();
     return;
@@ -42,6 +43,8 @@ void UpdateGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_b
   if (!gate.comfortable_since) gate.comfortable_since = now;
   gate.eligible_from = *gate.comfortable_since + cls.settle;
   if (now >= gate.eligible_from) {
+    // Settled: once requests may have seen it eligible, a later dip above
+    // the comfort line (but within the limit) must not take it out again.
     gate.held = false;
     gate.comfortable_since.reset();
     gate.eligible_from = TimePoint::min();

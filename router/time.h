@@ -12,6 +12,11 @@ using Duration = std::chrono::nanoseconds;
 inline int64_t ToMillis(Duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
+// Staleness is reported rounded up (never less than it may be), remaining
+// validity rounded down (never longer than it is).
+inline int64_t ToMillisCeil(Duration d) {
+  return std::chrono::ceil<std::chrono::milliseconds>(d).count();
+}
 inline double ToSeconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 
 }  // namespace lagrouter::router

@@ -252,3 +252,29 @@ TEST(Gate, RouteHonoursTheGate) {
 
 }  // namespace
 }  // namespace lagrouter::router
+
+namespace lagrouter::router {
+namespace {
+
+TEST(Gate, NoFlapAfterSettleWhenTheBoundWobblesUnderLoad) {
+  // A replica of a busy primary has a bound that wobbles between one and two
+  // probe intervals; once settled it must stay admitted while within the limit.
+  QueryClass cls;
+  cls.name = "second";
+  cls.max_staleness = std::chrono::seconds(1);
+  Gate g;
+  auto t = TimePoint{} + std::chrono::seconds(100);
+  UpdateGate(g, cls, false, Duration{0}, Duration{0}, t);
+  for (int i = 0; i < 5; ++i) {  // comfortable for 1.25 s
+    t += std::chrono::milliseconds(250);
+    UpdateGate(g, cls, true, std::chrono::milliseconds(300), std::chrono::milliseconds(50), t);
+  }
+  ASSERT_LE(g.eligible_from, t);
+  t += std::chrono::milliseconds(250);
+  UpdateGate(g, cls, true, std::chrono::milliseconds(600), std::chrono::milliseconds(550), t);
+  EXPECT_FALSE(g.held);
+  EXPECT_EQ(g.eligible_from, TimePoint::min());
+}
+
+}  // namespace
+}  // namespace lagrouter::router

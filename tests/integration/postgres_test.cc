@@ -1,0 +1,389 @@
+// The PostgreSQL vertical slice against a real primary and two streaming
+// replicas started by scripts/pg-cluster.sh; lag, pauses and outages are real.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "tests/integration/harness.h"
+
+namespace lagrouter::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr int kPrimaryPort = 5441;
+constexpr int kReplica1Port = 5442;  // pg-b
+constexpr int kDaemonPort = 18441;
+constexpr int kIntervalMs = 250;  // the default probe interval
+
+std::string Config() {
+  return R"(
+[listen]
+address = "127.0.0.1:)" + std::to_string(kDaemonPort) + R"("
+[probe]
+interval = ")" + std::to_string(kIntervalMs) + R"(ms"
+timeout = "1s"
+[[cluster]]
+name = "shop"
+engine = "postgres"
+user = "lagrouter"
+password_env = "LAGROUTER_DB_PASSWORD"
+  [[cluster.server]]
+  name = "pg-a"
+  host = "127.0.0.1"
+  port = 5441
+  [[cluster.server]]
+  name = "pg-b"
+  host = "127.0.0.1"
+  port = 5442
+  [[cluster.server]]
+  name = "pg-c"
+  host = "127.0.0.1"
+  port = 5443
+[class.inventory]
+max_staleness = "0s"
+[class.second]
+max_staleness = "1s"
+[class.hour]
+max_staleness = "1h"
+fallback = "error"
+)";
+}
+
+int64_t Ms(Clock::duration d) { return std::chrono::duration_cast<milliseconds>(d).count(); }
+
+// Commits on the primary in the background, like a live application.
+class Writer {
+ public:
+  Writer() : thread_([this] { Loop(); }) {}
+  ~Writer() {
+    stop_ = true;
+    thread_.join();
+  }
+  int64_t commits() const { return commits_; }
+
+ private:
+  void Loop() {
+    PgConn app(kPrimaryPort, "app", "shop");
+    while (!stop_) {
+      app.Query("INSERT INTO orders (item) VALUES ('widget')");
+      ++commits_;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+  }
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> commits_{0};
+  std::thread thread_;
+};
+
+class PostgresSlice : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    MustRun(RepoPath("scripts/pg-cluster.sh") + " start");
+    daemon_ = new Daemon(Config(), kDaemonPort);
+    ASSERT_TRUE(daemon_->WaitReady(seconds(10))) << daemon_->Log();
+  }
+  static void TearDownTestSuite() {
+    delete daemon_;
+    daemon_ = nullptr;
+    // Leave the cluster as the next test expects it: everything up, replaying.
+    RunCommand(RepoPath("scripts/pg-cluster.sh") + " start-node 0");
+  }
+  void SetUp() override {
+    // Every test starts from a healthy, caught-up cluster.
+    for (int port : {5442, 5443}) {
+      PgConn r(port, "postgres", "postgres");
+      ASSERT_TRUE(r.ok());
+      r.Query("SELECT pg_wal_replay_resume()");
+    }
+    ASSERT_TRUE(WaitFor(
+        [] {
+          auto a = d().Route("shop", "second");
+          return a.status == 200 && a.json["role"] == "replica";
+        },
+        seconds(20)))
+        << d().Log();
+  }
+  static Daemon& d() { return *daemon_; }
+  static Daemon* daemon_;
+};
+Daemon* PostgresSlice::daemon_ = nullptr;
+
+// 1. All caught up: the 1 s class is spread over both replicas; 0 s -> primary.
+TEST_F(PostgresSlice, CaughtUpReplicasServeAndSpread) {
+  std::map<std::string, int> servers;
+  for (int i = 0; i < 40; ++i) {
+    auto a = d().Route("shop", "second");
+    ASSERT_EQ(a.status, 200) << a.body;
+    EXPECT_EQ(a.json["role"], "replica") << a.body;
+    EXPECT_EQ(a.json["reason"], "fresh_replica");
+    EXPECT_LE(a.json["staleness_bound_ms"].get<int64_t>(), 1000);
+    EXPECT_EQ(a.json["staleness_bound_ms"].get<int64_t>() + a.json["valid_for_ms"].get<int64_t>(),
+              1000);
+    ++servers[a.json["server"].get<std::string>()];
+  }
+  EXPECT_GE(servers["pg-b"], 10);
+  EXPECT_GE(servers["pg-c"], 10);
+  EXPECT_EQ(servers.count("pg-a"), 0u);
+
+  auto p = d().Route("shop", "inventory");
+  ASSERT_EQ(p.status, 200) << p.body;
+  EXPECT_EQ(p.json["server"], "pg-a");
+  EXPECT_EQ(p.json["role"], "primary");
+  EXPECT_EQ(p.json["port"], kPrimaryPort);
+  EXPECT_EQ(p.json["staleness_bound_ms"], 0);
+  EXPECT_EQ(p.json["reason"], "primary_class");
+}
+
+// 2. An idle primary causes no false lag.
+TEST_F(PostgresSlice, IdlePrimaryGivesNoFalseLag) {
+  PgConn admin(kPrimaryPort, "postgres", "postgres");
+  auto lsn = [&] { return admin.Query("SELECT pg_current_wal_insert_lsn()"); };
+  // PostgreSQL itself writes now and then (e.g. a standby snapshot after
+  // recent activity): measure over a window in which truly nothing was written.
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    std::string quiet = lsn();
+    auto quiet_since = Clock::now();
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          const auto now_lsn = lsn();
+          if (now_lsn != quiet) {
+            quiet = now_lsn;
+            quiet_since = Clock::now();
+          }
+          return Clock::now() - quiet_since > seconds(2);
+        },
+        seconds(60), milliseconds(100)));
+    int64_t max_bound = 0;
+    int answers = 0;
+    const auto end = Clock::now() + seconds(10);
+    while (Clock::now() < end) {
+      for (const char* server : {"pg-b", "pg-c"}) {
+        const auto s = d().Server("shop", server);
+        ASSERT_TRUE(s.is_object());
+        ASSERT_TRUE(s["staleness_bound_known"].get<bool>()) << s.dump();
+        max_bound = std::max(max_bound, s["staleness_bound_ms"].get<int64_t>());
+      }
+      auto a = d().Route("shop", "second");
+      ASSERT_EQ(a.status, 200);
+      EXPECT_EQ(a.json["role"], "replica") << "idle primary took a replica out: " << a.body;
+      ++answers;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    if (lsn() != quiet) continue;  // something wrote after all: not an idle window
+    std::printf("[ measure  ] caught-up replica bound over 10 s of idle primary at %d ms interval: "
+                "max %lld ms (%d route answers, all replicas)\n",
+                kIntervalMs, static_cast<long long>(max_bound), answers);
+    EXPECT_LE(max_bound, kIntervalMs + 150) << "bound exceeds one probe interval plus a round trip";
+    return;
+  }
+  FAIL() << "the primary never stayed idle for 10 s";
+}
+
+// 3. Replay paused on replica 1 while the primary writes: it leaves the 1 s
+// class once its data can be more than 1 s old, stays in the 1 h class, and
+// returns after resume and the settle time, without flapping.
+TEST_F(PostgresSlice, PausedReplayLeavesTightClassAndReturns) {
+  Writer writer;
+  PgConn replica(kReplica1Port, "postgres", "shop");
+  PgConn app(kPrimaryPort, "app", "shop");
+  replica.Query("SELECT pg_wal_replay_pause()");
+  ASSERT_TRUE(WaitFor([&] { return replica.Query("SELECT pg_get_wal_replay_pause_state()") == "paused"; },
+                      seconds(5)));
+  // A commit that returned after the pause took effect: pg-b cannot have it.
+  app.Query("INSERT INTO orders (item) VALUES ('after-pause')");
+  const auto committed = Clock::now();
+  const int64_t missing_id = std::stoll(app.Query("SELECT max(id) FROM orders"));
+  ASSERT_EQ(replica.Query("SELECT count(*) FROM orders WHERE id = " + std::to_string(missing_id)),
+            "0");
+
+  Clock::time_point last_b{}, crossed{};
+  bool hour_used_b = false;
+  const auto end = committed + milliseconds(2500);
+  while (Clock::now() < end) {
+    const auto asked = Clock::now();
+    auto a = d().Route("shop", "second");
+    ASSERT_EQ(a.status, 200) << a.body;
+    if (a.json["server"] == "pg-b") {
+      last_b = asked;
+      // The user-visible promise: a read routed now sees every commit older
+      // than 1 s; pg-b lacks one that returned at `committed`.
+      EXPECT_LT(asked, committed + seconds(1))
+          << "1 s class routed to pg-b " << Ms(asked - committed) << " ms after a commit it lacks";
+    }
+    const auto s = d().Server("shop", "pg-b");
+    if (crossed == Clock::time_point{} && s["staleness_bound_ms"].is_number() &&
+        s["staleness_bound_ms"].get<int64_t>() > 1000) {
+      crossed = Clock::now();
+    }
+    auto h = d().Route("shop", "hour");
+    ASSERT_EQ(h.status, 200) << h.body;
+    hour_used_b |= h.json["server"] == "pg-b";
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  EXPECT_TRUE(hour_used_b) << "the 1 h class should still use the paused replica";
+  ASSERT_NE(crossed, Clock::time_point{}) << "pg-b's bound never passed 1 s";
+  std::printf("[ measure  ] last 1 s-class answer naming pg-b came %lld ms %s its bound passed 1 s\n",
+              static_cast<long long>(std::llabs(Ms(crossed - last_b))),
+              last_b <= crossed ? "before" : "after");
+  EXPECT_LE(last_b, crossed + milliseconds(20));  // 20 ms: the status poll's own delay
+
+  // Resume: back after the settle time (1 s), then steadily eligible.
+  replica.Query("SELECT pg_wal_replay_resume()");
+  const auto resumed = Clock::now();
+  Clock::time_point back{};
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto a = d().Route("shop", "second");
+        if (a.json["server"] == "pg-b") back = Clock::now();
+        return back != Clock::time_point{};
+      },
+      seconds(10), milliseconds(5)));
+  std::printf("[ measure  ] pg-b back in the 1 s class %lld ms after resume\n",
+              static_cast<long long>(Ms(back - resumed)));
+  EXPECT_GE(back - resumed, milliseconds(1000)) << "re-admitted before the settle time";
+  const auto steady_end = Clock::now() + seconds(3);
+  while (Clock::now() < steady_end) {
+    const auto s = d().Server("shop", "pg-b");
+    const auto& classes = s["eligible_classes"];
+    EXPECT_NE(std::find(classes.begin(), classes.end(), "second"), classes.end())
+        << "pg-b flapped out of the 1 s class: " << s.dump();
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_GT(writer.commits(), 100);
+}
+
+// 4. after=<LSN of a fresh commit> never goes to a replica that lacks it.
+TEST_F(PostgresSlice, AfterPositionIsReadYourWrites) {
+  PgConn paused(5443, "postgres", "postgres");  // pg-c
+  paused.Query("SELECT pg_wal_replay_pause()");
+  PgConn app(kPrimaryPort, "app", "shop");
+  PgConn b(kReplica1Port, "app", "shop");
+  int to_b = 0, to_primary = 0;
+  for (int i = 0; i < 60; ++i) {
+    app.Query("INSERT INTO orders (item) VALUES ('ryw')");
+    const std::string id = app.Query("SELECT max(id) FROM orders");
+    // The read-your-writes token: the WAL written so far covers the commit.
+    const std::string lsn = app.Query("SELECT pg_current_wal_lsn()");
+    // Half the reads follow the write at once, half 300 ms later.
+    if (i % 2 == 1) std::this_thread::sleep_for(milliseconds(300));
+    auto a = d().Route("shop", "hour", lsn);
+    auto s = d().Route("shop", "second", lsn);
+    ASSERT_EQ(s.status, 200);
+    if (s.json["role"] == "primary") ++to_primary;
+    EXPECT_NE(s.json["server"], "pg-c");
+    if (a.status == 503) continue;  // no replica has it yet: the 1 h class fails rather than guess
+    ASSERT_EQ(a.status, 200) << a.body;
+    EXPECT_NE(a.json["server"], "pg-c") << "routed to a replica paused before the commit";
+    if (a.json["server"] == "pg-b") {
+      ++to_b;
+      EXPECT_EQ(b.Query("SELECT count(*) FROM orders WHERE id = " + id), "1")
+          << "pg-b was chosen for after=" << lsn << " but lacks the row";
+    }
+  }
+  paused.Query("SELECT pg_wal_replay_resume()");
+  EXPECT_GT(to_b, 0) << "pg-b never caught up with a fresh commit in time";
+  EXPECT_GT(to_primary, 0) << "an immediate read-your-writes never fell back to the primary";
+  auto bad = d().Route("shop", "hour", "0/XYZ");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json["error"], "bad_position");
+}
+
+// 5. Primary down: primary classes fail with 503, loose classes keep their
+// replicas; the restarted primary is picked up without restarting the daemon.
+TEST_F(PostgresSlice, PrimaryOutageAndRecovery) {
+  MustRun(RepoPath("scripts/pg-cluster.sh") + " stop-node 0");
+  ASSERT_TRUE(WaitFor([] { return d().Route("shop", "inventory").status == 503; }, seconds(5)))
+      << d().Log();
+  auto p = d().Route("shop", "inventory");
+  EXPECT_EQ(p.json["error"], "no_eligible_server");
+  EXPECT_NE(p.json["message"].get<std::string>().find("primary"), std::string::npos);
+  const auto primary = d().Server("shop", "pg-a");
+  EXPECT_FALSE(primary["up"].get<bool>());
+  EXPECT_NE(primary["last_error"].get<std::string>(), "");
+  // Loose classes keep working for minutes on the replicas.
+  for (int i = 0; i < 20; ++i) {
+    auto h = d().Route("shop", "hour");
+    ASSERT_EQ(h.status, 200) << h.body;
+    EXPECT_EQ(h.json["role"], "replica");
+  }
+  // The 1 s class cannot be served: no replica can be shown fresh, no primary.
+  ASSERT_TRUE(WaitFor([] { return d().Route("shop", "second").status == 503; }, seconds(3)));
+
+  MustRun(RepoPath("scripts/pg-cluster.sh") + " start-node 0");
+  ASSERT_TRUE(WaitFor(
+      [] {
+        auto a = d().Route("shop", "inventory");
+        return a.status == 200 && a.json["server"] == "pg-a";
+      },
+      seconds(10)))
+      << d().Log();
+  ASSERT_TRUE(WaitFor(
+      [] {
+        auto a = d().Route("shop", "second");
+        return a.status == 200 && a.json["role"] == "replica";
+      },
+      seconds(20)))
+      << d().Log();
+}
+
+// 6. Bad input: 400 with a message naming what is known.
+TEST_F(PostgresSlice, BadRequestsAreClearErrors) {
+  struct Case {
+    std::string query;
+    std::string error;
+    std::string mentions;
+  };
+  const Case cases[] = {
+      {"/v1/route?cluster=shop&class=nope", "unknown_class", "inventory"},
+      {"/v1/route?cluster=nope&class=second", "unknown_cluster", "shop"},
+      {"/v1/route?cluster=shop&class=second&after=1-2-3", "bad_position", "LSN"},
+      {"/v1/route?cluster=shop&class=second&after=", "bad_position", "LSN"},
+      {"/v1/route?cluster=shop", "bad_request", "hour"},
+      {"/v1/route?class=second", "bad_request", "shop"},
+      {"/v1/route", "bad_request", "cluster"},
+      {"/v1/route?cluster=shop&class=second&class=hour", "bad_request", "twice"},
+      {"/v1/route?cluster=shop&class=second&colour=red", "bad_request", "colour"},
+      {"/v1/route?cluster=%00%ff&class=second", "unknown_cluster", "shop"},
+  };
+  for (const auto& c : cases) {
+    auto a = d().Get(c.query);
+    EXPECT_EQ(a.status, 400) << c.query << " -> " << a.body;
+    ASSERT_TRUE(a.json.is_object()) << c.query << " -> " << a.body;
+    EXPECT_EQ(a.json["error"], c.error) << c.query;
+    EXPECT_NE(a.json["message"].get<std::string>().find(c.mentions), std::string::npos)
+        << c.query << " -> " << a.body;
+  }
+  auto missing = d().Get("/v2/anything");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.json["error"], "not_found");
+  // The daemon is still fine.
+  EXPECT_EQ(d().Get("/healthz").status, 200);
+}
+
+TEST(Config, BadConfigExitsWithCode2NamingTheKey) {
+  char path[] = "/tmp/lagrouter-bad-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string text = Config();
+  std::string bad = text;
+  bad.replace(bad.find("interval = \"250ms\""), 18, "interval = \"soon\"");
+  ASSERT_EQ(write(fd, bad.data(), bad.size()), static_cast<ssize_t>(bad.size()));
+  close(fd);
+  for (const char* extra : {" --check", ""}) {
+    std::string out;
+    const int rc = RunCommand("LAGROUTER_DB_PASSWORD=x " + DaemonBinary() + " --config " + path + extra, &out);
+    EXPECT_EQ(rc, 2) << out;
+    EXPECT_NE(out.find("probe.interval"), std::string::npos) << out;
+  }
+  std::string out;
+  EXPECT_EQ(RunCommand(DaemonBinary() + " --config /nonexistent.toml --check", &out), 2);
+  EXPECT_NE(out.find("cannot open"), std::string::npos) << out;
+  unlink(path);
+}
+
+}  // namespace
+}  // namespace lagrouter::testing
