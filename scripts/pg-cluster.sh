@@ -64,7 +64,7 @@ data() { echo "$DIR/${NAMES[$1]}"; }
 running() { as_pg "$PGBIN/pg_ctl" -D "$(data "$1")" status >/dev/null 2>&1; }
 psql_node() {
   local n=$1; shift
-  as_pg /usr/bin/psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$(port "$n")" -U postgres -d postgres "$@"
+  PGOPTIONS='-c client_min_messages=warning' as_pg /usr/bin/psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$(port "$n")" -U postgres -d postgres "$@"
 }
 
 wait_until() {  # wait_until DESCRIPTION COMMAND...
@@ -162,7 +162,7 @@ ALTER ROLE app PASSWORD '$PASSWORD';
 SELECT 'CREATE DATABASE shop OWNER app' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'shop')
 \gexec
 SQL
-  PGPASSWORD="$PASSWORD" /usr/bin/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(port 0)" -U app -d shop \
+  PGOPTIONS='-c client_min_messages=warning' PGPASSWORD="$PASSWORD" /usr/bin/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(port 0)" -U app -d shop \
     -c "CREATE TABLE IF NOT EXISTS orders (id bigserial PRIMARY KEY, item text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())" \
     -c "CREATE TABLE IF NOT EXISTS seq (id bigint PRIMARY KEY, committed_at timestamptz NOT NULL DEFAULT now())"
 }

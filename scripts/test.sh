@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs every lagrouter test on this machine, from a fresh clone:
+#   1. installs the Debian packages (scripts/install-deps.sh),
+#   2. builds (scripts/build.sh) and runs the unit tests,
+#   3. starts the local PostgreSQL and MariaDB clusters (the project's scripts),
+#   4. runs the integration and end-to-end tests against them (ctest),
+#   5. runs the unit tests again under ASan+UBSan and under TSan.
+# Clusters this script started are stopped again at the end.
+#   LAGROUTER_SKIP_SANITIZERS=1 scripts/test.sh    skip step 5 (faster local runs)
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+jobs=$(nproc)
+
+step() { printf '\n=== %s\n' "$*"; }
+
+# Runs ctest, tallies its count; stops the script on any failure.
+passed=0
+summary=()
+run_ctest() {
+  local name=$1 log
+  shift
+  log=$(mktemp)
+  if ! ctest "$@" --output-on-failure | tee "$log"; then
+    rm -f "$log"
+    echo "FAILED: $name" >&2
+    exit 1
+  fi
+  local n
+  n=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
+  rm -f "$log"
+  passed=$((passed + ${n:-0}))
+  summary+=("$name: ${n:-0} passed;")
+}
+
+step "packages"
+scripts/install-deps.sh
+
+step "build"
+scripts/build.sh
+
+stop_clusters=()
+cleanup() {
+  for c in "${stop_clusters[@]}"; do "scripts/$c-cluster.sh" stop || true; done
+}
+trap cleanup EXIT
+for c in pg mariadb; do
+  status=$("scripts/$c-cluster.sh" status 2>/dev/null || true)
+  [[ "$status" == *running* ]] || stop_clusters+=("$c")
+done
+
+step "unit tests"
+run_ctest unit --test-dir build -L unit -j "$jobs"
+
+step "servers"
+scripts/pg-cluster.sh start
+scripts/mariadb-cluster.sh start
+
+step "integration and end-to-end tests (real servers)"
+run_ctest "integration, e2e" --test-dir build -LE unit
+
+if [[ "${LAGROUTER_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  for s in asan tsan; do
+    step "unit tests under $s"
+    scripts/build.sh "$s" router_test probes_test daemon_test
+    run_ctest "unit ($s)" --test-dir "build-$s" -L unit -j "$jobs"
+  done
+fi
+
+step "summary"
+echo "${summary[*]}"
+echo "all: $passed passed, 0 failed"
