@@ -36,9 +36,10 @@ int RunDaemon(std::shared_ptr<const Config> config) {
   }
   monitor.Start();
   std::thread http([&server] { server.listen_after_bind(); });
-  spdlog::info("lagrouter {} listening on http://{}:{} ({} clusters, {} classes, probe every {} ms)",
-               kVersion, config->listen_host, config->listen_port, config->clusters.size(),
-               config->classes.size(), router::ToMillis(config->probe_interval));
+  spdlog::info(
+      "lagrouter {} listening on http://{}:{} ({} clusters, {} classes, probe every {} ms)",
+      kVersion, config->listen_host, config->listen_port, config->clusters.size(),
+      config->classes.size(), router::ToMillis(config->probe_interval));
 
   for (;;) {
     int sig = 0;

@@ -146,8 +146,8 @@ void LoadCluster(const Table& c, const std::string& where, ClusterConfig& out) {
     out.password = ReadSecretFile(w + ".password_file", file);
     out.password_source = "file " + file;
   }
-  out.database = GetString(c, w, "database", false,
-                           out.engine == router::Engine::kPostgres ? "postgres" : "");
+  out.database =
+      GetString(c, w, "database", false, out.engine == router::Engine::kPostgres ? "postgres" : "");
   out.sslmode = GetString(c, w, "sslmode", false);
   out.sslrootcert = GetString(c, w, "sslrootcert", false);
   out.sslcert = GetString(c, w, "sslcert", false);
@@ -237,7 +237,8 @@ Config Load(const toml::value& root) {
 
   const Table* classes = Find(root, "class");
   if (classes == nullptr || !classes->is_table() || classes->as_table().empty()) {
-    Fail("class", "at least one query class is required, e.g. [class.reports] max_staleness = \"1h\"");
+    Fail("class",
+         "at least one query class is required, e.g. [class.reports] max_staleness = \"1h\"");
   }
   for (const auto& [name, c] : classes->as_table()) {
     const std::string w = "class." + name;
@@ -281,7 +282,8 @@ Result<Duration> ParseDuration(std::string_view text) {
   double total_ns = 0;
   while (!text.empty()) {
     size_t i = 0;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+    while (i < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
       ++i;
     }
     if (i == 0) return bad("expected a number");
@@ -294,14 +296,22 @@ Result<Duration> ParseDuration(std::string_view text) {
     const std::string_view unit = text.substr(0, u);
     text.remove_prefix(u);
     double scale = 0;
-    if (unit == "ns") scale = 1;
-    else if (unit == "us") scale = 1e3;
-    else if (unit == "ms") scale = 1e6;
-    else if (unit == "s") scale = 1e9;
-    else if (unit == "m") scale = 60e9;
-    else if (unit == "h") scale = 3600e9;
-    else if (unit == "d") scale = 86400e9;
-    else return bad(unit.empty() ? "missing unit" : "unknown unit '" + std::string(unit) + "'");
+    if (unit == "ns")
+      scale = 1;
+    else if (unit == "us")
+      scale = 1e3;
+    else if (unit == "ms")
+      scale = 1e6;
+    else if (unit == "s")
+      scale = 1e9;
+    else if (unit == "m")
+      scale = 60e9;
+    else if (unit == "h")
+      scale = 3600e9;
+    else if (unit == "d")
+      scale = 86400e9;
+    else
+      return bad(unit.empty() ? "missing unit" : "unknown unit '" + std::string(unit) + "'");
     total_ns += number * scale;
   }
   if (!std::isfinite(total_ns) || total_ns > 365.0 * 86400e9) return bad("longer than a year");

@@ -24,7 +24,8 @@ std::string Quote(std::string_view s) {
   // Echo user input in messages safely: bounded, no control characters.
   std::string out = "'";
   // Printable ASCII only: the message must stay valid UTF-8 whatever was sent.
-  for (unsigned char c : s.substr(0, 64)) out.push_back(c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c));
+  for (unsigned char c : s.substr(0, 64))
+    out.push_back(c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c));
   if (s.size() > 64) out += "...";
   return out + "'";
 }
@@ -64,11 +65,13 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now) {
       return BadRequest("bad_request", "unknown parameter " + Quote(key) +
                                            "; /v1/route takes cluster, class and after");
     }
-    if (*slot != nullptr) return BadRequest("bad_request", "parameter " + Quote(key) + " given twice");
+    if (*slot != nullptr)
+      return BadRequest("bad_request", "parameter " + Quote(key) + " given twice");
     *slot = &value;
   }
   if (cluster_name == nullptr) {
-    return BadRequest("bad_request", "missing parameter 'cluster'; known clusters: " + known_clusters_);
+    return BadRequest("bad_request",
+                      "missing parameter 'cluster'; known clusters: " + known_clusters_);
   }
   if (class_name == nullptr) {
     return BadRequest("bad_request", "missing parameter 'class'; known classes: " + known_classes_);
@@ -80,24 +83,24 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now) {
   }
   const auto ki = class_index_.find(*class_name);
   if (ki == class_index_.end()) {
-    return BadRequest("unknown_class", "unknown class " + Quote(*class_name) +
-                                           "; known classes: " + known_classes_);
+    return BadRequest("unknown_class",
+                      "unknown class " + Quote(*class_name) + "; known classes: " + known_classes_);
   }
   const auto snap = monitor_.Snapshot(ci->second);
   router::Position after;
   if (after_text != nullptr) {
     auto parsed = router::ParsePosition(snap->view.engine, *after_text);
     if (!parsed) {
-      return BadRequest("bad_position", "parameter 'after' " + Quote(*after_text) + ": " +
-                                            parsed.error());
+      return BadRequest("bad_position",
+                        "parameter 'after' " + Quote(*after_text) + ": " + parsed.error());
     }
     after = std::move(parsed).value();
   }
   const auto& cls = config_->classes[ki->second];
   const size_t slot = ci->second * config_->classes.size() + ki->second;
   const uint64_t spread = spread_[slot].fetch_add(1, std::memory_order_relaxed);
-  const auto d = router::Route(snap->view, cls, ki->second, after_text ? &after : nullptr, now,
-                               spread);
+  const auto d =
+      router::Route(snap->view, cls, ki->second, after_text ? &after : nullptr, now, spread);
   metrics_.CountRoute(ci->second, ki->second, d.outcome);
 
   if (d.outcome == router::Outcome::kNoEligibleServer) {
@@ -119,7 +122,8 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now) {
   AppendJsonString(body, s.host);
   body += ",\"port\":" + std::to_string(s.port);
   body += ",\"staleness_bound_ms\":" + std::to_string(router::ToMillisCeil(d.bound));
-  body += ",\"valid_for_ms\":" + std::to_string(std::max<int64_t>(0, router::ToMillis(d.valid_for)));
+  body +=
+      ",\"valid_for_ms\":" + std::to_string(std::max<int64_t>(0, router::ToMillis(d.valid_for)));
   body += ",\"reason\":";
   AppendJsonString(body, router::OutcomeName(d.outcome));
   body += "}";
@@ -163,7 +167,8 @@ ApiResponse HttpApi::Status(router::TimePoint now) const {
       sj["up"] = v.up;
       sj["flavor"] = st.flavor;
       sj["version"] = st.version;
-      sj["last_probe_age_ms"] = st.probed ? json(router::ToMillis(now - st.last_probe_at)) : json(nullptr);
+      sj["last_probe_age_ms"] =
+          st.probed ? json(router::ToMillis(now - st.last_probe_at)) : json(nullptr);
       sj["last_probe_duration_ms"] = st.last_probe_seconds * 1000.0;
       sj["last_error"] = st.last_error;
       sj["last_error_kind"] = probes::ErrorKindName(st.last_error_kind);
@@ -190,7 +195,8 @@ ApiResponse HttpApi::Status(router::TimePoint now) const {
             st.reported_lag_seconds ? json(*st.reported_lag_seconds) : json(nullptr);
         json eligible = json::array();
         for (size_t k = 0; k < config_->classes.size(); ++k) {
-          if (router::Eligible(v, config_->classes[k], k, now)) eligible.push_back(config_->classes[k].name);
+          if (router::Eligible(v, config_->classes[k], k, now))
+            eligible.push_back(config_->classes[k].name);
         }
         sj["eligible_classes"] = eligible;
       }
@@ -210,7 +216,9 @@ ApiResponse HttpApi::Ready() const {
 
 void HttpApi::Install(httplib::Server& server) {
   const int threads = config_->http_threads;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(threads));
+  };
   server.set_tcp_nodelay(true);
   server.set_keep_alive_max_count(1000000);
   server.set_keep_alive_timeout(30);
@@ -234,9 +242,8 @@ void HttpApi::Install(httplib::Server& server) {
   server.Get("/healthz", [send](const httplib::Request&, httplib::Response& res) {
     send(res, {200, "{\"status\":\"ok\"}"});
   });
-  server.Get("/readyz", [this, send](const httplib::Request&, httplib::Response& res) {
-    send(res, Ready());
-  });
+  server.Get("/readyz",
+             [this, send](const httplib::Request&, httplib::Response& res) { send(res, Ready()); });
   server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_.Render(monitor_), "text/plain; version=0.0.4; charset=utf-8");
   });

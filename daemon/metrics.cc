@@ -18,9 +18,9 @@ using prometheus::MetricType;
 constexpr router::Outcome kOutcomes[] = {
     router::Outcome::kFreshReplica, router::Outcome::kPrimaryClass,
     router::Outcome::kFallbackPrimary, router::Outcome::kNoEligibleServer};
-constexpr probes::ErrorKind kErrorKinds[] = {probes::ErrorKind::kConnect, probes::ErrorKind::kTimeout,
-                                             probes::ErrorKind::kQuery, probes::ErrorKind::kParse,
-                                             probes::ErrorKind::kAuth};
+constexpr probes::ErrorKind kErrorKinds[] = {probes::ErrorKind::kConnect,
+                                             probes::ErrorKind::kTimeout, probes::ErrorKind::kQuery,
+                                             probes::ErrorKind::kParse, probes::ErrorKind::kAuth};
 
 const char* RoleOf(router::Outcome o) {
   switch (o) {
@@ -91,10 +91,11 @@ Metrics::Metrics(const Config& config)
     for (const auto& k : config_.classes) {
       routes_.back().emplace_back();
       for (auto o : kOutcomes) {
-        routes_.back().back().push_back(&route_requests_->Add({{"cluster", c.name},
-                                                               {"class", k.name},
-                                                               {"role", RoleOf(o)},
-                                                               {"outcome", router::OutcomeName(o)}}));
+        routes_.back().back().push_back(
+            &route_requests_->Add({{"cluster", c.name},
+                                   {"class", k.name},
+                                   {"role", RoleOf(o)},
+                                   {"outcome", router::OutcomeName(o)}}));
       }
     }
   }
@@ -112,7 +113,9 @@ void Metrics::CountRoute(size_t cluster, size_t klass, router::Outcome outcome) 
   routes_[cluster][klass][static_cast<size_t>(outcome)]->Increment();
 }
 
-void Metrics::ObserveRouteDuration(double seconds) { route_duration_->Observe(seconds); }
+void Metrics::ObserveRouteDuration(double seconds) {
+  route_duration_->Observe(seconds);
+}
 
 void Metrics::CountBadRequest(std::string_view error) {
   std::lock_guard<std::mutex> lock(bad_mu_);  // rare path; Family::Add is keyed by labels
@@ -143,8 +146,8 @@ std::string Metrics::Render(const Monitor& monitor) const {
   auto paused = Gauge("lagrouter_replica_replay_paused", "1 when replay is paused on a replica.");
   auto last_ok = Gauge("lagrouter_last_successful_probe_timestamp_seconds",
                        "Unix time of the latest successful probe of the server.");
-  auto eligible = Gauge("lagrouter_class_eligible_replicas",
-                        "Replicas that may serve the class right now.");
+  auto eligible =
+      Gauge("lagrouter_class_eligible_replicas", "Replicas that may serve the class right now.");
   auto primaries = Gauge("lagrouter_cluster_primaries",
                          "Servers claiming the primary role (1 normal, 0 none, >1 split brain).");
   auto max_staleness =
@@ -163,14 +166,14 @@ std::string Metrics::Render(const Monitor& monitor) const {
       Add(up, l, v.up ? 1 : 0);
       Add(is_primary, l, v.up && v.role == router::Role::kPrimary ? 1 : 0);
       if (st.last_ok_wall) {
-        Add(last_ok, l,
-            std::chrono::duration<double>(st.last_ok_wall->time_since_epoch()).count());
+        Add(last_ok, l, std::chrono::duration<double>(st.last_ok_wall->time_since_epoch()).count());
       }
       if (v.role != router::Role::kReplica) continue;
       Add(running, l, v.up && st.replication_running ? 1 : 0);
       if (postgres) Add(paused, l, st.replay_paused ? 1 : 0);
       if (v.fresh_as_of) Add(lag, l, router::ToSeconds(now - *v.fresh_as_of));
-      if (st.lag_distance) Add(postgres ? lag_bytes : lag_tx, l, static_cast<double>(*st.lag_distance));
+      if (st.lag_distance)
+        Add(postgres ? lag_bytes : lag_tx, l, static_cast<double>(*st.lag_distance));
       if (st.reported_lag_seconds) Add(reported, l, *st.reported_lag_seconds);
     }
     Add(primaries, {{"cluster", view.name}}, view.primaries_claimed);

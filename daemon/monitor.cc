@@ -43,7 +43,7 @@ struct Monitor::Cluster {
 
   std::mutex tick_mu;
   std::condition_variable tick_cv;
-  uint64_t tick = 0;  // guarded by tick_mu
+  uint64_t tick = 0;          // guarded by tick_mu
   uint64_t primary_done = 0;  // the last tick whose primary sample is in; guarded by tick_mu
   bool stopping = false;
 
@@ -96,7 +96,9 @@ Monitor::Monitor(std::shared_ptr<const Config> config, Metrics* metrics, ProbeFa
   unprobed_.store(total);
 }
 
-Monitor::~Monitor() { Stop(); }
+Monitor::~Monitor() {
+  Stop();
+}
 
 void Monitor::Start() {
   for (auto& c : clusters_) {
@@ -134,7 +136,8 @@ std::shared_ptr<const ClusterSnapshot> Monitor::Snapshot(size_t cluster) const {
 }
 
 void Monitor::SchedulerLoop() {
-  const auto interval = std::chrono::duration_cast<router::Clock::duration>(config_->probe_interval);
+  const auto interval =
+      std::chrono::duration_cast<router::Clock::duration>(config_->probe_interval);
   auto next = router::Clock::now();
   std::unique_lock<std::mutex> lock(stop_mu_);
   while (!stopping_) {
@@ -173,8 +176,7 @@ void Monitor::WorkerLoop(Cluster& c, size_t index) {
       // tightens the bound under load. Bounded, so a hung primary costs
       // replicas at most kPrimaryLead per cycle.
       std::unique_lock<std::mutex> lock(c.tick_mu);
-      c.tick_cv.wait_for(lock, kPrimaryLead,
-                         [&] { return c.stopping || c.primary_done >= seen; });
+      c.tick_cv.wait_for(lock, kPrimaryLead, [&] { return c.stopping || c.primary_done >= seen; });
       if (c.stopping) return;
     }
     const auto started = router::Clock::now();
@@ -215,15 +217,17 @@ bool Monitor::OnSample(Cluster& c, size_t index, Sample sample) {
       spdlog::info("cluster={} server={} role {} ({} {})", cluster, name,
                    router::RoleName(sample.role), sample.flavor, sample.version);
     }
-    if (sample.role == Role::kReplica && s.last_ok && s.last_ok->replicating != sample.replicating) {
+    if (sample.role == Role::kReplica && s.last_ok &&
+        s.last_ok->replicating != sample.replicating) {
       spdlog::log(sample.replicating ? spdlog::level::info : spdlog::level::warn,
                   "cluster={} server={} replication {}: {}", cluster, name,
                   sample.replicating ? "running" : "not running", sample.replication_state);
     }
     if (sample.superuser && (!s.last_ok || !s.last_ok->superuser)) {
-      spdlog::warn("cluster={} server={} the monitoring user is a superuser; grant it pg_monitor "
-                   "(or REPLICA MONITOR, BINLOG MONITOR) instead",
-                   cluster, name);
+      spdlog::warn(
+          "cluster={} server={} the monitoring user is a superuser; grant it pg_monitor "
+          "(or REPLICA MONITOR, BINLOG MONITOR) instead",
+          cluster, name);
     }
     s.last_ok = sample;
     s.last_ok_wall = std::chrono::system_clock::now();
@@ -249,7 +253,8 @@ bool Monitor::OnSample(Cluster& c, size_t index, Sample sample) {
   }
   if (claims > 1) primary = -1;
   if (primary != c.last_primary && primary >= 0) {
-    spdlog::info("cluster={} primary is {}", cluster, c.servers[static_cast<size_t>(primary)]->config.name);
+    spdlog::info("cluster={} primary is {}", cluster,
+                 c.servers[static_cast<size_t>(primary)]->config.name);
   } else if (primary != c.last_primary && claims > 1) {
     spdlog::error("cluster={} split brain: {} servers claim to be primary", cluster, claims);
   }
@@ -348,8 +353,7 @@ void Monitor::Publish(Cluster& c, TimePoint now) {
     // Hysteresis gates see the bound just before this update (its peak) and now.
     const bool healthy = v.up && v.role == Role::kReplica && v.replicating && v.bound_known;
     const router::Duration bound = v.fresh_as_of ? now - *v.fresh_as_of : router::Duration::max();
-    const router::Duration peak =
-        s.fresh_as_of ? std::max(bound, now - *s.fresh_as_of) : bound;
+    const router::Duration peak = s.fresh_as_of ? std::max(bound, now - *s.fresh_as_of) : bound;
     for (size_t k = 0; k < config_->classes.size(); ++k) {
       router::UpdateGate(s.gates[k], config_->classes[k], healthy, peak, bound, now);
     }
@@ -360,7 +364,8 @@ void Monitor::Publish(Cluster& c, TimePoint now) {
   }
   view.primaries_claimed = claims;
   if (claims > 1) {
-    snap->primary_problem = "split brain: " + std::to_string(claims) + " servers claim to be primary";
+    snap->primary_problem =
+        "split brain: " + std::to_string(claims) + " servers claim to be primary";
   } else if (claims == 0) {
     snap->primary_problem = "no reachable server is primary";
   }

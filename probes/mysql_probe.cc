@@ -56,8 +56,7 @@ bool IsAuthError(unsigned err) {
     case 1251:                             // ER_NOT_SUPPORTED_AUTH_MODE
     case CR_AUTH_PLUGIN_CANNOT_LOAD:       // 2059
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 

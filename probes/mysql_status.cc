@@ -161,12 +161,9 @@ const char* MysqlVariablesQuery(MysqlFlavor flavor) {
 
 const char* ThreadStateName(ThreadState state) {
   switch (state) {
-    case ThreadState::kYes:
-      return "Yes";
-    case ThreadState::kConnecting:
-      return "Connecting";
-    case ThreadState::kNo:
-      break;
+    case ThreadState::kYes: return "Yes";
+    case ThreadState::kConnecting: return "Connecting";
+    case ThreadState::kNo: break;
   }
   return "No";
 }

@@ -81,8 +81,8 @@ Result<std::optional<double>> ParseOptionalSeconds(const std::optional<std::stri
 }  // namespace
 
 Result<bool> ParsePostgresStatus(const Row& status, const std::vector<Row>& senders, Sample& out) {
-#define LAGROUTER_FIELD(var, name)         \
-  auto var##_r = Field(status, name);      \
+#define LAGROUTER_FIELD(var, name)             \
+  auto var##_r = Field(status, name);          \
   if (!var##_r) return Error{var##_r.error()}; \
   const auto& var = *var##_r;
   LAGROUTER_FIELD(in_recovery_v, "in_recovery")

@@ -20,7 +20,8 @@ enum class Wait { kReady, kTimeout, kError };
 
 Wait WaitSocket(int fd, bool for_write, Clock::time_point deadline) {
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return Wait::kTimeout;
     pollfd p{fd, static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
     const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 60000)));
@@ -76,10 +77,10 @@ class PostgresProbe final : public Probe {
     const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());
     const std::string port = std::to_string(ep_.port);
     const std::string timeout = std::to_string(std::max<int64_t>(2, left.count() + 1));
-    std::vector<const char*> keys = {"host", "port", "user", "dbname", "application_name",
+    std::vector<const char*> keys = {"host",           "port", "user", "dbname", "application_name",
                                      "connect_timeout"};
-    std::vector<const char*> values = {ep_.host.c_str(), port.c_str(), ep_.user.c_str(),
-                                       ep_.database.c_str(), "lagrouter", timeout.c_str()};
+    std::vector<const char*> values = {ep_.host.c_str(),     port.c_str(), ep_.user.c_str(),
+                                       ep_.database.c_str(), "lagrouter",  timeout.c_str()};
     auto add = [&](const char* k, const std::string& v) {
       if (!v.empty()) {
         keys.push_back(k);

@@ -41,9 +41,9 @@ struct Sample {
   Clock::time_point received_at{};
 
   Role role = Role::kUnknown;
-  std::string flavor;       // "postgres", "mariadb", "mysql"
-  std::string version;      // server version string
-  bool superuser = false;   // the monitoring user is a superuser (warned about)
+  std::string flavor;      // "postgres", "mariadb", "mysql"
+  std::string version;     // server version string
+  bool superuser = false;  // the monitoring user is a superuser (warned about)
 
   // Primary: its current write position (PostgreSQL insert LSN, MariaDB
   // gtid_binlog_pos, MySQL gtid_executed).
@@ -56,10 +56,10 @@ struct Sample {
   // streaming; MySQL IO thread running or connecting). Routing also requires
   // a known bound; this flag only excludes deliberately stopped replication.
   bool replicating = false;
-  bool replay_paused = false;       // PostgreSQL pg_is_wal_replay_paused()
-  std::string replication_state;    // engine words, e.g. "streaming", "io=Yes sql=No"
-  std::string replication_error;    // engine's last error fields, if any
-  std::string upstream;             // host:port the replica replicates from, if known
+  bool replay_paused = false;                  // PostgreSQL pg_is_wal_replay_paused()
+  std::string replication_state;               // engine words, e.g. "streaming", "io=Yes sql=No"
+  std::string replication_error;               // engine's last error fields, if any
+  std::string upstream;                        // host:port the replica replicates from, if known
   std::optional<double> reported_lag_seconds;  // engine's own figure, for people only
 
   std::vector<DownstreamReplica> downstream;  // primary only

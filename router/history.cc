@@ -23,7 +23,8 @@ bool PositionHistory::Record(TimePoint t, const Position& p) {
     }
   }
   entries_.push_back(Entry{t, p});
-  while (entries_.size() > max_entries_ || (entries_.size() > 1 && t - entries_.front().t > horizon_)) {
+  while (entries_.size() > max_entries_ ||
+         (entries_.size() > 1 && t - entries_.front().t > horizon_)) {
     entries_.pop_front();
   }
   return !restarted;
@@ -32,8 +33,8 @@ bool PositionHistory::Record(TimePoint t, const Position& p) {
 std::optional<TimePoint> PositionHistory::FreshAsOf(const Position& r) const {
   // P is non-decreasing in k, so "P_k <= r" holds for a prefix: binary search
   // for its end.
-  auto first_not_covered = std::partition_point(
-      entries_.begin(), entries_.end(), [&r](const Entry& e) { return Covers(r, e.p); });
+  auto first_not_covered = std::partition_point(entries_.begin(), entries_.end(),
+                                                [&r](const Entry& e) { return Covers(r, e.p); });
   if (first_not_covered == entries_.begin()) return std::nullopt;
   return std::prev(first_not_covered)->t;
 }

@@ -60,7 +60,9 @@ Result<Position> ParsePosition(Engine engine, std::string_view text) {
   return Position{std::move(gtid).value()};
 }
 
-bool IsKnown(const Position& p) { return !std::holds_alternative<std::monostate>(p); }
+bool IsKnown(const Position& p) {
+  return !std::holds_alternative<std::monostate>(p);
+}
 
 bool Covers(const Position& r, const Position& p) {
   if (r.index() != p.index()) return false;

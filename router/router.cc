@@ -106,8 +106,8 @@ Decision Route(const ClusterView& cluster, const QueryClass& cls, size_t class_i
                 : "the primary is needed but is down or unknown";
     return d;
   }
-  d.outcome = cls.max_staleness > Duration::zero() ? Outcome::kFallbackPrimary
-                                                   : Outcome::kPrimaryClass;
+  d.outcome =
+      cls.max_staleness > Duration::zero() ? Outcome::kFallbackPrimary : Outcome::kPrimaryClass;
   d.server = cluster.primary;
   d.bound = Duration::zero();
   // A primary stays right until a probe could show a failover.

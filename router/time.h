@@ -17,6 +17,8 @@ inline int64_t ToMillis(Duration d) {
 inline int64_t ToMillisCeil(Duration d) {
   return std::chrono::ceil<std::chrono::milliseconds>(d).count();
 }
-inline double ToSeconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+inline double ToSeconds(Duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 }  // namespace lagrouter::router

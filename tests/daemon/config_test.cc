@@ -63,15 +63,16 @@ TEST(Duration, Parses) {
     const char* text;
     int64_t ms;
   };
-  const Case cases[] = {{"0s", 0},       {"250ms", 250},  {"5s", 5000},      {"1m", 60000},
-                        {"1h", 3600000}, {"1m30s", 90000}, {"1.5s", 1500},   {"2d", 172800000},
+  const Case cases[] = {{"0s", 0},       {"250ms", 250},     {"5s", 5000},   {"1m", 60000},
+                        {"1h", 3600000}, {"1m30s", 90000},   {"1.5s", 1500}, {"2d", 172800000},
                         {"100us", 0},    {"1h0m1s", 3601000}};
   for (const auto& c : cases) {
     auto d = ParseDuration(c.text);
     ASSERT_TRUE(d.ok()) << c.text << ": " << d.error();
     EXPECT_EQ(std::chrono::duration_cast<milliseconds>(*d).count(), c.ms) << c.text;
   }
-  for (const char* bad : {"", "5", "s", "5 s", "-1s", "5sec", "1.2.3s", "1y", "ms", "400d", "1e3s"}) {
+  for (const char* bad :
+       {"", "5", "s", "5 s", "-1s", "5sec", "1.2.3s", "1y", "ms", "400d", "1e3s"}) {
     EXPECT_FALSE(ParseDuration(bad).ok()) << "accepted '" << bad << "'";
   }
 }

@@ -22,7 +22,9 @@ std::string RepoPath(const std::string& relative) {
   return std::string(LAGROUTER_SOURCE_DIR) + "/" + relative;
 }
 
-std::string DaemonBinary() { return std::string(LAGROUTER_BINARY_DIR) + "/bin/lagrouter"; }
+std::string DaemonBinary() {
+  return std::string(LAGROUTER_BINARY_DIR) + "/bin/lagrouter";
+}
 
 std::string DbPassword() {
   const char* pw = std::getenv("LAGROUTER_DB_PASSWORD");
@@ -91,7 +93,8 @@ Daemon::~Daemon() {
       waitpid(pid_, &status, 0);
     } else {
       EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-          << "lagrouter exited badly on SIGTERM; log:\n" << Log();
+          << "lagrouter exited badly on SIGTERM; log:\n"
+          << Log();
     }
   }
 }
@@ -160,9 +163,13 @@ PgConn::PgConn(int port, const std::string& user, const std::string& db) {
   conn_ = PQconnectdb(conninfo.c_str());
 }
 
-PgConn::~PgConn() { PQfinish(static_cast<PGconn*>(conn_)); }
+PgConn::~PgConn() {
+  PQfinish(static_cast<PGconn*>(conn_));
+}
 
-bool PgConn::ok() const { return PQstatus(static_cast<PGconn*>(conn_)) == CONNECTION_OK; }
+bool PgConn::ok() const {
+  return PQstatus(static_cast<PGconn*>(conn_)) == CONNECTION_OK;
+}
 
 std::string PgConn::Query(const std::string& sql) {
   auto* c = static_cast<PGconn*>(conn_);

@@ -22,9 +22,11 @@ constexpr int kIntervalMs = 250;  // the default probe interval
 std::string Config() {
   return R"(
 [listen]
-address = "127.0.0.1:)" + std::to_string(kDaemonPort) + R"("
+address = "127.0.0.1:)" +
+         std::to_string(kDaemonPort) + R"("
 [probe]
-interval = ")" + std::to_string(kIntervalMs) + R"(ms"
+interval = ")" +
+         std::to_string(kIntervalMs) + R"(ms"
 timeout = "1s"
 [[cluster]]
 name = "shop"
@@ -53,7 +55,9 @@ fallback = "error"
 )";
 }
 
-int64_t Ms(Clock::duration d) { return std::chrono::duration_cast<milliseconds>(d).count(); }
+int64_t Ms(Clock::duration d) {
+  return std::chrono::duration_cast<milliseconds>(d).count();
+}
 
 // Commits on the primary in the background, like a live application.
 class Writer {
@@ -174,9 +178,10 @@ TEST_F(PostgresSlice, IdlePrimaryGivesNoFalseLag) {
       std::this_thread::sleep_for(milliseconds(20));
     }
     if (lsn() != quiet) continue;  // something wrote after all: not an idle window
-    std::printf("[ measure  ] caught-up replica bound over 10 s of idle primary at %d ms interval: "
-                "max %lld ms (%d route answers, all replicas)\n",
-                kIntervalMs, static_cast<long long>(max_bound), answers);
+    std::printf(
+        "[ measure  ] caught-up replica bound over 10 s of idle primary at %d ms interval: "
+        "max %lld ms (%d route answers, all replicas)\n",
+        kIntervalMs, static_cast<long long>(max_bound), answers);
     EXPECT_LE(max_bound, kIntervalMs + 150) << "bound exceeds one probe interval plus a round trip";
     return;
   }
@@ -191,8 +196,9 @@ TEST_F(PostgresSlice, PausedReplayLeavesTightClassAndReturns) {
   PgConn replica(kReplica1Port, "postgres", "shop");
   PgConn app(kPrimaryPort, "app", "shop");
   replica.Query("SELECT pg_wal_replay_pause()");
-  ASSERT_TRUE(WaitFor([&] { return replica.Query("SELECT pg_get_wal_replay_pause_state()") == "paused"; },
-                      seconds(5)));
+  ASSERT_TRUE(
+      WaitFor([&] { return replica.Query("SELECT pg_get_wal_replay_pause_state()") == "paused"; },
+              seconds(5)));
   // A commit that returned after the pause took effect: pg-b cannot have it.
   app.Query("INSERT INTO orders (item) VALUES ('after-pause')");
   const auto committed = Clock::now();
@@ -226,9 +232,10 @@ TEST_F(PostgresSlice, PausedReplayLeavesTightClassAndReturns) {
   }
   EXPECT_TRUE(hour_used_b) << "the 1 h class should still use the paused replica";
   ASSERT_NE(crossed, Clock::time_point{}) << "pg-b's bound never passed 1 s";
-  std::printf("[ measure  ] last 1 s-class answer naming pg-b came %lld ms %s its bound passed 1 s\n",
-              static_cast<long long>(std::llabs(Ms(crossed - last_b))),
-              last_b <= crossed ? "before" : "after");
+  std::printf(
+      "[ measure  ] last 1 s-class answer naming pg-b came %lld ms %s its bound passed 1 s\n",
+      static_cast<long long>(std::llabs(Ms(crossed - last_b))),
+      last_b <= crossed ? "before" : "after");
   EXPECT_LE(last_b, crossed + milliseconds(20));  // 20 ms: the status poll's own delay
 
   // Resume: back after the settle time (1 s), then steadily eligible.
@@ -375,7 +382,8 @@ TEST(Config, BadConfigExitsWithCode2NamingTheKey) {
   close(fd);
   for (const char* extra : {" --check", ""}) {
     std::string out;
-    const int rc = RunCommand("LAGROUTER_DB_PASSWORD=x " + DaemonBinary() + " --config " + path + extra, &out);
+    const int rc =
+        RunCommand("LAGROUTER_DB_PASSWORD=x " + DaemonBinary() + " --config " + path + extra, &out);
     EXPECT_EQ(rc, 2) << out;
     EXPECT_NE(out.find("probe.interval"), std::string::npos) << out;
   }

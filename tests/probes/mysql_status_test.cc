@@ -224,7 +224,9 @@ TEST(ReplicaStatus, ErrorQuotesHugeValuesShortly) {
   EXPECT_LT(rs.error().size(), 300u);
 }
 
-TEST(ReplicaStatus, EmptyRowIsAnError) { EXPECT_FALSE(ParseReplicaStatus(Row{}).ok()); }
+TEST(ReplicaStatus, EmptyRowIsAnError) {
+  EXPECT_FALSE(ParseReplicaStatus(Row{}).ok());
+}
 
 // ------------------------------------------------------------ variables
 

@@ -8,20 +8,30 @@ namespace {
 // Rows as PostgreSQL 15 returned them to the probe query (recorded on the
 // project's test cluster).
 Row PrimaryRow() {
-  return {{"in_recovery", "f"},      {"write_lsn", "0/4000028"},
-          {"replay_lsn", std::nullopt}, {"receive_lsn", std::nullopt},
-          {"paused", "f"},           {"receiver_status", std::nullopt},
-          {"upstream", std::nullopt}, {"version", "15.20 (Debian 15.20-0+deb12u1)"},
-          {"superuser", "f"},        {"wal_block_size", "8192"},
+  return {{"in_recovery", "f"},
+          {"write_lsn", "0/4000028"},
+          {"replay_lsn", std::nullopt},
+          {"receive_lsn", std::nullopt},
+          {"paused", "f"},
+          {"receiver_status", std::nullopt},
+          {"upstream", std::nullopt},
+          {"version", "15.20 (Debian 15.20-0+deb12u1)"},
+          {"superuser", "f"},
+          {"wal_block_size", "8192"},
           {"wal_segment_size", "16777216"}};
 }
 
 Row StandbyRow() {
-  return {{"in_recovery", "t"},         {"write_lsn", std::nullopt},
-          {"replay_lsn", "0/4000000"},  {"receive_lsn", "0/4000000"},
-          {"paused", "f"},              {"receiver_status", "streaming"},
-          {"upstream", "127.0.0.1:5441"}, {"version", "15.20 (Debian 15.20-0+deb12u1)"},
-          {"superuser", "f"},           {"wal_block_size", "8192"},
+  return {{"in_recovery", "t"},
+          {"write_lsn", std::nullopt},
+          {"replay_lsn", "0/4000000"},
+          {"receive_lsn", "0/4000000"},
+          {"paused", "f"},
+          {"receiver_status", "streaming"},
+          {"upstream", "127.0.0.1:5441"},
+          {"version", "15.20 (Debian 15.20-0+deb12u1)"},
+          {"superuser", "f"},
+          {"wal_block_size", "8192"},
           {"wal_segment_size", "16777216"}};
 }
 
@@ -72,11 +82,9 @@ TEST(PostgresParse, StandbyStates) {
     bool is_paused;
   };
   const Case cases[] = {
-      {"streaming", "f", true, false},
-      {"streaming", "t", true, true},
+      {"streaming", "f", true, false},   {"streaming", "t", true, true},
       {std::nullopt, "f", false, false},  // no WAL receiver (primary gone)
-      {"waiting", "f", false, false},
-      {"starting", "f", false, false},
+      {"waiting", "f", false, false},    {"starting", "f", false, false},
   };
   for (const auto& c : cases) {
     auto row = StandbyRow();
@@ -103,8 +111,8 @@ TEST(PostgresParse, RejectsMalformedReplies) {
     std::optional<std::string> value;
   };
   const Case cases[] = {
-      {"in_recovery", "yes"}, {"in_recovery", std::nullopt}, {"write_lsn", "garbage"},
-      {"write_lsn", std::nullopt}, {"paused", "maybe"}, {"wal_block_size", "0"},
+      {"in_recovery", "yes"},      {"in_recovery", std::nullopt}, {"write_lsn", "garbage"},
+      {"write_lsn", std::nullopt}, {"paused", "maybe"},           {"wal_block_size", "0"},
       {"wal_segment_size", "x"},
   };
   for (const auto& c : cases) {
@@ -136,9 +144,11 @@ TEST(PostgresParse, NormalizeInsertLsn) {
       {0x4002000, 0x4002000},  // already a boundary
       {0x4000060, 0x4000060},  // mid-page
       {0x4002019, 0x4002019},
-      {0x4000018, 0x4000018},  // 24 bytes into a segment is inside the long header: not a page start
+      {0x4000018,
+       0x4000018},  // 24 bytes into a segment is inside the long header: not a page start
   };
-  for (const auto& c : cases) EXPECT_EQ(NormalizeInsertLsn(c.in, kBlock, kSeg), c.out) << std::hex << c.in;
+  for (const auto& c : cases)
+    EXPECT_EQ(NormalizeInsertLsn(c.in, kBlock, kSeg), c.out) << std::hex << c.in;
 }
 
 }  // namespace

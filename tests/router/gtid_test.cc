@@ -13,7 +13,9 @@ constexpr char kAUpper[] = "3E11FA47-71CA-11E1-9E33-C80AA9429562";
 constexpr char kB[] = "9f5b7c2e-0a4d-11ee-8a3b-0242ac120002";
 constexpr char kC[] = "c0ffee00-1234-5678-9abc-def012345678";
 
-std::string U(const char* uuid, const std::string& rest) { return std::string(uuid) + rest; }
+std::string U(const char* uuid, const std::string& rest) {
+  return std::string(uuid) + rest;
+}
 
 // ---------------------------------------------------------------- MariaDB
 

@@ -9,8 +9,12 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 const TimePoint kT0 = TimePoint{} + seconds(1000);
-TimePoint At(int ms) { return kT0 + milliseconds(ms); }
-Position L(uint64_t v) { return Lsn{v}; }
+TimePoint At(int ms) {
+  return kT0 + milliseconds(ms);
+}
+Position L(uint64_t v) {
+  return Lsn{v};
+}
 
 TEST(History, EmptyHistoryKnowsNothing) {
   PositionHistory h(seconds(10), 100);

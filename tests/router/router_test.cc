@@ -84,8 +84,9 @@ TEST(Route, TableOfPolicies) {
     const char* server;
   };
   const Case cases[] = {
-      {"fresh replica serves a 1 s class", Cluster({Primary("p"), Replica("r1", milliseconds(300))}),
-       second, Outcome::kFreshReplica, "r1"},
+      {"fresh replica serves a 1 s class",
+       Cluster({Primary("p"), Replica("r1", milliseconds(300))}), second, Outcome::kFreshReplica,
+       "r1"},
       {"0 s class always goes to the primary",
        Cluster({Primary("p"), Replica("r1", milliseconds(0))}), inventory, Outcome::kPrimaryClass,
        "p"},
@@ -112,8 +113,7 @@ TEST(Route, TableOfPolicies) {
       {"primary down: loose classes keep their replicas",
        Cluster({primary_down, Replica("r1", seconds(5))}), report, Outcome::kFreshReplica, "r1"},
       {"primary down and no fresh replica: no server",
-       Cluster({primary_down, Replica("r1", seconds(5))}), second, Outcome::kNoEligibleServer,
-       "-"},
+       Cluster({primary_down, Replica("r1", seconds(5))}), second, Outcome::kNoEligibleServer, "-"},
       {"split brain: no primary",
        Cluster({Primary("p"), Primary("q"), Replica("r1", milliseconds(10))}), inventory,
        Outcome::kNoEligibleServer, "-"},
@@ -132,8 +132,8 @@ TEST(Route, TableOfPolicies) {
 TEST(Route, SpreadsOverEligibleReplicasByWeight) {
   auto heavy = Replica("r2", milliseconds(10));
   heavy.weight = 3;
-  const auto cluster = Cluster({Primary("p"), Replica("r1", milliseconds(10)), heavy,
-                                Replica("r3", seconds(5))});
+  const auto cluster =
+      Cluster({Primary("p"), Replica("r1", milliseconds(10)), heavy, Replica("r3", seconds(5))});
   const auto cls = Class("second", seconds(1));
   std::map<std::string, int> counts;
   for (uint64_t i = 0; i < 400; ++i) {
@@ -172,8 +172,8 @@ TEST(Route, BoundGrowsWithTheClockAtRequestTime) {
 }
 
 TEST(Route, AfterPositionNeedsReplayedReplica) {
-  const auto cluster =
-      Cluster({Primary("p"), Replica("r1", milliseconds(5), 100), Replica("r2", milliseconds(5), 300)});
+  const auto cluster = Cluster(
+      {Primary("p"), Replica("r1", milliseconds(5), 100), Replica("r2", milliseconds(5), 300)});
   const auto cls = Class("second", seconds(1));
   const Position after = Lsn{200};
   for (uint64_t i = 0; i < 10; ++i) {
