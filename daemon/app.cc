@@ -29,7 +29,7 @@ int RunDaemon(std::shared_ptr<const Config> config) {
   HttpApi api(config, monitor, metrics);
   httplib::Server server;
   api.Install(server);
-  if (!server.bind_to_port(config->listen_host, config->listen_port)) {
+  if (!BindServer(server, config->listen_host, config->listen_port)) {
     spdlog::error("cannot listen on {}:{} (in use, or not an address of this host)",
                   config->listen_host, config->listen_port);
     return 1;

@@ -1,6 +1,7 @@
 #include "daemon/http_api.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -31,6 +32,20 @@ std::string Quote(std::string_view s) {
 }
 
 }  // namespace
+
+bool BindServer(httplib::Server& server, const std::string& host, int port) {
+  int listen_fd = -1;
+  server.set_socket_options([&listen_fd](socket_t sock) {
+    int yes = 1;  // what cpp-httplib's default socket options set
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd = sock;
+  });
+  if (!server.bind_to_port(host, port)) return false;
+  // A backlog of 5 drops SYNs when many clients connect at once; they then
+  // wait for TCP's retransmit (1 s, then 3 s). Listening again widens it.
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
+  return true;
+}
 
 HttpApi::HttpApi(std::shared_ptr<const Config> config, Monitor& monitor, Metrics& metrics)
     : config_(std::move(config)), monitor_(monitor), metrics_(metrics) {

@@ -26,6 +26,10 @@ struct ApiResponse {
 
 using QueryParams = std::multimap<std::string, std::string>;
 
+// Binds `server` to host:port with a listen backlog fit for bursts of new
+// connections (cpp-httplib 0.11 uses 5). False when the address is unusable.
+bool BindServer(httplib::Server& server, const std::string& host, int port);
+
 class HttpApi {
  public:
   HttpApi(std::shared_ptr<const Config> config, Monitor& monitor, Metrics& metrics);

@@ -1,0 +1,177 @@
+// Scale: many clusters with an in-process simulated probe (issue 7, goal 4).
+// Runs the real Monitor, Metrics and HTTP API; only the databases are
+// simulated. Reports whether every probe cycle stayed on time, CPU and RSS.
+//   scale_bench [--clusters N] [--servers N] [--interval-ms N] [--seconds N] [--port N]
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/config.h"
+#include "daemon/http_api.h"
+#include "daemon/metrics.h"
+#include "daemon/monitor.h"
+
+namespace {
+
+using namespace lagrouter;
+using probes::Clock;
+
+struct Stats {
+  std::mutex mu;
+  int64_t max_gap_us = 0;   // longest time between two probes of one server
+  int64_t late_cycles = 0;  // gaps over 1.5 intervals
+  int64_t probes = 0;
+};
+
+// A database that answers in ~300 us: the primary's LSN grows with time, a
+// replica replays what the primary had 50 ms ago.
+class SimProbe final : public probes::Probe {
+ public:
+  SimProbe(bool primary, Clock::time_point epoch, Stats* stats, Clock::duration interval)
+      : primary_(primary), epoch_(epoch), stats_(stats), interval_(interval) {}
+
+  probes::Sample Run(Clock::time_point) override {
+    probes::Sample s;
+    s.sent_at = Clock::now();
+    if (last_ != Clock::time_point{}) {
+      const auto gap = std::chrono::duration_cast<std::chrono::microseconds>(s.sent_at - last_);
+      std::lock_guard<std::mutex> lock(stats_->mu);
+      stats_->max_gap_us = std::max<int64_t>(stats_->max_gap_us, gap.count());
+      if (gap > interval_ * 3 / 2) ++stats_->late_cycles;
+      ++stats_->probes;
+    }
+    last_ = s.sent_at;
+    std::this_thread::sleep_for(std::chrono::microseconds(300));
+    const auto at = [this](Clock::time_point t) {
+      return router::Lsn{static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(t - epoch_).count())};
+    };
+    s.ok = true;
+    s.received_at = Clock::now();
+    s.flavor = "simulated";
+    if (primary_) {
+      s.role = router::Role::kPrimary;
+      s.write_position = at(s.received_at);
+    } else {
+      s.role = router::Role::kReplica;
+      s.replicating = true;
+      s.replication_state = "streaming";
+      s.replay_position = at(s.sent_at - std::chrono::milliseconds(50));
+    }
+    return s;
+  }
+
+ private:
+  bool primary_;
+  Clock::time_point epoch_;
+  Stats* stats_;
+  Clock::duration interval_;
+  Clock::time_point last_{};
+};
+
+long RssKb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int clusters = 200, servers = 5, interval_ms = 250, seconds = 30, port = 18493;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    const int v = std::atoi(argv[i + 1]);
+    if (k == "--clusters") clusters = v;
+    else if (k == "--servers") servers = v;
+    else if (k == "--interval-ms") interval_ms = v;
+    else if (k == "--seconds") seconds = v;
+    else if (k == "--port") port = v;
+  }
+  spdlog::set_level(spdlog::level::warn);  // a thousand servers' start-up lines say nothing here
+  auto config = std::make_shared<daemon::Config>();
+  config->listen_port = port;
+  config->http_threads = 96;
+  config->probe_interval = std::chrono::milliseconds(interval_ms);
+  config->probe_timeout = std::chrono::seconds(1);
+  for (int c = 0; c < clusters; ++c) {
+    daemon::ClusterConfig cc;
+    cc.name = "c" + std::to_string(c);
+    for (int s = 0; s < servers; ++s) {
+      cc.servers.push_back({"s" + std::to_string(s), "127.0.0.1", 1, 1});
+    }
+    config->clusters.push_back(cc);
+  }
+  for (auto [name, ms] : {std::pair{"inventory", 0}, {"dashboard", 5000}, {"reports", 3600000}}) {
+    router::QueryClass k;
+    k.name = name;
+    k.max_staleness = std::chrono::milliseconds(ms);
+    config->classes.push_back(k);
+  }
+
+  Stats stats;
+  const auto epoch = Clock::now() - std::chrono::hours(1);
+  const auto interval = std::chrono::milliseconds(interval_ms);
+  daemon::Metrics metrics(*config);
+  daemon::Monitor monitor(
+      config, &metrics,
+      [&](const daemon::ClusterConfig&, const daemon::ServerConfig& s) {
+        return std::make_unique<SimProbe>(s.name == "s0", epoch, &stats, interval);
+      });
+  daemon::HttpApi api(config, monitor, metrics);
+  httplib::Server server;
+  api.Install(server);
+  if (!daemon::BindServer(server, "127.0.0.1", port)) {
+    std::fprintf(stderr, "cannot listen on 127.0.0.1:%d\n", port);
+    return 1;
+  }
+  monitor.Start();
+  std::thread http([&] { server.listen_after_bind(); });
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // warm-up: first cycles, connections
+  {
+    std::lock_guard<std::mutex> lock(stats.mu);
+    stats.max_gap_us = 0;
+    stats.late_cycles = 0;
+    stats.probes = 0;
+  }
+  std::printf("ready: %d clusters x %d servers at %d ms; measuring %d s\n", clusters, servers,
+              interval_ms, seconds);
+  std::fflush(stdout);
+  const double cpu0 = CpuSeconds();
+  const auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double cpu = (CpuSeconds() - cpu0) / wall;
+  const long rss = RssKb();
+  server.stop();
+  http.join();
+  monitor.Stop();
+  std::lock_guard<std::mutex> lock(stats.mu);
+  const double expected = static_cast<double>(clusters) * servers * wall * 1000.0 / interval_ms;
+  std::printf("probes: %lld of %.0f expected; late cycles (gap > 1.5 intervals): %lld; "
+              "max gap between probes of a server: %.1f ms\n",
+              static_cast<long long>(stats.probes), expected,
+              static_cast<long long>(stats.late_cycles), stats.max_gap_us / 1000.0);
+  std::printf("cpu: %.2f cores (whole process, HTTP load included); rss: %.1f MB\n", cpu,
+              rss / 1024.0);
+  return 0;
+}
