@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "tests/integration/harness.h"
 #include "tests/integration/mysql_conn.h"
@@ -74,35 +76,88 @@ bool AdminSql(int node, const std::string& sql, std::string* out = nullptr) {
   return RunCommand(Script() + " sql " + std::to_string(node) + " \"" + sql + "\"", out) == 0;
 }
 
-// Node 0 writable with no source; nodes 1 and 2 read-only, replicating from it.
-bool OriginalTopology() {
+// `scripts/mariadb-cluster.sh status`: one line per node, indexed by node.
+std::vector<std::string> StatusLines() {
   std::string out;
-  if (RunCommand(Script() + " status", &out) != 0) return false;
-  std::istringstream lines(out);
+  std::vector<std::string> lines(3);
+  if (RunCommand(Script() + " status", &out) != 0) return lines;
+  std::istringstream in(out);
   std::string line;
-  int good = 0;
-  while (std::getline(lines, line)) {
-    if (line.starts_with("node 0 ")) {
-      good += line.find("no replication  writable") != std::string::npos;
-    } else if (line.starts_with("node 1 ") || line.starts_with("node 2 ")) {
-      good += line.find("replica of :3407 io=Yes sql=Yes  read-only") != std::string::npos;
+  while (std::getline(in, line)) {
+    for (int n : {0, 1, 2}) {
+      if (line.starts_with("node " + std::to_string(n) + " ")) lines[n] = line;
     }
   }
-  return good == 3;
+  return lines;
+}
+
+// The node's gtid_binlog_pos from its status line ("" when unknown).
+std::string BinlogPos(const std::string& line) {
+  for (const char* mode : {"  writable ", "  read-only "}) {
+    const size_t at = line.find(mode);
+    if (at == std::string::npos) continue;
+    const std::string rest = line.substr(at + std::strlen(mode));
+    return rest.substr(0, rest.find(' '));
+  }
+  return "";
+}
+
+// Node 0 writable with no source; nodes 1 and 2 read-only, replicating from it.
+bool OriginalTopology() {
+  const auto lines = StatusLines();
+  return lines[0].find("no replication  writable") != std::string::npos &&
+         lines[1].find("replica of :3407 io=Yes sql=Yes  read-only") != std::string::npos &&
+         lines[2].find("replica of :3407 io=Yes sql=Yes  read-only") != std::string::npos;
+}
+
+// The original topology with every node at the same position (nothing writes
+// while the suite sets up or tears down).
+bool OriginalTopologyCaughtUp() {
+  const auto lines = StatusLines();
+  return OriginalTopology() && !BinlogPos(lines[0]).empty() &&
+         BinlogPos(lines[0]) == BinlogPos(lines[1]) && BinlogPos(lines[0]) == BinlogPos(lines[2]);
 }
 
 // Brings the cluster back to node 0 primary, nodes 1 and 2 its replicas, from
-// whatever a failed or interrupted run left; recreates it as a last resort.
+// whatever a failed or interrupted run left (stopped threads, a half-done
+// failover); recreates it as a last resort.
 void RestoreTopology() {
-  RunCommand(Script() + " start");
-  for (int n : {1, 2}) AdminSql(n, "START REPLICA");
-  if (WaitFor(OriginalTopology, seconds(3), milliseconds(100))) return;
+  // Short waits: a topology the script cannot restore falls back to a reset soon.
+  const std::string script = "LAGROUTER_WAIT_SECONDS=15 " + Script();
+  auto lines = StatusLines();
+  for (const auto& line : lines) {
+    if (line.empty() || line.find("pid") == std::string::npos ||
+        line.find("not answering") != std::string::npos) {
+      // Starts what is down; fails (harmlessly) waiting on a half-done failover.
+      RunCommand(script + " start");
+      lines = StatusLines();
+      break;
+    }
+  }
+  for (int n : {0, 1, 2}) {
+    if (lines[n].find("replica of") != std::string::npos) AdminSql(n, "START REPLICA");
+  }
+  if (WaitFor(OriginalTopologyCaughtUp, seconds(3), milliseconds(100))) return;
+  // Fail back the way FailoverIsFollowed does: first everything follows the
+  // writable node, so node 0 has every transaction before it is promoted.
   std::string out;
-  const bool ok = RunCommand(Script() + " promote 0", &out) == 0 &&
-                  RunCommand(Script() + " repoint 1 0", &out) == 0 &&
-                  RunCommand(Script() + " repoint 2 0", &out) == 0 &&
-                  RunCommand(Script() + " start", &out) == 0;
-  if (ok && WaitFor(OriginalTopology, seconds(10), milliseconds(100))) return;
+  bool ok = true;
+  auto run = [&](const std::string& args) {
+    if (ok) ok = RunCommand(script + " " + args, &out) == 0;
+  };
+  int writable = -1;
+  for (int n : {0, 1, 2}) {
+    if (lines[n].find("  writable") != std::string::npos) writable = writable == -1 ? n : -2;
+  }
+  if (writable > 0) {
+    for (int n : {0, 1, 2}) {
+      if (n != writable) run("repoint " + std::to_string(n) + " " + std::to_string(writable));
+    }
+  }
+  run("promote 0");
+  run("repoint 1 0");
+  run("repoint 2 0");
+  if (ok && WaitFor(OriginalTopologyCaughtUp, seconds(10), milliseconds(100))) return;
   std::fprintf(stderr, "restoring the MariaDB topology failed; recreating the cluster:\n%s\n",
                out.c_str());
   RunCommand(Script() + " reset");
@@ -147,8 +202,8 @@ bool Contains(const Json& list, const std::string& item) {
 class MariadbSlice : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    MustRun(Script() + " start");
-    RestoreTopology();  // a previous run may have been interrupted mid-failover
+    // Starts the cluster; a previous run may have been interrupted mid-failover.
+    RestoreTopology();
     daemon_ = new Daemon(Config(), kDaemonPort);
     ASSERT_TRUE(daemon_->WaitReady(seconds(10))) << daemon_->Log();
   }
