@@ -1,8 +1,8 @@
 #include "daemon/http_api.h"
 
 #include <httplib.h>
-#include <sys/socket.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <nlohmann/json.hpp>
 
@@ -179,7 +179,7 @@ ApiResponse HttpApi::Status(router::TimePoint now) const {
       sj["host"] = v.host;
       sj["port"] = v.port;
       sj["role"] = st.probed ? router::RoleName(v.role) : "unknown";
-      sj["up"] = v.up;
+      sj["up"] = router::UpAt(v, now);
       sj["flavor"] = st.flavor;
       sj["version"] = st.version;
       sj["last_probe_age_ms"] =

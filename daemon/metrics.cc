@@ -163,13 +163,14 @@ std::string Metrics::Render(const Monitor& monitor) const {
       const auto& v = view.servers[i];
       const auto& st = snap->status[i];
       std::vector<ClientMetric::Label> l = {{"cluster", view.name}, {"server", v.name}};
-      Add(up, l, v.up ? 1 : 0);
-      Add(is_primary, l, v.up && v.role == router::Role::kPrimary ? 1 : 0);
+      const bool server_up = router::UpAt(v, now);
+      Add(up, l, server_up ? 1 : 0);
+      Add(is_primary, l, server_up && v.role == router::Role::kPrimary ? 1 : 0);
       if (st.last_ok_wall) {
         Add(last_ok, l, std::chrono::duration<double>(st.last_ok_wall->time_since_epoch()).count());
       }
       if (v.role != router::Role::kReplica) continue;
-      Add(running, l, v.up && st.replication_running ? 1 : 0);
+      Add(running, l, server_up && st.replication_running ? 1 : 0);
       if (postgres) Add(paused, l, st.replay_paused ? 1 : 0);
       if (v.fresh_as_of) Add(lag, l, router::ToSeconds(now - *v.fresh_as_of));
       if (st.lag_distance)

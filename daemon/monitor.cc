@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <random>
 
 #include "daemon/metrics.h"
 
@@ -14,6 +15,8 @@ using router::TimePoint;
 
 // How long replicas of a known primary wait for its sample each cycle.
 constexpr auto kPrimaryLead = std::chrono::milliseconds(20);
+// The longest wait between two probes of a failing server.
+constexpr router::Duration kMaxBackoff = std::chrono::seconds(2);
 
 struct Monitor::Server {
   ServerConfig config;
@@ -158,6 +161,9 @@ void Monitor::SchedulerLoop() {
 void Monitor::WorkerLoop(Cluster& c, size_t index) {
   Server& s = *c.servers[index];
   uint64_t seen = 0;
+  int failures = 0;  // consecutive failed probes
+  router::TimePoint retry_at{};
+  std::mt19937 rng(std::random_device{}());
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(c.tick_mu);
@@ -165,6 +171,9 @@ void Monitor::WorkerLoop(Cluster& c, size_t index) {
       if (c.stopping) return;
       seen = c.tick;  // a probe that overran misses ticks instead of queueing them
     }
+    // A failing server is retried with jittered exponential backoff, so a
+    // flapping or hung server never sees a storm of connection attempts.
+    if (failures > 0 && router::Clock::now() < retry_at) continue;
     bool replica_of_known_primary;
     {
       std::lock_guard<std::mutex> lock(c.mu);
@@ -185,6 +194,17 @@ void Monitor::WorkerLoop(Cluster& c, size_t index) {
       metrics_->ObserveProbe(c.index, index,
                              std::chrono::duration<double>(router::Clock::now() - started).count(),
                              sample.ok ? probes::ErrorKind::kNone : sample.error_kind);
+    }
+    if (sample.ok) {
+      failures = 0;
+    } else {
+      ++failures;
+      const auto backoff = std::min<router::Duration>(
+          config_->probe_interval * (1 << std::min(failures - 1, 10)), kMaxBackoff);
+      const double jitter = std::uniform_real_distribution<double>(0.75, 1.25)(rng);
+      retry_at = router::Clock::now() +
+                 std::chrono::duration_cast<router::Duration>(backoff * jitter) -
+                 config_->probe_interval;  // the retry itself waits for a tick
     }
     const bool was_primary = OnSample(c, index, std::move(sample));
     if (was_primary) {
@@ -313,6 +333,9 @@ void Monitor::Publish(Cluster& c, TimePoint now) {
     if (s.last_ok) {
       const Sample& ok = *s.last_ok;
       st.last_ok_at = ok.received_at;
+      // A healthy server answers every interval; one silent for longer than
+      // an interval plus the probe timeout is down even if its probe overran.
+      v.up_until = ok.received_at + config_->probe_interval + config_->probe_timeout;
       st.last_probe_seconds = std::chrono::duration<double>(ok.received_at - ok.sent_at).count();
       st.flavor = ok.flavor;
       st.version = ok.version;

@@ -58,7 +58,7 @@ std::optional<Duration> BoundAt(const ServerView& s, TimePoint now) {
 
 bool Eligible(const ServerView& s, const QueryClass& cls, size_t class_index, TimePoint now,
               const Position* after) {
-  if (s.role != Role::kReplica || !s.up || !s.replicating) return false;
+  if (s.role != Role::kReplica || !UpAt(s, now) || !s.replicating) return false;
   if (cls.max_staleness <= Duration::zero()) return false;
   const auto bound = BoundAt(s, now);
   if (!bound || *bound > cls.max_staleness) return false;
@@ -104,6 +104,10 @@ Decision Route(const ClusterView& cluster, const QueryClass& cls, size_t class_i
     d.why = cluster.primaries_claimed > 1
                 ? "several servers claim to be primary (split brain); refusing to pick one"
                 : "the primary is needed but is down or unknown";
+    return d;
+  }
+  if (!UpAt(cluster.servers[static_cast<size_t>(cluster.primary)], now)) {
+    d.why = "the primary is needed but has not answered a probe in time";
     return d;
   }
   d.outcome =

@@ -47,6 +47,9 @@ struct ServerView {
   uint32_t weight = 1;
   Role role = Role::kUnknown;
   bool up = false;
+  // A server whose last successful probe is older than this counts as down at
+  // request time, even before its hanging probe times out.
+  TimePoint up_until = TimePoint::max();
   bool replicating = false;
   // Replicas: the latest primary sample time whose position this replica has
   // replayed; the staleness bound is `now - fresh_as_of`. When !bound_known,
@@ -67,6 +70,11 @@ struct ClusterView {
   Duration probe_interval = std::chrono::milliseconds(250);
   std::vector<ServerView> servers;
 };
+
+// Up at `now`: the latest probe succeeded and is recent enough.
+inline bool UpAt(const ServerView& s, TimePoint now) {
+  return s.up && now <= s.up_until;
+}
 
 // Staleness bound of a replica at `now`; nullopt when unknown.
 std::optional<Duration> BoundAt(const ServerView& s, TimePoint now);

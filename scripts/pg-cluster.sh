@@ -8,6 +8,8 @@
 #   scripts/pg-cluster.sh sql N "SQL"    run SQL on node N as the superuser (unaligned, no headers)
 #   scripts/pg-cluster.sh stop-node N    stop node N (fast shutdown)
 #   scripts/pg-cluster.sh start-node N   start node N again
+#   scripts/pg-cluster.sh promote N      promote replica N to a primary (pg_promote)
+#   scripts/pg-cluster.sh reclone N      make node N a fresh replica of pg-a again (new base backup)
 #   scripts/pg-cluster.sh port N | env
 #
 # Nodes 0, 1, 2 are pg-a (primary), pg-b and pg-c (replicas of pg-a), on ports
@@ -202,6 +204,20 @@ cmd_status() {
   done
 }
 
+cmd_promote() {  # promote N
+  psql_node "$1" -Atc "SELECT pg_promote(true, $WAIT_SECONDS)" >/dev/null
+}
+
+cmd_reclone() {  # reclone N: discard node N's data and clone it from pg-a
+  local n=$1
+  [[ "$n" != 0 ]] || die "pg-a is the source of every clone"
+  stop_node "$n"
+  rm -rf "$(data "$n")"
+  init_replica "$n"
+  start_node "$n"
+  wait_until "${NAMES[$n]} to stream from ${NAMES[0]}" streaming "$n"
+}
+
 node_arg() {
   [[ "${1:-}" =~ ^[012]$ ]] || die "node must be 0, 1 or 2 (got '${1:-}')"
 }
@@ -213,7 +229,9 @@ case "${1:-}" in
   sql) node_arg "${2:-}"; psql_node "$2" -At -c "$3" ;;
   stop-node) node_arg "${2:-}"; stop_node "$2" ;;
   start-node) node_arg "${2:-}"; start_node "$2" ;;
+  promote) node_arg "${2:-}"; cmd_promote "$2" ;;
+  reclone) node_arg "${2:-}"; cmd_reclone "$2" ;;
   port) node_arg "${2:-}"; port "$2" ;;
   env) echo "LAGROUTER_PG_PORTS=$(port 0),$(port 1),$(port 2) LAGROUTER_PG_DIR=$DIR" ;;
-  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -49,6 +49,7 @@ class Daemon {
   Json Server(const std::string& cluster, const std::string& server) const;
   std::string Log() const;
   int port() const { return port_; }
+  int pid() const { return pid_; }
 
  private:
   int port_;

@@ -278,3 +278,45 @@ TEST(Gate, NoFlapAfterSettleWhenTheBoundWobblesUnderLoad) {
 
 }  // namespace
 }  // namespace lagrouter::router
+
+namespace lagrouter::router {
+namespace {
+
+TEST(Route, ServerSilentPastItsHealthWindowIsDownAtRequestTime) {
+  // A hung server's probe has not failed yet, but it has not answered either:
+  // past up_until it is treated as down without waiting for the timeout.
+  ClusterView c;
+  c.name = "shop";
+  ServerView p;
+  p.name = "p";
+  p.role = Role::kPrimary;
+  p.up = true;
+  p.up_until = TimePoint{} + std::chrono::seconds(100);
+  ServerView r;
+  r.name = "r";
+  r.role = Role::kReplica;
+  r.up = true;
+  r.replicating = true;
+  r.bound_known = true;
+  r.fresh_as_of = TimePoint{} + std::chrono::seconds(99);
+  r.up_until = TimePoint{} + std::chrono::seconds(100);
+  c.servers = {p, r};
+  c.primary = 0;
+  c.primaries_claimed = 1;
+  QueryClass hour;
+  hour.name = "hour";
+  hour.max_staleness = std::chrono::hours(1);
+  QueryClass inventory;
+  inventory.name = "inventory";
+  const auto before = TimePoint{} + std::chrono::seconds(100);
+  const auto after = before + std::chrono::milliseconds(1);
+  EXPECT_EQ(Route(c, hour, 0, nullptr, before, 0).outcome, Outcome::kFreshReplica);
+  EXPECT_EQ(Route(c, inventory, 1, nullptr, before, 0).outcome, Outcome::kPrimaryClass);
+  EXPECT_EQ(Route(c, hour, 0, nullptr, after, 0).outcome, Outcome::kNoEligibleServer);
+  const auto d = Route(c, inventory, 1, nullptr, after, 0);
+  EXPECT_EQ(d.outcome, Outcome::kNoEligibleServer);
+  EXPECT_NE(std::string(d.why).find("in time"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lagrouter::router

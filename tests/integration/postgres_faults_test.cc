@@ -1,0 +1,240 @@
+// Faults on the real PostgreSQL cluster: hung servers (SIGSTOP), split brain.
+// A hung server must never delay other servers' probes or any route answer,
+// and must be marked down within probe.timeout plus one interval.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/harness.h"
+
+namespace lagrouter::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr int kDaemonPort = 18442;
+constexpr int kIntervalMs = 250;
+constexpr int kTimeoutMs = 1000;
+
+std::string Config() {
+  return R"(
+[listen]
+address = "127.0.0.1:)" +
+         std::to_string(kDaemonPort) + R"("
+[probe]
+interval = ")" +
+         std::to_string(kIntervalMs) + R"(ms"
+timeout = ")" +
+         std::to_string(kTimeoutMs) + R"(ms"
+[[cluster]]
+name = "shop"
+engine = "postgres"
+user = "lagrouter"
+password_env = "LAGROUTER_DB_PASSWORD"
+  [[cluster.server]]
+  name = "pg-a"
+  host = "127.0.0.1"
+  port = 5441
+  [[cluster.server]]
+  name = "pg-b"
+  host = "127.0.0.1"
+  port = 5442
+  [[cluster.server]]
+  name = "pg-c"
+  host = "127.0.0.1"
+  port = 5443
+[class.inventory]
+max_staleness = "0s"
+[class.hour]
+max_staleness = "1h"
+fallback = "error"
+)";
+}
+
+int64_t Ms(Clock::duration d) {
+  return std::chrono::duration_cast<milliseconds>(d).count();
+}
+
+std::string PgDir() {
+  const std::string env = MustRun(RepoPath("scripts/pg-cluster.sh") + " env");
+  const auto at = env.find("LAGROUTER_PG_DIR=");
+  std::string dir = env.substr(at + 17);
+  while (!dir.empty() && (dir.back() == '\n' || dir.back() == ' ')) dir.pop_back();
+  return dir;
+}
+
+// Freezes a PostgreSQL server for real: its postmaster and the backends that
+// serve lagrouter's monitoring connections (SIGSTOP), until destroyed.
+class Freeze {
+ public:
+  Freeze(const std::string& node, int port) {
+    std::ifstream pidfile(PgDir() + "/" + node + "/postmaster.pid");
+    pidfile >> pids_.emplace_back();
+    PgConn admin(port, "postgres", "postgres");
+    std::stringstream backends(admin.Query(
+        "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE usename = 'lagrouter'"));
+    for (int pid; backends >> pid;) pids_.push_back(pid);
+    for (int pid : pids_) kill(pid, SIGSTOP);
+    frozen_at_ = Clock::now();
+  }
+  ~Freeze() { Thaw(); }
+  void Thaw() {
+    for (int pid : pids_) kill(pid, SIGCONT);
+    pids_.clear();
+  }
+  Clock::time_point frozen_at() const { return frozen_at_; }
+
+ private:
+  std::vector<int> pids_;
+  Clock::time_point frozen_at_;
+};
+
+// Established TCP connections from the daemon process to a port.
+int DaemonConnections(const Daemon& d, int port) {
+  std::string out;
+  RunCommand("ss -Htnp state established '( dport = :" + std::to_string(port) + " )'", &out);
+  int n = 0;
+  const std::string needle = "pid=" + std::to_string(d.pid()) + ",";
+  for (size_t at = 0; (at = out.find(needle, at)) != std::string::npos; at += needle.size()) ++n;
+  return n;
+}
+
+class PostgresFaults : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    MustRun(RepoPath("scripts/pg-cluster.sh") + " start");
+    daemon_ = new Daemon(Config(), kDaemonPort);
+    ASSERT_TRUE(daemon_->WaitReady(seconds(10))) << daemon_->Log();
+  }
+  static void TearDownTestSuite() {
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(WaitFor(
+        [] {
+          for (const char* s : {"pg-b", "pg-c"}) {
+            const auto j = d().Server("shop", s);
+            if (!j.is_object() || !j["up"].get<bool>()) return false;
+            const auto& cls = j["eligible_classes"];
+            if (std::find(cls.begin(), cls.end(), "hour") == cls.end()) return false;
+          }
+          return d().Route("shop", "inventory").json["server"] == "pg-a";
+        },
+        seconds(30)))
+        << d().Log();
+  }
+  static Daemon& d() { return *daemon_; }
+  static Daemon* daemon_;
+};
+Daemon* PostgresFaults::daemon_ = nullptr;
+
+// A SIGSTOPped replica is marked down within timeout + interval, delays no
+// route answer and no other server's probe, and recovers on SIGCONT with one
+// monitoring connection again.
+TEST_F(PostgresFaults, HungReplicaIsIsolated) {
+  Clock::time_point down_at{};
+  int64_t slowest_answer_ms = 0;
+  int64_t oldest_other_probe_ms = 0;
+  {
+    Freeze freeze("pg-c", 5443);
+    while (Clock::now() - freeze.frozen_at() < milliseconds(kTimeoutMs + kIntervalMs + 1500)) {
+      const auto asked = Clock::now();
+      const auto a = d().Route("shop", "hour");
+      slowest_answer_ms = std::max(slowest_answer_ms, Ms(Clock::now() - asked));
+      ASSERT_EQ(a.status, 200) << a.body;
+      const auto c = d().Server("shop", "pg-c");
+      if (down_at == Clock::time_point{} && !c["up"].get<bool>()) down_at = Clock::now();
+      if (down_at != Clock::time_point{}) {
+        EXPECT_NE(a.json["server"], "pg-c") << "routed to a replica marked down";
+      }
+      for (const char* other : {"pg-a", "pg-b"}) {
+        const auto o = d().Server("shop", other);
+        EXPECT_TRUE(o["up"].get<bool>()) << other << " went down while pg-c hung";
+        oldest_other_probe_ms =
+            std::max(oldest_other_probe_ms, o["last_probe_age_ms"].get<int64_t>());
+      }
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    ASSERT_NE(down_at, Clock::time_point{}) << "pg-c never marked down";
+    const auto c = d().Server("shop", "pg-c");
+    EXPECT_NE(c["last_error"].get<std::string>(), "");
+    std::printf(
+        "[ measure  ] hung replica marked down after %lld ms (limit %d); slowest route "
+        "answer %lld ms; oldest probe of another server %lld ms\n",
+        static_cast<long long>(Ms(down_at - freeze.frozen_at())), kTimeoutMs + kIntervalMs,
+        static_cast<long long>(slowest_answer_ms), static_cast<long long>(oldest_other_probe_ms));
+    EXPECT_LE(Ms(down_at - freeze.frozen_at()), kTimeoutMs + kIntervalMs + 100);
+    EXPECT_LT(slowest_answer_ms, 100);
+    EXPECT_LT(oldest_other_probe_ms, 2 * kIntervalMs + 100);
+  }
+  // Thawed: back in the class, over exactly one monitoring connection.
+  ASSERT_TRUE(WaitFor(
+      [] {
+        const auto c = d().Server("shop", "pg-c");
+        const auto& cls = c["eligible_classes"];
+        return c["up"].get<bool>() && std::find(cls.begin(), cls.end(), "hour") != cls.end();
+      },
+      seconds(10)))
+      << d().Log();
+  EXPECT_EQ(DaemonConnections(d(), 5443), 1);
+}
+
+// A hung primary: classes that need it fail fast; replicas keep serving loose
+// classes; route answers are not delayed.
+TEST_F(PostgresFaults, HungPrimaryFailsPrimaryClassesFast) {
+  Freeze freeze("pg-a", 5441);
+  ASSERT_TRUE(WaitFor([] { return d().Route("shop", "inventory").status == 503; },
+                      milliseconds(kTimeoutMs + kIntervalMs + 100), milliseconds(5)));
+  std::printf("[ measure  ] hung primary: 503 for the 0 s class after %lld ms\n",
+              static_cast<long long>(Ms(Clock::now() - freeze.frozen_at())));
+  for (int i = 0; i < 20; ++i) {
+    const auto asked = Clock::now();
+    const auto h = d().Route("shop", "hour");
+    EXPECT_LT(Ms(Clock::now() - asked), 100);
+    ASSERT_EQ(h.status, 200) << h.body;
+    EXPECT_EQ(h.json["role"], "replica");
+  }
+  freeze.Thaw();
+  ASSERT_TRUE(WaitFor([] { return d().Route("shop", "inventory").status == 200; }, seconds(10)))
+      << d().Log();
+  EXPECT_EQ(DaemonConnections(d(), 5441), 1);
+}
+
+// Two servers claim to be primary: no primary is picked (503, and status and
+// metrics say why); genuine replicas keep serving loose classes.
+TEST_F(PostgresFaults, SplitBrainRefusesThePrimary) {
+  MustRun(RepoPath("scripts/pg-cluster.sh") + " promote 2");
+  ASSERT_TRUE(WaitFor([] { return d().Route("shop", "inventory").status == 503; }, seconds(5)))
+      << d().Log();
+  const auto a = d().Route("shop", "inventory");
+  EXPECT_EQ(a.json["error"], "no_eligible_server");
+  EXPECT_NE(a.json["message"].get<std::string>().find("split brain"), std::string::npos) << a.body;
+  const auto status = d().Get("/v1/status");
+  const auto& cluster = status.json["clusters"][0];
+  EXPECT_EQ(cluster["primaries_claimed"], 2);
+  EXPECT_NE(cluster["primary_problem"].get<std::string>().find("split brain"), std::string::npos);
+  EXPECT_TRUE(cluster["primary"].is_null());
+  const auto metrics = d().Get("/metrics").body;
+  EXPECT_NE(metrics.find("lagrouter_cluster_primaries{cluster=\"shop\"} 2"), std::string::npos);
+  EXPECT_NE(d().Log().find("split brain"), std::string::npos);
+  const auto h = d().Route("shop", "hour");
+  ASSERT_EQ(h.status, 200) << h.body;
+  EXPECT_EQ(h.json["server"], "pg-b");
+
+  MustRun(RepoPath("scripts/pg-cluster.sh") + " reclone 2");
+  ASSERT_TRUE(WaitFor(
+      [] {
+        const auto p = d().Route("shop", "inventory");
+        return p.status == 200 && p.json["server"] == "pg-a";
+      },
+      seconds(15)))
+      << d().Log();
+}
+
+}  // namespace
+}  // namespace lagrouter::testing
