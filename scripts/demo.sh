@@ -14,6 +14,11 @@ scripts/install-deps.sh
 scripts/build.sh
 
 pids=()
+stop_clusters=()  # only those this demo started
+for c in pg mariadb; do
+  status=$("scripts/$c-cluster.sh" status 2>/dev/null || true)
+  [[ "$status" == *running* ]] || stop_clusters+=("$c")
+done
 cleanup() {
   trap - EXIT INT TERM
   echo
@@ -21,8 +26,8 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   scripts/pg-cluster.sh sql 1 "SELECT pg_wal_replay_resume()" >/dev/null 2>&1 || true
-  scripts/pg-cluster.sh stop || true
-  scripts/mariadb-cluster.sh stop || true
+  scripts/mariadb-cluster.sh sql 1 "START REPLICA SQL_THREAD" >/dev/null 2>&1 || true
+  for c in "${stop_clusters[@]}"; do "scripts/$c-cluster.sh" stop || true; done
 }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
