@@ -457,6 +457,34 @@ TEST_F(MariadbSlice, StoppedReplicationIsEligibleForNothing) {
   }
   EXPECT_EQ(hour_1, 40);
 
+  // A replica that cannot log in to its source: the engine's own error is shown.
+  root2.Query("CHANGE MASTER TO MASTER_PASSWORD='not-the-password'");
+  root2.Query("START REPLICA");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        s = d().Server(kCluster, "db-2");
+        return s["replication_error"].is_string() &&
+               s["replication_error"].get<std::string>().find("1045") != std::string::npos;
+      },
+      seconds(5)))
+      << s.dump();
+  EXPECT_NE(s["replication_state"].get<std::string>().find("io=Connecting"), std::string::npos)
+      << s.dump();
+  EXPECT_NE(s["replication_error"].get<std::string>().find("Access denied"), std::string::npos)
+      << s.dump();
+  EXPECT_EQ(s["replication_error"].get<std::string>().find("not-the-password"), std::string::npos);
+  std::printf(
+      "[ measure  ] db-2 with a wrong replication password: replication_state \"%s\", "
+      "replication_error \"%.90s...\"\n",
+      s["replication_state"].get<std::string>().c_str(),
+      s["replication_error"].get<std::string>().c_str());
+  root2.Query("STOP REPLICA");
+  std::string password = DbPassword();
+  for (size_t at = 0; (at = password.find('\'', at)) != std::string::npos; at += 2) {
+    password.insert(at, 1, '\'');
+  }
+  root2.Query("CHANGE MASTER TO MASTER_PASSWORD='" + password + "'");
+
   root2.Query("START REPLICA");
   const auto started_at = Clock::now();
   ASSERT_TRUE(WaitFor(
