@@ -15,10 +15,10 @@ scripts/build.sh
 
 pids=()
 stop_clusters=()  # only those this demo started
-for c in pg mariadb; do
-  status=$("scripts/$c-cluster.sh" status 2>/dev/null || true)
-  [[ "$status" == *running* ]] || stop_clusters+=("$c")
-done
+# A cluster already answering on its first port was started by someone else.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open "${LAGROUTER_PG_BASE_PORT:-5441}" || stop_clusters+=(pg)
+port_open "${LAGROUTER_MYSQL_BASE_PORT:-3407}" || stop_clusters+=(mariadb)
 cleanup() {
   trap - EXIT INT TERM
   echo
@@ -76,7 +76,7 @@ while ((SECONDS < end)); do
   for c in shop billing; do
     for k in dashboard reports; do
       a=$(curl -s "$URL/v1/route?cluster=$c&class=$k")
-      line+=$(jq -r --arg k "$k" '"  \(.cluster // "?")/\($k): \(.server // .error) \(if .staleness_bound_ms then "(\(.staleness_bound_ms) ms)" else "" end)"' <<<"$a")
+      line+=$(jq -r --arg c "$c" --arg k "$k" '"  \($c)/\($k): \(.server // .error) \(if .staleness_bound_ms then "(\(.staleness_bound_ms) ms)" else "" end)"' <<<"$a")
     done
   done
   echo "$line"

@@ -44,10 +44,10 @@ cleanup() {
   for c in "${stop_clusters[@]}"; do "scripts/$c-cluster.sh" stop || true; done
 }
 trap cleanup EXIT
-for c in pg mariadb; do
-  status=$("scripts/$c-cluster.sh" status 2>/dev/null || true)
-  [[ "$status" == *running* ]] || stop_clusters+=("$c")
-done
+# A cluster already answering on its first port was started by someone else.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open "${LAGROUTER_PG_BASE_PORT:-5441}" || stop_clusters+=(pg)
+port_open "${LAGROUTER_MYSQL_BASE_PORT:-3407}" || stop_clusters+=(mariadb)
 
 step "unit tests"
 run_ctest unit --test-dir build -L unit -j "$jobs"
