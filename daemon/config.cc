@@ -1,7 +1,5 @@
 #include "daemon/config.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -10,6 +8,8 @@
 #include <set>
 #include <sstream>
 #include <toml.hpp>
+
+#include "daemon/tls.h"
 
 namespace lagrouter::daemon {
 namespace {
@@ -91,18 +91,44 @@ Duration GetDuration(const Table& t, const std::string& where, const char* key, 
 }
 
 std::string ReadSecretFile(const std::string& key, const std::string& path) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) Fail(key, "cannot read '" + path + "'");
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    Fail(key, "'" + path + "' is readable by group or others; chmod 600 it");
+  auto secret = ReadPrivateFile(path);
+  if (!secret) Fail(key, secret.error());
+  return std::move(secret).value();
+}
+
+bool GetBool(const Table& t, const std::string& where, const char* key, bool fallback) {
+  const Table* v = Find(t, key);
+  if (v == nullptr) return fallback;
+  if (!v->is_boolean()) Fail(Join(where, key), "must be true or false");
+  return v->as_boolean();
+}
+
+// A required list of names; ["*"] alone means all (returned as *all).
+std::vector<std::string> GetNameList(const Table& t, const std::string& where, const char* key,
+                                     const char* what, bool* all) {
+  const Table* v = Find(t, key);
+  const std::string k = Join(where, key);
+  if (v == nullptr) {
+    Fail(k, std::string("missing: list the ") + what + " this client may use, or [\"*\"] for all");
   }
-  std::ifstream in(path);
-  if (!in) Fail(key, "cannot read '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string secret = ss.str();
-  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-  return secret;
+  if (!v->is_array()) Fail(k, std::string("must be a list of ") + what + ", e.g. [\"shop\"]");
+  std::vector<std::string> out;
+  *all = false;
+  for (const auto& e : v->as_array()) {
+    if (!e.is_string()) Fail(k, "every entry must be a string");
+    const std::string name = e.as_string().str;
+    if (name == "*") {
+      *all = true;
+    } else {
+      out.push_back(name);
+    }
+  }
+  if (*all && !out.empty()) Fail(k, "\"*\" means all; do not list names next to it");
+  if (!*all && out.empty()) {
+    Fail(k, std::string("empty: a client that may use no ") + what +
+                " is useless; remove it or list some");
+  }
+  return out;
 }
 
 bool ValidName(const std::string& name) {
@@ -149,6 +175,13 @@ void LoadCluster(const Table& c, const std::string& where, ClusterConfig& out) {
   out.database =
       GetString(c, w, "database", false, out.engine == router::Engine::kPostgres ? "postgres" : "");
   out.sslmode = GetString(c, w, "sslmode", false);
+  static const std::set<std::string> kSslModes = {"disable", "allow",     "prefer",
+                                                  "require", "verify-ca", "verify-full"};
+  if (!out.sslmode.empty() && !kSslModes.count(out.sslmode)) {
+    Fail(w + ".sslmode", "'" + out.sslmode +
+                             "' is not one of disable, allow, prefer, require, verify-ca, "
+                             "verify-full (verify-full recommended)");
+  }
   out.sslrootcert = GetString(c, w, "sslrootcert", false);
   out.sslcert = GetString(c, w, "sslcert", false);
   out.sslkey = GetString(c, w, "sslkey", false);
@@ -177,12 +210,60 @@ void LoadCluster(const Table& c, const std::string& where, ClusterConfig& out) {
   }
 }
 
+void LoadClient(const Table& c, const std::string& where, const Config& cfg, ClientConfig& out) {
+  if (!c.is_table()) Fail(where, "must be a table ([[client]])");
+  out.name = GetString(c, where, "name", true);
+  if (!ValidName(out.name)) {
+    Fail(where + ".name", "'" + out.name + "' must be 1-64 letters, digits, '-', '_' or '.'");
+  }
+  const std::string w = "client." + out.name;
+  CheckKeys(c, w, {"name", "token", "token_sha256", "token_file", "clusters", "classes"});
+  if (Find(c, "token") != nullptr) {
+    Fail(w + ".token",
+         "literal tokens are not accepted; use token_sha256 (sha256sum of the token) or "
+         "token_file");
+  }
+  const bool has_hash = Find(c, "token_sha256") != nullptr;
+  const bool has_file = Find(c, "token_file") != nullptr;
+  if (has_hash == has_file) Fail(w, "set exactly one of token_sha256 or token_file");
+  if (has_hash) {
+    auto digest = ParseSha256Hex(GetString(c, w, "token_sha256", true));
+    if (!digest) Fail(w + ".token_sha256", digest.error());
+    out.token_sha256 = *digest;
+  } else {
+    const std::string file = GetString(c, w, "token_file", true);
+    const std::string token = ReadSecretFile(w + ".token_file", file);
+    if (token.size() < 16) {
+      Fail(w + ".token_file", "'" + file +
+                                  "' holds a token shorter than 16 characters; generate one "
+                                  "with: openssl rand -hex 32");
+    }
+    out.token_sha256 = Sha256(token);
+  }
+  out.clusters = GetNameList(c, w, "clusters", "clusters", &out.all_clusters);
+  for (const auto& name : out.clusters) {
+    if (std::none_of(cfg.clusters.begin(), cfg.clusters.end(),
+                     [&](const ClusterConfig& cc) { return cc.name == name; })) {
+      Fail(w + ".clusters", "unknown cluster '" + name + "'");
+    }
+  }
+  out.classes = GetNameList(c, w, "classes", "classes", &out.all_classes);
+  for (const auto& name : out.classes) {
+    if (std::none_of(cfg.classes.begin(), cfg.classes.end(),
+                     [&](const router::QueryClass& qc) { return qc.name == name; })) {
+      Fail(w + ".classes", "unknown class '" + name + "'");
+    }
+  }
+}
+
 Config Load(const toml::value& root) {
   Config cfg;
-  CheckKeys(root, "", {"listen", "probe", "log", "cluster", "class"});
+  CheckKeys(root, "", {"listen", "probe", "log", "cluster", "class", "client", "auth"});
   if (const Table* listen = Find(root, "listen")) {
     if (!listen->is_table()) Fail("listen", "must be a table");
-    CheckKeys(*listen, "listen", {"address", "threads"});
+    CheckKeys(
+        *listen, "listen",
+        {"address", "threads", "allow_unauthenticated", "tls_cert", "tls_key", "tls_client_ca"});
     const std::string address = GetString(*listen, "listen", "address", false, "127.0.0.1:8432");
     const auto colon = address.rfind(':');
     int port = 0;
@@ -198,6 +279,23 @@ Config Load(const toml::value& root) {
     }
     cfg.listen_port = port;
     cfg.http_threads = static_cast<int>(GetInt(*listen, "listen", "threads", 8, 1, 1024));
+    cfg.allow_unauthenticated = GetBool(*listen, "listen", "allow_unauthenticated", false);
+    cfg.tls_cert = GetString(*listen, "listen", "tls_cert", false);
+    cfg.tls_key = GetString(*listen, "listen", "tls_key", false);
+    cfg.tls_client_ca = GetString(*listen, "listen", "tls_client_ca", false);
+    if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+      Fail(cfg.tls_cert.empty() ? "listen.tls_cert" : "listen.tls_key",
+           "HTTPS needs both tls_cert and tls_key");
+    }
+    if (!cfg.tls_client_ca.empty() && cfg.tls_cert.empty()) {
+      Fail("listen.tls_client_ca", "mutual TLS needs HTTPS: set tls_cert and tls_key too");
+    }
+    if (cfg.Tls()) {
+      if (auto ok = CheckPrivateFile(cfg.tls_key); !ok) Fail("listen.tls_key", ok.error());
+      if (auto ok = CheckServerTls({cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca}); !ok) {
+        throw ConfigError{ok.error()};  // already names the key
+      }
+    }
   }
   if (const Table* probe = Find(root, "probe")) {
     if (!probe->is_table()) Fail("probe", "must be a table");
@@ -261,10 +359,76 @@ Config Load(const toml::value& root) {
   }
   std::sort(cfg.classes.begin(), cfg.classes.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
+
+  if (const Table* clients = Find(root, "client")) {
+    if (!clients->is_array() || clients->as_array().empty()) {
+      Fail("client", "must be an array of tables ([[client]])");
+    }
+    std::set<std::string> client_names;
+    for (size_t i = 0; i < clients->as_array().size(); ++i) {
+      ClientConfig cc;
+      LoadClient(clients->as_array()[i], "client[" + std::to_string(i) + "]", cfg, cc);
+      if (!client_names.insert(cc.name).second) {
+        Fail("client[" + std::to_string(i) + "].name", "duplicate client '" + cc.name + "'");
+      }
+      for (const auto& other : cfg.clients) {
+        if (DigestEqual(other.token_sha256, cc.token_sha256)) {
+          Fail("client." + cc.name,
+               "has the same token as client '" + other.name + "'; give every client its own");
+        }
+      }
+      cfg.clients.push_back(std::move(cc));
+    }
+  }
+  if (const Table* auth = Find(root, "auth")) {
+    if (!auth->is_table()) Fail("auth", "must be a table");
+    CheckKeys(*auth, "auth", {"protect_metrics", "protect_health"});
+    cfg.protect_metrics = GetBool(*auth, "auth", "protect_metrics", false);
+    cfg.protect_health = GetBool(*auth, "auth", "protect_health", false);
+    if ((cfg.protect_metrics || cfg.protect_health) && !cfg.AuthEnabled()) {
+      Fail(cfg.protect_metrics ? "auth.protect_metrics" : "auth.protect_health",
+           "needs at least one [[client]] whose token may be used");
+    }
+  }
+  // An API anyone on the network can call must be a deliberate choice.
+  if (!cfg.AuthEnabled() && cfg.tls_client_ca.empty() && !cfg.allow_unauthenticated &&
+      !IsLoopbackHost(cfg.listen_host)) {
+    Fail("listen.address",
+         "'" + cfg.listen_host + ":" + std::to_string(cfg.listen_port) +
+             "' is reachable from other hosts, but no [[client]] is configured, so anyone who "
+             "can reach it could use the API unauthenticated; configure [[client]] tokens (or "
+             "listen.tls_client_ca for mutual TLS), or set listen.allow_unauthenticated = true "
+             "to accept that");
+  }
   return cfg;
 }
 
 }  // namespace
+
+bool ClientConfig::AllowsCluster(std::string_view cluster) const {
+  return all_clusters || std::find(clusters.begin(), clusters.end(), cluster) != clusters.end();
+}
+
+bool ClientConfig::AllowsClass(std::string_view klass) const {
+  return all_classes || std::find(classes.begin(), classes.end(), klass) != classes.end();
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1") return true;
+  // 127.0.0.0/8 in dotted quad form.
+  if (host.substr(0, 4) != "127.") return false;
+  int parts = 0;
+  for (size_t i = 0; i <= host.size();) {
+    size_t j = host.find('.', i);
+    if (j == std::string_view::npos) j = host.size();
+    int v = -1;
+    auto [ptr, ec] = std::from_chars(host.data() + i, host.data() + j, v);
+    if (ec != std::errc() || ptr != host.data() + j || v < 0 || v > 255) return false;
+    ++parts;
+    i = j + 1;
+  }
+  return parts == 4;
+}
 
 router::Duration Config::HistoryHorizon() const {
   Duration horizon{0};

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/secret.h"
 #include "router/position.h"
 #include "router/result.h"
 #include "router/router.h"
@@ -30,20 +31,49 @@ struct ClusterConfig {
   std::vector<ServerConfig> servers;
 };
 
+// An application allowed to call the API ([[client]]). `clusters` and
+// `classes` are required: an allowlist, or ["*"] for all.
+struct ClientConfig {
+  std::string name;
+  Sha256Digest token_sha256{};  // of the bearer token; the token itself is never kept
+  bool all_clusters = false;
+  std::vector<std::string> clusters;
+  bool all_classes = false;
+  std::vector<std::string> classes;
+
+  bool AllowsCluster(std::string_view cluster) const;
+  bool AllowsClass(std::string_view klass) const;
+};
+
 struct Config {
   std::string path;
   std::string listen_host = "127.0.0.1";
   int listen_port = 8432;
   int http_threads = 8;
+  // No [[client]] and a non-loopback address: refused unless this is set.
+  bool allow_unauthenticated = false;
+  // HTTPS: both set, or neither; tls_client_ca adds mutual TLS.
+  std::string tls_cert, tls_key, tls_client_ca;
+  // API clients; when any is configured every /v1/ request needs a token.
+  std::vector<ClientConfig> clients;
+  // [auth]: also require a client token for /metrics, for /healthz and /readyz.
+  bool protect_metrics = false;
+  bool protect_health = false;
   router::Duration probe_interval = std::chrono::milliseconds(250);
   router::Duration probe_timeout = std::chrono::seconds(1);
   std::string log_level = "info";
   std::vector<ClusterConfig> clusters;
   std::vector<router::QueryClass> classes;  // sorted by name
 
+  bool AuthEnabled() const { return !clients.empty(); }
+  bool Tls() const { return !tls_cert.empty(); }
+
   // The loosest class's limit: how much primary history must be kept.
   router::Duration HistoryHorizon() const;
 };
+
+// 127.0.0.0/8, ::1 and "localhost": reachable from this host only.
+bool IsLoopbackHost(std::string_view host);
 
 // "250ms", "5s", "1m30s", "1h", "0s", "1.5s". Strict: unknown units are errors.
 Result<router::Duration> ParseDuration(std::string_view text);

@@ -31,6 +31,9 @@ std::string Quote(std::string_view s) {
   return out + "'";
 }
 
+// Set by the gate, read by the handler of the same request (same thread).
+thread_local int t_client = -1;
+
 }  // namespace
 
 bool BindServer(httplib::Server& server, const std::string& host, int port) {
@@ -48,7 +51,7 @@ bool BindServer(httplib::Server& server, const std::string& host, int port) {
 }
 
 HttpApi::HttpApi(std::shared_ptr<const Config> config, Monitor& monitor, Metrics& metrics)
-    : config_(std::move(config)), monitor_(monitor), metrics_(metrics) {
+    : config_(std::move(config)), monitor_(monitor), metrics_(metrics), auth_(*config_) {
   for (size_t i = 0; i < config_->clusters.size(); ++i) {
     cluster_index_[config_->clusters[i].name] = i;
     known_clusters_ += (i ? ", " : "") + config_->clusters[i].name;
@@ -67,7 +70,55 @@ ApiResponse HttpApi::BadRequest(const char* error, const std::string& message) {
   return {400, ErrorBody(error, message)};
 }
 
-ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now) {
+int HttpApi::CurrentClient() {
+  return t_client;
+}
+
+bool HttpApi::Guard(const httplib::Request& req, httplib::Response& res) {
+  t_client = -1;
+  if (!auth_.Protects(req.path)) return true;
+  AuthDecision d = auth_.Authenticate(req.get_header_value("Authorization"));
+  if (d.allowed()) {
+    std::vector<std::string_view> clusters, classes;
+    for (const auto& [key, value] : req.params) {
+      if (key == "cluster") clusters.push_back(value);
+      if (key == "class") classes.push_back(value);
+    }
+    // /v1/<endpoint>/<cluster>/...: the segment after the endpoint names a cluster.
+    std::string_view rest = std::string_view(req.path);
+    if (rest.substr(0, 4) == "/v1/") {
+      rest.remove_prefix(4);
+      const size_t slash = rest.find('/');
+      if (slash != std::string_view::npos) {
+        rest.remove_prefix(slash + 1);
+        const std::string_view cluster = rest.substr(0, rest.find('/'));
+        if (!cluster.empty()) clusters.push_back(cluster);
+      }
+    }
+    d = auth_.Authorize(d.client, clusters, classes);
+  }
+  if (d.allowed()) {
+    t_client = d.client;
+    return true;
+  }
+  const std::string& client = auth_.ClientName(d.client);
+  metrics_.CountDenied(DenialName(d.denial), client);
+  // One structured line per refusal, never the token (nor the query).
+  spdlog::warn("denied request: client={} path={} reason={} status={} remote={}:{}",
+               client.empty() ? "-" : client, Quote(req.path), DenialName(d.denial), d.status(),
+               req.remote_addr, req.remote_port);
+  res.status = d.status();
+  if (res.status == 401) {
+    res.set_header("WWW-Authenticate", d.denial == Denial::kUnknownToken
+                                           ? "Bearer realm=\"lagrouter\", error=\"invalid_token\""
+                                           : "Bearer realm=\"lagrouter\"");
+  }
+  res.set_content(ErrorBody(res.status == 401 ? "unauthorized" : "forbidden", d.message),
+                  "application/json");
+  return false;
+}
+
+ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int client) {
   const std::string* cluster_name = nullptr;
   const std::string* class_name = nullptr;
   const std::string* after_text = nullptr;
@@ -116,7 +167,7 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now) {
   const uint64_t spread = spread_[slot].fetch_add(1, std::memory_order_relaxed);
   const auto d =
       router::Route(snap->view, cls, ki->second, after_text ? &after : nullptr, now, spread);
-  metrics_.CountRoute(ci->second, ki->second, d.outcome);
+  metrics_.CountRoute(client, ci->second, ki->second, d.outcome);
 
   if (d.outcome == router::Outcome::kNoEligibleServer) {
     return {503, ErrorBody("no_eligible_server", std::string("cluster '") + *cluster_name +
@@ -145,13 +196,18 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now) {
   return {200, std::move(body)};
 }
 
-ApiResponse HttpApi::Status(router::TimePoint now) const {
+ApiResponse HttpApi::Status(router::TimePoint now, int client) const {
   using nlohmann::json;
+  const ClientConfig* who = client >= 0 && static_cast<size_t>(client) < config_->clients.size()
+                                ? &config_->clients[static_cast<size_t>(client)]
+                                : nullptr;
+  auto class_visible = [who](const std::string& name) { return !who || who->AllowsClass(name); };
   json out;
   out["ready"] = monitor_.Ready();
   out["probe_interval_ms"] = router::ToMillis(config_->probe_interval);
   json classes = json::array();
   for (const auto& c : config_->classes) {
+    if (!class_visible(c.name)) continue;
     classes.push_back({{"name", c.name},
                        {"max_staleness_ms", router::ToMillis(c.max_staleness)},
                        {"fallback", c.fallback == router::Fallback::kError ? "error" : "primary"},
@@ -162,6 +218,7 @@ ApiResponse HttpApi::Status(router::TimePoint now) const {
   for (size_t ci = 0; ci < monitor_.cluster_count(); ++ci) {
     const auto snap = monitor_.Snapshot(ci);
     const auto& view = snap->view;
+    if (who && !who->AllowsCluster(view.name)) continue;
     json cj;
     cj["name"] = view.name;
     cj["engine"] = view.engine == router::Engine::kPostgres ? "postgres" : "mysql";
@@ -210,7 +267,8 @@ ApiResponse HttpApi::Status(router::TimePoint now) const {
             st.reported_lag_seconds ? json(*st.reported_lag_seconds) : json(nullptr);
         json eligible = json::array();
         for (size_t k = 0; k < config_->classes.size(); ++k) {
-          if (router::Eligible(v, config_->classes[k], k, now))
+          if (class_visible(config_->classes[k].name) &&
+              router::Eligible(v, config_->classes[k], k, now))
             eligible.push_back(config_->classes[k].name);
         }
         sj["eligible_classes"] = eligible;
@@ -245,14 +303,18 @@ void HttpApi::Install(httplib::Server& server) {
     res.status = r.status;
     res.set_content(r.body, r.content_type);
   };
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    return Guard(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                           : httplib::Server::HandlerResponse::Handled;
+  });
   server.Get("/v1/route", [this, send](const httplib::Request& req, httplib::Response& res) {
     const auto started = router::Clock::now();
-    send(res, Route(req.params, started));
+    send(res, Route(req.params, started, CurrentClient()));
     metrics_.ObserveRouteDuration(
         std::chrono::duration<double>(router::Clock::now() - started).count());
   });
   server.Get("/v1/status", [this, send](const httplib::Request&, httplib::Response& res) {
-    send(res, Status(router::Clock::now()));
+    send(res, Status(router::Clock::now(), CurrentClient()));
   });
   server.Get("/healthz", [send](const httplib::Request&, httplib::Response& res) {
     send(res, {200, "{\"status\":\"ok\"}"});

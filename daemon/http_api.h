@@ -8,13 +8,16 @@
 #include <string>
 #include <unordered_map>
 
+#include "daemon/auth.h"
 #include "daemon/config.h"
 #include "daemon/metrics.h"
 #include "daemon/monitor.h"
 
 namespace httplib {
 class Server;
-}
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace lagrouter::daemon {
 
@@ -34,14 +37,30 @@ class HttpApi {
  public:
   HttpApi(std::shared_ptr<const Config> config, Monitor& monitor, Metrics& metrics);
 
-  // Handlers, callable without a socket (unit tests, fuzzing).
-  ApiResponse Route(const QueryParams& params, router::TimePoint now);
-  ApiResponse Status(router::TimePoint now) const;
+  // Handlers, callable without a socket (unit tests, fuzzing). `client`:
+  // the authenticated client (index into Config::clients), -1 when auth is off.
+  ApiResponse Route(const QueryParams& params, router::TimePoint now, int client = -1);
+  // Shows only the clusters and classes the client may use.
+  ApiResponse Status(router::TimePoint now, int client = -1) const;
   ApiResponse Ready() const;
 
   // Registers the handlers and tunes the server (TCP_NODELAY, keep-alive,
   // thread pool, timeouts, limits).
   void Install(httplib::Server& server);
+
+  // The access gate of every protected path (all of /v1/ once a client is
+  // configured; see Authenticator::Protects). Authenticates the bearer token,
+  // then authorizes the request's targets: every `cluster` and `class` query
+  // parameter, and the first path segment after the endpoint
+  // (/v1/<endpoint>/<cluster>/...). On refusal it fills `res` (401 with
+  // WWW-Authenticate, or 403; JSON), counts and logs it, and returns false.
+  // Install() runs it for every request before routing, so endpoints added
+  // later are covered without doing anything.
+  bool Guard(const httplib::Request& req, httplib::Response& res);
+  // The client the gate admitted for the request this thread is serving
+  // (cpp-httplib runs the gate and the handler on the same thread, one
+  // request at a time); -1 when auth is off.
+  static int CurrentClient();
 
  private:
   ApiResponse BadRequest(const char* error, const std::string& message);
@@ -49,6 +68,7 @@ class HttpApi {
   std::shared_ptr<const Config> config_;
   Monitor& monitor_;
   Metrics& metrics_;
+  Authenticator auth_;
   std::unordered_map<std::string, size_t> cluster_index_;
   std::unordered_map<std::string, size_t> class_index_;
   std::string known_clusters_;

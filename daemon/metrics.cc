@@ -61,12 +61,20 @@ Metrics::Metrics(const Config& config)
                        .Register(*registry_);
   route_requests_ = &prometheus::BuildCounter()
                          .Name("lagrouter_route_requests_total")
-                         .Help("Route answers by cluster, class, role served and outcome.")
+                         .Help(
+                             "Route answers by client, cluster, class, role served and "
+                             "outcome (client \"anonymous\" when no [[client]] is configured).")
                          .Register(*registry_);
   bad_requests_ = &prometheus::BuildCounter()
                        .Name("lagrouter_http_bad_requests_total")
                        .Help("Requests refused with 400, by error code.")
                        .Register(*registry_);
+  denied_requests_ = &prometheus::BuildCounter()
+                          .Name("lagrouter_http_denied_requests_total")
+                          .Help(
+                              "Requests refused with 401 or 403, by reason and client (\"\" "
+                              "when no valid token was given).")
+                          .Register(*registry_);
   route_duration_ = &prometheus::BuildHistogram()
                          .Name("lagrouter_route_duration_seconds")
                          .Help("Time to decide a route, from request parsed to answer built.")
@@ -87,15 +95,28 @@ Metrics::Metrics(const Config& config)
             {{"cluster", c.name}, {"server", s.name}, {"kind", probes::ErrorKindName(kind)}}));
       }
     }
-    routes_.emplace_back();
-    for (const auto& k : config_.classes) {
-      routes_.back().emplace_back();
-      for (auto o : kOutcomes) {
-        routes_.back().back().push_back(
-            &route_requests_->Add({{"cluster", c.name},
-                                   {"class", k.name},
-                                   {"role", RoleOf(o)},
-                                   {"outcome", router::OutcomeName(o)}}));
+  }
+  // One slot per configured client, or one "anonymous" slot when auth is off.
+  const size_t slots = config_.clients.empty() ? 1 : config_.clients.size();
+  routes_.resize(slots);
+  for (size_t cl = 0; cl < slots; ++cl) {
+    const ClientConfig* client = config_.clients.empty() ? nullptr : &config_.clients[cl];
+    const std::string label = client ? client->name : "anonymous";
+    for (const auto& c : config_.clusters) {
+      routes_[cl].emplace_back();
+      for (const auto& k : config_.classes) {
+        routes_[cl].back().emplace_back();
+        const bool allowed =
+            !client || (client->AllowsCluster(c.name) && client->AllowsClass(k.name));
+        for (auto o : kOutcomes) {
+          routes_[cl].back().back().push_back(
+              allowed ? &route_requests_->Add({{"client", label},
+                                               {"cluster", c.name},
+                                               {"class", k.name},
+                                               {"role", RoleOf(o)},
+                                               {"outcome", router::OutcomeName(o)}})
+                      : nullptr);
+        }
       }
     }
   }
@@ -109,8 +130,16 @@ void Metrics::ObserveProbe(size_t cluster, size_t server, double seconds, probes
   }
 }
 
-void Metrics::CountRoute(size_t cluster, size_t klass, router::Outcome outcome) {
-  routes_[cluster][klass][static_cast<size_t>(outcome)]->Increment();
+void Metrics::CountRoute(int client, size_t cluster, size_t klass, router::Outcome outcome) {
+  const size_t slot = client < 0 ? 0 : static_cast<size_t>(client);
+  if (slot >= routes_.size()) return;
+  if (auto* c = routes_[slot][cluster][klass][static_cast<size_t>(outcome)]) c->Increment();
+}
+
+void Metrics::CountDenied(std::string_view reason, std::string_view client) {
+  std::lock_guard<std::mutex> lock(bad_mu_);  // rare path; labels bounded by reasons x clients
+  denied_requests_->Add({{"reason", std::string(reason)}, {"client", std::string(client)}})
+      .Increment();
 }
 
 void Metrics::ObserveRouteDuration(double seconds) {

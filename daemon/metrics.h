@@ -26,8 +26,13 @@ class Metrics {
   explicit Metrics(const Config& config);
 
   void ObserveProbe(size_t cluster, size_t server, double seconds, probes::ErrorKind error);
-  // Hot path: pre-resolved counters, no label lookups.
-  void CountRoute(size_t cluster, size_t klass, router::Outcome outcome);
+  // Hot path: pre-resolved counters, no label lookups. `client` indexes
+  // Config::clients (label = its name); -1 when auth is off ("anonymous").
+  // Series exist only for the clusters and classes a client may use, so the
+  // cardinality is bounded by the configuration.
+  void CountRoute(int client, size_t cluster, size_t klass, router::Outcome outcome);
+  // A request refused with 401/403, by reason and client ("" when unknown).
+  void CountDenied(std::string_view reason, std::string_view client);
   void ObserveRouteDuration(double seconds);
   // A request that named an unknown cluster or class, or bad parameters.
   void CountBadRequest(std::string_view error);
@@ -42,13 +47,14 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* probe_errors_;
   prometheus::Family<prometheus::Counter>* route_requests_;
   prometheus::Family<prometheus::Counter>* bad_requests_;
+  prometheus::Family<prometheus::Counter>* denied_requests_;
   prometheus::Histogram* route_duration_;
   // [cluster][server]
   std::vector<std::vector<prometheus::Histogram*>> probe_hist_;
   // [cluster][server][kind]
   std::vector<std::vector<std::vector<prometheus::Counter*>>> probe_err_;
-  // [cluster][class][outcome]
-  std::vector<std::vector<std::vector<prometheus::Counter*>>> routes_;
+  // [client slot][cluster][class][outcome]; nullptr where the client may not go
+  std::vector<std::vector<std::vector<std::vector<prometheus::Counter*>>>> routes_;
   mutable std::mutex bad_mu_;
 };
 

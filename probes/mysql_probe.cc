@@ -182,6 +182,17 @@ class MysqlProbe final : public Probe {
       Close();
       return false;
     }
+    // libmariadb 3.3 enforces TLS only together with certificate
+    // verification: with sslmode=require against a server without TLS it
+    // falls back to plaintext. Never keep such a connection.
+    if (TlsRequired() && mysql_get_ssl_cipher(conn_) == nullptr) {
+      s.error_kind = ErrorKind::kConnect;
+      s.error = "connect to " + Where() + " refused: sslmode=" + ep_.sslmode +
+                " but the server does not offer TLS (SSL); enable TLS on the server, or use "
+                "sslmode = \"verify-full\"";
+      Close();
+      return false;
+    }
     flavor_ = FlavorFromVersion(mysql_get_server_info(conn_));
     slave_status_ = false;  // another server may now answer on this address
 
@@ -207,11 +218,18 @@ class MysqlProbe final : public Probe {
     return true;
   }
 
+  bool TlsRequired() const {
+    const std::string& mode = ep_.sslmode;
+    return mode == "require" || mode == "verify-ca" || mode == "verify-full";
+  }
+
   void ApplyTls() {
     // sslmode as for PostgreSQL: disable/allow/prefer (no TLS demanded),
-    // require, verify-ca, verify-full.
+    // require (TLS, no verification), verify-ca and verify-full (the server
+    // certificate against sslrootcert, or the system CAs, and its name
+    // against the host: libmariadb checks both when asked to verify).
+    if (!TlsRequired()) return;
     const std::string& mode = ep_.sslmode;
-    if (mode.empty() || mode == "disable" || mode == "allow" || mode == "prefer") return;
     auto opt = [](const std::string& v) { return v.empty() ? nullptr : v.c_str(); };
     mysql_ssl_set(conn_, opt(ep_.sslkey), opt(ep_.sslcert), opt(ep_.sslrootcert), nullptr, nullptr);
     const my_bool yes = 1;
