@@ -238,10 +238,17 @@ bool Monitor::OnSample(Cluster& c, size_t index, Sample sample) {
                    router::RoleName(sample.role), sample.flavor, sample.version);
     }
     if (sample.role == Role::kReplica && s.last_ok &&
-        s.last_ok->replicating != sample.replicating) {
-      spdlog::log(sample.replicating ? spdlog::level::info : spdlog::level::warn,
-                  "cluster={} server={} replication {}: {}", cluster, name,
-                  sample.replicating ? "running" : "not running", sample.replication_state);
+        (s.last_ok->replicating != sample.replicating ||
+         s.last_ok->replication_state != sample.replication_state)) {
+      // Any change of the engine's replication state (a stopped SQL thread,
+      // paused replay, a receiver reconnecting) is logged once; healthy
+      // states at info, degraded ones at warn.
+      const bool healthy =
+          sample.replication_state == "streaming" || sample.replication_state == "io=Yes sql=Yes";
+      spdlog::log(healthy ? spdlog::level::info : spdlog::level::warn,
+                  "cluster={} server={} replication {}: {}{}", cluster, name,
+                  sample.replicating ? "running" : "not running", sample.replication_state,
+                  sample.replication_error.empty() ? "" : " (" + sample.replication_error + ")");
     }
     if (sample.superuser && (!s.last_ok || !s.last_ok->superuser)) {
       spdlog::warn(

@@ -97,6 +97,8 @@ Daemon::~Daemon() {
           << Log();
     }
   }
+  // Keep the config and log of a failed test for a look; drop the rest.
+  if (!::testing::Test::HasFailure()) RunCommand("rm -rf " + dir_);
 }
 
 bool Daemon::WaitReady(std::chrono::milliseconds timeout) {
