@@ -15,61 +15,81 @@
 
 namespace lagrouter::daemon {
 
-int RunDaemon(std::shared_ptr<const Config> config) {
-  // Signals are taken synchronously by this thread; every thread started
-  // below inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+namespace {
 
-  Metrics metrics(*config);
-  Monitor monitor(config, &metrics, RealProbes());
-  HttpApi api(config, monitor, metrics);
-  std::unique_ptr<httplib::Server> server_ptr;
+// One running configuration: probes, metrics, API and its listener. A reload
+// starts a new Instance beside the old one, then stops the old one.
+struct Instance {
+  std::shared_ptr<const Config> config;
+  std::unique_ptr<Metrics> metrics;
+  std::unique_ptr<Monitor> monitor;
+  std::unique_ptr<HttpApi> api;
+  std::unique_ptr<httplib::Server> server;
+  std::thread http;
+
+  ~Instance() {
+    if (server) server->stop();
+    if (http.joinable()) http.join();
+    if (monitor) monitor->Stop();
+  }
+};
+
+// Builds and starts an Instance; on failure returns nullptr and says why.
+std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config, std::string* error) {
+  auto in = std::make_unique<Instance>();
+  in->config = config;
+  in->metrics = std::make_unique<Metrics>(*config);
+  in->monitor = std::make_unique<Monitor>(config, in->metrics.get(), RealProbes());
+  in->api = std::make_unique<HttpApi>(config, *in->monitor, *in->metrics);
   if (config->Tls()) {
     std::string tls_error;
-    server_ptr = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
+    in->server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
       auto ok = ConfigureServerTls(ctx, {config->tls_cert, config->tls_key, config->tls_client_ca});
       if (!ok) tls_error = ok.error();
       return ok.ok();
     });
-    if (!server_ptr->is_valid()) {
-      spdlog::error("cannot set up HTTPS: {}", tls_error.empty() ? "OpenSSL failed" : tls_error);
-      return 2;
+    if (!in->server->is_valid()) {
+      *error = "cannot set up HTTPS: " + (tls_error.empty() ? "OpenSSL failed" : tls_error);
+      return nullptr;
     }
   } else {
-    server_ptr = std::make_unique<httplib::Server>();
+    in->server = std::make_unique<httplib::Server>();
   }
-  httplib::Server& server = *server_ptr;
-  api.Install(server);
-  if (!BindServer(server, config->listen_host, config->listen_port)) {
-    spdlog::error("cannot listen on {}:{} (in use, or not an address of this host)",
-                  config->listen_host, config->listen_port);
-    return 1;
+  in->api->Install(*in->server);
+  if (!BindServer(*in->server, config->listen_host, config->listen_port)) {
+    *error = "cannot listen on " + config->listen_host + ":" + std::to_string(config->listen_port) +
+             " (in use, or not an address of this host)";
+    return nullptr;
   }
-  monitor.Start();
-  std::thread http([&server] { server.listen_after_bind(); });
+  in->monitor->Start();
+  return in;
+}
+
+// Starts accepting. Bound listeners queue connections until then, so a
+// reload can wait for its first probe cycle without refusing anyone.
+void Serve(Instance& in) {
+  httplib::Server* server = in.server.get();
+  in.http = std::thread([server] { server->listen_after_bind(); });
+}
+
+void LogConfiguration(const Config& config) {
   spdlog::info("lagrouter {} listening on {}://{}:{} ({} clusters, {} classes, probe every {} ms)",
-               kVersion, config->Tls() ? "https" : "http", config->listen_host, config->listen_port,
-               config->clusters.size(), config->classes.size(),
-               router::ToMillis(config->probe_interval));
-  if (config->AuthEnabled()) {
+               kVersion, config.Tls() ? "https" : "http", config.listen_host, config.listen_port,
+               config.clusters.size(), config.classes.size(),
+               router::ToMillis(config.probe_interval));
+  if (config.AuthEnabled()) {
     spdlog::info("API authentication on: {} clients; /metrics {}, /healthz and /readyz {}",
-                 config->clients.size(), config->protect_metrics ? "protected" : "open",
-                 config->protect_health ? "protected" : "open");
-  } else if (!config->tls_client_ca.empty()) {
+                 config.clients.size(), config.protect_metrics ? "protected" : "open",
+                 config.protect_health ? "protected" : "open");
+  } else if (!config.tls_client_ca.empty()) {
     spdlog::info("no [[client]] configured; callers are authenticated by mutual TLS only");
-  } else if (!IsLoopbackHost(config->listen_host)) {
+  } else if (!IsLoopbackHost(config.listen_host)) {
     spdlog::warn(
         "no [[client]] configured and listening on {}: the API is open to anyone who can reach "
         "it (listen.allow_unauthenticated = true)",
-        config->listen_host);
+        config.listen_host);
   }
-  for (const auto& c : config->clusters) {
+  for (const auto& c : config.clusters) {
     const bool verifies = c.sslmode == "verify-full" ||
                           (c.sslmode == "verify-ca" && c.engine == router::Engine::kPostgres);
     const bool remote = std::any_of(c.servers.begin(), c.servers.end(),
@@ -81,20 +101,88 @@ int RunDaemon(std::shared_ptr<const Config> config) {
           c.name, c.sslmode.empty() ? "(default)" : c.sslmode);
     }
   }
+}
+
+// SIGHUP: the new configuration replaces the running one only when it is
+// valid and its listener and first probe cycle are up; otherwise the running
+// one stays, and the log says why.
+void Reload(std::unique_ptr<Instance>& running) {
+  const std::string& path = running->config->path;
+  auto loaded = LoadConfig(path);
+  if (!loaded) {
+    ReloadCounters().failed.fetch_add(1);
+    spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}", loaded.error());
+    return;
+  }
+  auto config = std::make_shared<const Config>(std::move(loaded).value());
+  const bool same_listener = config->listen_host == running->config->listen_host &&
+                             config->listen_port == running->config->listen_port;
+  if (!same_listener && PortInUse(config->listen_host, config->listen_port)) {
+    ReloadCounters().failed.fetch_add(1);
+    spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}:{} is in use",
+                  config->listen_host, config->listen_port);
+    return;
+  }
+  std::string error;
+  auto next = StartInstance(config, &error);
+  if (!next) {
+    ReloadCounters().failed.fetch_add(1);
+    spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}", error);
+    return;
+  }
+  // Answer from real data at once: its listener queues connections while we
+  // wait (bounded) for the first probe cycle.
+  const auto deadline = router::Clock::now() + config->probe_timeout + 2 * config->probe_interval;
+  while (!next->monitor->Ready() && router::Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Serve(*next);
+  running = std::move(next);  // destroys the old instance: its listener closes last
+  ReloadCounters().succeeded.fetch_add(1);
+  spdlog::info("SIGHUP: configuration reloaded from {}", path);
+  LogConfiguration(*running->config);
+}
+
+}  // namespace
+
+int RunDaemon(std::shared_ptr<const Config> config) {
+  // Signals are taken synchronously by this thread; every thread started
+  // below inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  // The listener allows SO_REUSEPORT for reloads: refuse to share the port
+  // with another process at start.
+  if (PortInUse(config->listen_host, config->listen_port)) {
+    spdlog::error("cannot listen on {}:{}: the address is in use", config->listen_host,
+                  config->listen_port);
+    return 1;
+  }
+  std::string error;
+  auto running = StartInstance(config, &error);
+  if (!running) {
+    spdlog::error("{}", error);
+    return error.rfind("cannot set up HTTPS", 0) == 0 ? 2 : 1;
+  }
+  Serve(*running);
+  LogConfiguration(*config);
 
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      spdlog::warn("SIGHUP: live config reload is not implemented yet; restart to apply changes");
+      Reload(running);
       continue;
     }
     spdlog::info("signal {}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
-  server.stop();
-  http.join();
-  monitor.Stop();
+  running.reset();  // stops accepting, finishes in-flight requests, stops the probes
   spdlog::info("stopped");
   return 0;
 }

@@ -1,9 +1,12 @@
 #include "daemon/http_api.h"
 
 #include <httplib.h>
+#include <netdb.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <nlohmann/json.hpp>
 
 #include "daemon/json.h"
@@ -36,11 +39,33 @@ thread_local int t_client = -1;
 
 }  // namespace
 
+bool PortInUse(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* list = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &list) != 0) return false;
+  bool in_use = false;
+  for (addrinfo* a = list; a != nullptr && !in_use; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    in_use = bind(fd, a->ai_addr, a->ai_addrlen) != 0 && errno == EADDRINUSE;
+    close(fd);
+  }
+  freeaddrinfo(list);
+  return in_use;
+}
+
 bool BindServer(httplib::Server& server, const std::string& host, int port) {
   int listen_fd = -1;
   server.set_socket_options([&listen_fd](socket_t sock) {
     int yes = 1;  // what cpp-httplib's default socket options set
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    // A reload binds the new listener before closing the old one, so no
+    // connection is refused in between (Linux: same user only).
+    setsockopt(sock, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes);
     listen_fd = sock;
   });
   if (!server.bind_to_port(host, port)) return false;

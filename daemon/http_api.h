@@ -30,8 +30,13 @@ struct ApiResponse {
 using QueryParams = std::multimap<std::string, std::string>;
 
 // Binds `server` to host:port with a listen backlog fit for bursts of new
-// connections (cpp-httplib 0.11 uses 5). False when the address is unusable.
+// connections (cpp-httplib 0.11 uses 5) and SO_REUSEPORT, so that a reload
+// can open its listener before the old one closes. False when unusable.
 bool BindServer(httplib::Server& server, const std::string& host, int port);
+
+// True when another socket holds host:port (SO_REUSEPORT would otherwise let
+// a second daemon share the port silently): checked once at start.
+bool PortInUse(const std::string& host, int port);
 
 class HttpApi {
  public:

@@ -49,6 +49,11 @@ void Add(MetricFamily& f, std::vector<ClientMetric::Label> labels, double value)
 
 }  // namespace
 
+ReloadCounterSet& ReloadCounters() {
+  static ReloadCounterSet counters;
+  return counters;
+}
+
 Metrics::Metrics(const Config& config)
     : config_(config), registry_(std::make_shared<prometheus::Registry>()) {
   probe_duration_ = &prometheus::BuildHistogram()
@@ -219,8 +224,19 @@ std::string Metrics::Render(const Monitor& monitor) const {
   }
   Add(build, {{"version", kVersion}}, 1);
   Add(ready, {}, monitor.Ready() ? 1 : 0);
+  MetricFamily reloads;
+  reloads.name = "lagrouter_config_reloads_total";
+  reloads.help = "SIGHUP configuration reloads since start, by result (applied or rejected).";
+  reloads.type = MetricType::Counter;
+  for (auto [result, n] : {std::pair{"applied", ReloadCounters().succeeded.load()},
+                           std::pair{"rejected", ReloadCounters().failed.load()}}) {
+    ClientMetric m;
+    m.label = {{"result", result}};
+    m.counter.value = static_cast<double>(n);
+    reloads.metric.push_back(std::move(m));
+  }
   for (auto* f : {&lag, &lag_bytes, &lag_tx, &reported, &up, &is_primary, &running, &paused,
-                  &last_ok, &eligible, &primaries, &max_staleness, &build, &ready}) {
+                  &last_ok, &eligible, &primaries, &max_staleness, &build, &ready, &reloads}) {
     families.push_back(std::move(*f));
   }
   std::ostringstream out;

@@ -7,6 +7,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,6 +21,13 @@
 namespace lagrouter::daemon {
 
 class Monitor;
+
+// Counts that outlive a reload (each configuration has its own Metrics).
+struct ReloadCounterSet {
+  std::atomic<uint64_t> succeeded{0};
+  std::atomic<uint64_t> failed{0};
+};
+ReloadCounterSet& ReloadCounters();
 
 class Metrics {
  public:

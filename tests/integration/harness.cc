@@ -101,6 +101,24 @@ Daemon::~Daemon() {
   if (!::testing::Test::HasFailure()) RunCommand("rm -rf " + dir_);
 }
 
+void Daemon::WriteConfig(const std::string& config) const {
+  const std::string tmp = dir_ + "/lagrouter.toml.new";
+  std::ofstream(tmp) << config;
+  std::rename(tmp.c_str(), (dir_ + "/lagrouter.toml").c_str());
+}
+
+void Daemon::Signal(int sig) const {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+int Daemon::WaitExit(std::chrono::milliseconds timeout) {
+  int status = 0;
+  if (pid_ <= 0) return -1;
+  if (!WaitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout)) return -1;
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 bool Daemon::WaitReady(std::chrono::milliseconds timeout) {
   bool exited = false;
   const bool ready = WaitFor(

@@ -50,6 +50,11 @@ class Daemon {
   std::string Log() const;
   int port() const { return port_; }
   int pid() const { return pid_; }
+  // Rewrites the daemon's config file (for SIGHUP reload tests).
+  void WriteConfig(const std::string& config) const;
+  void Signal(int sig) const;
+  // Waits for the process to exit; returns its exit code (-1 on timeout).
+  int WaitExit(std::chrono::milliseconds timeout);
 
  private:
   int port_;
