@@ -2,6 +2,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <limits>
 #include <sstream>
 
 #include "daemon/monitor.h"
@@ -80,12 +81,6 @@ Metrics::Metrics(const Config& config)
                               "Requests refused with 401 or 403, by reason and client (\"\" "
                               "when no valid token was given).")
                           .Register(*registry_);
-  route_duration_ = &prometheus::BuildHistogram()
-                         .Name("lagrouter_route_duration_seconds")
-                         .Help("Time to decide a route, from request parsed to answer built.")
-                         .Register(*registry_)
-                         .Add({}, prometheus::Histogram::BucketBoundaries{
-                                      1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2});
   const prometheus::Histogram::BucketBoundaries probe_buckets{
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
   for (const auto& c : config_.clusters) {
@@ -148,7 +143,12 @@ void Metrics::CountDenied(std::string_view reason, std::string_view client) {
 }
 
 void Metrics::ObserveRouteDuration(double seconds) {
-  route_duration_->Observe(seconds);
+  // Lock-free: prometheus::Histogram takes a mutex per observation, which
+  // every route request would contend on.
+  size_t b = 0;
+  while (b < kRouteBuckets.size() && seconds > kRouteBuckets[b]) ++b;
+  route_buckets_[b].fetch_add(1, std::memory_order_relaxed);
+  route_sum_ns_.fetch_add(static_cast<uint64_t>(seconds * 1e9), std::memory_order_relaxed);
 }
 
 void Metrics::CountBadRequest(std::string_view error) {
@@ -224,6 +224,25 @@ std::string Metrics::Render(const Monitor& monitor) const {
   }
   Add(build, {{"version", kVersion}}, 1);
   Add(ready, {}, monitor.Ready() ? 1 : 0);
+  MetricFamily route_duration;
+  route_duration.name = "lagrouter_route_duration_seconds";
+  route_duration.help = "Time to answer /v1/route, from request parsed to answer built.";
+  route_duration.type = MetricType::Histogram;
+  {
+    ClientMetric m;
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b <= kRouteBuckets.size(); ++b) {
+      cumulative += route_buckets_[b].load(std::memory_order_relaxed);
+      ClientMetric::Bucket bucket;
+      bucket.cumulative_count = cumulative;
+      bucket.upper_bound =
+          b < kRouteBuckets.size() ? kRouteBuckets[b] : std::numeric_limits<double>::infinity();
+      m.histogram.bucket.push_back(bucket);
+    }
+    m.histogram.sample_count = cumulative;
+    m.histogram.sample_sum = static_cast<double>(route_sum_ns_.load()) / 1e9;
+    route_duration.metric.push_back(std::move(m));
+  }
   MetricFamily reloads;
   reloads.name = "lagrouter_config_reloads_total";
   reloads.help = "SIGHUP configuration reloads since start, by result (applied or rejected).";
@@ -235,8 +254,9 @@ std::string Metrics::Render(const Monitor& monitor) const {
     m.counter.value = static_cast<double>(n);
     reloads.metric.push_back(std::move(m));
   }
-  for (auto* f : {&lag, &lag_bytes, &lag_tx, &reported, &up, &is_primary, &running, &paused,
-                  &last_ok, &eligible, &primaries, &max_staleness, &build, &ready, &reloads}) {
+  for (auto* f :
+       {&lag, &lag_bytes, &lag_tx, &reported, &up, &is_primary, &running, &paused, &last_ok,
+        &eligible, &primaries, &max_staleness, &build, &ready, &reloads, &route_duration}) {
     families.push_back(std::move(*f));
   }
   std::ostringstream out;

@@ -7,6 +7,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -56,7 +57,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* route_requests_;
   prometheus::Family<prometheus::Counter>* bad_requests_;
   prometheus::Family<prometheus::Counter>* denied_requests_;
-  prometheus::Histogram* route_duration_;
+  static constexpr std::array<double, 9> kRouteBuckets = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4,
+                                                          5e-4, 1e-3, 5e-3, 1e-2};
+  std::array<std::atomic<uint64_t>, kRouteBuckets.size() + 1> route_buckets_{};  // + the +Inf one
+  std::atomic<uint64_t> route_sum_ns_{0};
   // [cluster][server]
   std::vector<std::vector<prometheus::Histogram*>> probe_hist_;
   // [cluster][server][kind]
