@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -17,8 +18,10 @@ constexpr const char* kDefaultUrl = "http://127.0.0.1:8432";
 
 void StatusUsage(FILE* out) {
   std::fprintf(out,
-               "usage: lagrouter status [--url URL]\n"
-               "  --url URL  the daemon's address (default $LAGROUTER_URL, else %s)\n",
+               "usage: lagrouter status [--url URL] [--token-file FILE]\n"
+               "  --url URL          the daemon's address (default $LAGROUTER_URL, else %s)\n"
+               "  --token-file FILE  API token for /v1/ when the daemon has [[client]] tokens\n"
+               "                     (default: $LAGROUTER_TOKEN)\n",
                kDefaultUrl);
 }
 
@@ -107,12 +110,17 @@ Row ServerRow(const nlohmann::json& cluster, const nlohmann::json& s) {
 int RunStatusCommand(int argc, char** argv) {
   const char* env_url = std::getenv("LAGROUTER_URL");
   std::string url = env_url != nullptr && *env_url != '\0' ? env_url : kDefaultUrl;
+  const char* env_token = std::getenv("LAGROUTER_TOKEN");
+  std::string token = env_token != nullptr ? env_token : "";
+  std::string token_file;
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--url" && i + 1 < argc) {
       url = argv[++i];
     } else if (arg.rfind("--url=", 0) == 0) {
       url = arg.substr(6);
+    } else if (arg == "--token-file" && i + 1 < argc) {
+      token_file = argv[++i];
     } else if (arg == "--help" || arg == "-h") {
       StatusUsage(stdout);
       return 0;
@@ -129,13 +137,30 @@ int RunStatusCommand(int argc, char** argv) {
     return 2;
   }
 
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    if (!in || !std::getline(in, token)) {
+      std::fprintf(stderr, "lagrouter status: cannot read the token from '%s'\n",
+                   token_file.c_str());
+      return 2;
+    }
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  }
+
   httplib::Client client(url);
+  if (!token.empty()) client.set_bearer_token_auth(token.c_str());
   client.set_connection_timeout(2, 0);
   client.set_read_timeout(5, 0);
   const auto res = client.Get("/v1/status");
   if (!res) {
     std::fprintf(stderr, "lagrouter status: cannot reach lagrouter at %s: %s\n", url.c_str(),
                  httplib::to_string(res.error()).c_str());
+    return 1;
+  }
+  if (res->status == 401 || res->status == 403) {
+    std::fprintf(stderr, "lagrouter status: %s refused the request (HTTP %d): %.200s\n%s",
+                 url.c_str(), res->status, res->body.c_str(),
+                 token.empty() ? "set LAGROUTER_TOKEN or pass --token-file FILE\n" : "");
     return 1;
   }
   const auto status = nlohmann::json::parse(res->body, nullptr, false);

@@ -84,5 +84,22 @@ check "paused $REPLICA not eligible for dashboard" test "$(cell "$DOM" dashboard
 check "paused $REPLICA still eligible for reports (1 h)" test "$(cell "$DOM" reports $REPLICA)" = true
 resume_replay $REPLICA_PORT
 
+# 3. With API tokens configured, the page asks for a token instead of failing.
+TOKEN=e2e-status-page-token
+start_daemon 18476 "[listen]
+address = \"127.0.0.1:18476\"
+$SHOP_CLUSTER
+[[client]]
+name = \"oncall\"
+token_sha256 = \"$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)\"
+clusters = [\"*\"]
+classes = [\"*\"]
+[class.dashboard]
+max_staleness = \"2s\""
+chromium_page "$WORK/auth"
+check "with tokens configured the page asks for one" has "$WORK/auth.html" 'requires an API token'
+check "and shows 'token needed'" has "$WORK/auth.html" 'token needed'
+cp "$WORK/auth.png" "$ARTIFACTS/status_page_token.png"
+
 echo "artifacts: $ARTIFACTS/status_page.png (paused $REPLICA), $ARTIFACTS/status_page_healthy.png"
 summary

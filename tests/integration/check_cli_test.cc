@@ -186,5 +186,27 @@ TEST_F(CheckAndCli, StatusCommandFailsClearlyWhenUnreachable) {
   EXPECT_EQ(rc, 2) << out;
 }
 
+TEST(StatusCommandWithTokens, NeedsAndUsesTheToken) {
+  const std::string token = "cli-test-token";
+  std::string sha;
+  ASSERT_EQ(RunCommand("printf %s " + token + " | sha256sum | cut -d' ' -f1", &sha), 0);
+  sha.erase(sha.find_last_not_of(" \n") + 1);
+  std::string config = Config();
+  config.replace(config.find(std::to_string(kDaemonPort)), 5, "18476");
+  config += "[[client]]\nname = \"oncall\"\ntoken_sha256 = \"" + sha +
+            "\"\nclusters = [\"*\"]\nclasses = [\"*\"]\n";
+  Daemon d(config, 18476);
+  ASSERT_TRUE(d.WaitReady(seconds(10))) << d.Log();
+  const std::string cmd = DaemonBinary() + " status --url http://127.0.0.1:18476";
+  std::string out;
+  int rc = RunCommand("env -u LAGROUTER_TOKEN " + cmd, &out);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("refused the request (HTTP 401)"), std::string::npos) << out;
+  EXPECT_NE(out.find("LAGROUTER_TOKEN"), std::string::npos) << out;
+  rc = RunCommand("LAGROUTER_TOKEN=" + token + " " + cmd, &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("shop     pg-a    primary  yes"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace lagrouter::testing
