@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/json.h"
+#include "daemon/status_page.h"
 
 namespace lagrouter::daemon {
 
@@ -221,6 +222,120 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
   return {200, std::move(body)};
 }
 
+ApiResponse HttpApi::Check(const std::string& cluster_name, const std::string& server_name,
+                           const QueryParams& params, router::TimePoint now) {
+  const std::string* class_name = nullptr;
+  for (const auto& [key, value] : params) {
+    if (key != "class") {
+      return BadRequest("bad_request",
+                        "unknown parameter " + Quote(key) + "; /v1/check takes class");
+    }
+    if (class_name != nullptr) return BadRequest("bad_request", "parameter 'class' given twice");
+    class_name = &value;
+  }
+  const auto ci = cluster_index_.find(cluster_name);
+  if (ci == cluster_index_.end()) {
+    metrics_.CountBadRequest("unknown_cluster");
+    return {404, ErrorBody("unknown_cluster", "unknown cluster " + Quote(cluster_name) +
+                                                  "; known clusters: " + known_clusters_)};
+  }
+  if (class_name == nullptr) {
+    return BadRequest("bad_request", "missing parameter 'class'; known classes: " + known_classes_);
+  }
+  const auto ki = class_index_.find(*class_name);
+  if (ki == class_index_.end()) {
+    return BadRequest("unknown_class",
+                      "unknown class " + Quote(*class_name) + "; known classes: " + known_classes_);
+  }
+  const auto snap = monitor_.Snapshot(ci->second);
+  const auto& view = snap->view;
+  size_t index = view.servers.size();
+  std::string known_servers;
+  for (size_t i = 0; i < view.servers.size(); ++i) {
+    if (view.servers[i].name == server_name) index = i;
+    known_servers += (i ? ", " : "") + view.servers[i].name;
+  }
+  if (index == view.servers.size()) {
+    metrics_.CountBadRequest("unknown_server");
+    return {404,
+            ErrorBody("unknown_server", "unknown server " + Quote(server_name) + " in cluster '" +
+                                            cluster_name + "'; known servers: " + known_servers)};
+  }
+  const auto& s = view.servers[index];
+  const auto& cls = config_->classes[ki->second];
+  const auto bound = router::BoundAt(s, now);
+  // -1: no bound to show (unknown, or not a replica).
+  const int64_t bound_ms =
+      s.role == router::Role::kReplica && bound ? router::ToMillisCeil(*bound) : -1;
+
+  // Why the server may (or may not) serve the class, mirroring router::Route.
+  bool ok = false;
+  const char* reason = "";
+  std::string message;
+  if (!snap->status[index].probed) {
+    reason = "not_probed";
+    message = "not probed yet";
+  } else if (!s.up) {
+    reason = "down";
+    message = "down: " + snap->status[index].last_error;
+  } else if (s.role == router::Role::kPrimary) {
+    ok = view.primary == static_cast<int>(index);
+    reason = ok ? "primary" : "primary_ambiguous";
+    message = ok ? "the cluster's primary serves every class"
+                 : "several servers claim to be primary (split brain)";
+  } else if (s.role != router::Role::kReplica) {
+    reason = "role_unknown";
+    message = "neither a primary nor a replica";
+  } else if (cls.max_staleness <= router::Duration::zero()) {
+    reason = "primary_only_class";
+    message = "class '" + cls.name + "' is served by the primary only";
+  } else if (!s.replicating) {
+    reason = "not_replicating";
+    message = "replication is not running";
+  } else if (!bound) {
+    reason = "bound_unknown";
+    message = "staleness bound unknown (replayed position older than the remembered history)";
+  } else if (*bound > cls.max_staleness) {
+    reason = "stale";
+    message = "staleness bound " + std::to_string(bound_ms) + " ms exceeds the class limit of " +
+              std::to_string(router::ToMillis(cls.max_staleness)) + " ms";
+  } else if (!router::Eligible(s, cls, ki->second, now)) {
+    reason = "settling";
+    message = "held back until its bound has stayed below half the limit for " +
+              std::to_string(router::ToMillis(cls.settle)) + " ms";
+  } else {
+    ok = true;
+    reason = "fresh_replica";
+    message = "staleness bound within the class limit";
+  }
+
+  std::string body;
+  body.reserve(256);
+  body += "{\"cluster\":";
+  AppendJsonString(body, cluster_name);
+  body += ",\"server\":";
+  AppendJsonString(body, s.name);
+  body += ",\"class\":";
+  AppendJsonString(body, cls.name);
+  body += ",\"role\":";
+  AppendJsonString(body, snap->status[index].probed ? router::RoleName(s.role) : "unknown");
+  body += ",\"up\":";
+  body += s.up ? "true" : "false";
+  body += ",\"ok\":";
+  body += ok ? "true" : "false";
+  body += ",\"staleness_bound_ms\":";
+  body += s.role == router::Role::kPrimary && ok ? "0"
+          : bound_ms >= 0                        ? std::to_string(bound_ms)
+                                                 : "null";
+  body += ",\"max_staleness_ms\":" + std::to_string(router::ToMillis(cls.max_staleness));
+  body += ",\"reason\":";
+  AppendJsonString(body, reason);
+  body += ",\"message\":";
+  AppendJsonString(body, message);
+  body += "}";
+  return {ok ? 200 : 503, std::move(body)};
+}
+
 ApiResponse HttpApi::Status(router::TimePoint now, int client) const {
   using nlohmann::json;
   const ClientConfig* who = client >= 0 && static_cast<size_t>(client) < config_->clients.size()
@@ -341,6 +456,13 @@ void HttpApi::Install(httplib::Server& server) {
   server.Get("/v1/status", [this, send](const httplib::Request&, httplib::Response& res) {
     send(res, Status(router::Clock::now(), CurrentClient()));
   });
+  server.Get(R"(/v1/check/([^/]+)/([^/]+))",
+             [this, send](const httplib::Request& req, httplib::Response& res) {
+               send(res, Check(req.matches[1], req.matches[2], req.params, router::Clock::now()));
+             });
+  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kStatusPageHtml, "text/html; charset=utf-8");
+  });
   server.Get("/healthz", [send](const httplib::Request&, httplib::Response& res) {
     send(res, {200, "{\"status\":\"ok\"}"});
   });
@@ -351,10 +473,11 @@ void HttpApi::Install(httplib::Server& server) {
   });
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    const std::string msg = res.status == 404
-                                ? "no such endpoint " + Quote(req.path) +
-                                      "; try /v1/route, /v1/status, /healthz, /readyz, /metrics"
-                                : "request refused (HTTP " + std::to_string(res.status) + ")";
+    const std::string msg =
+        res.status == 404 ? "no such endpoint " + Quote(req.path) +
+                                "; try /, /v1/route, /v1/status, /v1/check/CLUSTER/SERVER?class=K, "
+                                "/healthz, /readyz, /metrics"
+                          : "request refused (HTTP " + std::to_string(res.status) + ")";
     res.set_content(ErrorBody(res.status == 404 ? "not_found" : "bad_request", msg),
                     "application/json");
   });

@@ -1,5 +1,6 @@
-// The HTTP contract of the design: /v1/route, /v1/status, /healthz, /readyz,
-// /metrics. Handlers read published snapshots only; they never wait for a probe.
+// The HTTP contract of the design: /v1/route, /v1/status, /v1/check, /healthz,
+// /readyz, /metrics and the status page at /. Handlers read published
+// snapshots only; they never wait for a probe.
 #pragma once
 
 #include <atomic>
@@ -47,6 +48,11 @@ class HttpApi {
   ApiResponse Route(const QueryParams& params, router::TimePoint now, int client = -1);
   // Shows only the clusters and classes the client may use.
   ApiResponse Status(router::TimePoint now, int client = -1) const;
+  // GET /v1/check/<cluster>/<server>?class=K: 200 when that server may serve
+  // class K now, else 503 (for load balancer health checks, e.g. HAProxy).
+  // Access control is the gate's (Guard): the cluster segment and the class.
+  ApiResponse Check(const std::string& cluster, const std::string& server,
+                    const QueryParams& params, router::TimePoint now);
   ApiResponse Ready() const;
 
   // Registers the handlers and tunes the server (TCP_NODELAY, keep-alive,

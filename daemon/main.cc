@@ -6,6 +6,7 @@
 #include <string>
 
 #include "daemon/app.h"
+#include "daemon/cli.h"
 #include "daemon/config.h"
 #include "daemon/version.h"
 
@@ -16,14 +17,19 @@ constexpr int kExitUsage = 2;  // also: invalid config
 void Usage(FILE* out) {
   std::fprintf(out,
                "usage: lagrouter --config FILE [--check]\n"
+               "       lagrouter status [--url http://127.0.0.1:8432]\n"
                "  --config FILE  TOML configuration (see docs/configuration.md)\n"
                "  --check        validate the configuration and exit (0 valid, 2 invalid)\n"
-               "  --version      print the version\n");
+               "  --version      print the version\n"
+               "  status         print a running daemon's clusters, servers and bounds\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "status") == 0) {
+    return lagrouter::daemon::RunStatusCommand(argc - 2, argv + 2);
+  }
   std::string config_path;
   bool check = false;
   for (int i = 1; i < argc; ++i) {

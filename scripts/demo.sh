@@ -60,7 +60,11 @@ pids+=($!)
 
 cat <<TXT
 
-lagrouter is running on $URL (log: run/lagrouter-demo.log). Try:
+lagrouter is running on $URL (log: run/lagrouter-demo.log).
+Open the live status page: $URL/
+Try:
+  build/bin/lagrouter status --url $URL
+  examples/read_your_writes.sh
   curl -s '$URL/v1/route?cluster=shop&class=dashboard'
   curl -s '$URL/v1/route?cluster=shop&class=inventory'
   curl -s '$URL/v1/route?cluster=billing&class=reports'

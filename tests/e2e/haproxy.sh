@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# A real HAProxy running examples/haproxy.cfg (ports and check port rewritten
+# for the test) in front of the shared PostgreSQL replicas, checking a real
+# lagrouter: with both replicas fresh new connections reach both; when this
+# test pauses replay on one while a writer commits, HAProxy stops sending new
+# connections to it within a deadline; after resuming, it comes back.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+PORT=18473          # lagrouter
+LB=15470            # HAProxy: dashboard listener
+LB_REPORTS=15471    # HAProxy: reports listener
+PAUSED=5443 OTHER=5442  # pg-c is the replica this test pauses
+export PGCONNECT_TIMEOUT=3
+
+command -v haproxy >/dev/null || die "haproxy is not installed (apt-get install -y haproxy)"
+ensure_pg_cluster
+start_daemon $PORT "[listen]
+address = \"127.0.0.1:$PORT\"
+[probe]
+interval = \"250ms\"
+$SHOP_CLUSTER
+[class.inventory]
+max_staleness = \"0s\"
+[class.dashboard]
+max_staleness = \"1s\"
+[class.reports]
+max_staleness = \"1h\"
+fallback = \"error\""
+start_writer
+
+sed -e "s/check port 8432 /check port $PORT /" -e "s/127.0.0.1:6432/127.0.0.1:$LB/" \
+  -e "s/127.0.0.1:6433/127.0.0.1:$LB_REPORTS/" "$REPO/examples/haproxy.cfg" >"$WORK/haproxy.cfg"
+check "examples/haproxy.cfg is valid for HAProxy $(haproxy -v | head -1 | awk '{print $3}')" \
+  haproxy -c -q -f "$WORK/haproxy.cfg"
+haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
+HAPROXY_PID=$!
+cleanups+=("kill $HAPROXY_PID; wait $HAPROXY_PID")
+
+# The backend port a new connection through a listener lands on ("" on failure).
+land() { pg_app "$1" "SELECT inet_server_port()" 2>/dev/null; }
+# all_land LISTENER PORT N: N consecutive new connections all land on PORT.
+all_land() {
+  local i
+  for ((i = 0; i < $3; i++)); do [[ "$(land "$1")" == "$2" ]] || return 1; done
+}
+# reaches_both: within 12 new connections, both replicas are reached.
+reaches_both() {
+  local seen="" i p
+  for ((i = 0; i < 12; i++)); do
+    p=$(land $LB)
+    seen+=" $p"
+    [[ "$seen" == *" $PAUSED"* && "$seen" == *" $OTHER"* ]] && return 0
+  done
+  echo "  (connections landed on:$seen)"
+  return 1
+}
+never_lands() {  # never_lands LISTENER PORT N
+  local i p
+  for ((i = 0; i < $3; i++)); do
+    p=$(land "$1")
+    [[ -n "$p" && "$p" != "$2" ]] || return 1
+  done
+}
+# lands_on LISTENER PORT: some of 12 new connections land on PORT.
+lands_on() {
+  local i
+  for ((i = 0; i < 12; i++)); do [[ "$(land "$1")" == "$2" ]] && return 0; done
+  return 1
+}
+
+# 1. Both replicas fresh (other engineers may pause them too: wait with a deadline).
+check "both replicas fresh for dashboard" wait_until 30 bash -c \
+  "curl -sf '$DAEMON_URL/v1/check/shop/pg-b?class=dashboard' >/dev/null && curl -sf '$DAEMON_URL/v1/check/shop/pg-c?class=dashboard' >/dev/null"
+check "new connections through HAProxy reach both replicas" wait_until 20 reaches_both
+check "the dashboard listener keeps off the backup primary while replicas are fresh" \
+  never_lands $LB $PG_PRIMARY 6
+check "the reports listener reaches pg-c" lands_on $LB_REPORTS $PAUSED
+
+# 2. Pause replay on pg-c while the writer commits: it must stop receiving new
+#    dashboard connections (1 s class) within 10 s; reports (1 h) keep it.
+t0=$(now_ms)
+pause_replay $PAUSED
+if wait_until 10 answers 503 "/v1/check/shop/pg-c?class=dashboard"; then
+  t_check=$(now_ms)
+  pass "lagrouter marks pg-c unfit for dashboard $((t_check - t0)) ms after the pause"
+else
+  fail "lagrouter still passes pg-c for dashboard 10 s after the pause"
+fi
+drained=""
+deadline=$((SECONDS + 10))
+while ((SECONDS < deadline)); do
+  t=$(now_ms)
+  if all_land $LB $OTHER 10; then drained=$((t - t0)); break; fi
+done
+if [[ -n "$drained" ]]; then
+  pass "HAProxy sends every new dashboard connection to pg-b ${drained} ms after the pause (10 of 10)"
+else
+  fail "HAProxy still sends dashboard connections to pg-c 10 s after the pause"
+fi
+down_line=$(grep -m1 'shop_dashboard/pg-c is DOWN' "$WORK/haproxy.log")
+check "HAProxy logged pg-c DOWN: ${down_line:0:110}" test -n "$down_line"
+check "paused pg-c still serves reports (1 h class) through HAProxy" lands_on $LB_REPORTS $PAUSED
+
+# 3. Resume: pg-c must come back for dashboard.
+t1=$(now_ms)
+resume_replay $PAUSED
+if wait_until 20 lands_on $LB $PAUSED; then
+  pass "pg-c receives dashboard connections again $(($(now_ms) - t1)) ms after resuming"
+else
+  fail "pg-c did not come back within 20 s after resuming replay"
+fi
+cp "$WORK/haproxy.log" "$ARTIFACTS/haproxy.log"
+summary
