@@ -275,9 +275,10 @@ ApiResponse HttpApi::Check(const std::string& cluster_name, const std::string& s
   if (!snap->status[index].probed) {
     reason = "not_probed";
     message = "not probed yet";
-  } else if (!s.up) {
+  } else if (!router::UpAt(s, now)) {
     reason = "down";
-    message = "down: " + snap->status[index].last_error;
+    message =
+        s.up ? "down: has not answered a probe in time" : "down: " + snap->status[index].last_error;
   } else if (s.role == router::Role::kPrimary) {
     ok = view.primary == static_cast<int>(index);
     reason = ok ? "primary" : "primary_ambiguous";
@@ -320,7 +321,7 @@ ApiResponse HttpApi::Check(const std::string& cluster_name, const std::string& s
   body += ",\"role\":";
   AppendJsonString(body, snap->status[index].probed ? router::RoleName(s.role) : "unknown");
   body += ",\"up\":";
-  body += s.up ? "true" : "false";
+  body += router::UpAt(s, now) ? "true" : "false";
   body += ",\"ok\":";
   body += ok ? "true" : "false";
   body += ",\"staleness_bound_ms\":";

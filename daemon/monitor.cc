@@ -384,8 +384,13 @@ void Monitor::Publish(Cluster& c, TimePoint now) {
     const bool healthy = v.up && v.role == Role::kReplica && v.replicating && v.bound_known;
     const router::Duration bound = v.fresh_as_of ? now - *v.fresh_as_of : router::Duration::max();
     const router::Duration peak = s.fresh_as_of ? std::max(bound, now - *s.fresh_as_of) : bound;
-    for (size_t k = 0; k < config_->classes.size(); ++k) {
-      router::UpdateGate(s.gates[k], config_->classes[k], healthy, peak, bound, now);
+    // Until the server and the primary have both been sampled once, nothing
+    // was observed: leave the gates as they are, so that replicas found fresh
+    // at start serve at once instead of settling first.
+    if (s.probed && !c.history.empty()) {
+      for (size_t k = 0; k < config_->classes.size(); ++k) {
+        router::UpdateGate(s.gates[k], config_->classes[k], healthy, peak, bound, now);
+      }
     }
     s.fresh_as_of = v.bound_known ? v.fresh_as_of : std::nullopt;
     v.gates = s.gates;

@@ -105,8 +105,13 @@ class PostgresSlice : public ::testing::Test {
     }
     ASSERT_TRUE(WaitFor(
         [] {
-          auto a = d().Route("shop", "second");
-          return a.status == 200 && a.json["role"] == "replica";
+          for (const char* server : {"pg-b", "pg-c"}) {
+            const auto s = d().Server("shop", server);
+            if (!s.is_object()) return false;
+            const auto& cls = s["eligible_classes"];
+            if (std::find(cls.begin(), cls.end(), "second") == cls.end()) return false;
+          }
+          return true;
         },
         seconds(20)))
         << d().Log();
