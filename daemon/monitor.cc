@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <utility>
 
 #include "daemon/metrics.h"
 
@@ -56,7 +57,12 @@ struct Monitor::Cluster {
   int history_owner = -1;  // the server whose samples fill the history
   int last_primary = -1;   // for logging role changes
 
-  std::atomic<std::shared_ptr<const ClusterSnapshot>> snapshot;
+  // The published snapshot. Not std::atomic<shared_ptr>: libstdc++ guards it
+  // with a spin lock, and with more request threads than cores a preempted
+  // holder left the others spinning (probes starved and timed out at 64
+  // connections). A mutex held for one reference-count increment does not spin.
+  mutable std::mutex snapshot_mu;
+  std::shared_ptr<const ClusterSnapshot> snapshot;
 };
 
 ProbeFactory RealProbes() {
@@ -135,7 +141,9 @@ void Monitor::Stop() {
 }
 
 std::shared_ptr<const ClusterSnapshot> Monitor::Snapshot(size_t cluster) const {
-  return clusters_[cluster]->snapshot.load(std::memory_order_acquire);
+  const Cluster& c = *clusters_[cluster];
+  std::lock_guard<std::mutex> lock(c.snapshot_mu);
+  return c.snapshot;
 }
 
 void Monitor::SchedulerLoop() {
@@ -404,7 +412,11 @@ void Monitor::Publish(Cluster& c, TimePoint now) {
   } else if (claims == 0) {
     snap->primary_problem = "no reachable server is primary";
   }
-  c.snapshot.store(std::move(snap), std::memory_order_release);
+  std::shared_ptr<const ClusterSnapshot> old;  // released outside the lock
+  {
+    std::lock_guard<std::mutex> lock(c.snapshot_mu);
+    old = std::exchange(c.snapshot, std::move(snap));
+  }
 }
 
 }  // namespace lagrouter::daemon
