@@ -90,7 +90,10 @@ if [[ "${1:-}" != --inside ]]; then
   ip netns add "$NS" || exit 2
   ip -n "$NS" link set lo up || exit 2
   mkdir -p "$RUN" && chmod 755 "$RUN"
-  ip netns exec "$NS" "${BASH_SOURCE[0]}" --inside "$NS" "$RUN"
+  # Timing assertions (answers < 100 ms) measure the daemon, not the other
+  # work on a shared 2-core machine: the test, its servers and its daemon run
+  # at a slightly raised priority (nice -5).
+  ip netns exec "$NS" nice -n -5 "${BASH_SOURCE[0]}" --inside "$NS" "$RUN"
   exit $?
 fi
 
@@ -314,18 +317,26 @@ note "setup: PostgreSQL $((pg_ready - setup_start)) ms, MariaDB $((mdb_ready - p
 replica_partition() {
   local c=$1 s=$2 port=$3 limit=$((TIMEOUT_MS + INTERVAL_MS))
   wait_until 20000 in_class "$c" "$s" hour || { fail "$c: $s eligible before the partition"; return; }
-  local cut down_ms="" slowest=0 oldest=0 wrong=0 bad_code=0 answers=0 line
-  cut=$(now_ms)
+  local cut down_ms="" last_up=-1 slowest=0 oldest=0 wrong=0 bad_code=0 answers=0 asked
   cut_daemon "$port"
+  cut=$(now_ms)  # every rule is in place: no reply of $s reaches the daemon after this
   while (($(now_ms) - cut < limit + 1500)); do
+    asked=$(($(now_ms) - cut))
     route "$c" hour
     answers=$((answers + 1))
     ((R_MS > slowest)) && slowest=$R_MS
     [[ "$R_CODE" == 200 ]] || bad_code=$((bad_code + 1))
-    [[ -n "$down_ms" && "$R_SERVER" == "$s" ]] && wrong=$((wrong + 1))
+    if [[ "$R_SERVER" == "$s" ]] && { [[ -n "$down_ms" ]] || ((asked > limit + 50)); }; then
+      wrong=$((wrong + 1))
+    fi
+    asked=$(($(now_ms) - cut))
     while read -r lc ls lup lage _; do
       if [[ "$lc" == "$c" && "$ls" == "$s" ]]; then
-        [[ -z "$down_ms" && "$lup" == false ]] && down_ms=$(($(now_ms) - cut))
+        if [[ "$lup" == false ]]; then
+          [[ -n "$down_ms" ]] || down_ms=$asked
+        else
+          last_up=$asked
+        fi
       elif ((lage > oldest)); then
         oldest=$lage
       fi
@@ -335,10 +346,11 @@ replica_partition() {
   local syns dropped
   syns=$(ipt_counter "syn-$port")
   dropped=$(ipt_counter "to-$port")
-  note "$c $s cut at +0: marked down after ${down_ms:-never} ms (limit $limit); $answers route answers, slowest ${slowest} ms; oldest probe of another server ${oldest} ms; ${dropped} packets to $s dropped, ${syns} SYNs in $((limit + 1500)) ms"
-  check "$c: daemon<->$s partition: $s marked down within timeout + interval (${down_ms:-never} ms <= $limit + 100)" \
-    test -n "$down_ms" -a "${down_ms:-99999}" -le $((limit + 100))
-  check "$c: no route answer names $s once it is down ($wrong of $answers did)" test "$wrong" -eq 0
+  note "$c $s cut at +0: last seen up by a status request sent at +${last_up} ms, first seen down at +${down_ms:-never} ms (limit $limit); $answers route answers, slowest ${slowest} ms; oldest probe of another server ${oldest} ms; ${dropped} packets to $s dropped, ${syns} SYNs in $((limit + 1500)) ms"
+  check "$c: daemon<->$s partition: $s marked down within timeout + interval (up until +$last_up ms <= $limit + 50, down from +${down_ms:-never} ms)" \
+    test -n "$down_ms" -a "$last_up" -le $((limit + 50))
+  check "$c: no route answer names $s once it is down or asked after +$((limit + 50)) ms ($wrong of $answers did)" \
+    test "$wrong" -eq 0
   check "$c: every route answer during the partition is 200 and < 100 ms (slowest ${slowest} ms, $bad_code not 200)" \
     test "$slowest" -lt 100 -a "$bad_code" -eq 0
   check "$c: other servers' probes keep their cadence (oldest ${oldest} ms < $((2 * INTERVAL_MS + 100)))" \
@@ -366,17 +378,19 @@ replica_partition() {
 primary_partition() {
   local c=$1 p=$2 port=$3 limit=$((TIMEOUT_MS + INTERVAL_MS))
   wait_until 10000 route_is "$c" inventory 200 || { fail "$c: $p serves the 0 s class before"; return; }
-  local cut t503="" slowest=0 bad=0 i
-  cut=$(now_ms)
+  local cut t503="" last_200=-1 slowest=0 bad=0 i asked
   cut_daemon "$port"
+  cut=$(now_ms)
   while (($(now_ms) - cut < limit + 2000)); do
+    asked=$(($(now_ms) - cut))
     route "$c" inventory
-    if [[ "$R_CODE" == 503 ]]; then t503=$(($(now_ms) - cut)); break; fi
+    if [[ "$R_CODE" == 503 ]]; then t503=$asked; break; fi
+    [[ "$R_CODE" == 200 ]] && last_200=$asked
     sleep 0.005
   done
-  note "$c $p cut: 0 s class 503 after ${t503:-never} ms (limit $limit)"
-  check "$c: daemon<->$p partition: 0 s class gets 503 within timeout + interval (${t503:-never} ms <= $limit + 100)" \
-    test -n "$t503" -a "${t503:-99999}" -le $((limit + 100))
+  note "$c $p cut at +0: 0 s class last served by a request sent at +${last_200} ms, first 503 at +${t503:-never} ms (limit $limit)"
+  check "$c: daemon<->$p partition: 0 s class gets 503 within timeout + interval (200 until +$last_200 ms <= $limit + 50, 503 from +${t503:-never} ms)" \
+    test -n "$t503" -a "$last_200" -le $((limit + 50))
   for ((i = 0; i < 40; i++)); do
     route "$c" hour
     ((R_MS > slowest)) && slowest=$R_MS
@@ -444,7 +458,7 @@ repl_partition() {
   start_writer "$kind" "$first_id"
   wait_until 5000 test -s "$RUN/writes-$kind.log" || { fail "$c: the writer commits"; stop_writer; return; }
   wait_until 20000 in_class "$c" "$s" second || { fail "$c: $s in the 1 s class before the partition"; stop_writer; return; }
-  local cut answers_log=$RUN/answers-$kind.log left="" peak=0 end line
+  local cut answers_log=$RUN/answers-$kind.log left="" peak=0 end line not_up=0
   : >"$answers_log"
   cut=$(now_ms)
   repl_rules -A "$pport" "$cport" "$uid" || { fail "$c: cut $s's replication connection"; stop_writer; return; }
@@ -459,6 +473,8 @@ repl_partition() {
     bound=$(awk '{ print $5 }' <<<"$line")
     classes=$(awk '{ print $6 }' <<<"$line")
     [[ "$bound" =~ ^[0-9]+$ ]] && ((bound > peak)) && peak=$bound
+    [[ "$(awk '{ print $3 }' <<<"$line")" == true && ",$classes," == *",hour,"* ]] ||
+      not_up=$((not_up + 1))
     if [[ -z "$left" && ",$classes," != *",second,"* ]]; then
       left=$(($(now_ms) - cut))
       end=$(($(now_ms) + 2000))  # watch two more seconds with the replica out
@@ -475,6 +491,8 @@ repl_partition() {
     test -n "$t_missing" -a "${have:-0}" -lt "${total:-0}"
   check "$c: $s's bound grew past 1 s (peak ${peak} ms)" test "$peak" -gt 1000
   check "$c: $s left the 1 s class (${left:-never} ms after the cut)" test -n "$left"
+  check "$c: the daemon still reaches $s: up and in the 1 h class throughout ($not_up polls not)" \
+    test "$not_up" -eq 0
   local viol=0 named=0 last_named=""
   if [[ -n "$t_missing" ]]; then
     while read -r asked _ server; do
