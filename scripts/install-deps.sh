@@ -12,7 +12,7 @@ PACKAGES=(
   # servers and tools for the demo and the tests
   postgresql-15 postgresql-client-15 mariadb-server mariadb-client
   prometheus prometheus-alertmanager haproxy iptables iproute2
-  curl jq python3 shellcheck wrk procps openssl chromium
+  curl jq python3 shellcheck wrk procps openssl chromium util-linux
 )
 
 missing=()
