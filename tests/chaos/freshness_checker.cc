@@ -1,0 +1,845 @@
+// Freshness checker: proves (or disproves) lagrouter's promise that a read
+// routed for a class sees data at most max_staleness old, while faults are
+// injected into a real PostgreSQL or MariaDB cluster.
+//
+// A writer commits ids 1, 2, 3... into `seq` on the current primary and records
+// the monotonic time each commit returned. Readers ask /v1/route for classes of
+// 300 ms, 1 s and 10 s, then read max(id) on the server they were given. A read
+// whose request was sent at t violates the promise when it misses an id whose
+// commit had returned before t - max_staleness. The daemon and this program
+// share CLOCK_MONOTONIC (std::chrono::steady_clock), so no clock sync is needed.
+//
+// --naive bypasses lagrouter and always reads from the first replica; run with
+// faults, it must find violations (the checker can fail).
+//
+// Exit: 0 no violation, 1 violations, 2 setup error or a vacuous run (no
+// replica reads, no faults) or a fault that could not be healed.
+#include <httplib.h>
+#include <libpq-fe.h>
+#include <mysql.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using Json = nlohmann::json;
+
+// ---------------------------------------------------------------------------
+// Options
+
+struct Options {
+  bool postgres = true;
+  int seconds = 45;
+  int daemon_port = 18501;
+  int base_port = 5461;
+  std::string script;  // scripts/pg-cluster.sh or scripts/mariadb-cluster.sh
+  bool naive = false;
+  int readers = 4;
+  uint64_t seed = 0;
+  std::string password = "lagrouter-demo-pw";
+};
+
+void Usage() {
+  std::fprintf(stderr,
+               "usage: freshness_checker --engine postgres|mariadb --script CLUSTER_SCRIPT\n"
+               "         --base-port PORT --daemon-port PORT [--seconds N] [--readers N]\n"
+               "         [--seed N] [--naive]\n");
+}
+
+std::optional<Options> ParseArgs(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--engine") {
+      const std::string e = next();
+      if (e != "postgres" && e != "mariadb") return std::nullopt;
+      o.postgres = e == "postgres";
+    } else if (a == "--script") {
+      o.script = next();
+    } else if (a == "--seconds") {
+      o.seconds = std::atoi(next().c_str());
+    } else if (a == "--base-port") {
+      o.base_port = std::atoi(next().c_str());
+    } else if (a == "--daemon-port") {
+      o.daemon_port = std::atoi(next().c_str());
+    } else if (a == "--readers") {
+      o.readers = std::atoi(next().c_str());
+    } else if (a == "--seed") {
+      o.seed = std::strtoull(next().c_str(), nullptr, 10);
+    } else if (a == "--naive") {
+      o.naive = true;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (o.script.empty() || o.seconds <= 0 || o.readers <= 0) return std::nullopt;
+  if (const char* pw = std::getenv("LAGROUTER_DB_PASSWORD")) o.password = pw;
+  if (o.seed == 0) o.seed = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  return o;
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out.push_back(c);
+  }
+  return out + "'";
+}
+
+int RunCommand(const std::string& command, std::string* out = nullptr) {
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return -1;
+  std::array<char, 4096> buf;
+  std::string text;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) text.append(buf.data(), n);
+  const int status = pclose(p);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (out != nullptr) *out = text;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void Log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+const Clock::time_point kStart = Clock::now();
+std::mutex log_mu;
+void Log(const char* fmt, ...) {
+  std::lock_guard lock(log_mu);
+  const double t = std::chrono::duration<double>(Clock::now() - kStart).count();
+  std::fprintf(stdout, "[%7.3f] ", t);
+  va_list ap;
+  va_start(ap, fmt);
+  std::vfprintf(stdout, fmt, ap);
+  va_end(ap);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+// Sleeps until `d` passed or `stop` is set; false when stopped.
+bool SleepFor(Clock::duration d, const std::atomic<bool>& stop) {
+  const auto until = Clock::now() + d;
+  while (Clock::now() < until) {
+    if (stop.load()) return false;
+    std::this_thread::sleep_for(std::min<Clock::duration>(milliseconds(10), until - Clock::now()));
+  }
+  return !stop.load();
+}
+
+// ---------------------------------------------------------------------------
+// Database connections with deadlines (a SIGSTOPped server must not hang us)
+
+constexpr int kDbTimeoutSeconds = 2;
+
+class Db {
+ public:
+  virtual ~Db() = default;
+  // Runs `sql`; the first column of the first row in *value. False on error
+  // or timeout, with a message in *error; the connection is then unusable.
+  virtual bool Query(const std::string& sql, std::string* value, std::string* error) = 0;
+};
+
+class PgDb : public Db {
+ public:
+  explicit PgDb(PGconn* c) : c_(c) {}
+  ~PgDb() override { PQfinish(c_); }
+
+  static std::unique_ptr<Db> Connect(int port, const std::string& password, std::string* error) {
+    const std::string conninfo =
+        "host=127.0.0.1 port=" + std::to_string(port) +
+        " user=app dbname=shop connect_timeout=" + std::to_string(kDbTimeoutSeconds) +
+        " password=" + password;
+    PGconn* c = PQconnectdb(conninfo.c_str());
+    if (PQstatus(c) != CONNECTION_OK) {
+      *error = PQerrorMessage(c);
+      PQfinish(c);
+      return nullptr;
+    }
+    return std::make_unique<PgDb>(c);
+  }
+
+  bool Query(const std::string& sql, std::string* value, std::string* error) override {
+    if (PQsendQuery(c_, sql.c_str()) == 0) {
+      *error = PQerrorMessage(c_);
+      return false;
+    }
+    const auto deadline = Clock::now() + std::chrono::seconds(kDbTimeoutSeconds);
+    bool ok = true;
+    value->clear();
+    while (true) {
+      while (PQisBusy(c_) != 0) {
+        const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0) {
+          *error = "timeout";
+          return false;
+        }
+        pollfd pfd{PQsocket(c_), POLLIN, 0};
+        if (poll(&pfd, 1, static_cast<int>(left)) < 0 || PQconsumeInput(c_) == 0) {
+          *error = PQerrorMessage(c_);
+          return false;
+        }
+      }
+      PGresult* r = PQgetResult(c_);
+      if (r == nullptr) break;
+      const auto st = PQresultStatus(r);
+      if (st == PGRES_TUPLES_OK) {
+        if (PQntuples(r) > 0 && PQnfields(r) > 0) *value = PQgetvalue(r, 0, 0);
+      } else if (st != PGRES_COMMAND_OK) {
+        *error = PQresultErrorMessage(r);
+        ok = false;
+      }
+      PQclear(r);
+    }
+    return ok;
+  }
+
+ private:
+  PGconn* c_;
+};
+
+class MyDb : public Db {
+ public:
+  explicit MyDb(MYSQL* m) : m_(m) {}
+  ~MyDb() override { mysql_close(m_); }
+
+  static std::unique_ptr<Db> Connect(int port, const std::string& password, std::string* error) {
+    MYSQL* m = mysql_init(nullptr);
+    if (m == nullptr) {
+      *error = "mysql_init failed";
+      return nullptr;
+    }
+    const unsigned timeout = kDbTimeoutSeconds;
+    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
+    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
+    const unsigned protocol = MYSQL_PROTOCOL_TCP;
+    mysql_options(m, MYSQL_OPT_PROTOCOL, &protocol);
+    if (mysql_real_connect(m, "127.0.0.1", "app", password.c_str(), "shop",
+                           static_cast<unsigned>(port), nullptr, 0) == nullptr) {
+      *error = mysql_error(m);
+      mysql_close(m);
+      return nullptr;
+    }
+    return std::make_unique<MyDb>(m);
+  }
+
+  bool Query(const std::string& sql, std::string* value, std::string* error) override {
+    value->clear();
+    if (mysql_real_query(m_, sql.data(), sql.size()) != 0) {
+      *error = mysql_error(m_);
+      return false;
+    }
+    MYSQL_RES* res = mysql_store_result(m_);
+    if (res == nullptr) {
+      if (mysql_field_count(m_) == 0) return true;
+      *error = mysql_error(m_);
+      return false;
+    }
+    if (MYSQL_ROW row = mysql_fetch_row(res); row != nullptr && row[0] != nullptr) *value = row[0];
+    mysql_free_result(res);
+    return true;
+  }
+
+ private:
+  MYSQL* m_;
+};
+
+// Idle connections per server port.
+class Pool {
+ public:
+  Pool(bool postgres, std::string password) : postgres_(postgres), password_(std::move(password)) {}
+
+  std::unique_ptr<Db> Acquire(int port, std::string* error) {
+    {
+      std::lock_guard lock(mu_);
+      auto& idle = idle_[port];
+      if (!idle.empty()) {
+        auto db = std::move(idle.back());
+        idle.pop_back();
+        return db;
+      }
+    }
+    return postgres_ ? PgDb::Connect(port, password_, error)
+                     : MyDb::Connect(port, password_, error);
+  }
+  void Release(int port, std::unique_ptr<Db> db) {
+    std::lock_guard lock(mu_);
+    idle_[port].push_back(std::move(db));
+  }
+
+ private:
+  bool postgres_;
+  std::string password_;
+  std::mutex mu_;
+  std::map<int, std::vector<std::unique_ptr<Db>>> idle_;
+};
+
+// ---------------------------------------------------------------------------
+// The commit log: id -> monotonic time its commit returned (ids and times grow)
+
+class CommitLog {
+ public:
+  void Append(int64_t id, Clock::time_point returned) {
+    std::lock_guard lock(mu_);
+    entries_.push_back({id, returned});
+  }
+  // The highest id whose commit returned before `cutoff` (0: none), and when.
+  int64_t RequiredBefore(Clock::time_point cutoff, Clock::time_point* returned = nullptr) const {
+    std::lock_guard lock(mu_);
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), cutoff,
+                               [](const Entry& e, Clock::time_point t) { return e.at < t; });
+    if (it == entries_.begin()) return 0;
+    if (returned != nullptr) *returned = std::prev(it)->at;
+    return std::prev(it)->id;
+  }
+  size_t size() const {
+    std::lock_guard lock(mu_);
+    return entries_.size();
+  }
+
+ private:
+  struct Entry {
+    int64_t id;
+    Clock::time_point at;
+  };
+  mutable std::mutex mu_;
+  std::vector<Entry> entries_;
+};
+
+// ---------------------------------------------------------------------------
+// The daemon
+
+struct Route {
+  int status = 0;  // 0: no answer
+  std::string server, role;
+  int port = 0;
+  int64_t bound_ms = -1;
+};
+
+Route AskRoute(httplib::Client& client, const std::string& cls) {
+  Route r;
+  auto res = client.Get(("/v1/route?cluster=shop&class=" + cls).c_str());
+  if (!res) return r;
+  r.status = res->status;
+  if (r.status != 200) return r;
+  const Json j = Json::parse(res->body, nullptr, false);
+  if (!j.is_object() || !j.contains("port") || !j.contains("server")) {
+    r.status = -1;
+    return r;
+  }
+  r.server = j["server"].get<std::string>();
+  r.role = j["role"].get<std::string>();
+  r.port = j["port"].get<int>();
+  r.bound_ms = j["staleness_bound_ms"].get<int64_t>();
+  return r;
+}
+
+void SetupClient(httplib::Client& c) {
+  c.set_connection_timeout(2, 0);
+  c.set_read_timeout(2, 0);
+  c.set_write_timeout(2, 0);
+  c.set_keep_alive(true);
+}
+
+// The current topology as the daemon sees it: node numbers (port - base).
+struct Topology {
+  int primary = -1;
+  std::vector<int> replicas;
+};
+
+std::optional<Topology> CurrentTopology(const Options& o) {
+  httplib::Client client("127.0.0.1", o.daemon_port);
+  SetupClient(client);
+  auto res = client.Get("/v1/status");
+  if (!res || res->status != 200) return std::nullopt;
+  const Json j = Json::parse(res->body, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  Topology t;
+  for (const auto& c : j["clusters"]) {
+    for (const auto& s : c["servers"]) {
+      const int node = s["port"].get<int>() - o.base_port;
+      const std::string role = s["role"].get<std::string>();
+      if (role == "primary" && s["up"].get<bool>()) {
+        if (t.primary >= 0) return std::nullopt;  // ambiguous: try again later
+        t.primary = node;
+      } else if (role == "replica") {
+        t.replicas.push_back(node);
+      }
+    }
+  }
+  if (t.primary < 0 || t.replicas.empty()) return std::nullopt;
+  return t;
+}
+
+// ---------------------------------------------------------------------------
+// Statistics
+
+const std::array<const char*, 3> kClasses = {"c300ms", "c1s", "c10s"};
+const std::array<int64_t, 3> kClassMs = {300, 1000, 10000};
+enum Outcome { kReplica, kPrimary, k503, kRouteError, kReadError, kOutcomes };
+const std::array<const char*, kOutcomes> kOutcomeNames = {"replica", "primary", "503",
+                                                          "route_error", "read_error"};
+
+struct Violation {
+  std::string cls, server;
+  double at_s;
+  int64_t required, seen, bound_ms;
+  int64_t missed_age_ms;  // the missed commit had returned this long before the request
+};
+
+struct Stats {
+  std::array<std::array<std::atomic<uint64_t>, kOutcomes>, 3> reads{};
+  std::atomic<uint64_t> commits{0}, write_errors{0};
+  std::mutex mu;
+  std::map<std::string, int> faults, inject_failed, heal_failed;
+  std::vector<Violation> violations;
+  uint64_t violation_count = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Writer, readers, faults
+
+class Checker {
+ public:
+  explicit Checker(Options o) : o_(std::move(o)), pool_(o_.postgres, o_.password), rng_(o_.seed) {}
+
+  int Run();
+
+ private:
+  std::string Table() const { return o_.postgres ? "seq" : "shop.seq"; }
+  void Writer();
+  void Reader(int index);
+  void Faults();
+
+  // Cluster script helpers.
+  bool Script(const std::string& args, std::string* out = nullptr) {
+    std::string text;
+    const int rc = RunCommand(o_.script + " " + args, &text);
+    if (out != nullptr) *out = text;
+    if (rc != 0) Log("script failed (%d): %s: %s", rc, args.c_str(), text.c_str());
+    return rc == 0;
+  }
+  bool Sql(int node, const std::string& sql, std::string* out = nullptr) {
+    return Script("sql " + std::to_string(node) + " " + ShellQuote(sql), out);
+  }
+  std::vector<pid_t> ServerPids(int node);
+  bool WaitGone(pid_t pid);
+  bool RestartNode(int node);
+
+  // One fault: inject, hold, heal. False when the heal failed.
+  void Inject(const std::string& kind, int node);
+
+  Options o_;
+  Pool pool_;
+  CommitLog log_;
+  Stats stats_;
+  std::mt19937_64 rng_;
+  std::atomic<bool> stop_{false}, faults_stop_{false};
+  std::atomic<int64_t> start_id_{0};
+  int naive_node_ = -1;
+  std::string data_dir_;
+};
+
+void Checker::Writer() {
+  httplib::Client client("127.0.0.1", o_.daemon_port);
+  SetupClient(client);
+  std::unique_ptr<Db> db;
+  int port = 0;
+  int64_t next = start_id_.load() + 1;
+  std::string value, error;
+  while (!stop_.load()) {
+    if (db == nullptr) {
+      // Follow the current primary: the daemon's answer for a 0 s class.
+      const Route r = AskRoute(client, "primary");
+      if (r.status != 200) {
+        SleepFor(milliseconds(20), stop_);
+        continue;
+      }
+      port = r.port;
+      db = pool_.Acquire(port, &error);
+      if (db == nullptr) {
+        stats_.write_errors++;
+        SleepFor(milliseconds(20), stop_);
+        continue;
+      }
+    }
+    const std::string sql =
+        o_.postgres ? "INSERT INTO seq (id) VALUES (" + std::to_string(next) +
+                          ") ON CONFLICT (id) DO NOTHING"
+                    : "INSERT IGNORE INTO shop.seq (id) VALUES (" + std::to_string(next) + ")";
+    if (db->Query(sql, &value, &error)) {
+      // A retried id that had committed already is recorded late: that only
+      // loosens the check for that id, never makes it wrong.
+      log_.Append(next, Clock::now());
+      ++next;
+      stats_.commits++;
+      std::this_thread::sleep_for(milliseconds(2));
+    } else {
+      stats_.write_errors++;
+      db.reset();
+    }
+  }
+}
+
+void Checker::Reader(int index) {
+  httplib::Client client("127.0.0.1", o_.daemon_port);
+  SetupClient(client);
+  std::mt19937_64 rng(o_.seed + static_cast<uint64_t>(index) + 1);
+  const std::string sql = "SELECT COALESCE(MAX(id), 0) FROM " + Table();
+  std::string value, error;
+  while (!stop_.load()) {
+    const size_t k = rng() % kClasses.size();
+    const auto sent = Clock::now();
+    Route r;
+    if (o_.naive) {
+      r.status = 200;
+      r.port = o_.base_port + naive_node_;
+      r.server = "node" + std::to_string(naive_node_);
+      r.role = "replica";
+    } else {
+      r = AskRoute(client, kClasses[k]);
+    }
+    if (r.status == 503) {
+      stats_.reads[k][k503]++;
+      std::this_thread::sleep_for(milliseconds(5));
+      continue;
+    }
+    if (r.status != 200) {
+      stats_.reads[k][kRouteError]++;
+      std::this_thread::sleep_for(milliseconds(5));
+      continue;
+    }
+    auto db = pool_.Acquire(r.port, &error);
+    if (db == nullptr || !db->Query(sql, &value, &error)) {
+      stats_.reads[k][kReadError]++;
+      std::this_thread::sleep_for(milliseconds(5));
+      continue;
+    }
+    pool_.Release(r.port, std::move(db));
+    const int64_t seen = std::strtoll(value.c_str(), nullptr, 10);
+    const auto cutoff = sent - milliseconds(kClassMs[k]);
+    Clock::time_point returned{};
+    const int64_t required = log_.RequiredBefore(cutoff, &returned);
+    stats_.reads[k][r.role == "primary" ? kPrimary : kReplica]++;
+    if (seen < required) {
+      Violation v;
+      v.cls = kClasses[k];
+      v.server = r.server;
+      v.at_s = std::chrono::duration<double>(sent - kStart).count();
+      v.required = required;
+      v.seen = seen;
+      v.bound_ms = r.bound_ms;
+      v.missed_age_ms = std::chrono::duration_cast<milliseconds>(sent - returned).count();
+      std::lock_guard lock(stats_.mu);
+      stats_.violation_count++;
+      if (stats_.violations.size() < 20) stats_.violations.push_back(v);
+    }
+    // Leave CPU to the servers and the daemon (2 cores run everything).
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+}
+
+std::vector<pid_t> Checker::ServerPids(int node) {
+  std::vector<pid_t> pids;
+  std::ifstream in;
+  if (o_.postgres) {
+    in.open(data_dir_ + "/pg-" + std::string(1, static_cast<char>('a' + node)) + "/postmaster.pid");
+  } else {
+    in.open(data_dir_ + "/n" + std::to_string(node) + "/mariadbd.pid");
+  }
+  pid_t main_pid = 0;
+  if (!(in >> main_pid) || main_pid <= 0 || kill(main_pid, 0) != 0) return pids;
+  pids.push_back(main_pid);
+  if (!o_.postgres) return pids;
+  // The postmaster's backends and auxiliary processes: its children.
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == main_pid) pids.push_back(static_cast<pid_t>(std::atoi(name.c_str())));
+  }
+  return pids;
+}
+
+bool Checker::WaitGone(pid_t pid) {
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (Clock::now() < deadline) {
+    if (kill(pid, 0) != 0) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return false;
+}
+
+bool Checker::RestartNode(int node) {
+  // PostgreSQL: the killed postmaster's backends exit on their own within
+  // moments; until then a new postmaster refuses the old shared memory.
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline) {
+    if (o_.postgres ? Script("start-node " + std::to_string(node)) : Script("start")) return true;
+    std::this_thread::sleep_for(milliseconds(500));
+  }
+  return false;
+}
+
+void Checker::Inject(const std::string& kind, int node) {
+  std::uniform_int_distribution<int> hold_ms(1000, 4000);
+  const auto hold = milliseconds(hold_ms(rng_));
+  const std::string n = std::to_string(node);
+  bool injected = false;
+  std::function<bool()> heal = [] { return true; };
+  if (kind == "pause_replay") {
+    injected = o_.postgres ? Sql(node, "SELECT pg_wal_replay_pause()")
+                           : Sql(node, "STOP REPLICA SQL_THREAD");
+    heal = [this, node] {
+      return o_.postgres ? Sql(node, "SELECT pg_wal_replay_resume()")
+                         : Sql(node, "START REPLICA SQL_THREAD");
+    };
+  } else if (kind == "stop_replication") {
+    if (o_.postgres) {
+      std::string conninfo;
+      injected = Sql(node, "SHOW primary_conninfo", &conninfo) && !conninfo.empty() &&
+                 Sql(node, "ALTER SYSTEM SET primary_conninfo = ''") &&
+                 Sql(node, "SELECT pg_reload_conf()");
+      std::string quoted;
+      for (char c : conninfo) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+      heal = [this, node, quoted] {
+        return Sql(node, "ALTER SYSTEM SET primary_conninfo = '" + quoted + "'") &&
+               Sql(node, "SELECT pg_reload_conf()");
+      };
+    } else {
+      injected = Sql(node, "STOP REPLICA");
+      heal = [this, node] { return Sql(node, "START REPLICA"); };
+    }
+  } else if (kind == "kill_replica" || kind == "kill_primary") {
+    const auto pids = ServerPids(node);
+    if (!pids.empty()) {
+      injected = kill(pids[0], SIGKILL) == 0 && WaitGone(pids[0]);
+    }
+    heal = [this, node] { return RestartNode(node); };
+  } else if (kind == "hang_replica") {
+    const auto pids = ServerPids(node);
+    for (pid_t p : pids) injected = kill(p, SIGSTOP) == 0 || injected;
+    heal = [this, node, pids] {
+      for (pid_t p : pids) kill(p, SIGCONT);
+      for (pid_t p : ServerPids(node)) kill(p, SIGCONT);  // any child forked since
+      return true;
+    };
+  } else if (kind == "failover") {
+    // MariaDB: promote a replica, point the old primary and the other replica at it.
+    const auto topo = CurrentTopology(o_);
+    if (topo && topo->primary != node) {
+      injected = Script("promote " + n);
+      for (int other : {topo->primary, 3 - topo->primary - node}) {
+        injected = injected && Script("repoint " + std::to_string(other) + " " + n);
+      }
+    }
+  }
+  {
+    std::lock_guard lock(stats_.mu);
+    (injected ? stats_.faults : stats_.inject_failed)[kind]++;
+  }
+  Log("fault %s on node %d%s, held %lld ms", kind.c_str(), node, injected ? "" : " FAILED",
+      static_cast<long long>(hold.count()));
+  if (kind != "failover") SleepFor(hold, faults_stop_);
+  if (!heal()) {
+    std::lock_guard lock(stats_.mu);
+    stats_.heal_failed[kind]++;
+    Log("HEAL FAILED: %s on node %d", kind.c_str(), node);
+  }
+}
+
+void Checker::Faults() {
+  std::vector<std::string> kinds = {"pause_replay", "stop_replication", "kill_replica",
+                                    "kill_primary", "hang_replica"};
+  if (!o_.postgres) kinds.push_back("failover");
+  bool first = true;
+  std::uniform_int_distribution<int> gap_ms(300, 2000);
+  // Let the daemon admit the replicas before the first fault.
+  if (!SleepFor(std::chrono::seconds(3), faults_stop_)) return;
+  while (!faults_stop_.load()) {
+    const auto topo = CurrentTopology(o_);
+    if (!topo) {
+      SleepFor(milliseconds(100), faults_stop_);
+      continue;
+    }
+    // The first fault always delays the first replica: the naive reader's.
+    std::string kind = first ? "pause_replay" : kinds[rng_() % kinds.size()];
+    int node =
+        first && naive_node_ >= 0 ? naive_node_ : topo->replicas[rng_() % topo->replicas.size()];
+    if (kind == "kill_primary") node = topo->primary;
+    first = false;
+    Inject(kind, node);
+    SleepFor(milliseconds(gap_ms(rng_)), faults_stop_);
+  }
+}
+
+int Checker::Run() {
+  // Where the cluster keeps its data (pid files), from the script itself.
+  std::string env;
+  if (!Script("env", &env)) return 2;
+  const std::string key = o_.postgres ? "LAGROUTER_PG_DIR=" : "LAGROUTER_MARIADB_DIR=";
+  const auto at = env.find(key);
+  if (at == std::string::npos) {
+    Log("no %s in the output of '%s env'", key.c_str(), o_.script.c_str());
+    return 2;
+  }
+  data_dir_ = env.substr(at + key.size());
+  data_dir_ = data_dir_.substr(0, data_dir_.find_first_of(" \n"));
+
+  // Wait for the daemon to know the topology, then prepare the table.
+  std::optional<Topology> topo;
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (!(topo = CurrentTopology(o_)) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  if (!topo) {
+    Log("the daemon on port %d does not report a primary and replicas", o_.daemon_port);
+    return 2;
+  }
+  if (o_.naive) naive_node_ = topo->replicas.front();
+  std::string error, value;
+  auto db = pool_.Acquire(o_.base_port + topo->primary, &error);
+  if (db == nullptr ||
+      (!o_.postgres && !db->Query("CREATE TABLE IF NOT EXISTS shop.seq (id BIGINT PRIMARY KEY, "
+                                  "committed_at TIMESTAMP(6) NOT NULL DEFAULT "
+                                  "CURRENT_TIMESTAMP(6)) ENGINE=InnoDB",
+                                  &value, &error)) ||
+      !db->Query("SELECT COALESCE(MAX(id), 0) FROM " + Table(), &value, &error)) {
+    Log("cannot prepare %s on the primary (node %d): %s", Table().c_str(), topo->primary,
+        error.c_str());
+    return 2;
+  }
+  db.reset();
+  start_id_ = std::strtoll(value.c_str(), nullptr, 10);
+  Log("engine %s, %d s, %s, %d readers, seed %llu, primary node %d, ids from %lld",
+      o_.postgres ? "postgres" : "mariadb", o_.seconds,
+      o_.naive ? "NAIVE (always the first replica)" : "routed by lagrouter", o_.readers,
+      static_cast<unsigned long long>(o_.seed), topo->primary,
+      static_cast<long long>(start_id_.load() + 1));
+
+  std::thread writer([this] { Writer(); });
+  std::vector<std::thread> readers;
+  for (int i = 0; i < o_.readers; ++i) readers.emplace_back([this, i] { Reader(i); });
+  std::thread faults([this] { Faults(); });
+
+  std::this_thread::sleep_for(std::chrono::seconds(o_.seconds));
+  faults_stop_ = true;
+  faults.join();  // heals the fault in progress
+  stop_ = true;
+  writer.join();
+  for (auto& t : readers) t.join();
+
+  // Report.
+  std::printf("\n== freshness checker report (%s%s, %d s)\n", o_.postgres ? "postgres" : "mariadb",
+              o_.naive ? ", naive" : "", o_.seconds);
+  std::printf("commits: %llu (write errors %llu)\n",
+              static_cast<unsigned long long>(stats_.commits.load()),
+              static_cast<unsigned long long>(stats_.write_errors.load()));
+  uint64_t checked = 0;
+  bool every_class_used_replicas = true;
+  for (size_t k = 0; k < kClasses.size(); ++k) {
+    std::printf("reads %-7s", kClasses[k]);
+    for (int oc = 0; oc < kOutcomes; ++oc) {
+      std::printf(" %s=%llu", kOutcomeNames[oc],
+                  static_cast<unsigned long long>(stats_.reads[k][oc].load()));
+    }
+    std::printf("\n");
+    checked += stats_.reads[k][kReplica] + stats_.reads[k][kPrimary];
+    if (stats_.reads[k][kReplica] == 0) every_class_used_replicas = false;
+  }
+  int faults_total = 0, heal_failed = 0;
+  std::printf("faults:");
+  for (const auto& [kind, n] : stats_.faults) {
+    std::printf(" %s=%d", kind.c_str(), n);
+    faults_total += n;
+  }
+  std::printf("\n");
+  for (const auto& [kind, n] : stats_.inject_failed) {
+    std::printf("fault could not be injected: %s x%d\n", kind.c_str(), n);
+  }
+  for (const auto& [kind, n] : stats_.heal_failed) {
+    std::printf("fault could not be healed: %s x%d\n", kind.c_str(), n);
+    heal_failed += n;
+  }
+  for (const auto& v : stats_.violations) {
+    std::printf(
+        "VIOLATION at %.3f s: class %s on %s (bound %lld ms) saw id %lld, but id %lld had "
+        "returned %lld ms before the request\n",
+        v.at_s, v.cls.c_str(), v.server.c_str(), static_cast<long long>(v.bound_ms),
+        static_cast<long long>(v.seen), static_cast<long long>(v.required),
+        static_cast<long long>(v.missed_age_ms));
+  }
+  std::printf("reads checked: %llu, faults injected: %d, violations: %llu\n",
+              static_cast<unsigned long long>(checked), faults_total,
+              static_cast<unsigned long long>(stats_.violation_count));
+  std::fflush(stdout);
+  if (heal_failed > 0) {
+    std::printf("RESULT: error (a fault could not be healed)\n");
+    return 2;
+  }
+  if (stats_.violation_count > 0) {
+    std::printf("RESULT: violations found\n");
+    return 1;
+  }
+  if (checked == 0 || faults_total == 0 || stats_.commits == 0 ||
+      (!o_.naive && !every_class_used_replicas)) {
+    std::printf("RESULT: vacuous run (no reads, commits, faults or replica reads in a class)\n");
+    return 2;
+  }
+  std::printf("RESULT: no violations\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto options = ParseArgs(argc, argv);
+  if (!options) {
+    Usage();
+    return 2;
+  }
+  mysql_library_init(0, nullptr, nullptr);
+  Checker checker(std::move(*options));
+  const int rc = checker.Run();
+  mysql_library_end();
+  return rc;
+}

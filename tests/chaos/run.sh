@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Chaos run: starts an isolated cluster and a lagrouter daemon, runs the
+# freshness checker while it injects faults, and tears everything down.
+#
+#   tests/chaos/run.sh postgres|mariadb SECONDS [--naive]
+#
+# Isolated from the shared test clusters: data in $LAGROUTER_RUN_DIR (default
+# /tmp/lagrouter-chaos), PostgreSQL on 5461-5463, MariaDB on 3461-3463, the
+# daemon on 18501 (postgres), 18502 (mariadb) or 18503 (naive). With --naive the
+# readers bypass lagrouter and read the first replica: the run passes only when
+# the checker finds violations. Prints "N passed, M failed" last.
+#
+# Environment: LAGROUTER_BIN, FRESHNESS_CHECKER (default build/bin/...),
+# CHAOS_READERS (default 4), CHAOS_SEED, CHAOS_KEEP_LOGS=1 (print the daemon log).
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+engine="${1:-}"
+seconds="${2:-}"
+naive=0
+[[ "${3:-}" == --naive ]] && naive=1
+if [[ ! "$engine" =~ ^(postgres|mariadb)$ || ! "$seconds" =~ ^[0-9]+$ ]]; then
+  echo "usage: tests/chaos/run.sh postgres|mariadb SECONDS [--naive]" >&2
+  exit 2
+fi
+
+export LAGROUTER_RUN_DIR="${LAGROUTER_RUN_DIR:-/tmp/lagrouter-chaos}"
+export LAGROUTER_PG_BASE_PORT=5461
+export LAGROUTER_MYSQL_BASE_PORT=3461
+export LAGROUTER_DB_PASSWORD="${LAGROUTER_DB_PASSWORD:-lagrouter-demo-pw}"
+BIN="${LAGROUTER_BIN:-$REPO/build/bin/lagrouter}"
+CHECKER="${FRESHNESS_CHECKER:-$REPO/build/bin/freshness_checker}"
+for f in "$BIN" "$CHECKER"; do
+  [[ -x "$f" ]] || { echo "chaos: $f not built (scripts/build.sh)" >&2; exit 2; }
+done
+
+if [[ "$engine" == postgres ]]; then
+  script="$REPO/scripts/pg-cluster.sh"
+  base=$LAGROUTER_PG_BASE_PORT
+  names=(pg-a pg-b pg-c)
+  cfg_engine=postgres
+  daemon_port=18501
+else
+  script="$REPO/scripts/mariadb-cluster.sh"
+  base=$LAGROUTER_MYSQL_BASE_PORT
+  names=(db-0 db-1 db-2)
+  cfg_engine=mysql
+  daemon_port=18502
+fi
+((naive)) && daemon_port=18503
+
+work="$(mktemp -d /tmp/lagrouter-chaos-run-XXXXXX)"
+daemon_pid=""
+passed=0
+failed=0
+check() {  # check DESCRIPTION RESULT(0 = pass)
+  if [[ "$2" == 0 ]]; then
+    passed=$((passed + 1))
+    echo "chaos: PASS $1"
+  else
+    failed=$((failed + 1))
+    echo "chaos: FAIL $1"
+  fi
+}
+
+teardown() {
+  if [[ -n "$daemon_pid" ]] && kill -0 "$daemon_pid" 2>/dev/null; then
+    kill -TERM "$daemon_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$daemon_pid" 2>/dev/null || true
+  fi
+  "$script" stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap teardown EXIT
+
+echo "chaos: starting the $engine cluster in $LAGROUTER_RUN_DIR (ports $base-$((base + 2)))"
+"$script" start
+
+cat >"$work/lagrouter.toml" <<EOF
+[listen]
+address = "127.0.0.1:$daemon_port"
+[probe]
+interval = "50ms"
+timeout = "500ms"
+[[cluster]]
+name = "shop"
+engine = "$cfg_engine"
+user = "lagrouter"
+password_env = "LAGROUTER_DB_PASSWORD"
+$(for i in 0 1 2; do
+  printf '  [[cluster.server]]\n  name = "%s"\n  host = "127.0.0.1"\n  port = %d\n' \
+    "${names[$i]}" $((base + i))
+done)
+[class.primary]
+max_staleness = "0s"
+[class.c300ms]
+max_staleness = "300ms"
+[class.c1s]
+max_staleness = "1s"
+[class.c10s]
+max_staleness = "10s"
+EOF
+
+"$BIN" --config "$work/lagrouter.toml" >"$work/lagrouter.log" 2>&1 &
+daemon_pid=$!
+ready=1
+for _ in $(seq 300); do
+  if curl -sf "http://127.0.0.1:$daemon_port/readyz" >/dev/null 2>&1; then ready=0; break; fi
+  kill -0 "$daemon_pid" 2>/dev/null || break
+  sleep 0.1
+done
+check "lagrouter ready on port $daemon_port" "$ready"
+
+if ((ready == 0)); then
+  args=(--engine "$engine" --script "$script" --base-port "$base" --daemon-port "$daemon_port"
+    --seconds "$seconds" --readers "${CHAOS_READERS:-4}")
+  [[ -n "${CHAOS_SEED:-}" ]] && args+=(--seed "$CHAOS_SEED")
+  ((naive)) && args+=(--naive)
+  rc=0
+  "$CHECKER" "${args[@]}" || rc=$?
+  if ((naive)); then
+    # The naive router must be caught: exit 1 means violations were found.
+    check "naive routing is caught by the checker (exit $rc, want 1)" "$([[ $rc == 1 ]]; echo $?)"
+  else
+    check "no read staler than its class ($engine, exit $rc, want 0)" "$rc"
+  fi
+  alive=1
+  kill -0 "$daemon_pid" 2>/dev/null && alive=0
+  check "lagrouter survived the faults" "$alive"
+fi
+if [[ "${CHAOS_KEEP_LOGS:-0}" == 1 || $failed -gt 0 ]]; then
+  echo "--- lagrouter log (last 40 lines)"
+  tail -n 40 "$work/lagrouter.log" || true
+fi
+
+teardown
+trap - EXIT
+left=0
+for i in 0 1 2; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null; then left=1; fi
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$daemon_port") 2>/dev/null && left=1
+check "nothing left running on ports $base-$((base + 2)), $daemon_port" "$left"
+echo "$passed passed, $failed failed"
+((failed == 0))
