@@ -25,14 +25,19 @@ std::string ErrorBody(const char* error, const std::string& message) {
   return body;
 }
 
+// Printable ASCII only: a message must stay valid UTF-8 (and so valid JSON)
+// whatever was sent. At most `limit` bytes, then "...".
+std::string Printable(std::string_view s, size_t limit) {
+  std::string out;
+  for (unsigned char c : s.substr(0, limit))
+    out.push_back(c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c));
+  if (s.size() > limit) out += "...";
+  return out;
+}
+
 std::string Quote(std::string_view s) {
   // Echo user input in messages safely: bounded, no control characters.
-  std::string out = "'";
-  // Printable ASCII only: the message must stay valid UTF-8 whatever was sent.
-  for (unsigned char c : s.substr(0, 64))
-    out.push_back(c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c));
-  if (s.size() > 64) out += "...";
-  return out + "'";
+  return "'" + Printable(s, 64) + "'";
 }
 
 // Set by the gate, read by the handler of the same request (same thread).
@@ -184,7 +189,8 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
     auto parsed = router::ParsePosition(snap->view.engine, *after_text);
     if (!parsed) {
       return BadRequest("bad_position",
-                        "parameter 'after' " + Quote(*after_text) + ": " + parsed.error());
+                        "parameter 'after' " + Quote(*after_text) + ": " +
+                            Printable(parsed.error(), 256));  // the parser echoes input
     }
     after = std::move(parsed).value();
   }
