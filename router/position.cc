@@ -48,7 +48,11 @@ Result<Position> ParsePosition(Engine engine, std::string_view text) {
     if (!lsn) return Error{lsn.error()};
     return Position{*lsn};
   }
-  if (text.empty()) return MakeError("empty GTID position");
+  // Whitespace alone would parse as an empty GTID list, which prints as "" and
+  // is then rejected: reject it here too.
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return MakeError("empty GTID position");
+  }
   // A MySQL GTID set names source UUIDs ("uuid:1-5"); MariaDB's has none.
   if (text.find(':') != std::string_view::npos) {
     auto set = ParseMysqlGtidSet(text);

@@ -67,6 +67,7 @@ TEST(Position, ParsesByEngine) {
   EXPECT_TRUE(ParsePosition(Engine::kPostgres, "0/16B3748").ok());
   EXPECT_FALSE(ParsePosition(Engine::kPostgres, "0-1-5").ok());
   EXPECT_FALSE(ParsePosition(Engine::kMysql, "").ok());
+  EXPECT_FALSE(ParsePosition(Engine::kMysql, " \t").ok());  // found by fuzz_position
   EXPECT_FALSE(ParsePosition(Engine::kMysql, "0/16B3748").ok());
   auto mysql = ParsePosition(Engine::kMysql, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5");
   ASSERT_TRUE(mysql.ok()) << mysql.error();
