@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config clang-format
+  # fuzzing (fuzz/run.sh): clang++ with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   # libraries
   libpq-dev libmariadb-dev prometheus-cpp-dev libcpp-httplib-dev libtoml11-dev libspdlog-dev
   nlohmann-json3-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev

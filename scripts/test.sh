@@ -2,11 +2,14 @@
 # Runs every lagrouter test on this machine, from a fresh clone:
 #   1. installs the Debian packages (scripts/install-deps.sh),
 #   2. builds (scripts/build.sh) and runs the unit tests,
-#   3. starts the local PostgreSQL and MariaDB clusters (the project's scripts),
-#   4. runs the integration and end-to-end tests against them (ctest),
-#   5. runs the unit tests again under ASan+UBSan and under TSan.
+#   3. runs the libFuzzer targets for a bounded time (fuzz/run.sh, ~15 s each),
+#   4. starts the local PostgreSQL and MariaDB clusters (the project's scripts),
+#   5. runs the integration, end-to-end and chaos tests against them (ctest; the
+#      chaos tests start isolated clusters of their own, tests/chaos/run.sh),
+#   6. runs the unit tests again under ASan+UBSan and under TSan.
 # Clusters this script started are stopped again at the end.
-#   LAGROUTER_SKIP_SANITIZERS=1 scripts/test.sh    skip step 5 (faster local runs)
+#   LAGROUTER_SKIP_SANITIZERS=1 scripts/test.sh    skip step 6 (faster local runs)
+#   LAGROUTER_FUZZ_SECONDS=N scripts/test.sh       fuzz each target N s (default 15)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -52,12 +55,21 @@ port_open "${LAGROUTER_MYSQL_BASE_PORT:-3407}" || stop_clusters+=(mariadb)
 step "unit tests"
 run_ctest unit --test-dir build -L unit -j "$jobs"
 
+step "fuzzing (libFuzzer, ASan+UBSan)"
+fuzz_seconds="${LAGROUTER_FUZZ_SECONDS:-15}"
+if ! fuzz/run.sh "$fuzz_seconds"; then
+  echo "FAILED: fuzz" >&2
+  exit 1
+fi
+passed=$((passed + 3))
+summary+=("fuzz: 3 targets x ${fuzz_seconds}s passed;")
+
 step "servers"
 scripts/pg-cluster.sh start
 scripts/mariadb-cluster.sh start
 
-step "integration and end-to-end tests (real servers)"
-run_ctest "integration, e2e" --test-dir build -LE unit
+step "integration, end-to-end and chaos tests (real servers)"
+run_ctest "integration, e2e, chaos" --test-dir build -LE unit
 
 if [[ "${LAGROUTER_SKIP_SANITIZERS:-0}" != 1 ]]; then
   for s in asan tsan; do
