@@ -405,6 +405,43 @@ Config Load(const toml::value& root) {
   return cfg;
 }
 
+// toml11 parses arrays and inline tables recursively, so a deeply nested value
+// overflows the stack, which no catch can stop (found by fuzz_config). Returns
+// the line where brackets outside strings and comments nest deeper than
+// `limit`, or 0.
+size_t TooDeepLine(std::string_view text, int limit) {
+  int depth = 0;
+  size_t line = 1;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+    } else if (c == '#') {
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+    } else if (c == '"' || c == '\'') {
+      const bool triple = text.substr(i, 3) == std::string(3, c);
+      i += triple ? 3 : 1;
+      for (; i < text.size(); ++i) {
+        if (text[i] == '\n') {
+          ++line;
+          if (!triple) break;  // a one-line string cannot span lines
+        } else if (c == '"' && text[i] == '\\') {
+          if (i + 1 < text.size() && text[i + 1] == '\n') ++line;
+          ++i;  // an escaped character never closes the string
+        } else if (text[i] == c && (!triple || text.substr(i, 3) == std::string(3, c))) {
+          if (triple) i += 2;
+          break;
+        }
+      }
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return line;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 bool ClientConfig::AllowsCluster(std::string_view cluster) const {
@@ -485,6 +522,12 @@ Result<Duration> ParseDuration(std::string_view text) {
 }
 
 Result<Config> ParseConfig(const std::string& text, const std::string& name) {
+  constexpr int kMaxNesting = 64;
+  if (const size_t line = TooDeepLine(text, kMaxNesting); line != 0) {
+    return MakeError(name + ": line " + std::to_string(line) +
+                     ": arrays and inline tables nested deeper than " +
+                     std::to_string(kMaxNesting) + " levels");
+  }
   try {
     std::istringstream in(text);
     const auto root = toml::parse(in, name);

@@ -140,3 +140,24 @@ TEST_F(ConfigTest, PasswordFileMustBePrivate) {
 
 }  // namespace
 }  // namespace lagrouter::daemon
+
+// toml11 recurses per nesting level: deep nesting must be an error, not a stack
+// overflow (found by fuzz_config). Brackets inside strings and comments count not.
+TEST(ConfigNesting, DeepNestingIsAnErrorNotACrash) {
+  for (const std::string open : {"[", "{b="}) {
+    std::string text = "a = ";
+    for (int i = 0; i < 100000; ++i) text += open;
+    auto cfg = lagrouter::daemon::ParseConfig(text, "deep.toml");
+    ASSERT_FALSE(cfg.ok());
+    EXPECT_NE(cfg.error().find("deep.toml: line 1: arrays and inline tables nested deeper"),
+              std::string::npos)
+        << cfg.error();
+  }
+  const std::string brackets(200, '[');
+  auto quoted =
+      lagrouter::daemon::ParseConfig("# " + brackets + "\nx = \"" + brackets + "\"\ny = '" +
+                                         brackets + "'\nz = \"\"\"\n" + brackets + "\"\"\"\n",
+                                     "t.toml");
+  ASSERT_FALSE(quoted.ok());
+  EXPECT_EQ(quoted.error().find("nested deeper"), std::string::npos) << quoted.error();
+}
