@@ -405,6 +405,47 @@ Config Load(const toml::value& root) {
   return cfg;
 }
 
+// TOML is UTF-8. toml11 3.7 reads out of bounds while reporting invalid UTF-8
+// inside a literal string (found by fuzz_config), so invalid input never
+// reaches it. Returns the line of the first invalid sequence, or 0.
+size_t InvalidUtf8Line(std::string_view text) {
+  size_t line = 1;
+  auto cont = [&](size_t i) {
+    return i < text.size() && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80;
+  };
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (c == '\n') ++line;
+      ++i;
+      continue;
+    }
+    size_t n = 0;                   // continuation bytes
+    unsigned lo = 0x80, hi = 0xBF;  // range of the first continuation byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      if (c == 0xE0) lo = 0xA0;  // overlong
+      if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      if (c == 0xF0) lo = 0x90;  // overlong
+      if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+      return line;
+    }
+    if (i + 1 >= text.size()) return line;
+    const auto first = static_cast<unsigned char>(text[i + 1]);
+    if (first < lo || first > hi) return line;
+    for (size_t k = 2; k <= n; ++k) {
+      if (!cont(i + k)) return line;
+    }
+    i += n + 1;
+  }
+  return 0;
+}
+
 // toml11 parses arrays and inline tables recursively, so a deeply nested value
 // overflows the stack, which no catch can stop (found by fuzz_config). Returns
 // the line where brackets outside strings and comments nest deeper than
@@ -522,6 +563,9 @@ Result<Duration> ParseDuration(std::string_view text) {
 }
 
 Result<Config> ParseConfig(const std::string& text, const std::string& name) {
+  if (const size_t line = InvalidUtf8Line(text); line != 0) {
+    return MakeError(name + ": line " + std::to_string(line) + ": not valid UTF-8");
+  }
   constexpr int kMaxNesting = 64;
   if (const size_t line = TooDeepLine(text, kMaxNesting); line != 0) {
     return MakeError(name + ": line " + std::to_string(line) +

@@ -161,3 +161,19 @@ TEST(ConfigNesting, DeepNestingIsAnErrorNotACrash) {
   ASSERT_FALSE(quoted.ok());
   EXPECT_EQ(quoted.error().find("nested deeper"), std::string::npos) << quoted.error();
 }
+
+// toml11 3.7 reads out of bounds reporting invalid UTF-8 in a literal string
+// (found by fuzz_config): invalid UTF-8 is rejected before toml11 sees it.
+TEST(ConfigUtf8, InvalidUtf8IsAnError) {
+  const std::string crash(
+      "'\xff\xff\xff\xff\xff\xff\xff'\xff\x13i\xff\x13i\xff\x13 0=BD'=__DB0''\xff", 32);
+  for (const std::string& text :
+       {crash, std::string("a = 1\nb = '\xc0\xaf'\n"), std::string("x = \"\xed\xa0\x80\"")}) {
+    auto cfg = lagrouter::daemon::ParseConfig(text, "u.toml");
+    ASSERT_FALSE(cfg.ok());
+    EXPECT_NE(cfg.error().find("not valid UTF-8"), std::string::npos) << cfg.error();
+  }
+  auto ok = lagrouter::daemon::ParseConfig("# caf\xc3\xa9 \xf0\x9f\x98\x80\n", "u.toml");
+  ASSERT_FALSE(ok.ok());
+  EXPECT_EQ(ok.error().find("UTF-8"), std::string::npos) << ok.error();
+}
