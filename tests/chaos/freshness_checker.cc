@@ -9,6 +9,13 @@
 // commit had returned before t - max_staleness. The daemon and this program
 // share CLOCK_MONOTONIC (std::chrono::steady_clock), so no clock sync is needed.
 //
+// Faults, one at a time at random intervals, each healed before the next: replay
+// paused, replication stopped, a replica or the primary SIGKILLed and
+// restarted, a replica SIGSTOPped (postmaster and backends) then SIGCONTed, and
+// a failover (MariaDB: the cluster script's promote/repoint; PostgreSQL: a clean
+// switchover, see PgSwitchover). The writer follows the primary through the
+// daemon's answer for a 0 s class.
+//
 // --naive bypasses lagrouter and always reads from the first replica; run with
 // faults, it must find violations (the checker can fail).
 //
@@ -456,6 +463,7 @@ class Checker {
   std::vector<pid_t> ServerPids(int node);
   bool WaitGone(pid_t pid);
   bool RestartNode(int node);
+  bool PgSwitchover(int old_primary, int new_primary, int other);
 
   // One fault: inject, hold, heal. False when the heal failed.
   void Inject(const std::string& kind, int node);
@@ -620,9 +628,40 @@ bool Checker::RestartNode(int node) {
   return false;
 }
 
+// A clean PostgreSQL switchover without pg_rewind: the old primary shuts down
+// (fast: its WAL senders first send every record to the streaming standbys),
+// the new one is promoted, the other standby follows it to the new timeline,
+// and the old primary restarts as a standby of the new one (its WAL ends at
+// its shutdown checkpoint, which the new primary has too).
+bool Checker::PgSwitchover(int old_primary, int new_primary, int other) {
+  std::string streaming;
+  if (!Sql(old_primary, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+           &streaming) ||
+      streaming != "2") {
+    Log("switchover skipped: %s standbys stream from node %d", streaming.c_str(), old_primary);
+    return false;
+  }
+  const std::string conninfo =
+      "host=127.0.0.1 port=" + std::to_string(o_.base_port + new_primary) + " user=postgres";
+  std::string promoted;
+  if (!Script("stop-node " + std::to_string(old_primary)) ||
+      !Sql(new_primary, "SELECT pg_promote(true, 30)", &promoted) || promoted != "t" ||
+      !Sql(other, "ALTER SYSTEM SET primary_conninfo = '" + conninfo + "'") ||
+      !Sql(other, "SELECT pg_reload_conf()")) {
+    return false;
+  }
+  const std::string dir = data_dir_ + "/pg-" + std::string(1, static_cast<char>('a' + old_primary));
+  std::ofstream(dir + "/standby.signal").flush();
+  std::ofstream(dir + "/postgresql.auto.conf", std::ios::app)
+      << "primary_conninfo = '" << conninfo << "'\n";
+  return RunCommand("chown --reference=" + ShellQuote(dir) + " " +
+                    ShellQuote(dir + "/standby.signal")) == 0 &&
+         Script("start-node " + std::to_string(old_primary));
+}
+
 void Checker::Inject(const std::string& kind, int node) {
   std::uniform_int_distribution<int> hold_ms(1000, 4000);
-  const auto hold = milliseconds(hold_ms(rng_));
+  const auto hold = kind == "failover" ? milliseconds(0) : milliseconds(hold_ms(rng_));
   const std::string n = std::to_string(node);
   bool injected = false;
   std::function<bool()> heal = [] { return true; };
@@ -664,12 +703,31 @@ void Checker::Inject(const std::string& kind, int node) {
       return true;
     };
   } else if (kind == "failover") {
-    // MariaDB: promote a replica, point the old primary and the other replica at it.
     const auto topo = CurrentTopology(o_);
     if (topo && topo->primary != node) {
-      injected = Script("promote " + n);
-      for (int other : {topo->primary, 3 - topo->primary - node}) {
-        injected = injected && Script("repoint " + std::to_string(other) + " " + n);
+      const int old_primary = topo->primary, other = 3 - topo->primary - node;
+      if (o_.postgres) {
+        injected = PgSwitchover(old_primary, node, other);
+        // Healed when both standbys stream from the new primary.
+        heal = [this, node] {
+          const auto deadline = Clock::now() + std::chrono::seconds(30);
+          std::string streaming;
+          while (Clock::now() < deadline) {
+            if (Sql(node, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+                    &streaming) &&
+                streaming == "2") {
+              return true;
+            }
+            std::this_thread::sleep_for(milliseconds(100));
+          }
+          return false;
+        };
+      } else {
+        // MariaDB: promote a replica, point the old primary and the other replica at it.
+        injected = Script("promote " + n);
+        for (int o : {old_primary, other}) {
+          injected = injected && Script("repoint " + std::to_string(o) + " " + n);
+        }
       }
     }
   }
@@ -679,7 +737,7 @@ void Checker::Inject(const std::string& kind, int node) {
   }
   Log("fault %s on node %d%s, held %lld ms", kind.c_str(), node, injected ? "" : " FAILED",
       static_cast<long long>(hold.count()));
-  if (kind != "failover") SleepFor(hold, faults_stop_);
+  SleepFor(hold, faults_stop_);
   if (!heal()) {
     std::lock_guard lock(stats_.mu);
     stats_.heal_failed[kind]++;
@@ -688,9 +746,8 @@ void Checker::Inject(const std::string& kind, int node) {
 }
 
 void Checker::Faults() {
-  std::vector<std::string> kinds = {"pause_replay", "stop_replication", "kill_replica",
-                                    "kill_primary", "hang_replica"};
-  if (!o_.postgres) kinds.push_back("failover");
+  const std::vector<std::string> kinds = {"pause_replay", "stop_replication", "kill_replica",
+                                          "kill_primary", "hang_replica",     "failover"};
   bool first = true;
   std::uniform_int_distribution<int> gap_ms(300, 2000);
   // Let the daemon admit the replicas before the first fault.

@@ -74,6 +74,13 @@ teardown() {
 }
 trap teardown EXIT
 
+if [[ "$engine" == postgres ]]; then
+  # A failover leaves pg-a a standby, which pg-cluster.sh's start does not
+  # expect: every run starts from a fresh PostgreSQL cluster (a few seconds).
+  "$script" stop >/dev/null 2>&1 || true
+  pgdir="$("$script" env | sed -n 's/.*LAGROUTER_PG_DIR=//p')"
+  [[ "$pgdir" == */pg || "$pgdir" == /var/tmp/lagrouter-pg-* ]] && rm -rf "$pgdir"
+fi
 echo "chaos: starting the $engine cluster in $LAGROUTER_RUN_DIR (ports $base-$((base + 2)))"
 "$script" start
 
