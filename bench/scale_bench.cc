@@ -101,11 +101,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int v = std::atoi(argv[i + 1]);
-    if (k == "--clusters") clusters = v;
-    else if (k == "--servers") servers = v;
-    else if (k == "--interval-ms") interval_ms = v;
-    else if (k == "--seconds") seconds = v;
-    else if (k == "--port") port = v;
+    if (k == "--clusters")
+      clusters = v;
+    else if (k == "--servers")
+      servers = v;
+    else if (k == "--interval-ms")
+      interval_ms = v;
+    else if (k == "--seconds")
+      seconds = v;
+    else if (k == "--port")
+      port = v;
   }
   spdlog::set_level(spdlog::level::warn);  // a thousand servers' start-up lines say nothing here
   auto config = std::make_shared<daemon::Config>();
@@ -133,8 +138,7 @@ int main(int argc, char** argv) {
   const auto interval = std::chrono::milliseconds(interval_ms);
   daemon::Metrics metrics(*config);
   daemon::Monitor monitor(
-      config, &metrics,
-      [&](const daemon::ClusterConfig&, const daemon::ServerConfig& s) {
+      config, &metrics, [&](const daemon::ClusterConfig&, const daemon::ServerConfig& s) {
         return std::make_unique<SimProbe>(s.name == "s0", epoch, &stats, interval);
       });
   daemon::HttpApi api(config, monitor, metrics);
@@ -167,10 +171,11 @@ int main(int argc, char** argv) {
   monitor.Stop();
   std::lock_guard<std::mutex> lock(stats.mu);
   const double expected = static_cast<double>(clusters) * servers * wall * 1000.0 / interval_ms;
-  std::printf("probes: %lld of %.0f expected; late cycles (gap > 1.5 intervals): %lld; "
-              "max gap between probes of a server: %.1f ms\n",
-              static_cast<long long>(stats.probes), expected,
-              static_cast<long long>(stats.late_cycles), stats.max_gap_us / 1000.0);
+  std::printf(
+      "probes: %lld of %.0f expected; late cycles (gap > 1.5 intervals): %lld; "
+      "max gap between probes of a server: %.1f ms\n",
+      static_cast<long long>(stats.probes), expected, static_cast<long long>(stats.late_cycles),
+      stats.max_gap_us / 1000.0);
   std::printf("cpu: %.2f cores (whole process, HTTP load included); rss: %.1f MB\n", cpu,
               rss / 1024.0);
   return 0;
