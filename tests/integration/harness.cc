@@ -26,6 +26,17 @@ std::string DaemonBinary() {
   return std::string(LAGROUTER_BINARY_DIR) + "/bin/lagrouter";
 }
 
+std::string LocalPgCluster() {
+  std::string toml =
+      "[[cluster]]\nname = \"shop\"\nengine = \"postgres\"\nuser = \"lagrouter\"\n"
+      "password_env = \"LAGROUTER_DB_PASSWORD\"\n";
+  for (const auto& [name, port] : {std::pair{"pg-a", 5441}, {"pg-b", 5442}, {"pg-c", 5443}}) {
+    toml += std::string("  [[cluster.server]]\n  name = \"") + name +
+            "\"\n  host = \"127.0.0.1\"\n  port = " + std::to_string(port) + "\n";
+  }
+  return toml;
+}
+
 std::string DbPassword() {
   const char* pw = std::getenv("LAGROUTER_DB_PASSWORD");
   return pw != nullptr ? pw : "lagrouter-demo-pw";

@@ -62,6 +62,10 @@ class Daemon {
   std::string dir_;
 };
 
+// The [[cluster]] table of the local PostgreSQL cluster (scripts/pg-cluster.sh):
+// cluster "shop", servers pg-a (5441), pg-b (5442), pg-c (5443).
+std::string LocalPgCluster();
+
 // The lagrouter binary under test.
 std::string DaemonBinary();
 

@@ -28,24 +28,8 @@ address = "127.0.0.1:)" +
 interval = ")" +
          std::to_string(kIntervalMs) + R"(ms"
 timeout = "1s"
-[[cluster]]
-name = "shop"
-engine = "postgres"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-  [[cluster.server]]
-  name = "pg-a"
-  host = "127.0.0.1"
-  port = 5441
-  [[cluster.server]]
-  name = "pg-b"
-  host = "127.0.0.1"
-  port = 5442
-  [[cluster.server]]
-  name = "pg-c"
-  host = "127.0.0.1"
-  port = 5443
-[class.inventory]
+)" + LocalPgCluster() +
+         R"([class.inventory]
 max_staleness = "0s"
 [class.second]
 max_staleness = "1s"
