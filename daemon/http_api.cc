@@ -426,7 +426,9 @@ ApiResponse HttpApi::Status(router::TimePoint now, int client) const {
     clusters.push_back(std::move(cj));
   }
   out["clusters"] = std::move(clusters);
-  return {200, out.dump()};
+  // Engine error texts are not guaranteed UTF-8: replace bad bytes rather
+  // than let dump() throw and turn the status page into a 500.
+  return {200, out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 ApiResponse HttpApi::Ready() const {
