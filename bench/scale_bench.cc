@@ -2,7 +2,6 @@
 // Runs the real Monitor, Metrics and HTTP API; only the databases are
 // simulated. Reports whether every probe cycle stayed on time, CPU and RSS.
 //   scale_bench [--clusters N] [--servers N] [--interval-ms N] [--seconds N] [--port N]
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -115,7 +114,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);  // a thousand servers' start-up lines say nothing here
   auto config = std::make_shared<daemon::Config>();
   config->listen_port = port;
-  config->http_threads = 96;
+  config->http_threads = 2;
   config->probe_interval = std::chrono::milliseconds(interval_ms);
   config->probe_timeout = std::chrono::seconds(1);
   for (int c = 0; c < clusters; ++c) {
@@ -142,14 +141,18 @@ int main(int argc, char** argv) {
         return std::make_unique<SimProbe>(s.name == "s0", epoch, &stats, interval);
       });
   daemon::HttpApi api(config, monitor, metrics);
-  httplib::Server server;
-  api.Install(server);
-  if (!daemon::BindServer(server, "127.0.0.1", port)) {
-    std::fprintf(stderr, "cannot listen on 127.0.0.1:%d\n", port);
+  daemon::HttpServer::Options options;
+  options.host = "127.0.0.1";
+  options.port = port;
+  options.threads = config->http_threads;
+  auto server = daemon::HttpServer::Bind(
+      options, [&api](const daemon::HttpRequest& req) { return api.Handle(req); });
+  if (!server) {
+    std::fprintf(stderr, "%s\n", server.error().c_str());
     return 1;
   }
   monitor.Start();
-  std::thread http([&] { server.listen_after_bind(); });
+  (*server)->Start();
   std::this_thread::sleep_for(std::chrono::seconds(2));  // warm-up: first cycles, connections
   {
     std::lock_guard<std::mutex> lock(stats.mu);
@@ -166,8 +169,7 @@ int main(int argc, char** argv) {
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   const double cpu = (CpuSeconds() - cpu0) / wall;
   const long rss = RssKb();
-  server.stop();
-  http.join();
+  (*server)->Stop();
   monitor.Stop();
   std::lock_guard<std::mutex> lock(stats.mu);
   const double expected = static_cast<double>(clusters) * servers * wall * 1000.0 / interval_ms;

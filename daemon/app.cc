@@ -1,7 +1,7 @@
 #include "daemon/app.h"
 
-#include <httplib.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -24,12 +24,10 @@ struct Instance {
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<Monitor> monitor;
   std::unique_ptr<HttpApi> api;
-  std::unique_ptr<httplib::Server> server;
-  std::thread http;
+  std::unique_ptr<HttpServer> server;
 
   ~Instance() {
-    if (server) server->stop();
-    if (http.joinable()) http.join();
+    if (server) server->Stop();
     if (monitor) monitor->Stop();
   }
 };
@@ -41,26 +39,20 @@ std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config, st
   in->metrics = std::make_unique<Metrics>(*config);
   in->monitor = std::make_unique<Monitor>(config, in->metrics.get(), RealProbes());
   in->api = std::make_unique<HttpApi>(config, *in->monitor, *in->metrics);
-  if (config->Tls()) {
-    std::string tls_error;
-    in->server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
-      auto ok = ConfigureServerTls(ctx, {config->tls_cert, config->tls_key, config->tls_client_ca});
-      if (!ok) tls_error = ok.error();
-      return ok.ok();
-    });
-    if (!in->server->is_valid()) {
-      *error = "cannot set up HTTPS: " + (tls_error.empty() ? "OpenSSL failed" : tls_error);
-      return nullptr;
-    }
-  } else {
-    in->server = std::make_unique<httplib::Server>();
-  }
-  in->api->Install(*in->server);
-  if (!BindServer(*in->server, config->listen_host, config->listen_port)) {
-    *error = "cannot listen on " + config->listen_host + ":" + std::to_string(config->listen_port) +
-             " (in use, or not an address of this host)";
+  HttpServer::Options options;
+  options.host = config->listen_host;
+  options.port = config->listen_port;
+  options.threads = config->http_threads;
+  options.tls = config->Tls();
+  options.tls_files = {config->tls_cert, config->tls_key, config->tls_client_ca};
+  HttpApi* api = in->api.get();
+  auto server =
+      HttpServer::Bind(options, [api](const HttpRequest& req) { return api->Handle(req); });
+  if (!server) {
+    *error = server.error();
     return nullptr;
   }
+  in->server = std::move(server).value();
   in->monitor->Start();
   return in;
 }
@@ -68,8 +60,7 @@ std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config, st
 // Starts accepting. Bound listeners queue connections until then, so a
 // reload can wait for its first probe cycle without refusing anyone.
 void Serve(Instance& in) {
-  httplib::Server* server = in.server.get();
-  in.http = std::thread([server] { server->listen_after_bind(); });
+  in.server->Start();
 }
 
 void LogConfiguration(const Config& config) {
@@ -155,6 +146,13 @@ int RunDaemon(std::shared_ptr<const Config> config) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Every open connection is a descriptor: take the hard limit, not the
+  // usual soft 1024, so that connection bursts are not refused early.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   // The listener allows SO_REUSEPORT for reloads: refuse to share the port
   // with another process at start.
@@ -182,7 +180,7 @@ int RunDaemon(std::shared_ptr<const Config> config) {
     spdlog::info("signal {}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
-  running.reset();  // stops accepting, finishes in-flight requests, stops the probes
+  running.reset();  // stops accepting, closes connections between requests, stops the probes
   spdlog::info("stopped");
   return 0;
 }

@@ -1,6 +1,5 @@
 #include "daemon/http_api.h"
 
-#include <httplib.h>
 #include <netdb.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -40,9 +39,6 @@ std::string Quote(std::string_view s) {
   return "'" + Printable(s, 64) + "'";
 }
 
-// Set by the gate, read by the handler of the same request (same thread).
-thread_local int t_client = -1;
-
 }  // namespace
 
 bool PortInUse(const std::string& host, int port) {
@@ -62,23 +58,6 @@ bool PortInUse(const std::string& host, int port) {
   }
   freeaddrinfo(list);
   return in_use;
-}
-
-bool BindServer(httplib::Server& server, const std::string& host, int port) {
-  int listen_fd = -1;
-  server.set_socket_options([&listen_fd](socket_t sock) {
-    int yes = 1;  // what cpp-httplib's default socket options set
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    // A reload binds the new listener before closing the old one, so no
-    // connection is refused in between (Linux: same user only).
-    setsockopt(sock, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes);
-    listen_fd = sock;
-  });
-  if (!server.bind_to_port(host, port)) return false;
-  // A backlog of 5 drops SYNs when many clients connect at once; they then
-  // wait for TCP's retransmit (1 s, then 3 s). Listening again widens it.
-  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
-  return true;
 }
 
 HttpApi::HttpApi(std::shared_ptr<const Config> config, Monitor& monitor, Metrics& metrics)
@@ -101,14 +80,10 @@ ApiResponse HttpApi::BadRequest(const char* error, const std::string& message) {
   return {400, ErrorBody(error, message)};
 }
 
-int HttpApi::CurrentClient() {
-  return t_client;
-}
-
-bool HttpApi::Guard(const httplib::Request& req, httplib::Response& res) {
-  t_client = -1;
-  if (!auth_.Protects(req.path)) return true;
-  AuthDecision d = auth_.Authenticate(req.get_header_value("Authorization"));
+std::optional<ApiResponse> HttpApi::Guard(const HttpRequest& req, int& client) {
+  client = -1;
+  if (!auth_.Protects(req.path)) return std::nullopt;
+  AuthDecision d = auth_.Authenticate(req.authorization);
   if (d.allowed()) {
     std::vector<std::string_view> clusters, classes;
     for (const auto& [key, value] : req.params) {
@@ -129,24 +104,24 @@ bool HttpApi::Guard(const httplib::Request& req, httplib::Response& res) {
     d = auth_.Authorize(d.client, clusters, classes);
   }
   if (d.allowed()) {
-    t_client = d.client;
-    return true;
+    client = d.client;
+    return std::nullopt;
   }
-  const std::string& client = auth_.ClientName(d.client);
-  metrics_.CountDenied(DenialName(d.denial), client);
+  const std::string& name = auth_.ClientName(d.client);
+  metrics_.CountDenied(DenialName(d.denial), name);
   // One structured line per refusal, never the token (nor the query).
   spdlog::warn("denied request: client={} path={} reason={} status={} remote={}:{}",
-               client.empty() ? "-" : client, Quote(req.path), DenialName(d.denial), d.status(),
+               name.empty() ? "-" : name, Quote(req.path), DenialName(d.denial), d.status(),
                req.remote_addr, req.remote_port);
-  res.status = d.status();
+  ApiResponse res{d.status(),
+                  ErrorBody(d.status() == 401 ? "unauthorized" : "forbidden", d.message)};
   if (res.status == 401) {
-    res.set_header("WWW-Authenticate", d.denial == Denial::kUnknownToken
-                                           ? "Bearer realm=\"lagrouter\", error=\"invalid_token\""
-                                           : "Bearer realm=\"lagrouter\"");
+    res.headers.emplace_back("WWW-Authenticate",
+                             d.denial == Denial::kUnknownToken
+                                 ? "Bearer realm=\"lagrouter\", error=\"invalid_token\""
+                                 : "Bearer realm=\"lagrouter\"");
   }
-  res.set_content(ErrorBody(res.status == 401 ? "unauthorized" : "forbidden", d.message),
-                  "application/json");
-  return false;
+  return res;
 }
 
 ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int client) {
@@ -436,74 +411,72 @@ ApiResponse HttpApi::Ready() const {
   return {503, ErrorBody("not_ready", "the first probe cycle has not completed yet")};
 }
 
-void HttpApi::Install(httplib::Server& server) {
-  const int threads = config_->http_threads;
-  server.new_task_queue = [threads] {
-    return new httplib::ThreadPool(static_cast<size_t>(threads));
-  };
-  server.set_tcp_nodelay(true);
-  server.set_keep_alive_max_count(1000000);
-  server.set_keep_alive_timeout(30);
-  server.set_read_timeout(5, 0);
-  server.set_write_timeout(5, 0);
-  server.set_payload_max_length(64 * 1024);
-
-  auto send = [](httplib::Response& res, const ApiResponse& r) {
-    res.status = r.status;
-    res.set_content(r.body, r.content_type);
-  };
-  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    return Guard(req, res) ? httplib::Server::HandlerResponse::Unhandled
-                           : httplib::Server::HandlerResponse::Handled;
-  });
-  server.Get("/v1/route", [this, send](const httplib::Request& req, httplib::Response& res) {
-    const auto started = router::Clock::now();
-    send(res, Route(req.params, started, CurrentClient()));
-    metrics_.ObserveRouteDuration(
-        std::chrono::duration<double>(router::Clock::now() - started).count());
-  });
-  server.Get("/v1/status", [this, send](const httplib::Request&, httplib::Response& res) {
-    send(res, Status(router::Clock::now(), CurrentClient()));
-  });
-  server.Get(R"(/v1/check/([^/]+)/([^/]+))",
-             [this, send](const httplib::Request& req, httplib::Response& res) {
-               send(res, Check(req.matches[1], req.matches[2], req.params, router::Clock::now()));
-             });
-  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(kStatusPageHtml, "text/html; charset=utf-8");
-  });
-  server.Get("/healthz", [send](const httplib::Request&, httplib::Response& res) {
-    send(res, {200, "{\"status\":\"ok\"}"});
-  });
-  server.Get("/readyz",
-             [this, send](const httplib::Request&, httplib::Response& res) { send(res, Ready()); });
-  server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_.Render(monitor_), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    const std::string msg =
-        res.status == 404 ? "no such endpoint " + Quote(req.path) +
-                                "; try /, /v1/route, /v1/status, /v1/check/CLUSTER/SERVER?class=K, "
-                                "/healthz, /readyz, /metrics"
-                          : "request refused (HTTP " + std::to_string(res.status) + ")";
-    res.set_content(ErrorBody(res.status == 404 ? "not_found" : "bad_request", msg),
-                    "application/json");
-  });
-  server.set_exception_handler(
-      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown";
-        try {
-          if (ep) std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        spdlog::error("handler for {} failed: {}", req.path, what);
-        res.status = 500;
-        res.set_content(ErrorBody("internal", "internal error; see the daemon's log"),
-                        "application/json");
-      });
+ApiResponse HttpApi::Handle(const HttpRequest& req) {
+  int client = -1;
+  if (auto refused = Guard(req, client)) return std::move(*refused);
+  const std::string_view path = req.path;
+  constexpr std::string_view kCheck = "/v1/check/";
+  enum class Endpoint { kNone, kRoute, kStatus, kCheck, kPage, kHealth, kReady, kMetrics };
+  Endpoint endpoint = path == "/v1/route"                ? Endpoint::kRoute
+                      : path == "/v1/status"             ? Endpoint::kStatus
+                      : path.substr(0, kCheck.size()) == kCheck ? Endpoint::kCheck
+                      : path == "/"                      ? Endpoint::kPage
+                      : path == "/healthz"               ? Endpoint::kHealth
+                      : path == "/readyz"                ? Endpoint::kReady
+                      : path == "/metrics"               ? Endpoint::kMetrics
+                                                         : Endpoint::kNone;
+  // /v1/check/<cluster>/<server>: exactly two non-empty segments.
+  std::string_view check_cluster, check_server;
+  if (endpoint == Endpoint::kCheck) {
+    const std::string_view rest = path.substr(kCheck.size());
+    const size_t slash = rest.find('/');
+    check_cluster = rest.substr(0, slash);
+    check_server = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    if (check_cluster.empty() || check_server.empty() ||
+        check_server.find('/') != std::string_view::npos) {
+      endpoint = Endpoint::kNone;
+    }
+  }
+  if (endpoint == Endpoint::kNone) {
+    metrics_.CountBadRequest("not_found");
+    return {404, ErrorBody("not_found", "no such endpoint " + Quote(req.path) +
+                                            "; try /, /v1/route, /v1/status, "
+                                            "/v1/check/CLUSTER/SERVER?class=K, /healthz, "
+                                            "/readyz, /metrics")};
+  }
+  if (req.method != "GET" && req.method != "HEAD") {
+    metrics_.CountBadRequest("method_not_allowed");
+    ApiResponse res{405, ErrorBody("method_not_allowed",
+                                   "method " + Quote(req.method) + " is not allowed on " +
+                                       Quote(req.path) + "; use GET (or HEAD)")};
+    res.headers.emplace_back("Allow", "GET, HEAD");
+    return res;
+  }
+  switch (endpoint) {
+    case Endpoint::kRoute: {
+      const auto started = router::Clock::now();
+      ApiResponse res = Route(req.params, started, client);
+      metrics_.ObserveRouteDuration(
+          std::chrono::duration<double>(router::Clock::now() - started).count());
+      return res;
+    }
+    case Endpoint::kStatus:
+      return Status(router::Clock::now(), client);
+    case Endpoint::kCheck:
+      return Check(std::string(check_cluster), std::string(check_server), req.params,
+                   router::Clock::now());
+    case Endpoint::kPage:
+      return {200, kStatusPageHtml, "text/html; charset=utf-8"};
+    case Endpoint::kHealth:
+      return {200, "{\"status\":\"ok\"}"};
+    case Endpoint::kReady:
+      return Ready();
+    case Endpoint::kMetrics:
+      return {200, metrics_.Render(monitor_), "text/plain; version=0.0.4; charset=utf-8"};
+    case Endpoint::kNone:
+      break;
+  }
+  return {500, ErrorBody("internal", "unhandled endpoint")};
 }
 
 }  // namespace lagrouter::daemon

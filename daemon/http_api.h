@@ -5,35 +5,18 @@
 
 #include <atomic>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <unordered_map>
 
 #include "daemon/auth.h"
 #include "daemon/config.h"
+#include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/monitor.h"
 
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}  // namespace httplib
-
 namespace lagrouter::daemon {
-
-struct ApiResponse {
-  int status = 200;
-  std::string body;
-  const char* content_type = "application/json";
-};
-
-using QueryParams = std::multimap<std::string, std::string>;
-
-// Binds `server` to host:port with a listen backlog fit for bursts of new
-// connections (cpp-httplib 0.11 uses 5) and SO_REUSEPORT, so that a reload
-// can open its listener before the old one closes. False when unusable.
-bool BindServer(httplib::Server& server, const std::string& host, int port);
 
 // True when another socket holds host:port (SO_REUSEPORT would otherwise let
 // a second daemon share the port silently): checked once at start.
@@ -55,23 +38,19 @@ class HttpApi {
                     const QueryParams& params, router::TimePoint now);
   ApiResponse Ready() const;
 
-  // Registers the handlers and tunes the server (TCP_NODELAY, keep-alive,
-  // thread pool, timeouts, limits).
-  void Install(httplib::Server& server);
+  // One request, end to end: the access gate, then the endpoint. Every
+  // answer, errors included, is JSON (the status page at / is HTML).
+  ApiResponse Handle(const HttpRequest& req);
 
   // The access gate of every protected path (all of /v1/ once a client is
   // configured; see Authenticator::Protects). Authenticates the bearer token,
   // then authorizes the request's targets: every `cluster` and `class` query
   // parameter, and the first path segment after the endpoint
-  // (/v1/<endpoint>/<cluster>/...). On refusal it fills `res` (401 with
-  // WWW-Authenticate, or 403; JSON), counts and logs it, and returns false.
-  // Install() runs it for every request before routing, so endpoints added
-  // later are covered without doing anything.
-  bool Guard(const httplib::Request& req, httplib::Response& res);
-  // The client the gate admitted for the request this thread is serving
-  // (cpp-httplib runs the gate and the handler on the same thread, one
-  // request at a time); -1 when auth is off.
-  static int CurrentClient();
+  // (/v1/<endpoint>/<cluster>/...). Returns the refusal (401 with
+  // WWW-Authenticate, or 403), counted and logged, or nothing and sets
+  // `client` (-1 when auth is off). Handle() runs it before any endpoint, so
+  // endpoints added later are covered without doing anything.
+  std::optional<ApiResponse> Guard(const HttpRequest& req, int& client);
 
  private:
   ApiResponse BadRequest(const char* error, const std::string& message);

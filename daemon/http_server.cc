@@ -1,0 +1,305 @@
+#include "daemon/http_server.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+namespace lagrouter::daemon {
+
+namespace {
+
+std::string Decode(std::string_view s, bool plus_is_space) {
+  // evhttp_uridecode needs a NUL-terminated input and reports the decoded
+  // length, so "%00" survives as a NUL byte instead of cutting the value.
+  const std::string in(s);
+  size_t size = 0;
+  char* out = evhttp_uridecode(in.c_str(), plus_is_space ? 1 : 0, &size);
+  if (out == nullptr) return in;
+  std::string decoded(out, size);
+  std::free(out);
+  return decoded;
+}
+
+const char* MethodName(evhttp_cmd_type cmd) {
+  switch (cmd) {
+    case EVHTTP_REQ_GET:
+      return "GET";
+    case EVHTTP_REQ_HEAD:
+      return "HEAD";
+    case EVHTTP_REQ_POST:
+      return "POST";
+    case EVHTTP_REQ_PUT:
+      return "PUT";
+    case EVHTTP_REQ_DELETE:
+      return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+      return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+      return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+      return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+      return "PATCH";
+  }
+  return "UNKNOWN";
+}
+
+std::string Errno(int e) {
+  return std::strerror(e);
+}
+
+}  // namespace
+
+QueryParams ParseQuery(std::string_view query) {
+  QueryParams params;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view piece = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (piece.empty()) continue;
+    const size_t eq = piece.find('=');
+    const std::string_view key = piece.substr(0, eq);
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : piece.substr(eq + 1);
+    params.emplace(Decode(key, true), Decode(value, true));
+  }
+  return params;
+}
+
+std::string DecodePath(std::string_view path) {
+  return Decode(path, false);
+}
+
+struct HttpServer::Loop {
+  HttpServer* server = nullptr;
+  event_base* base = nullptr;
+  evhttp* http = nullptr;
+  evconnlistener* listener = nullptr;
+  event* resume = nullptr;  // re-enables accepting after an accept error
+  std::chrono::steady_clock::time_point last_accept_warning{};
+  std::thread thread;
+
+  ~Loop() {
+    if (resume != nullptr) event_free(resume);
+    if (http != nullptr) evhttp_free(http);  // closes its listener dup and connections
+    if (base != nullptr) event_base_free(base);
+  }
+
+  static void OnRequest(evhttp_request* req, void* arg) {
+    static_cast<Loop*>(arg)->Serve(req);
+  }
+
+  void Serve(evhttp_request* req) {
+    HttpRequest r;
+    r.method = MethodName(evhttp_request_get_command(req));
+    if (const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req)) {
+      if (const char* path = evhttp_uri_get_path(uri)) r.path = DecodePath(path);
+      if (const char* query = evhttp_uri_get_query(uri)) r.params = ParseQuery(query);
+    }
+    if (r.path.empty()) r.path = "/";
+    if (const char* auth =
+            evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization")) {
+      r.authorization = auth;
+    }
+    if (evhttp_connection* conn = evhttp_request_get_connection(req)) {
+      char* addr = nullptr;
+      ev_uint16_t port = 0;
+      evhttp_connection_get_peer(conn, &addr, &port);
+      if (addr != nullptr) r.remote_addr = addr;
+      r.remote_port = port;
+    }
+
+    ApiResponse res;
+    try {
+      res = server->handler_(r);
+    } catch (const std::exception& e) {
+      spdlog::error("handler for {} failed: {}", r.path, e.what());
+      res = {500, R"({"error":"internal","message":"internal error; see the daemon's log"})"};
+    }
+    evkeyvalq* headers = evhttp_request_get_output_headers(req);
+    evhttp_add_header(headers, "Content-Type", res.content_type);
+    for (const auto& [name, value] : res.headers) {
+      evhttp_add_header(headers, name.c_str(), value.c_str());  // refuses CR/LF
+    }
+    evbuffer_add(evhttp_request_get_output_buffer(req), res.body.data(), res.body.size());
+    evhttp_send_reply(req, res.status, nullptr, nullptr);  // HEAD: headers only
+  }
+
+  // accept() failed for a reason that retrying at once cannot fix (out of
+  // file descriptors, most likely): pause this loop's accepting briefly
+  // instead of spinning on the readable listener.
+  static void OnAcceptError(evconnlistener* listener, void* arg) {
+    Loop* loop = static_cast<Loop*>(arg);
+    const int err = EVUTIL_SOCKET_ERROR();
+    const auto now = std::chrono::steady_clock::now();
+    if (now - loop->last_accept_warning > std::chrono::seconds(10)) {
+      loop->last_accept_warning = now;
+      spdlog::warn("accepting a connection failed: {}; new connections wait (raise the open file "
+                   "limit, LimitNOFILE=, if this repeats)",
+                   Errno(err));
+    }
+    evconnlistener_disable(listener);
+    const timeval pause{0, 100 * 1000};
+    event_add(loop->resume, &pause);
+  }
+
+  static void OnResume(evutil_socket_t, short, void* arg) {
+    evconnlistener_enable(static_cast<Loop*>(arg)->listener);
+  }
+
+  static bufferevent* MakeTlsConnection(event_base* base, void* arg) {
+    SSL* ssl = SSL_new(static_cast<SSL_CTX*>(arg));
+    if (ssl == nullptr) return nullptr;
+    bufferevent* bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE);
+    // Clients that close without a TLS close_notify are not an error.
+    if (bev != nullptr) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+  }
+};
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Handler handler) {
+  // Locks in every event_base, so that Stop() can end a loop from another thread.
+  static std::once_flag threads_once;
+  std::call_once(threads_once, [] { evthread_use_pthreads(); });
+
+  std::unique_ptr<HttpServer> server(new HttpServer());
+  server->options_ = options;
+  server->handler_ = std::move(handler);
+  const std::string where = options.host + ":" + std::to_string(options.port);
+
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* list = nullptr;
+  const int gai = getaddrinfo(options.host.empty() ? nullptr : options.host.c_str(),
+                              std::to_string(options.port).c_str(), &hints, &list);
+  if (gai != 0) return MakeError("cannot resolve " + where + ": " + gai_strerror(gai));
+  std::string failure = "no address";
+  for (addrinfo* a = list; a != nullptr && server->listen_fd_ < 0; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                          a->ai_protocol);
+    if (fd < 0) {
+      failure = Errno(errno);
+      continue;
+    }
+    int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    // A reload binds the new listener before closing the old one, so no
+    // connection is refused in between (Linux: same user only).
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes);
+    // Accepted sockets inherit it: answers leave at once, never held by Nagle.
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+      failure = Errno(errno);
+      close(fd);
+      continue;
+    }
+    server->listen_fd_ = fd;
+  }
+  freeaddrinfo(list);
+  if (server->listen_fd_ < 0) return MakeError("cannot listen on " + where + ": " + failure);
+
+  if (options.tls) {
+    server->tls_ctx_ = SSL_CTX_new(TLS_server_method());
+    if (server->tls_ctx_ == nullptr) return MakeError("cannot set up HTTPS: OpenSSL failed");
+    auto ok = ConfigureServerTls(*server->tls_ctx_, options.tls_files);
+    if (!ok) return MakeError("cannot set up HTTPS: " + ok.error());
+  }
+
+  const int threads = std::max(1, options.threads);
+  for (int i = 0; i < threads; ++i) {
+    auto loop = std::make_unique<Loop>();
+    loop->server = server.get();
+    // Changelist: a connection's read/write interest flips several times per
+    // request; epoll then sees one change per loop turn instead of each flip.
+    event_config* cfg = event_config_new();
+    if (cfg == nullptr) return MakeError("cannot create an event loop");
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    loop->base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    if (loop->base == nullptr) return MakeError("cannot create an event loop");
+    loop->http = evhttp_new(loop->base);
+    if (loop->http == nullptr) return MakeError("cannot create an HTTP server");
+    evhttp_set_gencb(loop->http, &Loop::OnRequest, loop.get());
+    // Every method reaches the handler, which answers 405 in JSON itself.
+    evhttp_set_allowed_methods(loop->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+                                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_timeout(loop->http, options.idle_timeout_seconds);
+    evhttp_set_max_headers_size(loop->http, 16 * 1024);
+    evhttp_set_max_body_size(loop->http, 64 * 1024);
+    if (server->tls_ctx_ != nullptr) {
+      evhttp_set_bevcb(loop->http, &Loop::MakeTlsConnection, server->tls_ctx_);
+    }
+    // Every loop accepts from the same socket (its own descriptor of it).
+    const int fd = fcntl(server->listen_fd_, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return MakeError("cannot listen on " + where + ": " + Errno(errno));
+    evhttp_bound_socket* bound = evhttp_accept_socket_with_handle(loop->http, fd);
+    if (bound == nullptr) {
+      close(fd);
+      return MakeError("cannot listen on " + where + ": libevent refused the socket");
+    }
+    loop->listener = evhttp_bound_socket_get_listener(bound);
+    loop->resume = evtimer_new(loop->base, &Loop::OnResume, loop.get());
+    evconnlistener_set_error_cb(loop->listener, &Loop::OnAcceptError);
+    // Not accepting until Start(): the kernel queues connections meanwhile.
+    evconnlistener_disable(loop->listener);
+    server->loops_.push_back(std::move(loop));
+  }
+  return server;
+}
+
+void HttpServer::Start() {
+  if (started_ || stopped_) return;
+  started_ = true;
+  for (auto& loop : loops_) {
+    evconnlistener_enable(loop->listener);
+    loop->thread = std::thread([base = loop->base] {
+      pthread_setname_np(pthread_self(), "lagrouter-http");
+      event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY);
+    });
+  }
+}
+
+void HttpServer::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& loop : loops_) {
+    if (loop->thread.joinable()) event_base_loopbreak(loop->base);
+  }
+  for (auto& loop : loops_) {
+    if (loop->thread.joinable()) loop->thread.join();
+  }
+  loops_.clear();  // closes the connections and the loops' listener descriptors
+  if (listen_fd_ >= 0) close(listen_fd_);
+  listen_fd_ = -1;
+  if (tls_ctx_ != nullptr) SSL_CTX_free(tls_ctx_);
+  tls_ctx_ = nullptr;
+}
+
+HttpServer::~HttpServer() {
+  Stop();
+}
+
+}  // namespace lagrouter::daemon

@@ -1,0 +1,92 @@
+// The HTTP transport: libevent's evhttp on a few event-loop threads that share
+// one listening socket. Each loop serves many keep-alive connections, so a
+// request costs no thread wake-up of its own (cpp-httplib's thread per
+// connection spent a third of the daemon's CPU switching threads; see
+// docs/benchmarks.md), and idle or slow clients hold no thread.
+//
+// The transport knows nothing of routes: it decodes the request into an
+// HttpRequest, hands it to the handler and writes back the ApiResponse.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "daemon/tls.h"
+#include "router/result.h"
+
+namespace lagrouter::daemon {
+
+using QueryParams = std::multimap<std::string, std::string>;
+
+struct HttpRequest {
+  std::string method;  // "GET", "HEAD", "POST", ...
+  std::string path;    // percent-decoded; may hold any byte
+  QueryParams params;  // percent-decoded ('+' is a space), every occurrence kept
+  std::string authorization;  // the Authorization header, empty when absent
+  std::string remote_addr;
+  int remote_port = 0;
+};
+
+struct ApiResponse {
+  ApiResponse() = default;
+  ApiResponse(int status_code, std::string text, const char* type = "application/json")
+      : status(status_code), body(std::move(text)), content_type(type) {}
+
+  int status = 200;
+  std::string body;
+  const char* content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers, usually none
+};
+
+// "a=1&b=%20x&c" -> {a: "1", b: " x", c: ""}. Empty pieces ("a=1&&b=2") are
+// skipped; malformed escapes ("%zz") are kept as written.
+QueryParams ParseQuery(std::string_view query);
+
+// Percent-decodes a path ('+' stays a '+'); the result may hold NUL bytes.
+std::string DecodePath(std::string_view path);
+
+class HttpServer {
+ public:
+  using Handler = std::function<ApiResponse(const HttpRequest&)>;
+  struct Options {
+    std::string host;
+    int port = 0;
+    int threads = 2;               // event loops
+    bool tls = false;              // HTTPS with `tls_files`
+    TlsFiles tls_files;            // client_ca non-empty: mutual TLS
+    int idle_timeout_seconds = 30; // a connection silent this long is closed
+  };
+
+  // Binds and listens (SO_REUSEPORT, so that a reload can bind the same
+  // address before the old listener closes; backlog SOMAXCONN). Connections
+  // queue until Start(). The error says what failed.
+  static Result<std::unique_ptr<HttpServer>> Bind(const Options& options, Handler handler);
+
+  ~HttpServer();  // Stop()s
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Starts the event loops: from now on, connections are accepted.
+  void Start();
+  // Stops accepting, closes every connection and joins the loops. Idempotent.
+  void Stop();
+
+  struct Loop;  // one event loop: its thread, event_base and evhttp
+
+ private:
+  HttpServer() = default;
+  Options options_;
+  Handler handler_;
+  int listen_fd_ = -1;
+  SSL_CTX* tls_ctx_ = nullptr;  // shared by the loops
+  std::vector<std::unique_ptr<Loop>> loops_;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace lagrouter::daemon
