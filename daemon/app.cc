@@ -1,8 +1,8 @@
 #include "daemon/app.h"
 
 #include <signal.h>
-#include <sys/resource.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <thread>

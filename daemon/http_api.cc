@@ -417,14 +417,14 @@ ApiResponse HttpApi::Handle(const HttpRequest& req) {
   const std::string_view path = req.path;
   constexpr std::string_view kCheck = "/v1/check/";
   enum class Endpoint { kNone, kRoute, kStatus, kCheck, kPage, kHealth, kReady, kMetrics };
-  Endpoint endpoint = path == "/v1/route"                ? Endpoint::kRoute
-                      : path == "/v1/status"             ? Endpoint::kStatus
+  Endpoint endpoint = path == "/v1/route"                       ? Endpoint::kRoute
+                      : path == "/v1/status"                    ? Endpoint::kStatus
                       : path.substr(0, kCheck.size()) == kCheck ? Endpoint::kCheck
-                      : path == "/"                      ? Endpoint::kPage
-                      : path == "/healthz"               ? Endpoint::kHealth
-                      : path == "/readyz"                ? Endpoint::kReady
-                      : path == "/metrics"               ? Endpoint::kMetrics
-                                                         : Endpoint::kNone;
+                      : path == "/"                             ? Endpoint::kPage
+                      : path == "/healthz"                      ? Endpoint::kHealth
+                      : path == "/readyz"                       ? Endpoint::kReady
+                      : path == "/metrics"                      ? Endpoint::kMetrics
+                                                                : Endpoint::kNone;
   // /v1/check/<cluster>/<server>: exactly two non-empty segments.
   std::string_view check_cluster, check_server;
   if (endpoint == Endpoint::kCheck) {
@@ -446,9 +446,9 @@ ApiResponse HttpApi::Handle(const HttpRequest& req) {
   }
   if (req.method != "GET" && req.method != "HEAD") {
     metrics_.CountBadRequest("method_not_allowed");
-    ApiResponse res{405, ErrorBody("method_not_allowed",
-                                   "method " + Quote(req.method) + " is not allowed on " +
-                                       Quote(req.path) + "; use GET (or HEAD)")};
+    ApiResponse res{
+        405, ErrorBody("method_not_allowed", "method " + Quote(req.method) + " is not allowed on " +
+                                                 Quote(req.path) + "; use GET (or HEAD)")};
     res.headers.emplace_back("Allow", "GET, HEAD");
     return res;
   }
@@ -460,21 +460,16 @@ ApiResponse HttpApi::Handle(const HttpRequest& req) {
           std::chrono::duration<double>(router::Clock::now() - started).count());
       return res;
     }
-    case Endpoint::kStatus:
-      return Status(router::Clock::now(), client);
+    case Endpoint::kStatus: return Status(router::Clock::now(), client);
     case Endpoint::kCheck:
       return Check(std::string(check_cluster), std::string(check_server), req.params,
                    router::Clock::now());
-    case Endpoint::kPage:
-      return {200, kStatusPageHtml, "text/html; charset=utf-8"};
-    case Endpoint::kHealth:
-      return {200, "{\"status\":\"ok\"}"};
-    case Endpoint::kReady:
-      return Ready();
+    case Endpoint::kPage: return {200, kStatusPageHtml, "text/html; charset=utf-8"};
+    case Endpoint::kHealth: return {200, "{\"status\":\"ok\"}"};
+    case Endpoint::kReady: return Ready();
     case Endpoint::kMetrics:
       return {200, metrics_.Render(monitor_), "text/plain; version=0.0.4; charset=utf-8"};
-    case Endpoint::kNone:
-      break;
+    case Endpoint::kNone: break;
   }
   return {500, ErrorBody("internal", "unhandled endpoint")};
 }

@@ -6,7 +6,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
-#include <event2/thread.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -21,7 +20,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <thread>
 
 namespace lagrouter::daemon {
@@ -42,24 +40,15 @@ std::string Decode(std::string_view s, bool plus_is_space) {
 
 const char* MethodName(evhttp_cmd_type cmd) {
   switch (cmd) {
-    case EVHTTP_REQ_GET:
-      return "GET";
-    case EVHTTP_REQ_HEAD:
-      return "HEAD";
-    case EVHTTP_REQ_POST:
-      return "POST";
-    case EVHTTP_REQ_PUT:
-      return "PUT";
-    case EVHTTP_REQ_DELETE:
-      return "DELETE";
-    case EVHTTP_REQ_OPTIONS:
-      return "OPTIONS";
-    case EVHTTP_REQ_TRACE:
-      return "TRACE";
-    case EVHTTP_REQ_CONNECT:
-      return "CONNECT";
-    case EVHTTP_REQ_PATCH:
-      return "PATCH";
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
   }
   return "UNKNOWN";
 }
@@ -96,18 +85,28 @@ struct HttpServer::Loop {
   evhttp* http = nullptr;
   evconnlistener* listener = nullptr;
   event* resume = nullptr;  // re-enables accepting after an accept error
+  // Stop() writes to wake[1]; the loop then breaks itself. (Breaking a loop
+  // from another thread would need libevent's locks on every event.)
+  int wake[2] = {-1, -1};
+  event* stop = nullptr;
   std::chrono::steady_clock::time_point last_accept_warning{};
   std::thread thread;
 
   ~Loop() {
+    if (stop != nullptr) event_free(stop);
     if (resume != nullptr) event_free(resume);
     if (http != nullptr) evhttp_free(http);  // closes its listener dup and connections
     if (base != nullptr) event_base_free(base);
+    for (int fd : wake) {
+      if (fd >= 0) close(fd);
+    }
   }
 
-  static void OnRequest(evhttp_request* req, void* arg) {
-    static_cast<Loop*>(arg)->Serve(req);
+  static void OnStop(evutil_socket_t, short, void* arg) {
+    event_base_loopbreak(static_cast<Loop*>(arg)->base);
   }
+
+  static void OnRequest(evhttp_request* req, void* arg) { static_cast<Loop*>(arg)->Serve(req); }
 
   void Serve(evhttp_request* req) {
     HttpRequest r;
@@ -154,9 +153,10 @@ struct HttpServer::Loop {
     const auto now = std::chrono::steady_clock::now();
     if (now - loop->last_accept_warning > std::chrono::seconds(10)) {
       loop->last_accept_warning = now;
-      spdlog::warn("accepting a connection failed: {}; new connections wait (raise the open file "
-                   "limit, LimitNOFILE=, if this repeats)",
-                   Errno(err));
+      spdlog::warn(
+          "accepting a connection failed: {}; new connections wait (raise the open file "
+          "limit, LimitNOFILE=, if this repeats)",
+          Errno(err));
     }
     evconnlistener_disable(listener);
     const timeval pause{0, 100 * 1000};
@@ -179,10 +179,6 @@ struct HttpServer::Loop {
 };
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Handler handler) {
-  // Locks in every event_base, so that Stop() can end a loop from another thread.
-  static std::once_flag threads_once;
-  std::call_once(threads_once, [] { evthread_use_pthreads(); });
-
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->options_ = options;
   server->handler_ = std::move(handler);
@@ -197,8 +193,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Han
   if (gai != 0) return MakeError("cannot resolve " + where + ": " + gai_strerror(gai));
   std::string failure = "no address";
   for (addrinfo* a = list; a != nullptr && server->listen_fd_ < 0; a = a->ai_next) {
-    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                          a->ai_protocol);
+    const int fd =
+        socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) {
       failure = Errno(errno);
       continue;
@@ -236,6 +232,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Han
     event_config* cfg = event_config_new();
     if (cfg == nullptr) return MakeError("cannot create an event loop");
     event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    // One thread per base: no locks (Stop() reaches a loop through its pipe).
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
     loop->base = event_base_new_with_config(cfg);
     event_config_free(cfg);
     if (loop->base == nullptr) return MakeError("cannot create an event loop");
@@ -262,6 +260,13 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Han
     }
     loop->listener = evhttp_bound_socket_get_listener(bound);
     loop->resume = evtimer_new(loop->base, &Loop::OnResume, loop.get());
+    if (pipe2(loop->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+      return MakeError("cannot create an event loop: " + Errno(errno));
+    }
+    loop->stop = event_new(loop->base, loop->wake[0], EV_READ, &Loop::OnStop, loop.get());
+    if (loop->resume == nullptr || loop->stop == nullptr || event_add(loop->stop, nullptr) != 0) {
+      return MakeError("cannot create an event loop");
+    }
     evconnlistener_set_error_cb(loop->listener, &Loop::OnAcceptError);
     // Not accepting until Start(): the kernel queues connections meanwhile.
     evconnlistener_disable(loop->listener);
@@ -286,7 +291,9 @@ void HttpServer::Stop() {
   if (stopped_) return;
   stopped_ = true;
   for (auto& loop : loops_) {
-    if (loop->thread.joinable()) event_base_loopbreak(loop->base);
+    if (loop->thread.joinable() && write(loop->wake[1], "x", 1) != 1) {
+      spdlog::error("cannot stop an HTTP event loop: {}", Errno(errno));
+    }
   }
   for (auto& loop : loops_) {
     if (loop->thread.joinable()) loop->thread.join();

@@ -24,9 +24,9 @@ namespace lagrouter::daemon {
 using QueryParams = std::multimap<std::string, std::string>;
 
 struct HttpRequest {
-  std::string method;  // "GET", "HEAD", "POST", ...
-  std::string path;    // percent-decoded; may hold any byte
-  QueryParams params;  // percent-decoded ('+' is a space), every occurrence kept
+  std::string method;         // "GET", "HEAD", "POST", ...
+  std::string path;           // percent-decoded; may hold any byte
+  QueryParams params;         // percent-decoded ('+' is a space), every occurrence kept
   std::string authorization;  // the Authorization header, empty when absent
   std::string remote_addr;
   int remote_port = 0;
@@ -56,10 +56,10 @@ class HttpServer {
   struct Options {
     std::string host;
     int port = 0;
-    int threads = 2;               // event loops
-    bool tls = false;              // HTTPS with `tls_files`
-    TlsFiles tls_files;            // client_ca non-empty: mutual TLS
-    int idle_timeout_seconds = 30; // a connection silent this long is closed
+    int threads = 2;                // event loops
+    bool tls = false;               // HTTPS with `tls_files`
+    TlsFiles tls_files;             // client_ca non-empty: mutual TLS
+    int idle_timeout_seconds = 30;  // a connection silent this long is closed
   };
 
   // Binds and listens (SO_REUSEPORT, so that a reload can bind the same

@@ -1,7 +1,7 @@
-// libFuzzer target: /v1/route query parsing. The input is a query string,
-// split on '&' and '=' like cpp-httplib does (without percent-decoding, so any
-// byte reaches the handler), and handed to HttpApi::Route over a Monitor that is
-// never started. Every answer must be 200, 400 or 503 with a valid JSON body.
+// libFuzzer target: a request's path and query, decoded as the HTTP transport
+// decodes them (percent escapes, so any byte reaches the handler), through
+// HttpApi::Handle (gate, dispatch, /v1/route) over a Monitor that is never
+// started. Every answer must be a valid JSON object with an error on failure.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -83,24 +83,22 @@ struct World {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static World* world = new World();
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  daemon::QueryParams params;
-  size_t pos = 0;
-  while (pos <= input.size()) {
-    size_t amp = input.find('&', pos);
-    if (amp == std::string_view::npos) amp = input.size();
-    const std::string_view pair = input.substr(pos, amp - pos);
-    const size_t eq = pair.find('=');
-    if (eq == std::string_view::npos) {
-      params.emplace(std::string(pair), "");
-    } else {
-      params.emplace(std::string(pair.substr(0, eq)), std::string(pair.substr(eq + 1)));
-    }
-    pos = amp + 1;
+  // The request as the transport decodes it: "PATH?QUERY" (a path without a
+  // '?' is /v1/route's query alone, so most inputs exercise the router).
+  daemon::HttpRequest req;
+  req.method = "GET";
+  const size_t q = input.find('?');
+  req.path = q == std::string_view::npos ? "/v1/route" : daemon::DecodePath(input.substr(0, q));
+  req.params = daemon::ParseQuery(q == std::string_view::npos ? input : input.substr(q + 1));
+  const auto r = world->api->Handle(req);
+  if (r.status < 200 || r.status > 599) std::abort();
+  if (r.content_type != std::string_view("application/json")) {
+    if (req.path != "/" && req.path != "/metrics") std::abort();
+    return 0;
   }
-  const auto r = world->api->Route(params, router::Clock::now());
-  if (r.status != 200 && r.status != 400 && r.status != 503) std::abort();
   const auto json = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded() || !json.is_object()) std::abort();
-  if (r.status == 200 ? !json.contains("server") : !json.contains("error")) std::abort();
+  if (req.path == "/v1/route" && r.status == 200 && !json.contains("server")) std::abort();
+  if (r.status >= 400 && !json.contains("error") && !json.contains("reason")) std::abort();
   return 0;
 }

@@ -1,0 +1,246 @@
+// The HTTP transport (libevent) on a loopback port with a trivial handler:
+// decoding, keep-alive, and the failure modes a thread-per-connection server
+// had (idle and slow clients holding every worker).
+#include "daemon/http_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace lagrouter::daemon {
+namespace {
+
+TEST(ParseQuery, DecodesAndKeepsEveryOccurrence) {
+  const QueryParams p = ParseQuery("cluster=shop&class=a%20b&class=c+d&after=0%2F16B3748&flag");
+  ASSERT_EQ(p.size(), 5u);
+  EXPECT_EQ(p.find("cluster")->second, "shop");
+  auto [first, last] = p.equal_range("class");
+  ASSERT_EQ(std::distance(first, last), 2);
+  EXPECT_EQ(first->second, "a b");
+  EXPECT_EQ(std::next(first)->second, "c d");
+  EXPECT_EQ(p.find("after")->second, "0/16B3748");
+  EXPECT_EQ(p.find("flag")->second, "");
+}
+
+TEST(ParseQuery, OddInputIsKeptNotRejected) {
+  EXPECT_TRUE(ParseQuery("").empty());
+  EXPECT_TRUE(ParseQuery("&&&").empty());
+  const QueryParams p = ParseQuery("a=%zz&b=%00x&=v&c=1=2");
+  EXPECT_EQ(p.find("a")->second, "%zz");                  // malformed escape kept as written
+  EXPECT_EQ(p.find("b")->second, std::string("\0x", 2));  // NUL survives, nothing cut
+  EXPECT_EQ(p.find("")->second, "v");
+  EXPECT_EQ(p.find("c")->second, "1=2");  // split at the first '='
+}
+
+TEST(DecodePath, PlusStaysAPlus) {
+  EXPECT_EQ(DecodePath("/v1/check/a%2Bb/c+d"), "/v1/check/a+b/c+d");
+  EXPECT_EQ(DecodePath("/%ff"), "/\xff");
+}
+
+// A server on a free loopback port that echoes what it decoded.
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HttpServer::Options o;
+    o.host = "127.0.0.1";
+    o.port = FreePort();
+    o.threads = 2;
+    port_ = o.port;
+    auto server = HttpServer::Bind(o, [this](const HttpRequest& r) {
+      ++requests_;
+      std::string body = r.method + " " + r.path;
+      for (const auto& [k, v] : r.params) body += " " + k + "=" + v;
+      if (!r.authorization.empty()) body += " auth=" + r.authorization;
+      ApiResponse res{r.path == "/missing" ? 404 : 200, body, "text/plain"};
+      res.headers.emplace_back("X-Test", "1");
+      return res;
+    });
+    ASSERT_TRUE(server.ok()) << server.error();
+    server_ = std::move(server).value();
+    server_->Start();
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+  }
+
+  static int FreePort() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    close(fd);
+    return ntohs(a.sin_port);
+  }
+
+  // A raw TCP connection (for clients that misbehave).
+  int Connect() const {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      close(fd);
+      return -1;
+    }
+    return fd;
+  }
+
+  int port_ = 0;
+  std::atomic<int> requests_{0};
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerTest, DecodesTheRequestAndSendsTheAnswer) {
+  httplib::Client c("127.0.0.1", port_);
+  auto r = c.Get("/v1/x%2Fy?cluster=shop&class=a%20b", {{"Authorization", "Bearer t"}});
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "GET /v1/x/y class=a b cluster=shop auth=Bearer t");
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain");
+  EXPECT_EQ(r->get_header_value("X-Test"), "1");
+  auto missing = c.Get("/missing");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  auto head = c.Head("/v1/route");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+  auto post = c.Post("/v1/route", "x", "text/plain");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->body, "POST /v1/route");  // the handler decides what a method means
+}
+
+TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  httplib::Client c("127.0.0.1", port_);
+  c.set_keep_alive(true);
+  for (int i = 0; i < 500; ++i) {
+    auto r = c.Get("/v1/route?i=" + std::to_string(i));
+    ASSERT_TRUE(r) << i;
+    ASSERT_EQ(r->body, "GET /v1/route i=" + std::to_string(i));
+  }
+  EXPECT_EQ(requests_.load(), 500);
+}
+
+TEST_F(HttpServerTest, IdleAndHalfSentConnectionsDoNotBlockOthers) {
+  // 300 connections that never send anything, and 50 that stop halfway
+  // through their headers (slowloris): a pool of threads, one per
+  // connection, would have none left. An event loop does not care.
+  std::vector<int> fds;
+  for (int i = 0; i < 350; ++i) {
+    const int fd = Connect();
+    ASSERT_GE(fd, 0) << i;
+    if (i >= 300) {
+      const std::string partial = "GET /v1/route HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+      ASSERT_EQ(send(fd, partial.data(), partial.size(), 0), static_cast<ssize_t>(partial.size()));
+    }
+    fds.push_back(fd);
+  }
+  httplib::Client c("127.0.0.1", port_);
+  c.set_connection_timeout(2);
+  c.set_read_timeout(2);
+  const auto started = std::chrono::steady_clock::now();
+  auto r = c.Get("/v1/route");
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(took, std::chrono::milliseconds(200));
+  for (int fd : fds) close(fd);
+}
+
+TEST_F(HttpServerTest, GarbageAndOversizedRequestsAreRefusedAndTheServerGoesOn) {
+  struct Case {
+    const char* name;
+    std::string bytes;
+  };
+  const Case cases[] = {
+      {"garbage", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + "\r\n\r\n"},
+      {"no version", "GET /\r\n\r\n"},
+      {"huge header",
+       "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 * 1024, 'a') + "\r\n\r\n"},
+      {"huge body", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\nabc"},
+  };
+  for (const auto& c : cases) {
+    const int fd = Connect();
+    ASSERT_GE(fd, 0);
+    send(fd, c.bytes.data(), c.bytes.size(), MSG_NOSIGNAL);
+    timeval tv{2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[4096];
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    // Refused with a 4xx, or the connection closed: never a 200, never a hang.
+    if (n > 0) {
+      const std::string reply(buf, static_cast<size_t>(n));
+      EXPECT_EQ(reply.rfind("HTTP/1.1 4", 0), 0u) << c.name << ": " << reply.substr(0, 40);
+    } else {
+      EXPECT_EQ(n, 0) << c.name << ": no answer within 2 s (errno " << errno << ")";
+    }
+    close(fd);
+  }
+  httplib::Client ok("127.0.0.1", port_);
+  auto r = ok.Get("/after");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "GET /after");
+}
+
+TEST_F(HttpServerTest, ParallelClientsAllGetTheirOwnAnswers) {
+  std::vector<std::thread> clients;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&, t] {
+      httplib::Client c("127.0.0.1", port_);
+      for (int i = 0; i < 200; ++i) {
+        const std::string q = std::to_string(t) + "-" + std::to_string(i);
+        auto r = c.Get("/p?q=" + q);
+        if (!r || r->body != "GET /p q=" + q) ++wrong;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST_F(HttpServerTest, StopClosesTheListenerAndConnections) {
+  httplib::Client c("127.0.0.1", port_);
+  ASSERT_TRUE(c.Get("/"));
+  server_->Stop();
+  server_->Stop();          // idempotent
+  EXPECT_LT(Connect(), 0);  // refused: nothing listens any more
+  auto r = c.Get("/");
+  EXPECT_FALSE(r);
+}
+
+TEST(HttpServerBind, ErrorsSayWhatFailed) {
+  HttpServer::Options o;
+  o.host = "192.0.2.1";  // TEST-NET: not an address of this host
+  o.port = 18999;
+  auto r = HttpServer::Bind(o, [](const HttpRequest&) { return ApiResponse{}; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("cannot listen on 192.0.2.1:18999"), std::string::npos) << r.error();
+  o.host = "no-such-host.invalid";
+  r = HttpServer::Bind(o, [](const HttpRequest&) { return ApiResponse{}; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("no-such-host.invalid"), std::string::npos) << r.error();
+  o.host = "127.0.0.1";
+  o.tls = true;
+  o.tls_files = {"/nonexistent/cert.pem", "/nonexistent/key.pem", ""};
+  r = HttpServer::Bind(o, [](const HttpRequest&) { return ApiResponse{}; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("cannot set up HTTPS"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().find("/nonexistent/cert.pem"), std::string::npos) << r.error();
+}
+
+}  // namespace
+}  // namespace lagrouter::daemon
