@@ -75,7 +75,7 @@ if [[ "${LAGROUTER_SKIP_SANITIZERS:-0}" != 1 ]]; then
   for s in asan tsan; do
     step "unit tests under $s"
     scripts/build.sh "$s" router_test probes_test daemon_test
-    run_ctest "unit ($s)" --test-dir "build-$s" -L unit -j "$jobs"
+    TSAN_OPTIONS="suppressions=$REPO/tests/tsan.supp ${TSAN_OPTIONS:-}" run_ctest "unit ($s)" --test-dir "build-$s" -L unit -j "$jobs"
   done
 fi
 
