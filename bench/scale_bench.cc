@@ -114,7 +114,6 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);  // a thousand servers' start-up lines say nothing here
   auto config = std::make_shared<daemon::Config>();
   config->listen_port = port;
-  config->http_threads = 2;
   config->probe_interval = std::chrono::milliseconds(interval_ms);
   config->probe_timeout = std::chrono::seconds(1);
   for (int c = 0; c < clusters; ++c) {

@@ -280,7 +280,7 @@ Config Load(const toml::value& root) {
       cfg.listen_host = cfg.listen_host.substr(1, cfg.listen_host.size() - 2);
     }
     cfg.listen_port = port;
-    cfg.http_threads = static_cast<int>(GetInt(*listen, "listen", "threads", 2, 1, 1024));
+    cfg.http_threads = static_cast<int>(GetInt(*listen, "listen", "threads", 8, 1, 1024));
     cfg.allow_unauthenticated = GetBool(*listen, "listen", "allow_unauthenticated", false);
     cfg.tls_cert = GetString(*listen, "listen", "tls_cert", false);
     cfg.tls_key = GetString(*listen, "listen", "tls_key", false);

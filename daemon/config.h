@@ -49,7 +49,7 @@ struct Config {
   std::string path;
   std::string listen_host = "127.0.0.1";
   int listen_port = 8432;
-  int http_threads = 2;  // HTTP event loops
+  int http_threads = 8;  // HTTP event loops
   // No [[client]] and a non-loopback address: refused unless this is set.
   bool allow_unauthenticated = false;
   // HTTPS: both set, or neither; tls_client_ca adds mutual TLS.
