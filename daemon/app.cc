@@ -33,7 +33,10 @@ struct Instance {
 };
 
 // Builds and starts an Instance; on failure returns nullptr and says why.
-std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config, std::string* error) {
+// `previous`: the running instance on a reload (its listening socket is
+// shared when the address stays the same).
+std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config, std::string* error,
+                                        const Instance* previous = nullptr) {
   auto in = std::make_unique<Instance>();
   in->config = config;
   in->metrics = std::make_unique<Metrics>(*config);
@@ -46,8 +49,9 @@ std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config, st
   options.tls = config->Tls();
   options.tls_files = {config->tls_cert, config->tls_key, config->tls_client_ca};
   HttpApi* api = in->api.get();
-  auto server =
-      HttpServer::Bind(options, [api](const HttpRequest& req) { return api->Handle(req); });
+  auto server = HttpServer::Bind(
+      options, [api](const HttpRequest& req) { return api->Handle(req); },
+      previous != nullptr ? previous->server.get() : nullptr);
   if (!server) {
     *error = server.error();
     return nullptr;
@@ -57,8 +61,9 @@ std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config, st
   return in;
 }
 
-// Starts accepting. Bound listeners queue connections until then, so a
-// reload can wait for its first probe cycle without refusing anyone.
+// Starts accepting. A bound listener queues connections until then (and on a
+// reload to the same address the old server keeps answering from the shared
+// queue), so a reload can wait for its first probe cycle without refusing anyone.
 void Serve(Instance& in) {
   in.server->Start();
 }
@@ -115,20 +120,22 @@ void Reload(std::unique_ptr<Instance>& running) {
     return;
   }
   std::string error;
-  auto next = StartInstance(config, &error);
+  auto next = StartInstance(config, &error, running.get());
   if (!next) {
     ReloadCounters().failed.fetch_add(1);
     spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}", error);
     return;
   }
-  // Answer from real data at once: its listener queues connections while we
+  // Answer from real data at once: the old instance keeps serving while we
   // wait (bounded) for the first probe cycle.
   const auto deadline = router::Clock::now() + config->probe_timeout + 2 * config->probe_interval;
   while (!next->monitor->Ready() && router::Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   Serve(*next);
-  running = std::move(next);  // destroys the old instance: its listener closes last
+  // Destroys the old instance: it drains (answers what is under way), then
+  // closes its connections; its clients reconnect to the new one.
+  running = std::move(next);
   ReloadCounters().succeeded.fetch_add(1);
   spdlog::info("SIGHUP: configuration reloaded from {}", path);
   LogConfiguration(*running->config);

@@ -20,11 +20,16 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 
 namespace lagrouter::daemon {
 
 namespace {
+
+// How long a stopping server keeps answering requests already under way.
+constexpr auto kDrain = std::chrono::milliseconds(200);
 
 std::string Decode(std::string_view s, bool plus_is_space) {
   // evhttp_uridecode needs a NUL-terminated input and reports the decoded
@@ -85,15 +90,22 @@ struct HttpServer::Loop {
   evhttp* http = nullptr;
   evconnlistener* listener = nullptr;
   event* resume = nullptr;  // re-enables accepting after an accept error
-  // Stop() writes to wake[1]; the loop then breaks itself. (Breaking a loop
-  // from another thread would need libevent's locks on every event.)
+  // Stop() writes commands to wake[1]: 'd' (drain), then 'x' (exit). The loop
+  // acts on them itself; reaching into a loop from another thread would need
+  // libevent's locks on every event.
   int wake[2] = {-1, -1};
-  event* stop = nullptr;
+  event* wake_event = nullptr;
+  // Draining: no more accepting, and every answer closes its connection.
+  bool draining = false;
   std::chrono::steady_clock::time_point last_accept_warning{};
   std::thread thread;
 
   ~Loop() {
-    if (stop != nullptr) event_free(stop);
+    if (listener != nullptr) {
+      std::lock_guard<std::mutex> lock(RegistryMutex());
+      Registry().erase(listener);
+    }
+    if (wake_event != nullptr) event_free(wake_event);
     if (resume != nullptr) event_free(resume);
     if (http != nullptr) evhttp_free(http);  // closes its listener dup and connections
     if (base != nullptr) event_base_free(base);
@@ -102,8 +114,19 @@ struct HttpServer::Loop {
     }
   }
 
-  static void OnStop(evutil_socket_t, short, void* arg) {
-    event_base_loopbreak(static_cast<Loop*>(arg)->base);
+  static void OnWake(evutil_socket_t fd, short, void* arg) {
+    Loop* loop = static_cast<Loop*>(arg);
+    char commands[16];
+    for (ssize_t n; (n = read(fd, commands, sizeof commands)) > 0;) {
+      for (ssize_t i = 0; i < n; ++i) {
+        if (commands[i] == 'd' && !loop->draining) {
+          loop->draining = true;
+          evconnlistener_disable(loop->listener);
+        } else if (commands[i] == 'x') {
+          event_base_loopbreak(loop->base);
+        }
+      }
+    }
   }
 
   static void OnRequest(evhttp_request* req, void* arg) { static_cast<Loop*>(arg)->Serve(req); }
@@ -137,6 +160,9 @@ struct HttpServer::Loop {
     }
     evkeyvalq* headers = evhttp_request_get_output_headers(req);
     evhttp_add_header(headers, "Content-Type", res.content_type);
+    // The client's next request goes to a fresh connection, and so to the
+    // next listener's loops (a reload) or nowhere (a shutdown): never lost.
+    if (draining) evhttp_add_header(headers, "Connection", "close");
     for (const auto& [name, value] : res.headers) {
       evhttp_add_header(headers, name.c_str(), value.c_str());  // refuses CR/LF
     }
@@ -147,9 +173,30 @@ struct HttpServer::Loop {
   // accept() failed for a reason that retrying at once cannot fix (out of
   // file descriptors, most likely): pause this loop's accepting briefly
   // instead of spinning on the readable listener.
-  static void OnAcceptError(evconnlistener* listener, void* arg) {
-    Loop* loop = static_cast<Loop*>(arg);
+  // The error callback gets the listener's own argument, which is evhttp's:
+  // the loop is found by its listener instead (a rare path; a lock is fine).
+  static std::mutex& RegistryMutex() {
+    static std::mutex mu;
+    return mu;
+  }
+  static std::unordered_map<const evconnlistener*, Loop*>& Registry() {
+    static std::unordered_map<const evconnlistener*, Loop*> loops;
+    return loops;
+  }
+  void Register() {
+    std::lock_guard<std::mutex> lock(RegistryMutex());
+    Registry()[listener] = this;
+  }
+  static Loop* FindLoop(const evconnlistener* listener) {
+    std::lock_guard<std::mutex> lock(RegistryMutex());
+    const auto it = Registry().find(listener);
+    return it == Registry().end() ? nullptr : it->second;
+  }
+
+  static void OnAcceptError(evconnlistener* listener, void*) {
     const int err = EVUTIL_SOCKET_ERROR();
+    Loop* loop = FindLoop(listener);
+    if (loop == nullptr) return;
     const auto now = std::chrono::steady_clock::now();
     if (now - loop->last_accept_warning > std::chrono::seconds(10)) {
       loop->last_accept_warning = now;
@@ -164,7 +211,8 @@ struct HttpServer::Loop {
   }
 
   static void OnResume(evutil_socket_t, short, void* arg) {
-    evconnlistener_enable(static_cast<Loop*>(arg)->listener);
+    Loop* loop = static_cast<Loop*>(arg);
+    if (!loop->draining) evconnlistener_enable(loop->listener);
   }
 
   static bufferevent* MakeTlsConnection(event_base* base, void* arg) {
@@ -178,19 +226,29 @@ struct HttpServer::Loop {
   }
 };
 
-Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Handler handler) {
+Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Handler handler,
+                                                     const HttpServer* previous) {
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->options_ = options;
   server->handler_ = std::move(handler);
   const std::string where = options.host + ":" + std::to_string(options.port);
+  if (previous != nullptr && previous->listen_fd_ >= 0 && previous->options_.host == options.host &&
+      previous->options_.port == options.port) {
+    // The same socket, so the same accept queue: a connection waiting in it
+    // is accepted by whichever server's loops run, never reset by a close.
+    server->listen_fd_ = fcntl(previous->listen_fd_, F_DUPFD_CLOEXEC, 0);
+    if (server->listen_fd_ < 0) return MakeError("cannot listen on " + where + ": " + Errno(errno));
+  }
 
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE;
   addrinfo* list = nullptr;
-  const int gai = getaddrinfo(options.host.empty() ? nullptr : options.host.c_str(),
-                              std::to_string(options.port).c_str(), &hints, &list);
-  if (gai != 0) return MakeError("cannot resolve " + where + ": " + gai_strerror(gai));
+  if (server->listen_fd_ < 0) {
+    const int gai = getaddrinfo(options.host.empty() ? nullptr : options.host.c_str(),
+                                std::to_string(options.port).c_str(), &hints, &list);
+    if (gai != 0) return MakeError("cannot resolve " + where + ": " + gai_strerror(gai));
+  }
   std::string failure = "no address";
   for (addrinfo* a = list; a != nullptr && server->listen_fd_ < 0; a = a->ai_next) {
     const int fd =
@@ -201,8 +259,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Han
     }
     int yes = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    // A reload binds the new listener before closing the old one, so no
-    // connection is refused in between (Linux: same user only).
+    // A reload that moves to another address binds it while the old one
+    // still serves; SO_REUSEPORT also lets it come back to the old one.
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes);
     // Accepted sockets inherit it: answers leave at once, never held by Nagle.
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
@@ -213,7 +271,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Han
     }
     server->listen_fd_ = fd;
   }
-  freeaddrinfo(list);
+  if (list != nullptr) freeaddrinfo(list);
   if (server->listen_fd_ < 0) return MakeError("cannot listen on " + where + ": " + failure);
 
   if (options.tls) {
@@ -263,10 +321,13 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Han
     if (pipe2(loop->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
       return MakeError("cannot create an event loop: " + Errno(errno));
     }
-    loop->stop = event_new(loop->base, loop->wake[0], EV_READ, &Loop::OnStop, loop.get());
-    if (loop->resume == nullptr || loop->stop == nullptr || event_add(loop->stop, nullptr) != 0) {
+    loop->wake_event =
+        event_new(loop->base, loop->wake[0], EV_READ | EV_PERSIST, &Loop::OnWake, loop.get());
+    if (loop->resume == nullptr || loop->wake_event == nullptr ||
+        event_add(loop->wake_event, nullptr) != 0) {
       return MakeError("cannot create an event loop");
     }
+    loop->Register();
     evconnlistener_set_error_cb(loop->listener, &Loop::OnAcceptError);
     // Not accepting until Start(): the kernel queues connections meanwhile.
     evconnlistener_disable(loop->listener);
@@ -290,11 +351,18 @@ void HttpServer::Start() {
 void HttpServer::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  for (auto& loop : loops_) {
-    if (loop->thread.joinable() && write(loop->wake[1], "x", 1) != 1) {
-      spdlog::error("cannot stop an HTTP event loop: {}", Errno(errno));
+  auto tell = [](Loop& loop, const char* command) {
+    if (loop.thread.joinable() && write(loop.wake[1], command, 1) != 1) {
+      spdlog::error("cannot reach an HTTP event loop: {}", Errno(errno));
     }
+  };
+  if (started_) {
+    // Drain: requests already on their way are answered (with Connection:
+    // close), new connections wait in the accept queue for the next server.
+    for (auto& loop : loops_) tell(*loop, "d");
+    std::this_thread::sleep_for(kDrain);
   }
+  for (auto& loop : loops_) tell(*loop, "x");
   for (auto& loop : loops_) {
     if (loop->thread.joinable()) loop->thread.join();
   }

@@ -62,10 +62,12 @@ class HttpServer {
     int idle_timeout_seconds = 30;  // a connection silent this long is closed
   };
 
-  // Binds and listens (SO_REUSEPORT, so that a reload can bind the same
-  // address before the old listener closes; backlog SOMAXCONN). Connections
-  // queue until Start(). The error says what failed.
-  static Result<std::unique_ptr<HttpServer>> Bind(const Options& options, Handler handler);
+  // Binds and listens (backlog SOMAXCONN). With `previous` (a reload) on the
+  // same address, shares its listening socket instead: connections queue in
+  // one accept queue, served by `previous` until this one Start()s and
+  // `previous` Stop()s, so none is refused or reset. The error says what failed.
+  static Result<std::unique_ptr<HttpServer>> Bind(const Options& options, Handler handler,
+                                                  const HttpServer* previous = nullptr);
 
   ~HttpServer();  // Stop()s
   HttpServer(const HttpServer&) = delete;
@@ -73,7 +75,9 @@ class HttpServer {
 
   // Starts the event loops: from now on, connections are accepted.
   void Start();
-  // Stops accepting, closes every connection and joins the loops. Idempotent.
+  // Stops accepting, answers what is already under way for a short drain
+  // (200 ms; each answer then closes its connection), closes every
+  // connection and joins the loops. Idempotent.
   void Stop();
 
   struct Loop;  // one event loop: its thread, event_base and evhttp

@@ -222,6 +222,50 @@ TEST_F(HttpServerTest, StopClosesTheListenerAndConnections) {
   EXPECT_FALSE(r);
 }
 
+TEST_F(HttpServerTest, ASuccessorOnTheSameAddressTakesOverWithoutALostRequest) {
+  // What a reload does: the next server shares the listening socket, starts,
+  // and the old one stops (draining). Clients asking all along, some with a
+  // connection per request and some keeping theirs, never see a failure.
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0}, from_next{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      httplib::Client c("127.0.0.1", port_);
+      c.set_keep_alive(t % 2 == 0);
+      while (!stop) {
+        auto r = c.Get("/who");
+        if (!r || r->status != 200) {
+          ++failed;
+        } else {
+          ++ok;
+          if (r->body == "next") ++from_next;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  HttpServer::Options o;
+  o.host = "127.0.0.1";
+  o.port = port_;
+  o.threads = 2;
+  auto next = HttpServer::Bind(
+      o,
+      [](const HttpRequest&) {
+        return ApiResponse{200, "next", "text/plain"};
+      },
+      server_.get());
+  ASSERT_TRUE(next.ok()) << next.error();
+  (*next)->Start();
+  server_->Stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed.load(), 0) << ok.load() << " ok";
+  EXPECT_GT(from_next.load(), 0);
+  (*next)->Stop();
+}
+
 TEST(HttpServerBind, ErrorsSayWhatFailed) {
   HttpServer::Options o;
   o.host = "192.0.2.1";  // TEST-NET: not an address of this host
