@@ -187,7 +187,7 @@ int RunDaemon(std::shared_ptr<const Config> config) {
     spdlog::info("signal {}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
-  running.reset();  // stops accepting, closes connections between requests, stops the probes
+  running.reset();  // stops accepting, drains (answers what is under way), stops the probes
   spdlog::info("stopped");
   return 0;
 }

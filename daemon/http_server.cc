@@ -170,11 +170,9 @@ struct HttpServer::Loop {
     evhttp_send_reply(req, res.status, nullptr, nullptr);  // HEAD: headers only
   }
 
-  // accept() failed for a reason that retrying at once cannot fix (out of
-  // file descriptors, most likely): pause this loop's accepting briefly
-  // instead of spinning on the readable listener.
-  // The error callback gets the listener's own argument, which is evhttp's:
-  // the loop is found by its listener instead (a rare path; a lock is fine).
+  // The accept error callback gets the listener's own argument, which is
+  // evhttp's: the loop is found by its listener instead (a rare path; a lock
+  // is fine).
   static std::mutex& RegistryMutex() {
     static std::mutex mu;
     return mu;
@@ -193,6 +191,9 @@ struct HttpServer::Loop {
     return it == Registry().end() ? nullptr : it->second;
   }
 
+  // accept() failed for a reason that retrying at once cannot fix (out of
+  // file descriptors, most likely): pause this loop's accepting briefly
+  // instead of spinning on the readable listener.
   static void OnAcceptError(evconnlistener* listener, void*) {
     const int err = EVUTIL_SOCKET_ERROR();
     Loop* loop = FindLoop(listener);
