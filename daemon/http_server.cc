@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -30,6 +31,8 @@ namespace {
 
 // How long a stopping server keeps answering requests already under way.
 constexpr auto kDrain = std::chrono::milliseconds(200);
+
+std::atomic<uint64_t> g_accept_errors{0};
 
 std::string Decode(std::string_view s, bool plus_is_space) {
   // evhttp_uridecode needs a NUL-terminated input and reports the decoded
@@ -82,6 +85,10 @@ QueryParams ParseQuery(std::string_view query) {
 
 std::string DecodePath(std::string_view path) {
   return Decode(path, false);
+}
+
+uint64_t HttpAcceptErrors() {
+  return g_accept_errors.load(std::memory_order_relaxed);
 }
 
 struct HttpServer::Loop {
@@ -196,6 +203,7 @@ struct HttpServer::Loop {
   // instead of spinning on the readable listener.
   static void OnAcceptError(evconnlistener* listener, void*) {
     const int err = EVUTIL_SOCKET_ERROR();
+    g_accept_errors.fetch_add(1, std::memory_order_relaxed);
     Loop* loop = FindLoop(listener);
     if (loop == nullptr) return;
     const auto now = std::chrono::steady_clock::now();

@@ -8,6 +8,7 @@
 // HttpRequest, hands it to the handler and writes back the ApiResponse.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -49,6 +50,10 @@ QueryParams ParseQuery(std::string_view query);
 
 // Percent-decodes a path ('+' stays a '+'); the result may hold NUL bytes.
 std::string DecodePath(std::string_view path);
+
+// accept() failures of every server in this process since start (out of file
+// descriptors, most likely): lagrouter_http_accept_errors_total.
+uint64_t HttpAcceptErrors();
 
 class HttpServer {
  public:

@@ -5,6 +5,7 @@
 #include <limits>
 #include <sstream>
 
+#include "daemon/http_server.h"
 #include "daemon/monitor.h"
 #include "daemon/version.h"
 
@@ -254,9 +255,20 @@ std::string Metrics::Render(const Monitor& monitor) const {
     m.counter.value = static_cast<double>(n);
     reloads.metric.push_back(std::move(m));
   }
-  for (auto* f :
-       {&lag, &lag_bytes, &lag_tx, &reported, &up, &is_primary, &running, &paused, &last_ok,
-        &eligible, &primaries, &max_staleness, &build, &ready, &reloads, &route_duration}) {
+  MetricFamily accept_errors;
+  accept_errors.name = "lagrouter_http_accept_errors_total";
+  accept_errors.help =
+      "Connections the API could not accept (out of file descriptors, most likely); accepting "
+      "pauses 100 ms after each.";
+  accept_errors.type = MetricType::Counter;
+  {
+    ClientMetric m;
+    m.counter.value = static_cast<double>(HttpAcceptErrors());
+    accept_errors.metric.push_back(std::move(m));
+  }
+  for (auto* f : {&lag, &lag_bytes, &lag_tx, &reported, &up, &is_primary, &running, &paused,
+                  &last_ok, &eligible, &primaries, &max_staleness, &build, &ready, &reloads,
+                  &route_duration, &accept_errors}) {
     families.push_back(std::move(*f));
   }
   std::ostringstream out;

@@ -192,6 +192,7 @@ TEST_F(Lifecycle, OutOfDescriptorsPausesAcceptingAndRecovers) {
   for (int fd : clients) close(fd);
   EXPECT_TRUE(WaitFor([&] { return d.Get("/healthz").status == 200; }, seconds(5))) << d.Log();
   EXPECT_EQ(d.Route("shop", "inventory").status, 200);
+  EXPECT_GE(MetricValue(d.Get("/metrics").body, "lagrouter_http_accept_errors_total"), 1);
 }
 
 }  // namespace
