@@ -53,9 +53,10 @@ max_staleness = "0s"
 )" + extra_class;
 }
 
+// The value of a sample line "SERIES VALUE" (not the "# HELP SERIES ..." line).
 double MetricValue(const std::string& metrics, const std::string& series) {
-  const auto at = metrics.find(series + " ");
-  return at == std::string::npos ? -1 : std::stod(metrics.substr(at + series.size() + 1));
+  const auto at = metrics.find("\n" + series + " ");
+  return at == std::string::npos ? -1 : std::stod(metrics.substr(at + series.size() + 2));
 }
 
 class Lifecycle : public ::testing::Test {
