@@ -29,6 +29,9 @@ struct Monitor::Server {
   std::optional<Sample> last_ok;  // the latest successful one
   std::optional<std::chrono::system_clock::time_point> last_ok_wall;
   std::optional<TimePoint> fresh_as_of;  // from the previous publish, for gate peaks
+  // When this replica first reported its stream not running (the probe's
+  // sent_at), until it runs again.
+  std::optional<TimePoint> not_streaming_since;
   std::vector<router::Gate> gates;
 };
 
@@ -277,6 +280,11 @@ bool Monitor::OnSample(Cluster& c, size_t index, Sample sample) {
           "(or REPLICA MONITOR, BINLOG MONITOR) instead",
           cluster, name);
     }
+    if (sample.role != Role::kReplica || sample.replicating) {
+      s.not_streaming_since.reset();
+    } else if (!s.not_streaming_since) {
+      s.not_streaming_since = sample.sent_at;
+    }
     s.last_ok = sample;
     s.last_ok_wall = std::chrono::system_clock::now();
   }
@@ -382,8 +390,13 @@ void Monitor::Publish(Cluster& c, TimePoint now) {
         st.reported_lag_seconds = ok.reported_lag_seconds;
         // A replica cannot stream from a primary that is down; then only its
         // bound (which grows) decides. Against a live primary, a replica
-        // that is not streaming is broken and serves nothing.
-        v.replicating = ok.replicating || !primary_up;
+        // that is not streaming is broken and serves nothing. "Live" must be
+        // seen after the replica said so: a dying primary drops its
+        // replicas' streams up to an interval before its own probe fails,
+        // and judging them broken then closed every class for a settle time.
+        const bool primary_seen_since = primary_sample != nullptr && s.not_streaming_since &&
+                                        primary_sample->sent_at > *s.not_streaming_since;
+        v.replicating = ok.replicating || !primary_up || !primary_seen_since;
         v.replayed = ok.replay_position;
         if (!c.history.empty()) {
           st.lag_distance = router::Distance(ok.replay_position, c.history.latest());
