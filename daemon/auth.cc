@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "daemon/secret.h"
+#include "common/text.h"
 
 namespace lagrouter::daemon {
 namespace {
@@ -22,13 +23,6 @@ std::string JoinNames(const std::vector<std::string>& names, bool all) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
-}
-
-bool IEquals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 }  // namespace
@@ -76,7 +70,7 @@ AuthDecision Authenticator::Authenticate(std::string_view authorization) const {
     return d;
   }
   const size_t space = authorization.find(' ');
-  if (space == std::string_view::npos || !IEquals(authorization.substr(0, space), "Bearer")) {
+  if (space == std::string_view::npos || !EqualsIgnoreCase(authorization.substr(0, space), "Bearer")) {
     d.denial = Denial::kBadAuthorization;
     d.message = "the Authorization header must be 'Bearer <token>'";
     return d;

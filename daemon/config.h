@@ -7,7 +7,7 @@
 
 #include "daemon/secret.h"
 #include "router/position.h"
-#include "router/result.h"
+#include "common/result.h"
 #include "router/router.h"
 #include "router/time.h"
 

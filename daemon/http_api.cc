@@ -10,6 +10,7 @@
 
 #include "daemon/json.h"
 #include "daemon/status_page.h"
+#include "common/text.h"
 
 namespace lagrouter::daemon {
 
@@ -22,21 +23,6 @@ std::string ErrorBody(const char* error, const std::string& message) {
   AppendJsonString(body, message);
   body += "}";
   return body;
-}
-
-// Printable ASCII only: a message must stay valid UTF-8 (and so valid JSON)
-// whatever was sent. At most `limit` bytes, then "...".
-std::string Printable(std::string_view s, size_t limit) {
-  std::string out;
-  for (unsigned char c : s.substr(0, limit))
-    out.push_back(c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c));
-  if (s.size() > limit) out += "...";
-  return out;
-}
-
-std::string Quote(std::string_view s) {
-  // Echo user input in messages safely: bounded, no control characters.
-  return "'" + Printable(s, 64) + "'";
 }
 
 }  // namespace

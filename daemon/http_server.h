@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "daemon/tls.h"
-#include "router/result.h"
+#include "common/result.h"
 
 namespace lagrouter::daemon {
 

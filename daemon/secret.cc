@@ -56,18 +56,18 @@ std::string ToHex(const Sha256Digest& digest) {
   return out;
 }
 
-Result<bool> CheckPrivateFile(const std::string& path) {
+Result<void> CheckPrivateFile(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) return MakeError("cannot read '" + path + "'");
   if (!S_ISREG(st.st_mode)) return MakeError("'" + path + "' is not a regular file");
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     return MakeError("'" + path + "' is readable by group or others; chmod 600 it");
   }
-  return true;
+  return Ok();
 }
 
 Result<std::string> ReadPrivateFile(const std::string& path) {
-  if (auto ok = CheckPrivateFile(path); !ok) return MakeError(ok.error());
+  LAGROUTER_RETURN_IF_ERROR(CheckPrivateFile(path));
   std::ifstream in(path);
   if (!in) return MakeError("cannot read '" + path + "'");
   std::stringstream ss;

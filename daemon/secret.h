@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "router/result.h"
+#include "common/result.h"
 
 namespace lagrouter::daemon {
 
@@ -27,6 +27,6 @@ std::string ToHex(const Sha256Digest& digest);
 // it, and never contains the secret). Trailing newlines are dropped.
 Result<std::string> ReadPrivateFile(const std::string& path);
 // Only the permission rule, for files read by others (TLS keys).
-Result<bool> CheckPrivateFile(const std::string& path);
+Result<void> CheckPrivateFile(const std::string& path);
 
 }  // namespace lagrouter::daemon

@@ -19,7 +19,7 @@ std::string OpenSslError() {
 
 }  // namespace
 
-Result<bool> ConfigureServerTls(SSL_CTX& ctx, const TlsFiles& files) {
+Result<void> ConfigureServerTls(SSL_CTX& ctx, const TlsFiles& files) {
   ERR_clear_error();
   SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
@@ -47,10 +47,10 @@ Result<bool> ConfigureServerTls(SSL_CTX& ctx, const TlsFiles& files) {
     SSL_CTX_set_client_CA_list(&ctx, names);  // takes ownership
     SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   }
-  return true;
+  return Ok();
 }
 
-Result<bool> CheckServerTls(const TlsFiles& files) {
+Result<void> CheckServerTls(const TlsFiles& files) {
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()),
                                                         &SSL_CTX_free);
   if (!ctx) return MakeError("listen: cannot create a TLS context: " + OpenSslError());

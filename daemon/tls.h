@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "router/result.h"
+#include "common/result.h"
 
 namespace lagrouter::daemon {
 
@@ -18,9 +18,9 @@ struct TlsFiles {
 // Loads the files into `ctx`: TLS 1.2 or newer, the chain, the key (checked
 // against the certificate) and, with a client CA, mandatory client
 // certificates. The error says which file and what OpenSSL found wrong.
-Result<bool> ConfigureServerTls(SSL_CTX& ctx, const TlsFiles& files);
+Result<void> ConfigureServerTls(SSL_CTX& ctx, const TlsFiles& files);
 
 // The same on a scratch context: validates the files (config --check).
-Result<bool> CheckServerTls(const TlsFiles& files);
+Result<void> CheckServerTls(const TlsFiles& files);
 
 }  // namespace lagrouter::daemon

@@ -7,31 +7,14 @@
 #include <limits>
 
 #include "router/gtid.h"
+#include "common/text.h"
 
 namespace lagrouter::probes {
 namespace {
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-// Short, printable quoting of server text for error messages.
+// Server text quoted for error messages; SQL NULL as NULL.
 std::string Quote(const std::optional<std::string>& v) {
-  if (!v) return "NULL";
-  std::string s = v->substr(0, 64);
-  for (char& c : s) {
-    if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
-  }
-  return "'" + s + (v->size() > 64 ? "...'" : "'");
+  return v ? lagrouter::Quote(*v) : "NULL";
 }
 
 // A column found under one of its names (MySQL 8 first, then legacy).
@@ -174,9 +157,9 @@ Result<ReplicaStatus> ParseReplicaStatus(const Row& row) {
   Column io = Find(row, {"Replica_IO_Running", "Slave_IO_Running"});
   Column sql = Find(row, {"Replica_SQL_Running", "Slave_SQL_Running"});
   auto io_state = Thread(kWhat, io);
-  if (!io_state) return Error{io_state.error()};
+  if (!io_state) return io_state.Propagate();
   auto sql_state = Thread(kWhat, sql);
-  if (!sql_state) return Error{sql_state.error()};
+  if (!sql_state) return sql_state.Propagate();
   // The SQL thread is only ever Yes or No.
   if (*sql_state == ThreadState::kConnecting) return Bad(kWhat, sql, "Yes or No");
   rs.io_running = *io_state;
@@ -185,33 +168,33 @@ Result<ReplicaStatus> ParseReplicaStatus(const Row& row) {
 
   auto behind = Int(kWhat, Find(row, {"Seconds_Behind_Source", "Seconds_Behind_Master"}), 0,
                     std::numeric_limits<int64_t>::max());
-  if (!behind) return Error{behind.error()};
+  if (!behind) return behind.Propagate();
   rs.seconds_behind = *behind;
 
   rs.source_host = std::string(Trim(Find(row, {"Source_Host", "Master_Host"}).text()));
   auto port = Int(kWhat, Find(row, {"Source_Port", "Master_Port"}), 0, 65535);
-  if (!port) return Error{port.error()};
+  if (!port) return port.Propagate();
   rs.source_port = static_cast<int>(port->value_or(0));
   rs.source_user = Find(row, {"Source_User", "Master_User"}).text();
   rs.source_uuid = std::string(Trim(Find(row, {"Source_UUID", "Master_UUID"}).text()));
   auto server_id = Int(kWhat, Find(row, {"Source_Server_Id", "Master_Server_Id"}), 0,
                        std::numeric_limits<uint32_t>::max());
-  if (!server_id) return Error{server_id.error()};
+  if (!server_id) return server_id.Propagate();
   rs.source_server_id = static_cast<uint32_t>(server_id->value_or(0));
 
   rs.io_state = Find(row, {"Replica_IO_State", "Slave_IO_State"}).text();
   rs.sql_state = Find(row, {"Replica_SQL_Running_State", "Slave_SQL_Running_State"}).text();
   auto io_errno = Int(kWhat, Find(row, {"Last_IO_Errno"}), 0, std::numeric_limits<int64_t>::max());
-  if (!io_errno) return Error{io_errno.error()};
+  if (!io_errno) return io_errno.Propagate();
   rs.last_io_errno = io_errno->value_or(0);
   rs.last_io_error = Find(row, {"Last_IO_Error"}).text();
   auto sql_errno =
       Int(kWhat, Find(row, {"Last_SQL_Errno"}), 0, std::numeric_limits<int64_t>::max());
-  if (!sql_errno) return Error{sql_errno.error()};
+  if (!sql_errno) return sql_errno.Propagate();
   rs.last_sql_errno = sql_errno->value_or(0);
   rs.last_sql_error = Find(row, {"Last_SQL_Error"}).text();
   auto delay = Int(kWhat, Find(row, {"SQL_Delay"}), 0, std::numeric_limits<int64_t>::max());
-  if (!delay) return Error{delay.error()};
+  if (!delay) return delay.Propagate();
   rs.sql_delay = *delay;
 
   rs.gtid_io_pos = OptText(Find(row, {"Gtid_IO_Pos"}));
@@ -221,7 +204,7 @@ Result<ReplicaStatus> ParseReplicaStatus(const Row& row) {
   Column auto_position = Find(row, {"Auto_Position"});
   if (!auto_position.null()) {
     auto v = Bool(kWhat, auto_position);
-    if (!v) return Error{v.error()};
+    if (!v) return v.Propagate();
     rs.auto_position = *v;
   }
   rs.channel = Find(row, {"Channel_Name", "Connection_name"}).text();
@@ -239,18 +222,18 @@ Result<MysqlVariables> ParseMysqlVariables(const Row& row) {
   v.flavor = FlavorFromVersion(v.version);
 
   auto read_only = Bool(kWhat, Find(row, {"read_only", "@@global.read_only"}));
-  if (!read_only) return Error{read_only.error()};
+  if (!read_only) return read_only.Propagate();
   v.read_only = *read_only;
   Column super_read_only = Find(row, {"super_read_only", "@@global.super_read_only"});
   if (super_read_only.present()) {
     auto b = Bool(kWhat, super_read_only);
-    if (!b) return Error{b.error()};
+    if (!b) return b.Propagate();
     v.super_read_only = *b;
   }
   Column log_bin = Find(row, {"log_bin", "@@global.log_bin"});
   if (log_bin.present()) {
     auto b = Bool(kWhat, log_bin);
-    if (!b) return Error{b.error()};
+    if (!b) return b.Propagate();
     v.log_bin = *b;
   }
   v.gtid_binlog_pos = OptText(Find(row, {"gtid_binlog_pos", "@@global.gtid_binlog_pos"}));
@@ -282,10 +265,10 @@ bool GrantsShowSuperuser(const std::vector<std::string>& grants) {
   return false;
 }
 
-Result<bool> ParseMysqlStatus(const Row& variables, const std::vector<Row>& replica_rows,
+Result<void> ParseMysqlStatus(const Row& variables, const std::vector<Row>& replica_rows,
                               Sample& out) {
   auto vars_or = ParseMysqlVariables(variables);
-  if (!vars_or) return Error{vars_or.error()};
+  if (!vars_or) return vars_or.Propagate();
   const MysqlVariables& vars = *vars_or;
   const bool mariadb = vars.flavor == MysqlFlavor::kMariadb;
   out.flavor = FlavorName(vars.flavor);
@@ -297,7 +280,7 @@ Result<bool> ParseMysqlStatus(const Row& variables, const std::vector<Row>& repl
   int other_channels = 0;
   for (const Row& row : replica_rows) {
     auto parsed = ParseReplicaStatus(row);
-    if (!parsed) return Error{parsed.error()};
+    if (!parsed) return parsed.Propagate();
     if (!parsed->HasSource()) continue;
     if (rs) {
       ++other_channels;
@@ -357,7 +340,7 @@ Result<bool> ParseMysqlStatus(const Row& variables, const std::vector<Row>& repl
       if (!executed) executed = rs->executed_gtid_set;
       if (!executed) return MakeError("gtid_executed is NULL");
       auto replay = parse_mysql(*executed, "gtid_executed");
-      if (!replay) return Error{replay.error()};
+      if (!replay) return replay.Propagate();
       // Retrieved_Gtid_Set covers only the relay log; what the replica has
       // received is that plus what it has already executed. Parsing the two
       // joined by a comma merges them.
@@ -367,11 +350,11 @@ Result<bool> ParseMysqlStatus(const Row& variables, const std::vector<Row>& repl
         received_text += *rs->retrieved_gtid_set;
       }
       auto received = parse_mysql(received_text, "Retrieved_Gtid_Set");
-      if (!received) return Error{received.error()};
+      if (!received) return received.Propagate();
       out.replay_position = std::move(replay).value();
       out.receive_position = std::move(received).value();
     }
-    return true;
+    return Ok();
   }
 
   if (!vars.read_only && !vars.super_read_only) {
@@ -381,25 +364,25 @@ Result<bool> ParseMysqlStatus(const Row& variables, const std::vector<Row>& repl
       // Without a binlog gtid_binlog_pos never moves, so it proves nothing.
       if (!vars.log_bin) {
         out.replication_state = "log_bin=OFF: write position unknown";
-        return true;
+        return Ok();
       }
       if (!vars.gtid_binlog_pos) return MakeError("server variables: gtid_binlog_pos is NULL");
       auto pos = parse_mariadb(*vars.gtid_binlog_pos, "gtid_binlog_pos");
-      if (!pos) return Error{pos.error()};
+      if (!pos) return pos.Propagate();
       out.write_position = std::move(pos).value();
     } else if (mysql_gtids) {
       if (!vars.gtid_executed) return MakeError("server variables: gtid_executed is NULL");
       auto pos = parse_mysql(*vars.gtid_executed, "gtid_executed");
-      if (!pos) return Error{pos.error()};
+      if (!pos) return pos.Propagate();
       out.write_position = std::move(pos).value();
     }
-    return true;
+    return Ok();
   }
 
   out.role = Role::kUnknown;
   out.replication_state = "read-only with no replication source";
   if (!note.empty()) out.replication_state += "; " + note;
-  return true;
+  return Ok();
 }
 
 }  // namespace lagrouter::probes

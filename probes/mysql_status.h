@@ -10,7 +10,7 @@
 
 #include "probes/probe.h"
 #include "probes/row.h"
-#include "router/result.h"
+#include "common/result.h"
 
 namespace lagrouter::probes {
 
@@ -95,7 +95,7 @@ bool GrantsShowSuperuser(const std::vector<std::string>& grants);
 // writable makes a primary. No source and read-only (a fenced old primary in
 // the middle of a failover, a stand-alone copy) is kUnknown, explained in
 // replication_state: it is neither the write position nor a replicating copy.
-Result<bool> ParseMysqlStatus(const Row& variables, const std::vector<Row>& replica_rows,
+Result<void> ParseMysqlStatus(const Row& variables, const std::vector<Row>& replica_rows,
                               Sample& out);
 
 }  // namespace lagrouter::probes

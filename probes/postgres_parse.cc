@@ -80,10 +80,10 @@ Result<std::optional<double>> ParseOptionalSeconds(const std::optional<std::stri
 
 }  // namespace
 
-Result<bool> ParsePostgresStatus(const Row& status, const std::vector<Row>& senders, Sample& out) {
+Result<void> ParsePostgresStatus(const Row& status, const std::vector<Row>& senders, Sample& out) {
 #define LAGROUTER_FIELD(var, name)             \
   auto var##_r = Field(status, name);          \
-  if (!var##_r) return Error{var##_r.error()}; \
+  if (!var##_r) return var##_r.Propagate();    \
   const auto& var = *var##_r;
   LAGROUTER_FIELD(in_recovery_v, "in_recovery")
   LAGROUTER_FIELD(write_v, "write_lsn")
@@ -99,15 +99,15 @@ Result<bool> ParsePostgresStatus(const Row& status, const std::vector<Row>& send
 #undef LAGROUTER_FIELD
 
   auto in_recovery = ParseBool(in_recovery_v, "in_recovery");
-  if (!in_recovery) return in_recovery;
+  if (!in_recovery) return in_recovery.Propagate();
   auto paused = ParseBool(paused_v, "paused");
-  if (!paused) return paused;
+  if (!paused) return paused.Propagate();
   auto write = ParseOptionalLsn(write_v, "write_lsn");
-  if (!write) return Error{write.error()};
+  if (!write) return write.Propagate();
   auto replay = ParseOptionalLsn(replay_v, "replay_lsn");
-  if (!replay) return Error{replay.error()};
+  if (!replay) return replay.Propagate();
   auto receive = ParseOptionalLsn(receive_v, "receive_lsn");
-  if (!receive) return Error{receive.error()};
+  if (!receive) return receive.Propagate();
 
   out.flavor = "postgres";
   out.version = version_v.value_or("");
@@ -115,9 +115,9 @@ Result<bool> ParsePostgresStatus(const Row& status, const std::vector<Row>& send
   if (!*in_recovery) {
     if (!router::IsKnown(*write)) return MakeError("a primary reported no write position");
     auto block = ParseCount(block_v, "wal_block_size");
-    if (!block) return Error{block.error()};
+    if (!block) return block.Propagate();
     auto segment = ParseCount(segment_v, "wal_segment_size");
-    if (!segment) return Error{segment.error()};
+    if (!segment) return segment.Propagate();
     out.role = Role::kPrimary;
     out.write_position =
         router::Lsn{NormalizeInsertLsn(std::get<router::Lsn>(*write).value, *block, *segment)};
@@ -147,14 +147,14 @@ Result<bool> ParsePostgresStatus(const Row& status, const std::vector<Row>& send
     d.client_addr = addr->value_or("");
     d.state = state->value_or("");
     auto pos = ParseOptionalLsn(*replay_lsn, "pg_stat_replication.replay_lsn");
-    if (!pos) return Error{pos.error()};
+    if (!pos) return pos.Propagate();
     d.replay_position = *pos;
     auto seconds = ParseOptionalSeconds(*lag, "pg_stat_replication.replay_lag");
-    if (!seconds) return Error{seconds.error()};
+    if (!seconds) return seconds.Propagate();
     d.replay_lag_seconds = *seconds;
     out.downstream.push_back(std::move(d));
   }
-  return true;
+  return Ok();
 }
 
 }  // namespace lagrouter::probes

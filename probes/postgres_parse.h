@@ -6,7 +6,7 @@
 
 #include "probes/probe.h"
 #include "probes/row.h"
-#include "router/result.h"
+#include "common/result.h"
 
 namespace lagrouter::probes {
 
@@ -23,6 +23,6 @@ uint64_t NormalizeInsertLsn(uint64_t lsn, uint64_t block_size, uint64_t segment_
 
 // Fills role, positions and replication state of `out` from the status row
 // and the pg_stat_replication rows. Malformed values are an error.
-Result<bool> ParsePostgresStatus(const Row& status, const std::vector<Row>& senders, Sample& out);
+Result<void> ParsePostgresStatus(const Row& status, const std::vector<Row>& senders, Sample& out);
 
 }  // namespace lagrouter::probes

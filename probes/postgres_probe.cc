@@ -7,14 +7,10 @@
 
 #include "probes/postgres_parse.h"
 #include "probes/probe.h"
+#include "common/text.h"
 
 namespace lagrouter::probes {
 namespace {
-
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 enum class Wait { kReady, kTimeout, kError };
 
@@ -136,7 +132,7 @@ class PostgresProbe final : public Probe {
       for (auto* r : results) {
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
           s.error_kind = ErrorKind::kQuery;
-          s.error = "probe query failed: " + Trim(PQresultErrorMessage(r));
+          s.error = "probe query failed: " + std::string(Trim(PQresultErrorMessage(r)));
           return;
         }
       }
@@ -147,7 +143,7 @@ class PostgresProbe final : public Probe {
     for (auto* r : results) {
       if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         s.error_kind = ErrorKind::kQuery;
-        s.error = "probe query failed: " + Trim(PQresultErrorMessage(r));
+        s.error = "probe query failed: " + std::string(Trim(PQresultErrorMessage(r)));
         return;
       }
     }
@@ -179,7 +175,7 @@ class PostgresProbe final : public Probe {
   }
 
   std::string Message() const {
-    return conn_ == nullptr ? std::string("no connection") : Trim(PQerrorMessage(conn_));
+    return conn_ == nullptr ? std::string("no connection") : std::string(Trim(PQerrorMessage(conn_)));
   }
 
   Sample& Fail(Sample& s) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <limits>
 #include <tuple>
+#include "common/text.h"
 
 namespace lagrouter::router {
 namespace {
@@ -13,9 +14,6 @@ constexpr uint64_t kMaxGno = (uint64_t{1} << 63) - 1;
 // MySQL 8.4 tags: 1-32 characters, [a-z_][a-z0-9_]*, case-insensitive.
 constexpr size_t kMaxTagLength = 32;
 
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
 bool IsDigit(char c) {
   return c >= '0' && c <= '9';
 }
@@ -24,12 +22,6 @@ bool IsHex(char c) {
 }
 char Lower(char c) {
   return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 // Splits on `sep`, keeping empty pieces so that "a,,b" and "a," are rejected.
@@ -59,13 +51,6 @@ bool ParseUnsigned(std::string_view s, uint64_t max, uint64_t* out) {
   }
   *out = v;
   return true;
-}
-
-// Quotes user input in error messages, cut short so a huge request stays small.
-std::string Quote(std::string_view s) {
-  constexpr size_t kMax = 64;
-  if (s.size() > kMax) return "\"" + std::string(s.substr(0, kMax)) + "...\"";
-  return "\"" + std::string(s) + "\"";
 }
 
 bool ParseUuid(std::string_view s, std::string* out) {

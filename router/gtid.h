@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "router/result.h"
+#include "common/result.h"
 
 namespace lagrouter::router {
 

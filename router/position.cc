@@ -45,7 +45,7 @@ std::string ToString(Lsn lsn) {
 Result<Position> ParsePosition(Engine engine, std::string_view text) {
   if (engine == Engine::kPostgres) {
     auto lsn = ParseLsn(text);
-    if (!lsn) return Error{lsn.error()};
+    if (!lsn) return lsn.Propagate();
     return Position{*lsn};
   }
   // Whitespace alone would parse as an empty GTID list, which prints as "" and
@@ -56,11 +56,11 @@ Result<Position> ParsePosition(Engine engine, std::string_view text) {
   // A MySQL GTID set names source UUIDs ("uuid:1-5"); MariaDB's has none.
   if (text.find(':') != std::string_view::npos) {
     auto set = ParseMysqlGtidSet(text);
-    if (!set) return Error{"bad MySQL GTID set: " + set.error()};
+    if (!set) return set.Propagate("bad MySQL GTID set: ");
     return Position{std::move(set).value()};
   }
   auto gtid = ParseMariadbGtid(text);
-  if (!gtid) return Error{"bad MariaDB GTID position: " + gtid.error()};
+  if (!gtid) return gtid.Propagate("bad MariaDB GTID position: ");
   return Position{std::move(gtid).value()};
 }
 

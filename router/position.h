@@ -8,7 +8,7 @@
 #include <variant>
 
 #include "router/gtid.h"
-#include "router/result.h"
+#include "common/result.h"
 
 namespace lagrouter::router {
 
