@@ -5,10 +5,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
-#include <nlohmann/json.hpp>
+#include <cstring>
 
-#include "daemon/json.h"
+#include "common/text.h"
+#include "daemon/api_json.h"
 #include "daemon/status_page.h"
 #include "common/text.h"
 
@@ -16,13 +18,21 @@ namespace lagrouter::daemon {
 
 namespace {
 
-std::string ErrorBody(const char* error, const std::string& message) {
-  std::string body = "{\"error\":";
-  AppendJsonString(body, error);
-  body += ",\"message\":";
-  AppendJsonString(body, message);
-  body += "}";
-  return body;
+// The query parameters an endpoint takes, each at most once: `slots[i]` is
+// the value of `names[i]`, or nullptr. Returns the refusal, or nothing.
+template <size_t N>
+std::optional<std::string> TakeParams(const QueryParams& params,
+                                      const std::array<const char*, N>& names,
+                                      std::array<const std::string*, N>& slots,
+                                      const char* usage) {
+  for (const auto& [key, value] : params) {
+    size_t i = 0;
+    while (i < N && key != names[i]) ++i;
+    if (i == N) return "unknown parameter " + Quote(key) + "; " + usage;
+    if (slots[i] != nullptr) return "parameter " + Quote(key) + " given twice";
+    slots[i] = &value;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -46,8 +56,9 @@ bool PortInUse(const std::string& host, int port) {
   return in_use;
 }
 
-HttpApi::HttpApi(std::shared_ptr<const Config> config, Monitor& monitor, Metrics& metrics)
-    : config_(std::move(config)), monitor_(monitor), metrics_(metrics), auth_(*config_) {
+HttpApi::HttpApi(std::shared_ptr<const Config> config, const SnapshotSource& source,
+                 Metrics& metrics)
+    : config_(std::move(config)), source_(source), metrics_(metrics), auth_(*config_) {
   for (size_t i = 0; i < config_->clusters.size(); ++i) {
     cluster_index_[config_->clusters[i].name] = i;
     known_clusters_ += (i ? ", " : "") + config_->clusters[i].name;
@@ -110,44 +121,41 @@ std::optional<ApiResponse> HttpApi::Guard(const HttpRequest& req, int& client) {
   return res;
 }
 
-ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int client) {
-  const std::string* cluster_name = nullptr;
-  const std::string* class_name = nullptr;
-  const std::string* after_text = nullptr;
-  for (const auto& [key, value] : params) {
-    const std::string** slot = key == "cluster" ? &cluster_name
-                               : key == "class" ? &class_name
-                               : key == "after" ? &after_text
-                                                : nullptr;
-    if (slot == nullptr) {
-      return BadRequest("bad_request", "unknown parameter " + Quote(key) +
-                                           "; /v1/route takes cluster, class and after");
-    }
-    if (*slot != nullptr)
-      return BadRequest("bad_request", "parameter " + Quote(key) + " given twice");
-    *slot = &value;
-  }
-  if (cluster_name == nullptr) {
+std::variant<HttpApi::Target, ApiResponse> HttpApi::Resolve(const std::string* cluster,
+                                                           const std::string* klass) {
+  if (cluster == nullptr) {
     return BadRequest("bad_request",
                       "missing parameter 'cluster'; known clusters: " + known_clusters_);
   }
-  if (class_name == nullptr) {
+  if (klass == nullptr) {
     return BadRequest("bad_request", "missing parameter 'class'; known classes: " + known_classes_);
   }
-  const auto ci = cluster_index_.find(*cluster_name);
+  const auto ci = cluster_index_.find(*cluster);
   if (ci == cluster_index_.end()) {
-    return BadRequest("unknown_cluster", "unknown cluster " + Quote(*cluster_name) +
-                                             "; known clusters: " + known_clusters_);
+    return BadRequest("unknown_cluster",
+                      "unknown cluster " + Quote(*cluster) + "; known clusters: " + known_clusters_);
   }
-  const auto ki = class_index_.find(*class_name);
+  const auto ki = class_index_.find(*klass);
   if (ki == class_index_.end()) {
     return BadRequest("unknown_class",
-                      "unknown class " + Quote(*class_name) + "; known classes: " + known_classes_);
+                      "unknown class " + Quote(*klass) + "; known classes: " + known_classes_);
   }
-  const auto snap = monitor_.Snapshot(ci->second);
+  return Target{ci->second, ki->second, source_.Snapshot(ci->second)};
+}
+
+ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int client) {
+  static constexpr std::array<const char*, 3> kNames = {"cluster", "class", "after"};
+  std::array<const std::string*, 3> given{};
+  if (auto bad = TakeParams(params, kNames, given, "/v1/route takes cluster, class and after")) {
+    return BadRequest("bad_request", *bad);
+  }
+  const auto [cluster_name, class_name, after_text] = given;
+  auto resolved = Resolve(cluster_name, class_name);
+  if (auto* refused = std::get_if<ApiResponse>(&resolved)) return std::move(*refused);
+  const Target& t = std::get<Target>(resolved);
   router::Position after;
   if (after_text != nullptr) {
-    auto parsed = router::ParsePosition(snap->view.engine, *after_text);
+    auto parsed = router::ParsePosition(t.snapshot->view.engine, *after_text);
     if (!parsed) {
       return BadRequest("bad_position",
                         "parameter 'after' " + Quote(*after_text) + ": " +
@@ -155,309 +163,135 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
     }
     after = std::move(parsed).value();
   }
-  const auto& cls = config_->classes[ki->second];
-  const size_t slot = ci->second * config_->classes.size() + ki->second;
+  const auto& cls = config_->classes[t.klass];
+  const size_t slot = t.cluster * config_->classes.size() + t.klass;
   const uint64_t spread = spread_[slot].fetch_add(1, std::memory_order_relaxed);
-  const auto d =
-      router::Route(snap->view, cls, ki->second, after_text ? &after : nullptr, now, spread);
-  metrics_.CountRoute(client, ci->second, ki->second, d.outcome);
-
+  const auto d = router::Route(t.snapshot->view, cls, t.klass, after_text ? &after : nullptr, now,
+                               spread);
+  metrics_.CountRoute(client, t.cluster, t.klass, d.outcome);
   if (d.outcome == router::Outcome::kNoEligibleServer) {
-    return {503, ErrorBody("no_eligible_server", std::string("cluster '") + *cluster_name +
-                                                     "', class '" + *class_name + "': " + d.why)};
+    return {503, ErrorBody("no_eligible_server", "cluster '" + *cluster_name + "', class '" +
+                                                     *class_name + "': " + d.why)};
   }
-  const auto& s = snap->view.servers[static_cast<size_t>(d.server)];
-  std::string body;
-  body.reserve(256);
-  body += "{\"cluster\":";
-  AppendJsonString(body, *cluster_name);
-  body += ",\"class\":";
-  AppendJsonString(body, *class_name);
-  body += ",\"server\":";
-  AppendJsonString(body, s.name);
-  body += ",\"role\":";
-  AppendJsonString(body, d.outcome == router::Outcome::kFreshReplica ? "replica" : "primary");
-  body += ",\"host\":";
-  AppendJsonString(body, s.host);
-  body += ",\"port\":" + std::to_string(s.port);
-  body += ",\"staleness_bound_ms\":" + std::to_string(router::ToMillisCeil(d.bound));
-  body +=
-      ",\"valid_for_ms\":" + std::to_string(std::max<int64_t>(0, router::ToMillis(d.valid_for)));
-  body += ",\"reason\":";
-  AppendJsonString(body, router::OutcomeName(d.outcome));
-  body += "}";
-  return {200, std::move(body)};
+  const auto& server = t.snapshot->view.servers[static_cast<size_t>(d.server)];
+  return {200, RouteBody(*cluster_name, *class_name, server, d)};
 }
 
-ApiResponse HttpApi::Check(const std::string& cluster_name, const std::string& server_name,
+ApiResponse HttpApi::Check(std::string_view cluster_name, std::string_view server_name,
                            const QueryParams& params, router::TimePoint now) {
-  const std::string* class_name = nullptr;
-  for (const auto& [key, value] : params) {
-    if (key != "class") {
-      return BadRequest("bad_request",
-                        "unknown parameter " + Quote(key) + "; /v1/check takes class");
-    }
-    if (class_name != nullptr) return BadRequest("bad_request", "parameter 'class' given twice");
-    class_name = &value;
+  static constexpr std::array<const char*, 1> kNames = {"class"};
+  std::array<const std::string*, 1> given{};
+  if (auto bad = TakeParams(params, kNames, given, "/v1/check takes class")) {
+    return BadRequest("bad_request", *bad);
   }
-  const auto ci = cluster_index_.find(cluster_name);
-  if (ci == cluster_index_.end()) {
-    metrics_.CountBadRequest("unknown_cluster");
-    return {404, ErrorBody("unknown_cluster", "unknown cluster " + Quote(cluster_name) +
-                                                  "; known clusters: " + known_clusters_)};
-  }
-  if (class_name == nullptr) {
-    return BadRequest("bad_request", "missing parameter 'class'; known classes: " + known_classes_);
-  }
-  const auto ki = class_index_.find(*class_name);
-  if (ki == class_index_.end()) {
-    return BadRequest("unknown_class",
-                      "unknown class " + Quote(*class_name) + "; known classes: " + known_classes_);
-  }
-  const auto snap = monitor_.Snapshot(ci->second);
-  const auto& view = snap->view;
-  size_t index = view.servers.size();
+  const std::string cluster(cluster_name);
+  auto resolved = Resolve(&cluster, given[0]);
+  if (auto* refused = std::get_if<ApiResponse>(&resolved)) return std::move(*refused);
+  const Target& t = std::get<Target>(resolved);
+  const auto& servers = t.snapshot->view.servers;
   std::string known_servers;
-  for (size_t i = 0; i < view.servers.size(); ++i) {
-    if (view.servers[i].name == server_name) index = i;
-    known_servers += (i ? ", " : "") + view.servers[i].name;
+  for (size_t i = 0; i < servers.size(); ++i) {
+    if (servers[i].name == server_name) {
+      const auto& cls = config_->classes[t.klass];
+      const auto reason = router::Explain(t.snapshot->view, i, cls, t.klass, now);
+      return {router::MayServe(reason) ? 200 : 503, CheckBody(*t.snapshot, i, cls, reason, now)};
+    }
+    known_servers += (i ? ", " : "") + servers[i].name;
   }
-  if (index == view.servers.size()) {
-    metrics_.CountBadRequest("unknown_server");
-    return {404,
-            ErrorBody("unknown_server", "unknown server " + Quote(server_name) + " in cluster '" +
-                                            cluster_name + "'; known servers: " + known_servers)};
-  }
-  const auto& s = view.servers[index];
-  const auto& cls = config_->classes[ki->second];
-  const auto bound = router::BoundAt(s, now);
-  // -1: no bound to show (unknown, or not a replica).
-  const int64_t bound_ms =
-      s.role == router::Role::kReplica && bound ? router::ToMillisCeil(*bound) : -1;
-
-  // Why the server may (or may not) serve the class, mirroring router::Route.
-  bool ok = false;
-  const char* reason = "";
-  std::string message;
-  if (!snap->status[index].probed) {
-    reason = "not_probed";
-    message = "not probed yet";
-  } else if (!router::UpAt(s, now)) {
-    reason = "down";
-    message =
-        s.up ? "down: has not answered a probe in time" : "down: " + snap->status[index].last_error;
-  } else if (s.role == router::Role::kPrimary) {
-    ok = view.primary == static_cast<int>(index);
-    reason = ok ? "primary" : "primary_ambiguous";
-    message = ok ? "the cluster's primary serves every class"
-                 : "several servers claim to be primary (split brain)";
-  } else if (s.role != router::Role::kReplica) {
-    reason = "role_unknown";
-    message = "neither a primary nor a replica";
-  } else if (cls.max_staleness <= router::Duration::zero()) {
-    reason = "primary_only_class";
-    message = "class '" + cls.name + "' is served by the primary only";
-  } else if (!s.replicating) {
-    reason = "not_replicating";
-    message = "replication is not running";
-  } else if (!bound) {
-    reason = "bound_unknown";
-    message = "staleness bound unknown (replayed position older than the remembered history)";
-  } else if (*bound > cls.max_staleness) {
-    reason = "stale";
-    message = "staleness bound " + std::to_string(bound_ms) + " ms exceeds the class limit of " +
-              std::to_string(router::ToMillis(cls.max_staleness)) + " ms";
-  } else if (!router::Eligible(s, cls, ki->second, now)) {
-    reason = "settling";
-    message = "held back until its bound has stayed below half the limit for " +
-              std::to_string(router::ToMillis(cls.settle)) + " ms";
-  } else {
-    ok = true;
-    reason = "fresh_replica";
-    message = "staleness bound within the class limit";
-  }
-
-  std::string body;
-  body.reserve(256);
-  body += "{\"cluster\":";
-  AppendJsonString(body, cluster_name);
-  body += ",\"server\":";
-  AppendJsonString(body, s.name);
-  body += ",\"class\":";
-  AppendJsonString(body, cls.name);
-  body += ",\"role\":";
-  AppendJsonString(body, snap->status[index].probed ? router::RoleName(s.role) : "unknown");
-  body += ",\"up\":";
-  body += router::UpAt(s, now) ? "true" : "false";
-  body += ",\"ok\":";
-  body += ok ? "true" : "false";
-  body += ",\"staleness_bound_ms\":";
-  body += s.role == router::Role::kPrimary && ok ? "0"
-          : bound_ms >= 0                        ? std::to_string(bound_ms)
-                                                 : "null";
-  body += ",\"max_staleness_ms\":" + std::to_string(router::ToMillis(cls.max_staleness));
-  body += ",\"reason\":";
-  AppendJsonString(body, reason);
-  body += ",\"message\":";
-  AppendJsonString(body, message);
-  body += "}";
-  return {ok ? 200 : 503, std::move(body)};
+  return BadRequest("unknown_server", "unknown server " + Quote(server_name) + " in cluster '" +
+                                          cluster + "'; known servers: " + known_servers);
 }
 
 ApiResponse HttpApi::Status(router::TimePoint now, int client) const {
-  using nlohmann::json;
   const ClientConfig* who = client >= 0 && static_cast<size_t>(client) < config_->clients.size()
                                 ? &config_->clients[static_cast<size_t>(client)]
                                 : nullptr;
-  auto class_visible = [who](const std::string& name) { return !who || who->AllowsClass(name); };
-  json out;
-  out["ready"] = monitor_.Ready();
-  out["probe_interval_ms"] = router::ToMillis(config_->probe_interval);
-  json classes = json::array();
-  for (const auto& c : config_->classes) {
-    if (!class_visible(c.name)) continue;
-    classes.push_back({{"name", c.name},
-                       {"max_staleness_ms", router::ToMillis(c.max_staleness)},
-                       {"fallback", c.fallback == router::Fallback::kError ? "error" : "primary"},
-                       {"settle_ms", router::ToMillis(c.settle)}});
-  }
-  out["classes"] = classes;
-  json clusters = json::array();
-  for (size_t ci = 0; ci < monitor_.cluster_count(); ++ci) {
-    const auto snap = monitor_.Snapshot(ci);
-    const auto& view = snap->view;
-    if (who && !who->AllowsCluster(view.name)) continue;
-    json cj;
-    cj["name"] = view.name;
-    cj["engine"] = view.engine == router::Engine::kPostgres ? "postgres" : "mysql";
-    cj["primary"] = view.primary >= 0 ? json(view.servers[static_cast<size_t>(view.primary)].name)
-                                      : json(nullptr);
-    cj["primaries_claimed"] = view.primaries_claimed;
-    cj["primary_problem"] = snap->primary_problem;
-    cj["history"] = {{"latest_position", snap->history_latest}, {"entries", snap->history_size}};
-    json servers = json::array();
-    for (size_t i = 0; i < view.servers.size(); ++i) {
-      const auto& v = view.servers[i];
-      const auto& st = snap->status[i];
-      json sj;
-      sj["name"] = v.name;
-      sj["host"] = v.host;
-      sj["port"] = v.port;
-      sj["role"] = st.probed ? router::RoleName(v.role) : "unknown";
-      sj["up"] = router::UpAt(v, now);
-      sj["flavor"] = st.flavor;
-      sj["version"] = st.version;
-      sj["last_probe_age_ms"] =
-          st.probed ? json(router::ToMillis(now - st.last_probe_at)) : json(nullptr);
-      sj["last_probe_duration_ms"] = st.last_probe_seconds * 1000.0;
-      sj["last_error"] = st.last_error;
-      sj["last_error_kind"] = probes::ErrorKindName(st.last_error_kind);
-      if (v.role == router::Role::kPrimary) {
-        sj["write_position"] = st.write_position;
-      }
-      if (v.role == router::Role::kReplica) {
-        sj["replicating"] = st.replication_running;
-        sj["replication_state"] = st.replication_state;
-        sj["replication_error"] = st.replication_error;
-        sj["upstream"] = st.upstream;
-        sj["replay_paused"] = st.replay_paused;
-        sj["replay_position"] = st.replay_position;
-        sj["receive_position"] = st.receive_position;
-        const auto bound = router::BoundAt(v, now);
-        sj["staleness_bound_known"] = bound.has_value();
-        sj["staleness_bound_ms"] = bound ? json(router::ToMillisCeil(*bound)) : json(nullptr);
-        if (!bound && v.fresh_as_of) {
-          sj["staleness_at_least_ms"] = router::ToMillisCeil(now - *v.fresh_as_of);
-        }
-        sj[view.engine == router::Engine::kPostgres ? "lag_bytes" : "lag_transactions"] =
-            st.lag_distance ? json(*st.lag_distance) : json(nullptr);
-        sj["reported_lag_seconds"] =
-            st.reported_lag_seconds ? json(*st.reported_lag_seconds) : json(nullptr);
-        json eligible = json::array();
-        for (size_t k = 0; k < config_->classes.size(); ++k) {
-          if (class_visible(config_->classes[k].name) &&
-              router::Eligible(v, config_->classes[k], k, now))
-            eligible.push_back(config_->classes[k].name);
-        }
-        sj["eligible_classes"] = eligible;
-      }
-      servers.push_back(std::move(sj));
-    }
-    cj["servers"] = std::move(servers);
-    clusters.push_back(std::move(cj));
-  }
-  out["clusters"] = std::move(clusters);
-  // Engine error texts are not guaranteed UTF-8: replace bad bytes rather
-  // than let dump() throw and turn the status page into a 500.
-  return {200, out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  return {200, StatusBody(source_, *config_, who, now)};
 }
 
 ApiResponse HttpApi::Ready() const {
-  if (monitor_.Ready()) return {200, "{\"status\":\"ready\"}"};
+  if (source_.Ready()) return {200, "{\"status\":\"ready\"}"};
   return {503, ErrorBody("not_ready", "the first probe cycle has not completed yet")};
 }
+
+// Every endpoint: its path (a prefix for /v1/check/), how to call it (for
+// the 404 message) and what serves it.
+const HttpApi::Endpoint HttpApi::kEndpoints[] = {
+    {"/", false, "/", &HttpApi::ServePage},
+    {"/v1/route", false, "/v1/route", &HttpApi::ServeRoute},
+    {"/v1/status", false, "/v1/status", &HttpApi::ServeStatus},
+    {"/v1/check/", true, "/v1/check/CLUSTER/SERVER?class=K", &HttpApi::ServeCheck},
+    {"/healthz", false, "/healthz", &HttpApi::ServeHealth},
+    {"/readyz", false, "/readyz", &HttpApi::ServeReady},
+    {"/metrics", false, "/metrics", &HttpApi::ServeMetrics},
+};
 
 ApiResponse HttpApi::Handle(const HttpRequest& req) {
   int client = -1;
   if (auto refused = Guard(req, client)) return std::move(*refused);
   const std::string_view path = req.path;
-  constexpr std::string_view kCheck = "/v1/check/";
-  enum class Endpoint { kNone, kRoute, kStatus, kCheck, kPage, kHealth, kReady, kMetrics };
-  Endpoint endpoint = path == "/v1/route"                       ? Endpoint::kRoute
-                      : path == "/v1/status"                    ? Endpoint::kStatus
-                      : path.substr(0, kCheck.size()) == kCheck ? Endpoint::kCheck
-                      : path == "/"                             ? Endpoint::kPage
-                      : path == "/healthz"                      ? Endpoint::kHealth
-                      : path == "/readyz"                       ? Endpoint::kReady
-                      : path == "/metrics"                      ? Endpoint::kMetrics
-                                                                : Endpoint::kNone;
-  // /v1/check/<cluster>/<server>: exactly two non-empty segments.
-  std::string_view check_cluster, check_server;
-  if (endpoint == Endpoint::kCheck) {
-    const std::string_view rest = path.substr(kCheck.size());
-    const size_t slash = rest.find('/');
-    check_cluster = rest.substr(0, slash);
-    check_server = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
-    if (check_cluster.empty() || check_server.empty() ||
-        check_server.find('/') != std::string_view::npos) {
-      endpoint = Endpoint::kNone;
-    }
-  }
-  if (endpoint == Endpoint::kNone) {
-    metrics_.CountBadRequest("not_found");
-    return {404, ErrorBody("not_found", "no such endpoint " + Quote(req.path) +
-                                            "; try /, /v1/route, /v1/status, "
-                                            "/v1/check/CLUSTER/SERVER?class=K, /healthz, "
-                                            "/readyz, /metrics")};
-  }
-  if (req.method != "GET" && req.method != "HEAD") {
-    metrics_.CountBadRequest("method_not_allowed");
-    ApiResponse res{
-        405, ErrorBody("method_not_allowed", "method " + Quote(req.method) + " is not allowed on " +
-                                                 Quote(req.path) + "; use GET (or HEAD)")};
-    res.headers.emplace_back("Allow", "GET, HEAD");
-    return res;
-  }
-  switch (endpoint) {
-    case Endpoint::kRoute: {
-      const auto started = router::Clock::now();
-      ApiResponse res = Route(req.params, started, client);
-      metrics_.ObserveRouteDuration(
-          std::chrono::duration<double>(router::Clock::now() - started).count());
+  for (const Endpoint& e : kEndpoints) {
+    if (e.prefix ? path.substr(0, e.path.size()) != e.path : path != e.path) continue;
+    if (req.method != "GET" && req.method != "HEAD") {
+      metrics_.CountBadRequest("method_not_allowed");
+      ApiResponse res{405, ErrorBody("method_not_allowed", "method " + Quote(req.method) +
+                                                               " is not allowed on " +
+                                                               Quote(req.path) +
+                                                               "; use GET (or HEAD)")};
+      res.headers.emplace_back("Allow", "GET, HEAD");
       return res;
     }
-    case Endpoint::kStatus: return Status(router::Clock::now(), client);
-    case Endpoint::kCheck:
-      return Check(std::string(check_cluster), std::string(check_server), req.params,
-                   router::Clock::now());
-    case Endpoint::kPage: return {200, kStatusPageHtml, "text/html; charset=utf-8"};
-    case Endpoint::kHealth: return {200, "{\"status\":\"ok\"}"};
-    case Endpoint::kReady: return Ready();
-    case Endpoint::kMetrics:
-      return {200, metrics_.Render(monitor_), "text/plain; version=0.0.4; charset=utf-8"};
-    case Endpoint::kNone: break;
+    return (this->*e.serve)(req, client);
   }
-  return {500, ErrorBody("internal", "unhandled endpoint")};
+  return NotFound(req);
+}
+
+ApiResponse HttpApi::NotFound(const HttpRequest& req) {
+  std::string usage;
+  for (const Endpoint& e : kEndpoints) usage += (usage.empty() ? "" : ", ") + std::string(e.usage);
+  metrics_.CountBadRequest("not_found");
+  return {404, ErrorBody("not_found", "no such endpoint " + Quote(req.path) + "; try " + usage)};
+}
+
+ApiResponse HttpApi::ServeRoute(const HttpRequest& req, int client) {
+  const auto started = router::Clock::now();
+  ApiResponse res = Route(req.params, started, client);
+  metrics_.ObserveRouteDuration(
+      std::chrono::duration<double>(router::Clock::now() - started).count());
+  return res;
+}
+
+ApiResponse HttpApi::ServeCheck(const HttpRequest& req, int) {
+  // /v1/check/<cluster>/<server>: exactly two non-empty segments.
+  const std::string_view rest = std::string_view(req.path).substr(std::strlen("/v1/check/"));
+  const size_t slash = rest.find('/');
+  const std::string_view cluster = rest.substr(0, slash);
+  const std::string_view server =
+      slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  if (cluster.empty() || server.empty() || server.find('/') != std::string_view::npos) {
+    return NotFound(req);
+  }
+  return Check(cluster, server, req.params, router::Clock::now());
+}
+
+ApiResponse HttpApi::ServeStatus(const HttpRequest&, int client) {
+  return Status(router::Clock::now(), client);
+}
+
+ApiResponse HttpApi::ServePage(const HttpRequest&, int) {
+  return {200, kStatusPageHtml, "text/html; charset=utf-8"};
+}
+
+ApiResponse HttpApi::ServeHealth(const HttpRequest&, int) {
+  return {200, "{\"status\":\"ok\"}"};
+}
+
+ApiResponse HttpApi::ServeReady(const HttpRequest&, int) {
+  return Ready();
+}
+
+ApiResponse HttpApi::ServeMetrics(const HttpRequest&, int) {
+  return {200, metrics_.Render(source_), "text/plain; version=0.0.4; charset=utf-8"};
 }
 
 }  // namespace lagrouter::daemon

@@ -1,20 +1,20 @@
-// The HTTP contract of the design: /v1/route, /v1/status, /v1/check, /healthz,
-// /readyz, /metrics and the status page at /. Handlers read published
-// snapshots only; they never wait for a probe.
+// The HTTP contract: /v1/route, /v1/status, /v1/check, /healthz, /readyz,
+// /metrics and the status page at /. Handlers read published snapshots only;
+// they never wait for a probe. Bodies are built in api_json.h.
 #pragma once
 
 #include <atomic>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <variant>
 
 #include "daemon/auth.h"
 #include "daemon/config.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
-#include "daemon/monitor.h"
+#include "daemon/snapshot.h"
 
 namespace lagrouter::daemon {
 
@@ -24,23 +24,22 @@ bool PortInUse(const std::string& host, int port);
 
 class HttpApi {
  public:
-  HttpApi(std::shared_ptr<const Config> config, Monitor& monitor, Metrics& metrics);
-
-  // Handlers, callable without a socket (unit tests, fuzzing). `client`:
-  // the authenticated client (index into Config::clients), -1 when auth is off.
-  ApiResponse Route(const QueryParams& params, router::TimePoint now, int client = -1);
-  // Shows only the clusters and classes the client may use.
-  ApiResponse Status(router::TimePoint now, int client = -1) const;
-  // GET /v1/check/<cluster>/<server>?class=K: 200 when that server may serve
-  // class K now, else 503 (for load balancer health checks, e.g. HAProxy).
-  // Access control is the gate's (Guard): the cluster segment and the class.
-  ApiResponse Check(const std::string& cluster, const std::string& server,
-                    const QueryParams& params, router::TimePoint now);
-  ApiResponse Ready() const;
+  HttpApi(std::shared_ptr<const Config> config, const SnapshotSource& source, Metrics& metrics);
 
   // One request, end to end: the access gate, then the endpoint. Every
   // answer, errors included, is JSON (the status page at / is HTML).
   ApiResponse Handle(const HttpRequest& req);
+
+  // The endpoints, callable without a socket (unit tests, fuzzing). `client`:
+  // the authenticated client (index into Config::clients), -1 when auth is off.
+  ApiResponse Route(const QueryParams& params, router::TimePoint now, int client = -1);
+  // GET /v1/check/<cluster>/<server>?class=K: 200 when that server may serve
+  // class K now, else 503 (for load balancer health checks, e.g. HAProxy).
+  ApiResponse Check(std::string_view cluster, std::string_view server, const QueryParams& params,
+                    router::TimePoint now);
+  // Shows only the clusters and classes the client may use.
+  ApiResponse Status(router::TimePoint now, int client = -1) const;
+  ApiResponse Ready() const;
 
   // The access gate of every protected path (all of /v1/ once a client is
   // configured; see Authenticator::Protects). Authenticates the bearer token,
@@ -53,10 +52,35 @@ class HttpApi {
   std::optional<ApiResponse> Guard(const HttpRequest& req, int& client);
 
  private:
+  // A cluster and class named by a request, resolved against the configuration.
+  struct Target {
+    size_t cluster;
+    size_t klass;
+    std::shared_ptr<const ClusterSnapshot> snapshot;
+  };
+  // The one resolution of cluster and class names for /v1/route and /v1/check:
+  // the same bad input gets the same answer (400, see docs/api.md).
+  std::variant<Target, ApiResponse> Resolve(const std::string* cluster, const std::string* klass);
   ApiResponse BadRequest(const char* error, const std::string& message);
+  ApiResponse NotFound(const HttpRequest& req);
+
+  struct Endpoint {
+    std::string_view path;
+    bool prefix;        // matches every path below it
+    const char* usage;  // how to call it, for the 404 message
+    ApiResponse (HttpApi::*serve)(const HttpRequest& req, int client);
+  };
+  static const Endpoint kEndpoints[];
+  ApiResponse ServeRoute(const HttpRequest& req, int client);
+  ApiResponse ServeCheck(const HttpRequest& req, int client);
+  ApiResponse ServeStatus(const HttpRequest& req, int client);
+  ApiResponse ServePage(const HttpRequest& req, int client);
+  ApiResponse ServeHealth(const HttpRequest& req, int client);
+  ApiResponse ServeReady(const HttpRequest& req, int client);
+  ApiResponse ServeMetrics(const HttpRequest& req, int client);
 
   std::shared_ptr<const Config> config_;
-  Monitor& monitor_;
+  const SnapshotSource& source_;
   Metrics& metrics_;
   Authenticator auth_;
   std::unordered_map<std::string, size_t> cluster_index_;

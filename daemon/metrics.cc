@@ -6,7 +6,6 @@
 #include <sstream>
 
 #include "daemon/http_server.h"
-#include "daemon/monitor.h"
 #include "daemon/version.h"
 
 namespace lagrouter::daemon {
@@ -46,6 +45,21 @@ void Add(MetricFamily& f, std::vector<ClientMetric::Label> labels, double value)
   ClientMetric m;
   m.label = std::move(labels);
   m.gauge.value = value;
+  f.metric.push_back(std::move(m));
+}
+
+MetricFamily Counter(const char* name, const char* help) {
+  MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = MetricType::Counter;
+  return f;
+}
+
+void AddCounter(MetricFamily& f, std::vector<ClientMetric::Label> labels, uint64_t value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.counter.value = static_cast<double>(value);
   f.metric.push_back(std::move(m));
 }
 
@@ -157,10 +171,8 @@ void Metrics::CountBadRequest(std::string_view error) {
   bad_requests_->Add({{"error", std::string(error)}}).Increment();
 }
 
-std::string Metrics::Render(const Monitor& monitor) const {
+std::vector<MetricFamily> SnapshotCollector::Collect() const {
   const auto now = router::Clock::now();
-  std::vector<MetricFamily> families = registry_->Collect();
-
   auto lag = Gauge("lagrouter_replica_lag_seconds",
                    "Guaranteed staleness bound of a replica: its data is at most this old. Grows "
                    "with the clock while no newer primary position is confirmed on it.");
@@ -185,13 +197,8 @@ std::string Metrics::Render(const Monitor& monitor) const {
       Gauge("lagrouter_class_eligible_replicas", "Replicas that may serve the class right now.");
   auto primaries = Gauge("lagrouter_cluster_primaries",
                          "Servers claiming the primary role (1 normal, 0 none, >1 split brain).");
-  auto max_staleness =
-      Gauge("lagrouter_class_max_staleness_seconds", "The class's configured staleness limit.");
-  auto build = Gauge("lagrouter_build_info", "lagrouter's version; always 1.");
-  auto ready = Gauge("lagrouter_ready", "1 once a full probe cycle is done.");
-
-  for (size_t ci = 0; ci < monitor.cluster_count(); ++ci) {
-    const auto snap = monitor.Snapshot(ci);
+  for (size_t ci = 0; ci < source_.cluster_count(); ++ci) {
+    const auto snap = source_.Snapshot(ci);
     const auto& view = snap->view;
     const bool postgres = view.engine == router::Engine::kPostgres;
     for (size_t i = 0; i < view.servers.size(); ++i) {
@@ -216,61 +223,70 @@ std::string Metrics::Render(const Monitor& monitor) const {
     for (size_t k = 0; k < config_.classes.size(); ++k) {
       const auto& cls = config_.classes[k];
       int n = 0;
-      for (const auto& v : view.servers) n += router::Eligible(v, cls, k, now) ? 1 : 0;
+      for (size_t i = 0; i < view.servers.size(); ++i) {
+        n += router::Eligible(view, i, cls, k, now) ? 1 : 0;
+      }
       Add(eligible, {{"cluster", view.name}, {"class", cls.name}}, n);
     }
   }
+  auto ready = Gauge("lagrouter_ready", "1 once a full probe cycle is done.");
+  Add(ready, {}, source_.Ready() ? 1 : 0);
+  return {std::move(lag),     std::move(lag_bytes),  std::move(lag_tx),   std::move(reported),
+          std::move(up),      std::move(is_primary), std::move(running),  std::move(paused),
+          std::move(last_ok), std::move(eligible),   std::move(primaries), std::move(ready)};
+}
+
+MetricFamily Metrics::RouteDuration() const {
+  MetricFamily f;
+  f.name = "lagrouter_route_duration_seconds";
+  f.help = "Time to answer /v1/route, from request parsed to answer built.";
+  f.type = MetricType::Histogram;
+  ClientMetric m;
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b <= kRouteBuckets.size(); ++b) {
+    cumulative += route_buckets_[b].load(std::memory_order_relaxed);
+    ClientMetric::Bucket bucket;
+    bucket.cumulative_count = cumulative;
+    bucket.upper_bound =
+        b < kRouteBuckets.size() ? kRouteBuckets[b] : std::numeric_limits<double>::infinity();
+    m.histogram.bucket.push_back(bucket);
+  }
+  m.histogram.sample_count = cumulative;
+  m.histogram.sample_sum = static_cast<double>(route_sum_ns_.load()) / 1e9;
+  f.metric.push_back(std::move(m));
+  return f;
+}
+
+// What the configuration and the process say, the same at every scrape
+// but for the counters.
+std::vector<MetricFamily> Metrics::ProcessFamilies() const {
+  auto max_staleness =
+      Gauge("lagrouter_class_max_staleness_seconds", "The class's configured staleness limit.");
   for (const auto& cls : config_.classes) {
     Add(max_staleness, {{"class", cls.name}}, router::ToSeconds(cls.max_staleness));
   }
+  auto build = Gauge("lagrouter_build_info", "lagrouter's version; always 1.");
   Add(build, {{"version", kVersion}}, 1);
-  Add(ready, {}, monitor.Ready() ? 1 : 0);
-  MetricFamily route_duration;
-  route_duration.name = "lagrouter_route_duration_seconds";
-  route_duration.help = "Time to answer /v1/route, from request parsed to answer built.";
-  route_duration.type = MetricType::Histogram;
-  {
-    ClientMetric m;
-    uint64_t cumulative = 0;
-    for (size_t b = 0; b <= kRouteBuckets.size(); ++b) {
-      cumulative += route_buckets_[b].load(std::memory_order_relaxed);
-      ClientMetric::Bucket bucket;
-      bucket.cumulative_count = cumulative;
-      bucket.upper_bound =
-          b < kRouteBuckets.size() ? kRouteBuckets[b] : std::numeric_limits<double>::infinity();
-      m.histogram.bucket.push_back(bucket);
-    }
-    m.histogram.sample_count = cumulative;
-    m.histogram.sample_sum = static_cast<double>(route_sum_ns_.load()) / 1e9;
-    route_duration.metric.push_back(std::move(m));
-  }
-  MetricFamily reloads;
-  reloads.name = "lagrouter_config_reloads_total";
-  reloads.help = "SIGHUP configuration reloads since start, by result (applied or rejected).";
-  reloads.type = MetricType::Counter;
-  for (auto [result, n] : {std::pair{"applied", ReloadCounters().succeeded.load()},
-                           std::pair{"rejected", ReloadCounters().failed.load()}}) {
-    ClientMetric m;
-    m.label = {{"result", result}};
-    m.counter.value = static_cast<double>(n);
-    reloads.metric.push_back(std::move(m));
-  }
-  MetricFamily accept_errors;
-  accept_errors.name = "lagrouter_http_accept_errors_total";
-  accept_errors.help =
-      "Connections the API could not accept (out of file descriptors, most likely); accepting "
-      "pauses 100 ms after each.";
-  accept_errors.type = MetricType::Counter;
-  {
-    ClientMetric m;
-    m.counter.value = static_cast<double>(HttpAcceptErrors());
-    accept_errors.metric.push_back(std::move(m));
-  }
-  for (auto* f : {&lag, &lag_bytes, &lag_tx, &reported, &up, &is_primary, &running, &paused,
-                  &last_ok, &eligible, &primaries, &max_staleness, &build, &ready, &reloads,
-                  &route_duration, &accept_errors}) {
-    families.push_back(std::move(*f));
-  }
+  auto reloads = Counter("lagrouter_config_reloads_total",
+                         "SIGHUP configuration reloads since start, by result (applied or "
+                         "rejected).");
+  AddCounter(reloads, {{"result", "applied"}}, ReloadCounters().succeeded.load());
+  AddCounter(reloads, {{"result", "rejected"}}, ReloadCounters().failed.load());
+  auto accept_errors = Counter("lagrouter_http_accept_errors_total",
+                               "Connections the API could not accept (out of file descriptors, "
+                               "most likely); accepting pauses 100 ms after each.");
+  AddCounter(accept_errors, {}, HttpAcceptErrors());
+  return {std::move(max_staleness), std::move(build), std::move(reloads), std::move(accept_errors),
+          RouteDuration()};
+}
+
+std::string Metrics::Render(const SnapshotSource& source) const {
+  std::vector<MetricFamily> families = registry_->Collect();
+  auto append = [&families](std::vector<MetricFamily> more) {
+    for (auto& f : more) families.push_back(std::move(f));
+  };
+  append(SnapshotCollector(config_, source).Collect());
+  append(ProcessFamilies());
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
   return out.str();

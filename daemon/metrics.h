@@ -1,8 +1,9 @@
 // Prometheus metrics. Counters and histograms live in a prometheus-cpp
 // registry; gauges that follow the clock (the staleness bound grows between
-// probes) are computed from the snapshots at scrape time.
+// probes) are computed from the snapshots at scrape time by SnapshotCollector.
 #pragma once
 
+#include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -16,12 +17,11 @@
 #include <vector>
 
 #include "daemon/config.h"
+#include "daemon/snapshot.h"
 #include "probes/probe.h"
 #include "router/router.h"
 
 namespace lagrouter::daemon {
-
-class Monitor;
 
 // Counts that outlive a reload (each configuration has its own Metrics).
 struct ReloadCounterSet {
@@ -29,6 +29,19 @@ struct ReloadCounterSet {
   std::atomic<uint64_t> failed{0};
 };
 ReloadCounterSet& ReloadCounters();
+
+// The gauges of every cluster, server and class, computed from the latest
+// snapshots when scraped.
+class SnapshotCollector final : public prometheus::Collectable {
+ public:
+  SnapshotCollector(const Config& config, const SnapshotSource& source)
+      : config_(config), source_(source) {}
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const Config& config_;
+  const SnapshotSource& source_;
+};
 
 class Metrics {
  public:
@@ -47,9 +60,12 @@ class Metrics {
   void CountBadRequest(std::string_view error);
 
   // The whole exposition, in the Prometheus text format.
-  std::string Render(const Monitor& monitor) const;
+  std::string Render(const SnapshotSource& source) const;
 
  private:
+  prometheus::MetricFamily RouteDuration() const;
+  std::vector<prometheus::MetricFamily> ProcessFamilies() const;
+
   const Config& config_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>* probe_duration_;

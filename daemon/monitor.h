@@ -1,6 +1,6 @@
-// The monitor probes every server on its own thread at each tick of the
-// scheduler, folds the samples into each cluster's position history, and
-// publishes a fresh ClusterSnapshot after every sample.
+// The monitor is the shell around each cluster's pure ClusterState: it probes
+// every server on its own thread at each tick of the scheduler, folds the
+// samples in, publishes the snapshots and logs what changed.
 #pragma once
 
 #include <atomic>
@@ -12,10 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/cluster_state.h"
 #include "daemon/config.h"
 #include "daemon/snapshot.h"
 #include "probes/probe.h"
-#include "router/history.h"
 
 namespace lagrouter::daemon {
 
@@ -27,31 +27,29 @@ using ProbeFactory =
 // The real probes, by engine.
 ProbeFactory RealProbes();
 
-class Monitor {
+class Monitor final : public SnapshotSource {
  public:
   Monitor(std::shared_ptr<const Config> config, Metrics* metrics, ProbeFactory factory);
-  ~Monitor();
+  ~Monitor() override;
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
 
   void Start();
   void Stop();
 
-  size_t cluster_count() const { return clusters_.size(); }
-  // Never blocks on a probe: an atomic load of the latest snapshot.
-  std::shared_ptr<const ClusterSnapshot> Snapshot(size_t cluster) const;
-  // True once every server has finished at least one probe.
-  bool Ready() const { return ready_.load(std::memory_order_acquire); }
+  size_t cluster_count() const override { return clusters_.size(); }
+  // An atomic load of the latest snapshot: never waits for a probe.
+  std::shared_ptr<const ClusterSnapshot> Snapshot(size_t cluster) const override;
+  bool Ready() const override { return ready_.load(std::memory_order_acquire); }
 
  private:
-  struct Server;
   struct Cluster;
 
   void SchedulerLoop();
   void WorkerLoop(Cluster& c, size_t index);
-  // Folds in a sample; true when it came from the (single) primary.
+  // Folds in a sample and publishes; true when it came from the (single) primary.
   bool OnSample(Cluster& c, size_t index, probes::Sample sample);
-  void Publish(Cluster& c, router::TimePoint now);
+  void Log(const ClusterState& state, const ClusterEvent& event);
 
   std::shared_ptr<const Config> config_;
   Metrics* metrics_;

@@ -1,5 +1,5 @@
 // What the monitor publishes: immutable per-cluster snapshots, swapped in by
-// atomic pointer so a route request never waits for a probe.
+// pointer so a route request never waits for a probe.
 #pragma once
 
 #include <chrono>
@@ -15,16 +15,13 @@ namespace lagrouter::daemon {
 
 // What /v1/status and /metrics show of a server beyond what routing needs.
 struct ServerStatus {
-  bool probed = false;  // at least one probe finished
   probes::ErrorKind last_error_kind = probes::ErrorKind::kNone;
   std::string last_error;
   router::TimePoint last_probe_at{};
-  router::TimePoint last_ok_at{};
   std::optional<std::chrono::system_clock::time_point> last_ok_wall;
   double last_probe_seconds = 0;
   std::string flavor;
   std::string version;
-  bool superuser = false;
   std::string replication_state;
   std::string replication_error;
   std::string upstream;
@@ -43,7 +40,18 @@ struct ClusterSnapshot {
   std::string primary_problem;       // empty, or why no primary may be used
   std::string history_latest;        // the primary's latest sampled position
   size_t history_size = 0;
-  router::TimePoint built_at{};
+};
+
+// Where the API and the metrics read snapshots from: the Monitor, or a test's
+// scripted clusters.
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+  virtual size_t cluster_count() const = 0;
+  // Never blocks on a probe.
+  virtual std::shared_ptr<const ClusterSnapshot> Snapshot(size_t cluster) const = 0;
+  // True once every server has finished at least one probe.
+  virtual bool Ready() const = 0;
 };
 
 }  // namespace lagrouter::daemon

@@ -56,15 +56,57 @@ std::optional<Duration> BoundAt(const ServerView& s, TimePoint now) {
   return now - *s.fresh_as_of;
 }
 
-bool Eligible(const ServerView& s, const QueryClass& cls, size_t class_index, TimePoint now,
-              const Position* after) {
-  if (s.role != Role::kReplica || !UpAt(s, now) || !s.replicating) return false;
-  if (cls.max_staleness <= Duration::zero()) return false;
+const char* ReasonName(Reason reason) {
+  switch (reason) {
+    case Reason::kNotProbed: return "not_probed";
+    case Reason::kDown: return "down";
+    case Reason::kPrimary: return "primary";
+    case Reason::kPrimaryAmbiguous: return "primary_ambiguous";
+    case Reason::kRoleUnknown: return "role_unknown";
+    case Reason::kPrimaryOnlyClass: return "primary_only_class";
+    case Reason::kNotReplicating: return "not_replicating";
+    case Reason::kBoundUnknown: return "bound_unknown";
+    case Reason::kStale: return "stale";
+    case Reason::kSettling: return "settling";
+    case Reason::kNotReplayed: return "not_replayed";
+    case Reason::kFreshReplica: return "fresh_replica";
+  }
+  return "unknown";
+}
+
+void ElectPrimary(ClusterView& cluster) {
+  cluster.primary = -1;
+  cluster.primaries_claimed = 0;
+  for (size_t i = 0; i < cluster.servers.size(); ++i) {
+    const ServerView& s = cluster.servers[i];
+    if (s.up && s.role == Role::kPrimary) {
+      ++cluster.primaries_claimed;
+      cluster.primary = static_cast<int>(i);
+    }
+  }
+  if (cluster.primaries_claimed > 1) cluster.primary = -1;
+}
+
+Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls,
+               size_t class_index, TimePoint now, const Position* after) {
+  const ServerView& s = cluster.servers[server];
+  if (!s.probed) return Reason::kNotProbed;
+  if (!UpAt(s, now)) return Reason::kDown;
+  if (s.role == Role::kPrimary) {
+    return cluster.primary == static_cast<int>(server) ? Reason::kPrimary
+                                                       : Reason::kPrimaryAmbiguous;
+  }
+  if (s.role != Role::kReplica) return Reason::kRoleUnknown;
+  if (cls.max_staleness <= Duration::zero()) return Reason::kPrimaryOnlyClass;
+  if (!s.replicating) return Reason::kNotReplicating;
   const auto bound = BoundAt(s, now);
-  if (!bound || *bound > cls.max_staleness) return false;
-  if (class_index < s.gates.size() && now < s.gates[class_index].eligible_from) return false;
-  if (after != nullptr && !Covers(s.replayed, *after)) return false;
-  return true;
+  if (!bound) return Reason::kBoundUnknown;
+  if (*bound > cls.max_staleness) return Reason::kStale;
+  if (class_index < s.gates.size() && now < s.gates[class_index].eligible_from) {
+    return Reason::kSettling;
+  }
+  if (after != nullptr && !Covers(s.replayed, *after)) return Reason::kNotReplayed;
+  return Reason::kFreshReplica;
 }
 
 Decision Route(const ClusterView& cluster, const QueryClass& cls, size_t class_index,
@@ -73,14 +115,14 @@ Decision Route(const ClusterView& cluster, const QueryClass& cls, size_t class_i
   if (cls.max_staleness > Duration::zero()) {
     // Two passes over the servers instead of a list: no allocation per request.
     uint64_t total_weight = 0;
-    for (const auto& s : cluster.servers) {
-      if (Eligible(s, cls, class_index, now, after)) total_weight += s.weight;
+    for (size_t i = 0; i < cluster.servers.size(); ++i) {
+      if (Eligible(cluster, i, cls, class_index, now, after)) total_weight += cluster.servers[i].weight;
     }
     if (total_weight > 0) {
       uint64_t pick = spread % total_weight;
       for (size_t i = 0; i < cluster.servers.size(); ++i) {
         const auto& s = cluster.servers[i];
-        if (!Eligible(s, cls, class_index, now, after)) continue;
+        if (!Eligible(cluster, i, cls, class_index, now, after)) continue;
         if (pick < s.weight) {
           d.outcome = Outcome::kFreshReplica;
           d.server = static_cast<int>(i);
@@ -106,7 +148,8 @@ Decision Route(const ClusterView& cluster, const QueryClass& cls, size_t class_i
                 : "the primary is needed but is down or unknown";
     return d;
   }
-  if (!UpAt(cluster.servers[static_cast<size_t>(cluster.primary)], now)) {
+  if (Explain(cluster, static_cast<size_t>(cluster.primary), cls, class_index, now) !=
+      Reason::kPrimary) {
     d.why = "the primary is needed but has not answered a probe in time";
     return d;
   }

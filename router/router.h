@@ -46,7 +46,8 @@ struct ServerView {
   int port = 0;
   uint32_t weight = 1;
   Role role = Role::kUnknown;
-  bool up = false;
+  bool probed = false;  // at least one probe finished
+  bool up = false;      // the latest probe succeeded
   // A server whose last successful probe is older than this counts as down at
   // request time, even before its hanging probe times out.
   TimePoint up_until = TimePoint::max();
@@ -71,6 +72,10 @@ struct ClusterView {
   std::vector<ServerView> servers;
 };
 
+// Sets `primary` and `primaries_claimed` from the servers: the primary is the
+// one up server whose latest probe says primary; none when several do.
+void ElectPrimary(ClusterView& cluster);
+
 // Up at `now`: the latest probe succeeded and is recent enough.
 inline bool UpAt(const ServerView& s, TimePoint now) {
   return s.up && now <= s.up_until;
@@ -79,10 +84,37 @@ inline bool UpAt(const ServerView& s, TimePoint now) {
 // Staleness bound of a replica at `now`; nullopt when unknown.
 std::optional<Duration> BoundAt(const ServerView& s, TimePoint now);
 
-// Whether replica `s` may serve class `cls` (index `class_index`) at `now`,
-// optionally having replayed `after`.
-bool Eligible(const ServerView& s, const QueryClass& cls, size_t class_index, TimePoint now,
-              const Position* after = nullptr);
+// Why a server may or may not serve a read of a class now. The first reason
+// that applies, in this order, wins; kPrimary and kFreshReplica may serve.
+enum class Reason {
+  kNotProbed,         // no probe has finished yet
+  kDown,              // the latest probe failed, or none answered in time
+  kPrimary,           // the cluster's one primary: serves every class
+  kPrimaryAmbiguous,  // claims the primary role, but so does another server
+  kRoleUnknown,       // neither a primary nor a replica
+  kPrimaryOnlyClass,  // a replica, and the class is 0s
+  kNotReplicating,    // replication stopped under a live primary
+  kBoundUnknown,      // replayed position older than the remembered history
+  kStale,             // bound above the class limit
+  kSettling,          // back within the limit, held back by hysteresis
+  kNotReplayed,       // has not replayed the position a request asked for
+  kFreshReplica,      // a replica within the class limit
+};
+const char* ReasonName(Reason reason);
+inline bool MayServe(Reason reason) {
+  return reason == Reason::kPrimary || reason == Reason::kFreshReplica;
+}
+
+// The one judgement of eligibility: /v1/route, /v1/check, /v1/status and the
+// metrics all ask it. `after`: a position the read must see, or nullptr.
+Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls,
+               size_t class_index, TimePoint now, const Position* after = nullptr);
+
+// A replica that may serve the class now: Explain() == kFreshReplica.
+inline bool Eligible(const ClusterView& cluster, size_t server, const QueryClass& cls,
+                     size_t class_index, TimePoint now, const Position* after = nullptr) {
+  return Explain(cluster, server, cls, class_index, now, after) == Reason::kFreshReplica;
+}
 
 enum class Outcome { kFreshReplica, kPrimaryClass, kFallbackPrimary, kNoEligibleServer };
 const char* OutcomeName(Outcome outcome);

@@ -1,73 +1,56 @@
-// HttpApi::Handle: the dispatch every request goes through (gate, endpoint,
-// method), over a Monitor that is never started. Every answer is JSON.
+// HttpApi: the dispatch every request goes through (gate, endpoint, method),
+// one resolution of names for /v1/route and /v1/check, and the agreement of
+// the two on every reason. Snapshots come from scripted clusters or fixed
+// views; no probe runs. Every answer is JSON.
 #include "daemon/http_api.h"
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include "tests/router/views.h"
+#include "tests/support/config_text.h"
+#include "tests/support/scripted.h"
+
 namespace lagrouter::daemon {
 namespace {
 
+using test_support::ApiUnderTest;
+using test_support::ClusterSpec;
+using test_support::ConfigText;
+
+std::string Error(const ApiResponse& r) {
+  if (!nlohmann::json::accept(r.body)) return "(not JSON) " + r.body;
+  return nlohmann::json::parse(r.body).value("error", "");
+}
+
+std::string OneServerConfig() {
+  return ConfigText()
+      .Cluster(ClusterSpec("shop", "postgres").Server("pg-a", 1))
+      .Class("reports", "1h");
+}
+
 class HandleTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    auto parsed = ParseConfig(R"(
-[[cluster]]
-name = "shop"
-engine = "postgres"
-user = "lagrouter"
-  [[cluster.server]]
-  name = "pg-a"
-  host = "127.0.0.1"
-  port = 1
-[class.reports]
-max_staleness = "1h"
-)",
-                              "t");
-    ASSERT_TRUE(parsed.ok()) << parsed.error();
-    config_ = std::make_shared<const Config>(std::move(parsed).value());
-    metrics_ = std::make_unique<Metrics>(*config_);
-    monitor_ = std::make_unique<Monitor>(config_, metrics_.get(), RealProbes());
-    api_ = std::make_unique<HttpApi>(config_, *monitor_, *metrics_);
-  }
-
-  ApiResponse Get(const std::string& path, const std::string& query = "",
-                  const std::string& method = "GET") {
-    HttpRequest r;
-    r.method = method;
-    r.path = path;
-    r.params = ParseQuery(query);
-    return api_->Handle(r);
-  }
-
-  static std::string Error(const ApiResponse& r) {
-    if (!nlohmann::json::accept(r.body)) return "(not JSON) " + r.body;
-    return nlohmann::json::parse(r.body).value("error", "");
-  }
-
-  std::shared_ptr<const Config> config_;
-  std::unique_ptr<Metrics> metrics_;
-  std::unique_ptr<Monitor> monitor_;
-  std::unique_ptr<HttpApi> api_;
+  ApiUnderTest t_{OneServerConfig()};
 };
 
 TEST_F(HandleTest, EndpointsAnswer) {
-  EXPECT_EQ(Get("/healthz").status, 200);
-  EXPECT_EQ(Get("/readyz").status, 503);  // never probed
-  EXPECT_EQ(Error(Get("/readyz")), "not_ready");
-  EXPECT_EQ(Get("/v1/status").status, 200);
-  const auto page = Get("/");
+  EXPECT_EQ(t_.Get("/healthz").status, 200);
+  EXPECT_EQ(t_.Get("/readyz").status, 503);  // never probed
+  EXPECT_EQ(Error(t_.Get("/readyz")), "not_ready");
+  EXPECT_EQ(t_.Get("/v1/status").status, 200);
+  const auto page = t_.Get("/");
   EXPECT_EQ(page.status, 200);
   EXPECT_STREQ(page.content_type, "text/html; charset=utf-8");
-  const auto metrics = Get("/metrics");
+  const auto metrics = t_.Get("/metrics");
   EXPECT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("lagrouter_server_up"), std::string::npos);
   // Not probed yet: nothing may serve, and the answer says so.
-  const auto route = Get("/v1/route", "cluster=shop&class=reports");
+  const auto route = t_.Get("/v1/route", "cluster=shop&class=reports");
   EXPECT_EQ(route.status, 503);
   EXPECT_EQ(Error(route), "no_eligible_server");
-  const auto check = Get("/v1/check/shop/pg-a", "class=reports");
+  const auto check = t_.Get("/v1/check/shop/pg-a", "class=reports");
   EXPECT_EQ(check.status, 503);
   EXPECT_EQ(nlohmann::json::parse(check.body)["reason"], "not_probed");
 }
@@ -75,34 +58,117 @@ TEST_F(HandleTest, EndpointsAnswer) {
 TEST_F(HandleTest, UnknownPathsAre404InJson) {
   for (const char* path : {"/v2/route", "/v1/route/", "/v1/check/shop", "/v1/check/shop/",
                            "/v1/check//pg-a", "/v1/check/shop/pg-a/x", "/metricsx", ""}) {
-    const auto r = Get(path);
+    const auto r = t_.Get(path);
     EXPECT_EQ(r.status, 404) << path;
     EXPECT_EQ(Error(r), "not_found") << path;
   }
-  const auto r = Get(std::string("/\0\xff\x1b[31m", 7));
+  const auto r = t_.Get(std::string("/\0\xff\x1b[31m", 7));
   EXPECT_EQ(r.status, 404);
   EXPECT_TRUE(nlohmann::json::accept(r.body)) << r.body;  // control bytes never echoed raw
 }
 
 TEST_F(HandleTest, OtherMethodsAre405WithAllow) {
   for (const char* method : {"POST", "PUT", "DELETE", "OPTIONS", "PATCH"}) {
-    const auto r = Get("/v1/route", "cluster=shop&class=reports", method);
+    const auto r = t_.Get("/v1/route", "cluster=shop&class=reports", method);
     EXPECT_EQ(r.status, 405) << method;
     EXPECT_EQ(Error(r), "method_not_allowed") << method;
     ASSERT_EQ(r.headers.size(), 1u);
     EXPECT_EQ(r.headers[0].first, "Allow");
     EXPECT_EQ(r.headers[0].second, "GET, HEAD");
   }
-  EXPECT_EQ(Get("/healthz", "", "HEAD").status, 200);
+  EXPECT_EQ(t_.Get("/healthz", "", "HEAD").status, 200);
 }
 
-TEST_F(HandleTest, CheckTakesItsNamesFromThePath) {
-  const auto unknown = Get("/v1/check/nope/pg-a", "class=reports");
-  EXPECT_EQ(unknown.status, 404);
-  EXPECT_EQ(Error(unknown), "unknown_cluster");
-  const auto server = Get("/v1/check/shop/nope", "class=reports");
-  EXPECT_EQ(server.status, 404);
+TEST_F(HandleTest, RouteAndCheckAnswerTheSameBadInputTheSameWay) {
+  // The same cluster and class names through either endpoint.
+  struct Case {
+    const char* what;
+    const char* route_query;
+    const char* check_path;
+    const char* check_query;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"unknown cluster", "cluster=nope&class=reports", "/v1/check/nope/pg-a", "class=reports",
+       "unknown_cluster"},
+      {"unknown class", "cluster=shop&class=nope", "/v1/check/shop/pg-a", "class=nope",
+       "unknown_class"},
+      {"missing class", "cluster=shop", "/v1/check/shop/pg-a", "", "bad_request"},
+      {"class twice", "cluster=shop&class=reports&class=reports", "/v1/check/shop/pg-a",
+       "class=reports&class=reports", "bad_request"},
+      {"unknown parameter", "cluster=shop&class=reports&colour=red", "/v1/check/shop/pg-a",
+       "class=reports&colour=red", "bad_request"},
+  };
+  for (const auto& c : cases) {
+    const auto route = t_.Get("/v1/route", c.route_query);
+    const auto check = t_.Get(c.check_path, c.check_query);
+    EXPECT_EQ(route.status, 400) << c.what << ": " << route.body;
+    EXPECT_EQ(check.status, 400) << c.what << ": " << check.body;
+    EXPECT_EQ(Error(route), c.error) << c.what;
+    EXPECT_EQ(Error(check), c.error) << c.what;
+  }
+  const auto server = t_.Get("/v1/check/shop/nope", "class=reports");
+  EXPECT_EQ(server.status, 400);
   EXPECT_EQ(Error(server), "unknown_server");
+  EXPECT_NE(server.body.find("known servers: pg-a"), std::string::npos) << server.body;
+}
+
+// Serves one fixed cluster view, as the monitor would publish it.
+class FixedView final : public SnapshotSource {
+ public:
+  explicit FixedView(router::ClusterView view) {
+    auto snap = std::make_shared<ClusterSnapshot>();
+    snap->status.resize(view.servers.size());
+    snap->view = std::move(view);
+    snapshot_ = std::move(snap);
+  }
+  size_t cluster_count() const override { return 1; }
+  std::shared_ptr<const ClusterSnapshot> Snapshot(size_t) const override { return snapshot_; }
+  bool Ready() const override { return true; }
+
+ private:
+  std::shared_ptr<const ClusterSnapshot> snapshot_;
+};
+
+TEST(RouteAndCheck, AgreeOnEveryReason) {
+  for (const auto& c : router::EveryReason()) {
+    ClusterSpec spec("shop", "postgres");
+    for (const auto& s : c.cluster.servers) spec.Server(s.name, 1);
+    auto parsed = ParseConfig(
+        ConfigText()
+            .Cluster(spec)
+            .Class(c.cls.name, std::to_string(router::ToMillis(c.cls.max_staleness)) + "ms"),
+        "t");
+    ASSERT_TRUE(parsed.ok()) << parsed.error();
+    auto config = std::make_shared<const Config>(std::move(parsed).value());
+    Metrics metrics(*config);
+    FixedView source(c.cluster);
+    HttpApi api(config, source, metrics);
+    const std::string what = router::ReasonName(c.reason);
+
+    const auto& name = c.cluster.servers[c.server].name;
+    const auto check = api.Check("shop", name, ParseQuery("class=" + c.cls.name), router::kNow);
+    const auto body = nlohmann::json::parse(check.body);
+    EXPECT_EQ(body["reason"], what);
+    EXPECT_EQ(check.status, router::MayServe(c.reason) ? 200 : 503) << what;
+    EXPECT_EQ(body["ok"], router::MayServe(c.reason)) << what;
+
+    // Every server /v1/route names passes its check; a fresh replica is the
+    // one /v1/route names (it is the only replica); a server that may not
+    // serve is never named.
+    for (int request = 0; request < 4; ++request) {
+      const auto route =
+          api.Route(ParseQuery("cluster=shop&class=" + c.cls.name), router::kNow, -1);
+      const std::string server =
+          route.status == 200 ? nlohmann::json::parse(route.body)["server"] : "";
+      if (c.reason == router::Reason::kFreshReplica) EXPECT_EQ(server, name) << what;
+      if (!router::MayServe(c.reason)) EXPECT_NE(server, name) << what;
+      if (server.empty()) continue;
+      const auto its_check =
+          api.Check("shop", server, ParseQuery("class=" + c.cls.name), router::kNow);
+      EXPECT_EQ(its_check.status, 200) << what << ": routed to " << server;
+    }
+  }
 }
 
 }  // namespace

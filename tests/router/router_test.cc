@@ -4,56 +4,13 @@
 
 #include <map>
 
+#include "tests/router/views.h"
+
 namespace lagrouter::router {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-const TimePoint kNow = TimePoint{} + seconds(10000);
-
-QueryClass Class(const char* name, Duration max, Fallback fb = Fallback::kPrimary) {
-  QueryClass c;
-  c.name = name;
-  c.max_staleness = max;
-  c.fallback = fb;
-  return c;
-}
-
-ServerView Primary(const char* name) {
-  ServerView s;
-  s.name = name;
-  s.role = Role::kPrimary;
-  s.up = true;
-  return s;
-}
-
-// A healthy replica whose bound at kNow is `stale`.
-ServerView Replica(const char* name, Duration stale, uint64_t lsn = 1000) {
-  ServerView s;
-  s.name = name;
-  s.role = Role::kReplica;
-  s.up = true;
-  s.replicating = true;
-  s.fresh_as_of = kNow - stale;
-  s.bound_known = true;
-  s.replayed = Lsn{lsn};
-  return s;
-}
-
-ClusterView Cluster(std::vector<ServerView> servers) {
-  ClusterView c;
-  c.name = "shop";
-  c.servers = std::move(servers);
-  for (size_t i = 0; i < c.servers.size(); ++i) {
-    if (c.servers[i].role == Role::kPrimary) {
-      ++c.primaries_claimed;
-      if (c.servers[i].up) c.primary = static_cast<int>(i);
-    }
-  }
-  if (c.primaries_claimed > 1) c.primary = -1;
-  return c;
-}
 
 std::string Routed(const ClusterView& c, const Decision& d) {
   return d.server < 0 ? "-" : c.servers[static_cast<size_t>(d.server)].name;
@@ -290,11 +247,13 @@ TEST(Route, ServerSilentPastItsHealthWindowIsDownAtRequestTime) {
   ServerView p;
   p.name = "p";
   p.role = Role::kPrimary;
+  p.probed = true;
   p.up = true;
   p.up_until = TimePoint{} + std::chrono::seconds(100);
   ServerView r;
   r.name = "r";
   r.role = Role::kReplica;
+  r.probed = true;
   r.up = true;
   r.replicating = true;
   r.bound_known = true;

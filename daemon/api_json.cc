@@ -1,0 +1,198 @@
+#include "daemon/api_json.h"
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/json.h"
+
+namespace lagrouter::daemon {
+
+using nlohmann::json;
+using router::Reason;
+
+namespace {
+
+// A sentence for people: why the server may or may not serve the class.
+std::string ReasonMessage(Reason reason, const router::ServerView& s, const ServerStatus& st,
+                          const router::QueryClass& cls, int64_t bound_ms) {
+  switch (reason) {
+    case Reason::kNotProbed: return "not probed yet";
+    case Reason::kDown:
+      return s.up ? "down: has not answered a probe in time" : "down: " + st.last_error;
+    case Reason::kPrimary: return "the cluster's primary serves every class";
+    case Reason::kPrimaryAmbiguous: return "several servers claim to be primary (split brain)";
+    case Reason::kRoleUnknown: return "neither a primary nor a replica";
+    case Reason::kPrimaryOnlyClass:
+      return "class '" + cls.name + "' is served by the primary only";
+    case Reason::kNotReplicating: return "replication is not running";
+    case Reason::kBoundUnknown:
+      return "staleness bound unknown (replayed position older than the remembered history)";
+    case Reason::kStale:
+      return "staleness bound " + std::to_string(bound_ms) + " ms exceeds the class limit of " +
+             std::to_string(router::ToMillis(cls.max_staleness)) + " ms";
+    case Reason::kSettling:
+      return "held back until its bound has stayed below half the limit for " +
+             std::to_string(router::ToMillis(cls.settle)) + " ms";
+    case Reason::kNotReplayed: return "has not replayed the requested position";
+    case Reason::kFreshReplica: return "staleness bound within the class limit";
+  }
+  return "";
+}
+
+json ServerJson(const ClusterSnapshot& snap, size_t i, const Config& config,
+                const ClientConfig* client, router::TimePoint now) {
+  const auto& view = snap.view;
+  const auto& v = view.servers[i];
+  const auto& st = snap.status[i];
+  json sj;
+  sj["name"] = v.name;
+  sj["host"] = v.host;
+  sj["port"] = v.port;
+  sj["role"] = v.probed ? router::RoleName(v.role) : "unknown";
+  sj["up"] = router::UpAt(v, now);
+  sj["flavor"] = st.flavor;
+  sj["version"] = st.version;
+  sj["last_probe_age_ms"] = v.probed ? json(router::ToMillis(now - st.last_probe_at)) : json();
+  sj["last_probe_duration_ms"] = st.last_probe_seconds * 1000.0;
+  sj["last_error"] = st.last_error;
+  sj["last_error_kind"] = probes::ErrorKindName(st.last_error_kind);
+  if (v.role == router::Role::kPrimary) sj["write_position"] = st.write_position;
+  if (v.role != router::Role::kReplica) return sj;
+  sj["replicating"] = st.replication_running;
+  sj["replication_state"] = st.replication_state;
+  sj["replication_error"] = st.replication_error;
+  sj["upstream"] = st.upstream;
+  sj["replay_paused"] = st.replay_paused;
+  sj["replay_position"] = st.replay_position;
+  sj["receive_position"] = st.receive_position;
+  const auto bound = router::BoundAt(v, now);
+  sj["staleness_bound_known"] = bound.has_value();
+  sj["staleness_bound_ms"] = bound ? json(router::ToMillisCeil(*bound)) : json();
+  if (!bound && v.fresh_as_of) {
+    sj["staleness_at_least_ms"] = router::ToMillisCeil(now - *v.fresh_as_of);
+  }
+  sj[view.engine == router::Engine::kPostgres ? "lag_bytes" : "lag_transactions"] =
+      st.lag_distance ? json(*st.lag_distance) : json();
+  sj["reported_lag_seconds"] = st.reported_lag_seconds ? json(*st.reported_lag_seconds) : json();
+  json eligible = json::array();
+  for (size_t k = 0; k < config.classes.size(); ++k) {
+    const auto& cls = config.classes[k];
+    if ((!client || client->AllowsClass(cls.name)) && router::Eligible(view, i, cls, k, now)) {
+      eligible.push_back(cls.name);
+    }
+  }
+  sj["eligible_classes"] = std::move(eligible);
+  return sj;
+}
+
+}  // namespace
+
+std::string ErrorBody(std::string_view error, std::string_view message) {
+  std::string body = "{\"error\":";
+  AppendJsonString(body, error);
+  body += ",\"message\":";
+  AppendJsonString(body, message);
+  body += "}";
+  return body;
+}
+
+std::string RouteBody(std::string_view cluster, std::string_view klass,
+                      const router::ServerView& s, const router::Decision& d) {
+  std::string body;
+  body.reserve(256);
+  body += "{\"cluster\":";
+  AppendJsonString(body, cluster);
+  body += ",\"class\":";
+  AppendJsonString(body, klass);
+  body += ",\"server\":";
+  AppendJsonString(body, s.name);
+  body += ",\"role\":";
+  AppendJsonString(body, d.outcome == router::Outcome::kFreshReplica ? "replica" : "primary");
+  body += ",\"host\":";
+  AppendJsonString(body, s.host);
+  body += ",\"port\":" + std::to_string(s.port);
+  body += ",\"staleness_bound_ms\":" + std::to_string(router::ToMillisCeil(d.bound));
+  body +=
+      ",\"valid_for_ms\":" + std::to_string(std::max<int64_t>(0, router::ToMillis(d.valid_for)));
+  body += ",\"reason\":";
+  AppendJsonString(body, router::OutcomeName(d.outcome));
+  body += "}";
+  return body;
+}
+
+std::string CheckBody(const ClusterSnapshot& snap, size_t server, const router::QueryClass& cls,
+                      Reason reason, router::TimePoint now) {
+  const auto& s = snap.view.servers[server];
+  const bool ok = router::MayServe(reason);
+  const auto bound = router::BoundAt(s, now);
+  // -1: no bound to show (unknown, or not a replica).
+  const int64_t bound_ms =
+      s.role == router::Role::kReplica && bound ? router::ToMillisCeil(*bound) : -1;
+  std::string body;
+  body.reserve(256);
+  body += "{\"cluster\":";
+  AppendJsonString(body, snap.view.name);
+  body += ",\"server\":";
+  AppendJsonString(body, s.name);
+  body += ",\"class\":";
+  AppendJsonString(body, cls.name);
+  body += ",\"role\":";
+  AppendJsonString(body, s.probed ? router::RoleName(s.role) : "unknown");
+  body += ",\"up\":";
+  body += router::UpAt(s, now) ? "true" : "false";
+  body += ",\"ok\":";
+  body += ok ? "true" : "false";
+  body += ",\"staleness_bound_ms\":";
+  body += reason == Reason::kPrimary ? "0" : bound_ms >= 0 ? std::to_string(bound_ms) : "null";
+  body += ",\"max_staleness_ms\":" + std::to_string(router::ToMillis(cls.max_staleness));
+  body += ",\"reason\":";
+  AppendJsonString(body, router::ReasonName(reason));
+  body += ",\"message\":";
+  AppendJsonString(body, ReasonMessage(reason, s, snap.status[server], cls, bound_ms));
+  body += "}";
+  return body;
+}
+
+std::string StatusBody(const SnapshotSource& source, const Config& config,
+                       const ClientConfig* client, router::TimePoint now) {
+  auto class_visible = [client](const std::string& name) {
+    return !client || client->AllowsClass(name);
+  };
+  json out;
+  out["ready"] = source.Ready();
+  out["probe_interval_ms"] = router::ToMillis(config.probe_interval);
+  json classes = json::array();
+  for (const auto& c : config.classes) {
+    if (!class_visible(c.name)) continue;
+    classes.push_back({{"name", c.name},
+                       {"max_staleness_ms", router::ToMillis(c.max_staleness)},
+                       {"fallback", c.fallback == router::Fallback::kError ? "error" : "primary"},
+                       {"settle_ms", router::ToMillis(c.settle)}});
+  }
+  out["classes"] = std::move(classes);
+  json clusters = json::array();
+  for (size_t ci = 0; ci < source.cluster_count(); ++ci) {
+    const auto snap = source.Snapshot(ci);
+    const auto& view = snap->view;
+    if (client && !client->AllowsCluster(view.name)) continue;
+    json cj;
+    cj["name"] = view.name;
+    cj["engine"] = view.engine == router::Engine::kPostgres ? "postgres" : "mysql";
+    cj["primary"] =
+        view.primary >= 0 ? json(view.servers[static_cast<size_t>(view.primary)].name) : json();
+    cj["primaries_claimed"] = view.primaries_claimed;
+    cj["primary_problem"] = snap->primary_problem;
+    cj["history"] = {{"latest_position", snap->history_latest}, {"entries", snap->history_size}};
+    json servers = json::array();
+    for (size_t i = 0; i < view.servers.size(); ++i) {
+      servers.push_back(ServerJson(*snap, i, config, client, now));
+    }
+    cj["servers"] = std::move(servers);
+    clusters.push_back(std::move(cj));
+  }
+  out["clusters"] = std::move(clusters);
+  // Engine error texts are not guaranteed UTF-8: replace bad bytes rather
+  // than let dump() throw and turn the status page into a 500.
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace lagrouter::daemon
