@@ -1,5 +1,5 @@
 // The routing decision alone: router::Route over a snapshot of 1 primary and
-// 16 replicas. Goal (issue 7): under 1 us per call, no allocation.
+// 16 replicas. Goal: under 1 us per call, no allocation.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -45,6 +45,7 @@ ClusterView MakeCluster(size_t replicas, size_t classes) {
   ServerView p;
   p.name = "primary";
   p.role = Role::kPrimary;
+  p.probed = true;
   p.up = true;
   c.servers.push_back(p);
   c.primary = 0;
@@ -53,6 +54,7 @@ ClusterView MakeCluster(size_t replicas, size_t classes) {
     ServerView r;
     r.name = "replica-" + std::to_string(i);
     r.role = Role::kReplica;
+    r.probed = true;
     r.up = true;
     r.replicating = true;
     // A mix: most fresh, some lagging by seconds.

@@ -65,8 +65,8 @@ inline Result<void> Ok() {
 }  // namespace lagrouter
 
 // Returns the error of `expr` (a Result) from the enclosing function.
-#define LAGROUTER_RETURN_IF_ERROR(expr)                                   \
-  do {                                                                    \
+#define LAGROUTER_RETURN_IF_ERROR(expr)                                             \
+  do {                                                                              \
     if (auto lagrouter_r_ = (expr); !lagrouter_r_) return lagrouter_r_.Propagate(); \
   } while (0)
 

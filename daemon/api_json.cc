@@ -21,8 +21,7 @@ std::string ReasonMessage(Reason reason, const router::ServerView& s, const Serv
     case Reason::kPrimary: return "the cluster's primary serves every class";
     case Reason::kPrimaryAmbiguous: return "several servers claim to be primary (split brain)";
     case Reason::kRoleUnknown: return "neither a primary nor a replica";
-    case Reason::kPrimaryOnlyClass:
-      return "class '" + cls.name + "' is served by the primary only";
+    case Reason::kPrimaryOnlyClass: return "class '" + cls.name + "' is served by the primary only";
     case Reason::kNotReplicating: return "replication is not running";
     case Reason::kBoundUnknown:
       return "staleness bound unknown (replayed position older than the remembered history)";
@@ -95,8 +94,8 @@ std::string ErrorBody(std::string_view error, std::string_view message) {
   return body;
 }
 
-std::string RouteBody(std::string_view cluster, std::string_view klass,
-                      const router::ServerView& s, const router::Decision& d) {
+std::string RouteBody(std::string_view cluster, std::string_view klass, const router::ServerView& s,
+                      const router::Decision& d) {
   std::string body;
   body.reserve(256);
   body += "{\"cluster\":";

@@ -48,8 +48,7 @@ ClusterState::Update ClusterState::Apply(size_t server, Sample sample, TimePoint
   return update;
 }
 
-void ClusterState::Observe(size_t index, Sample sample,
-                           std::chrono::system_clock::time_point wall,
+void ClusterState::Observe(size_t index, Sample sample, std::chrono::system_clock::time_point wall,
                            std::vector<ClusterEvent>& events) {
   Server& s = servers_[index];
   if (!sample.ok && (!s.probed || s.last.ok)) {

@@ -12,7 +12,6 @@
 #include "common/text.h"
 #include "daemon/api_json.h"
 #include "daemon/status_page.h"
-#include "common/text.h"
 
 namespace lagrouter::daemon {
 
@@ -23,8 +22,7 @@ namespace {
 template <size_t N>
 std::optional<std::string> TakeParams(const QueryParams& params,
                                       const std::array<const char*, N>& names,
-                                      std::array<const std::string*, N>& slots,
-                                      const char* usage) {
+                                      std::array<const std::string*, N>& slots, const char* usage) {
   for (const auto& [key, value] : params) {
     size_t i = 0;
     while (i < N && key != names[i]) ++i;
@@ -122,7 +120,7 @@ std::optional<ApiResponse> HttpApi::Guard(const HttpRequest& req, int& client) {
 }
 
 std::variant<HttpApi::Target, ApiResponse> HttpApi::Resolve(const std::string* cluster,
-                                                           const std::string* klass) {
+                                                            const std::string* klass) {
   if (cluster == nullptr) {
     return BadRequest("bad_request",
                       "missing parameter 'cluster'; known clusters: " + known_clusters_);
@@ -132,8 +130,8 @@ std::variant<HttpApi::Target, ApiResponse> HttpApi::Resolve(const std::string* c
   }
   const auto ci = cluster_index_.find(*cluster);
   if (ci == cluster_index_.end()) {
-    return BadRequest("unknown_cluster",
-                      "unknown cluster " + Quote(*cluster) + "; known clusters: " + known_clusters_);
+    return BadRequest("unknown_cluster", "unknown cluster " + Quote(*cluster) +
+                                             "; known clusters: " + known_clusters_);
   }
   const auto ki = class_index_.find(*klass);
   if (ki == class_index_.end()) {
@@ -166,8 +164,8 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
   const auto& cls = config_->classes[t.klass];
   const size_t slot = t.cluster * config_->classes.size() + t.klass;
   const uint64_t spread = spread_[slot].fetch_add(1, std::memory_order_relaxed);
-  const auto d = router::Route(t.snapshot->view, cls, t.klass, after_text ? &after : nullptr, now,
-                               spread);
+  const auto d =
+      router::Route(t.snapshot->view, cls, t.klass, after_text ? &after : nullptr, now, spread);
   metrics_.CountRoute(client, t.cluster, t.klass, d.outcome);
   if (d.outcome == router::Outcome::kNoEligibleServer) {
     return {503, ErrorBody("no_eligible_server", "cluster '" + *cluster_name + "', class '" +
@@ -234,10 +232,9 @@ ApiResponse HttpApi::Handle(const HttpRequest& req) {
     if (e.prefix ? path.substr(0, e.path.size()) != e.path : path != e.path) continue;
     if (req.method != "GET" && req.method != "HEAD") {
       metrics_.CountBadRequest("method_not_allowed");
-      ApiResponse res{405, ErrorBody("method_not_allowed", "method " + Quote(req.method) +
-                                                               " is not allowed on " +
-                                                               Quote(req.path) +
-                                                               "; use GET (or HEAD)")};
+      ApiResponse res{405, ErrorBody("method_not_allowed",
+                                     "method " + Quote(req.method) + " is not allowed on " +
+                                         Quote(req.path) + "; use GET (or HEAD)")};
       res.headers.emplace_back("Allow", "GET, HEAD");
       return res;
     }

@@ -231,8 +231,8 @@ std::vector<MetricFamily> SnapshotCollector::Collect() const {
   }
   auto ready = Gauge("lagrouter_ready", "1 once a full probe cycle is done.");
   Add(ready, {}, source_.Ready() ? 1 : 0);
-  return {std::move(lag),     std::move(lag_bytes),  std::move(lag_tx),   std::move(reported),
-          std::move(up),      std::move(is_primary), std::move(running),  std::move(paused),
+  return {std::move(lag),     std::move(lag_bytes),  std::move(lag_tx),    std::move(reported),
+          std::move(up),      std::move(is_primary), std::move(running),   std::move(paused),
           std::move(last_ok), std::move(eligible),   std::move(primaries), std::move(ready)};
 }
 

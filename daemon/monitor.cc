@@ -246,8 +246,8 @@ void Monitor::Log(const ClusterState& state, const ClusterEvent& event) {
       spdlog::info("cluster={} server={} probe recovered", cluster, name);
       break;
     case Kind::kRoleChanged:
-      spdlog::info("cluster={} server={} role {} ({} {})", cluster, name,
-                   router::RoleName(s.role), s.flavor, s.version);
+      spdlog::info("cluster={} server={} role {} ({} {})", cluster, name, router::RoleName(s.role),
+                   s.flavor, s.version);
       break;
     case Kind::kReplicationChanged: {
       // Healthy states at info, degraded ones (a stopped SQL thread, paused

@@ -87,8 +87,8 @@ void ElectPrimary(ClusterView& cluster) {
   if (cluster.primaries_claimed > 1) cluster.primary = -1;
 }
 
-Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls,
-               size_t class_index, TimePoint now, const Position* after) {
+Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls, size_t class_index,
+               TimePoint now, const Position* after) {
   const ServerView& s = cluster.servers[server];
   if (!s.probed) return Reason::kNotProbed;
   if (!UpAt(s, now)) return Reason::kDown;
@@ -116,7 +116,8 @@ Decision Route(const ClusterView& cluster, const QueryClass& cls, size_t class_i
     // Two passes over the servers instead of a list: no allocation per request.
     uint64_t total_weight = 0;
     for (size_t i = 0; i < cluster.servers.size(); ++i) {
-      if (Eligible(cluster, i, cls, class_index, now, after)) total_weight += cluster.servers[i].weight;
+      if (Eligible(cluster, i, cls, class_index, now, after))
+        total_weight += cluster.servers[i].weight;
     }
     if (total_weight > 0) {
       uint64_t pick = spread % total_weight;

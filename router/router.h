@@ -107,8 +107,8 @@ inline bool MayServe(Reason reason) {
 
 // The one judgement of eligibility: /v1/route, /v1/check, /v1/status and the
 // metrics all ask it. `after`: a position the read must see, or nullptr.
-Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls,
-               size_t class_index, TimePoint now, const Position* after = nullptr);
+Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls, size_t class_index,
+               TimePoint now, const Position* after = nullptr);
 
 // A replica that may serve the class now: Explain() == kFreshReplica.
 inline bool Eligible(const ClusterView& cluster, size_t server, const QueryClass& cls,

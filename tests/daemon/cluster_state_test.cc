@@ -176,8 +176,11 @@ TEST_F(ClusterStateTest, ProbeFailuresAndRecoveriesAreEventsOnce) {
 }
 
 TEST_F(ClusterStateTest, ServerErrorsThatAreNotUtf8StayValidJsonInTheStatus) {
-  Apply("p", FailedSample(kStart, "FATAL: base de donn\xe9"
-                                  "es inconnue", probes::ErrorKind::kQuery),
+  Apply("p",
+        FailedSample(kStart,
+                     "FATAL: base de donn\xe9"
+                     "es inconnue",
+                     probes::ErrorKind::kQuery),
         kStart);
   const auto r = t_.Get("/v1/status");
   EXPECT_EQ(r.status, 200);

@@ -83,10 +83,9 @@ inline std::vector<ReasonCase> EveryReason() {
       {Reason::kPrimaryOnlyClass, replica([](ServerView&) {}), 1, Class("inventory", seconds(0))},
       {Reason::kNotReplicating, replica([](ServerView& r) { r.replicating = false; }), 1, second},
       {Reason::kBoundUnknown, replica([](ServerView& r) { r.bound_known = false; }), 1, second},
-      {Reason::kStale, replica([](ServerView& r) { r.fresh_as_of = kNow - milliseconds(1001); }),
-       1, second},
-      {Reason::kSettling,
-       replica([](ServerView& r) {
+      {Reason::kStale, replica([](ServerView& r) { r.fresh_as_of = kNow - milliseconds(1001); }), 1,
+       second},
+      {Reason::kSettling, replica([](ServerView& r) {
          r.gates.resize(1);
          r.gates[0].held = true;
          r.gates[0].eligible_from = kNow + milliseconds(1);

@@ -112,7 +112,9 @@ class ScriptedClusters final : public daemon::SnapshotSource {
 class ApiUnderTest {
  public:
   explicit ApiUnderTest(const std::string& toml)
-      : config_(Parse(toml)), metrics_(*config_), clusters_(*config_),
+      : config_(Parse(toml)),
+        metrics_(*config_),
+        clusters_(*config_),
         api_(config_, clusters_, metrics_) {}
 
   daemon::ApiResponse Get(const std::string& path, const std::string& query = "",
