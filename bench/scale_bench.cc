@@ -1,4 +1,4 @@
-// Scale: many clusters with an in-process simulated probe (issue 7, goal 4).
+// Scale: many clusters with an in-process simulated probe.
 // Runs the real Monitor, Metrics and HTTP API; only the databases are
 // simulated. Reports whether every probe cycle stayed on time, CPU and RSS.
 //   scale_bench [--clusters N] [--servers N] [--interval-ms N] [--seconds N] [--port N]

@@ -34,7 +34,6 @@ class PositionHistory {
   // at least `now - oldest()` stale.
   TimePoint oldest() const { return entries_.front().t; }
   const Position& latest() const { return entries_.back().p; }
-  TimePoint latest_time() const { return entries_.back().t; }
 
  private:
   struct Entry {

@@ -1,0 +1,70 @@
+// The Monitor is a shell around ClusterState (tested in cluster_state_test.cc
+// with scripted times): here only that its threads probe every server, fold
+// the samples in, publish, and stop.
+#include "daemon/monitor.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "daemon/metrics.h"
+#include "tests/support/config_text.h"
+#include "tests/support/scripted.h"
+
+namespace lagrouter::daemon {
+namespace {
+
+// Answers at once, as an idle primary or its caught-up replica would.
+class InstantProbe final : public probes::Probe {
+ public:
+  InstantProbe(bool primary, std::atomic<int>& runs) : primary_(primary), runs_(runs) {}
+  probes::Sample Run(probes::Clock::time_point) override {
+    ++runs_;
+    const auto now = probes::Clock::now();
+    const router::Position lsn = router::Lsn{42};
+    return primary_ ? test_support::PrimarySample(lsn, now) : test_support::ReplicaSample(lsn, now);
+  }
+
+ private:
+  bool primary_;
+  std::atomic<int>& runs_;
+};
+
+TEST(Monitor, ProbesEveryServerPublishesAndStops) {
+  using test_support::ClusterSpec;
+  auto parsed =
+      ParseConfig(test_support::ConfigText()
+                      .Probe("10ms", "100ms")
+                      .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r", 2))
+                      .Class("reports", "1h"),
+                  "t");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  auto config = std::make_shared<const Config>(std::move(parsed).value());
+  Metrics metrics(*config);
+  std::atomic<int> runs{0};
+  Monitor monitor(config, &metrics, [&](const ClusterConfig&, const ServerConfig& s) {
+    return std::make_unique<InstantProbe>(s.name == "p", runs);
+  });
+  EXPECT_FALSE(monitor.Ready());
+  EXPECT_FALSE(monitor.Snapshot(0)->view.servers[0].probed);
+  monitor.Start();
+  // Waits for the event, bounded; nothing here asserts how long it took.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!monitor.Ready() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_TRUE(monitor.Ready());
+  monitor.Stop();
+  const auto snap = monitor.Snapshot(0);
+  EXPECT_EQ(snap->view.primary, 0);
+  EXPECT_TRUE(snap->view.servers[1].bound_known);
+  EXPECT_GE(runs.load(), 2);
+  const int after_stop = runs.load();
+  monitor.Stop();  // idempotent
+  EXPECT_EQ(runs.load(), after_stop);
+}
+
+}  // namespace
+}  // namespace lagrouter::daemon
