@@ -8,9 +8,9 @@
 #include <thread>
 
 #include "daemon/http_api.h"
+#include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/monitor.h"
-#include "daemon/tls.h"
 #include "daemon/version.h"
 
 namespace lagrouter::daemon {
@@ -32,10 +32,21 @@ struct Instance {
   }
 };
 
+// The exit code of a daemon that could not start: 2, as for an invalid
+// configuration, when the TLS files are unusable; 1 otherwise.
+int ExitCode(StartError::Kind kind) {
+  switch (kind) {
+    case StartError::Kind::kTls: return 2;
+    case StartError::Kind::kListen:
+    case StartError::Kind::kEventLoop: break;
+  }
+  return 1;
+}
+
 // Builds and starts an Instance; on failure returns nullptr and says why.
 // `previous`: the running instance on a reload (its listening socket is
 // shared when the address stays the same).
-std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config, std::string* error,
+std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config, StartError* error,
                                         const Instance* previous = nullptr) {
   auto in = std::make_unique<Instance>();
   in->config = config;
@@ -53,7 +64,7 @@ std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config, st
       options, [api](const HttpRequest& req) { return api->Handle(req); },
       previous != nullptr ? previous->server.get() : nullptr);
   if (!server) {
-    *error = server.error();
+    *error = {server.kind(), server.error()};
     return nullptr;
   }
   in->server = std::move(server).value();
@@ -119,11 +130,11 @@ void Reload(std::unique_ptr<Instance>& running) {
                   config->listen_host, config->listen_port);
     return;
   }
-  std::string error;
+  StartError error;
   auto next = StartInstance(config, &error, running.get());
   if (!next) {
     ReloadCounters().failed.fetch_add(1);
-    spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}", error);
+    spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}", error.message);
     return;
   }
   // Answer from real data at once: the old instance keeps serving while we
@@ -166,13 +177,13 @@ int RunDaemon(std::shared_ptr<const Config> config) {
   if (PortInUse(config->listen_host, config->listen_port)) {
     spdlog::error("cannot listen on {}:{}: the address is in use", config->listen_host,
                   config->listen_port);
-    return 1;
+    return ExitCode(StartError::Kind::kListen);
   }
-  std::string error;
+  StartError error;
   auto running = StartInstance(config, &error);
   if (!running) {
-    spdlog::error("{}", error);
-    return error.rfind("cannot set up HTTPS", 0) == 0 ? 2 : 1;
+    spdlog::error("{}", error.message);
+    return ExitCode(error.kind);
   }
   Serve(*running);
   LogConfiguration(*config);

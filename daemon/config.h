@@ -5,9 +5,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "daemon/secret.h"
 #include "router/position.h"
-#include "common/result.h"
 #include "router/router.h"
 #include "router/time.h"
 
@@ -24,9 +24,11 @@ struct ClusterConfig {
   std::string name;
   router::Engine engine = router::Engine::kPostgres;
   std::string user;
-  std::string password;         // resolved from password_env / password_file
-  std::string password_source;  // "env SHOP_DB_PASSWORD", for messages (never the secret)
-  std::string database;         // postgres: dbname
+  // Where the password comes from (at most one is set); ResolveConfig reads it.
+  std::string password_env;   // the name of an environment variable
+  std::string password_file;  // a file of mode 0600
+  std::string password;       // set by ResolveConfig
+  std::string database;       // postgres: dbname
   std::string sslmode, sslrootcert, sslcert, sslkey;
   std::vector<ServerConfig> servers;
 };
@@ -35,7 +37,10 @@ struct ClusterConfig {
 // `classes` are required: an allowlist, or ["*"] for all.
 struct ClientConfig {
   std::string name;
-  Sha256Digest token_sha256{};  // of the bearer token; the token itself is never kept
+  // The bearer token's SHA-256; the token itself is never kept. Given as
+  // token_sha256, or read from token_file (mode 0600) by ResolveConfig.
+  Sha256Digest token_sha256{};
+  std::string token_file;
   bool all_clusters = false;
   std::vector<std::string> clusters;
   bool all_classes = false;
@@ -78,10 +83,22 @@ bool IsLoopbackHost(std::string_view host);
 // "250ms", "5s", "1m30s", "1h", "0s", "1.5s". Strict: unknown units are errors.
 Result<router::Duration> ParseDuration(std::string_view text);
 
-// Loads and validates a config file. The error names the file, the key and
-// the problem, e.g. "lagrouter.toml: class.reports.max_staleness: ...".
+// Loads a config file: reads, parses and resolves it. The error names the
+// file, the key and the problem, e.g. "lagrouter.toml: class.reports.max_staleness: ...".
 Result<Config> LoadConfig(const std::string& path);
-// Same, from text (tests, fuzzing). `name` stands for the file in messages.
+
+// Text to a validated Config, touching nothing else: no environment, no
+// secret or TLS files (passwords stay empty; token_file digests unset until
+// ResolveConfig). `name` stands for the file in messages.
+Result<Config> ParseConfigText(const std::string& text, const std::string& name);
+
+// Reads what the config points to: passwords (password_env, password_file),
+// client tokens (token_file), and checks the TLS files. Messages as for
+// LoadConfig, naming config.path.
+Result<void> ResolveConfig(Config& config);
+
+// ParseConfigText, then ResolveConfig: a config from text whose secrets are
+// read as at start (tests of secret and TLS files).
 Result<Config> ParseConfig(const std::string& text, const std::string& name);
 
 }  // namespace lagrouter::daemon

@@ -235,8 +235,8 @@ struct HttpServer::Loop {
   }
 };
 
-Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Handler handler,
-                                                     const HttpServer* previous) {
+BindResult HttpServer::Bind(const Options& options, Handler handler, const HttpServer* previous) {
+  using Kind = StartError::Kind;
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->options_ = options;
   server->handler_ = std::move(handler);
@@ -246,7 +246,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Han
     // The same socket, so the same accept queue: a connection waiting in it
     // is accepted by whichever server's loops run, never reset by a close.
     server->listen_fd_ = fcntl(previous->listen_fd_, F_DUPFD_CLOEXEC, 0);
-    if (server->listen_fd_ < 0) return MakeError("cannot listen on " + where + ": " + Errno(errno));
+    if (server->listen_fd_ < 0) {
+      return StartError{Kind::kListen, "cannot listen on " + where + ": " + Errno(errno)};
+    }
   }
 
   addrinfo hints{};
@@ -256,7 +258,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Han
   if (server->listen_fd_ < 0) {
     const int gai = getaddrinfo(options.host.empty() ? nullptr : options.host.c_str(),
                                 std::to_string(options.port).c_str(), &hints, &list);
-    if (gai != 0) return MakeError("cannot resolve " + where + ": " + gai_strerror(gai));
+    if (gai != 0) {
+      return StartError{Kind::kListen, "cannot resolve " + where + ": " + gai_strerror(gai)};
+    }
   }
   std::string failure = "no address";
   for (addrinfo* a = list; a != nullptr && server->listen_fd_ < 0; a = a->ai_next) {
@@ -281,13 +285,17 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Han
     server->listen_fd_ = fd;
   }
   if (list != nullptr) freeaddrinfo(list);
-  if (server->listen_fd_ < 0) return MakeError("cannot listen on " + where + ": " + failure);
+  if (server->listen_fd_ < 0) {
+    return StartError{Kind::kListen, "cannot listen on " + where + ": " + failure};
+  }
 
   if (options.tls) {
     server->tls_ctx_ = SSL_CTX_new(TLS_server_method());
-    if (server->tls_ctx_ == nullptr) return MakeError("cannot set up HTTPS: OpenSSL failed");
+    if (server->tls_ctx_ == nullptr) {
+      return StartError{Kind::kTls, "cannot set up HTTPS: OpenSSL failed"};
+    }
     auto ok = ConfigureServerTls(*server->tls_ctx_, options.tls_files);
-    if (!ok) return MakeError("cannot set up HTTPS: " + ok.error());
+    if (!ok) return StartError{Kind::kTls, "cannot set up HTTPS: " + ok.error()};
   }
 
   const int threads = std::max(1, options.threads);
@@ -297,15 +305,15 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Han
     // Changelist: a connection's read/write interest flips several times per
     // request; epoll then sees one change per loop turn instead of each flip.
     event_config* cfg = event_config_new();
-    if (cfg == nullptr) return MakeError("cannot create an event loop");
+    if (cfg == nullptr) return StartError{Kind::kEventLoop, "cannot create an event loop"};
     event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     // One thread per base: no locks (Stop() reaches a loop through its pipe).
     event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
     loop->base = event_base_new_with_config(cfg);
     event_config_free(cfg);
-    if (loop->base == nullptr) return MakeError("cannot create an event loop");
+    if (loop->base == nullptr) return StartError{Kind::kEventLoop, "cannot create an event loop"};
     loop->http = evhttp_new(loop->base);
-    if (loop->http == nullptr) return MakeError("cannot create an HTTP server");
+    if (loop->http == nullptr) return StartError{Kind::kEventLoop, "cannot create an HTTP server"};
     evhttp_set_gencb(loop->http, &Loop::OnRequest, loop.get());
     // Every method reaches the handler, which answers 405 in JSON itself.
     evhttp_set_allowed_methods(loop->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
@@ -319,22 +327,23 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const Options& options, Han
     }
     // Every loop accepts from the same socket (its own descriptor of it).
     const int fd = fcntl(server->listen_fd_, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return MakeError("cannot listen on " + where + ": " + Errno(errno));
+    if (fd < 0) return StartError{Kind::kListen, "cannot listen on " + where + ": " + Errno(errno)};
     evhttp_bound_socket* bound = evhttp_accept_socket_with_handle(loop->http, fd);
     if (bound == nullptr) {
       close(fd);
-      return MakeError("cannot listen on " + where + ": libevent refused the socket");
+      return StartError{Kind::kListen,
+                        "cannot listen on " + where + ": libevent refused the socket"};
     }
     loop->listener = evhttp_bound_socket_get_listener(bound);
     loop->resume = evtimer_new(loop->base, &Loop::OnResume, loop.get());
     if (pipe2(loop->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-      return MakeError("cannot create an event loop: " + Errno(errno));
+      return StartError{Kind::kEventLoop, "cannot create an event loop: " + Errno(errno)};
     }
     loop->wake_event =
         event_new(loop->base, loop->wake[0], EV_READ | EV_PERSIST, &Loop::OnWake, loop.get());
     if (loop->resume == nullptr || loop->wake_event == nullptr ||
         event_add(loop->wake_event, nullptr) != 0) {
-      return MakeError("cannot create an event loop");
+      return StartError{Kind::kEventLoop, "cannot create an event loop"};
     }
     loop->Register();
     evconnlistener_set_error_cb(loop->listener, &Loop::OnAcceptError);

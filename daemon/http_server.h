@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "daemon/tls.h"
 #include "common/result.h"
+#include "daemon/tls.h"
 
 namespace lagrouter::daemon {
 
@@ -55,6 +55,19 @@ std::string DecodePath(std::string_view path);
 // descriptors, most likely): lagrouter_http_accept_errors_total.
 uint64_t HttpAcceptErrors();
 
+// Why a server could not start; the daemon's exit code depends on the kind.
+struct StartError {
+  enum class Kind {
+    kListen,     // the address: in use, not local, cannot be resolved
+    kTls,        // the HTTPS certificate, key or client CA
+    kEventLoop,  // libevent or the system refused a loop
+  };
+  Kind kind = Kind::kListen;
+  std::string message;
+};
+
+class BindResult;
+
 class HttpServer {
  public:
   using Handler = std::function<ApiResponse(const HttpRequest&)>;
@@ -71,8 +84,8 @@ class HttpServer {
   // same address, shares its listening socket instead: connections queue in
   // one accept queue, served by `previous` until this one Start()s and
   // `previous` Stop()s, so none is refused or reset. The error says what failed.
-  static Result<std::unique_ptr<HttpServer>> Bind(const Options& options, Handler handler,
-                                                  const HttpServer* previous = nullptr);
+  static BindResult Bind(const Options& options, Handler handler,
+                         const HttpServer* previous = nullptr);
 
   ~HttpServer();  // Stop()s
   HttpServer(const HttpServer&) = delete;
@@ -96,6 +109,21 @@ class HttpServer {
   std::vector<std::unique_ptr<Loop>> loops_;
   bool started_ = false;
   bool stopped_ = false;
+};
+
+// The bound server, or the error and its kind.
+class BindResult : public Result<std::unique_ptr<HttpServer>> {
+ public:
+  BindResult(std::unique_ptr<HttpServer> server)  // NOLINT: implicit, as Result's
+      : Result(std::move(server)) {}
+  BindResult(StartError error)  // NOLINT
+      : Result(MakeError(std::move(error.message))), kind_(error.kind) {}
+
+  // What failed; only meaningful when !ok().
+  StartError::Kind kind() const { return kind_; }
+
+ private:
+  StartError::Kind kind_ = StartError::Kind::kListen;
 };
 
 }  // namespace lagrouter::daemon

@@ -58,6 +58,58 @@ TEST_F(ConfigTest, LoadsTheDesignExample) {
   EXPECT_EQ(cfg->HistoryHorizon(), std::chrono::hours(1));
 }
 
+// Parsing reads neither the environment nor files: it keeps where the secrets
+// are, and ResolveConfig reads them.
+TEST_F(ConfigTest, ParsingKeepsTheSourcesAndResolvingReadsThem) {
+  std::string text = kValid;
+  text.replace(text.find("[class.inventory]"), 0,
+               "[[client]]\nname = \"app\"\ntoken_file = \"/nonexistent/token\"\n"
+               "clusters = [\"*\"]\nclasses = [\"*\"]\n");
+  text.replace(text.find("[probe]"), 0,
+               "tls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/nonexistent/key.pem\"\n");
+  unsetenv("LAGROUTER_TEST_PW");
+  auto cfg = ParseConfigText(text, "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  Config config = std::move(cfg).value();
+  EXPECT_EQ(config.clusters[0].password_env, "LAGROUTER_TEST_PW");
+  EXPECT_EQ(config.clusters[0].password, "");
+  EXPECT_EQ(config.clients[0].token_file, "/nonexistent/token");
+
+  auto resolved = ResolveConfig(config);
+  ASSERT_FALSE(resolved.ok());
+  EXPECT_NE(resolved.error().find("test.toml: listen.tls_key: cannot read '/nonexistent/key.pem'"),
+            std::string::npos)
+      << resolved.error();
+  config.tls_cert.clear();
+  config.tls_key.clear();
+  resolved = ResolveConfig(config);
+  ASSERT_FALSE(resolved.ok());
+  EXPECT_NE(resolved.error().find("test.toml: cluster.shop.password_env: environment variable "
+                                  "LAGROUTER_TEST_PW is not set"),
+            std::string::npos)
+      << resolved.error();
+  setenv("LAGROUTER_TEST_PW", "s3cret-pw", 1);
+  resolved = ResolveConfig(config);
+  ASSERT_FALSE(resolved.ok());
+  EXPECT_NE(resolved.error().find("test.toml: client.app.token_file: cannot read"),
+            std::string::npos)
+      << resolved.error();
+  EXPECT_EQ(config.clusters[0].password, "s3cret-pw");
+}
+
+TEST(ConfigFile, LoadReadsParsesAndResolves) {
+  const std::string path = ::testing::TempDir() + "/lagrouter-load.toml";
+  std::ofstream(path) << kValid;
+  setenv("LAGROUTER_TEST_PW", "from-env", 1);
+  auto cfg = LoadConfig(path);
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  EXPECT_EQ(cfg->path, path);
+  EXPECT_EQ(cfg->clusters[0].password, "from-env");
+  auto missing = LoadConfig(path + ".missing");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error(), path + ".missing: cannot open the config file");
+}
+
 TEST(Duration, Parses) {
   struct Case {
     const char* text;
@@ -116,8 +168,8 @@ TEST_F(ConfigTest, RejectsWithTheKeyNamed) {
 }
 
 TEST_F(ConfigTest, NoClassesOrClustersIsAnError) {
-  EXPECT_FALSE(ParseConfig("[class.a]\nmax_staleness = \"1s\"\n", "t").ok());
-  auto cfg = ParseConfig("", "t");
+  EXPECT_FALSE(ParseConfigText("[class.a]\nmax_staleness = \"1s\"\n", "t").ok());
+  auto cfg = ParseConfigText("", "t");
   ASSERT_FALSE(cfg.ok());
   EXPECT_NE(cfg.error().find("cluster"), std::string::npos);
 }
@@ -131,7 +183,10 @@ TEST_F(ConfigTest, PasswordFileMustBePrivate) {
   chmod(path.c_str(), 0644);
   auto open = ParseConfig(text, "t");
   ASSERT_FALSE(open.ok());
-  EXPECT_NE(open.error().find("readable by group or others"), std::string::npos) << open.error();
+  EXPECT_NE(open.error().find("t: cluster.shop.password_file: '" + path +
+                              "' is readable by group or others; chmod 600 it"),
+            std::string::npos)
+      << open.error();
   chmod(path.c_str(), 0600);
   auto ok = ParseConfig(text, "t");
   ASSERT_TRUE(ok.ok()) << ok.error();
@@ -147,7 +202,7 @@ TEST(ConfigNesting, DeepNestingIsAnErrorNotACrash) {
   for (const std::string open : {"[", "{b="}) {
     std::string text = "a = ";
     for (int i = 0; i < 100000; ++i) text += open;
-    auto cfg = lagrouter::daemon::ParseConfig(text, "deep.toml");
+    auto cfg = lagrouter::daemon::ParseConfigText(text, "deep.toml");
     ASSERT_FALSE(cfg.ok());
     EXPECT_NE(cfg.error().find("deep.toml: line 1: arrays and inline tables nested deeper"),
               std::string::npos)
@@ -155,9 +210,9 @@ TEST(ConfigNesting, DeepNestingIsAnErrorNotACrash) {
   }
   const std::string brackets(200, '[');
   auto quoted =
-      lagrouter::daemon::ParseConfig("# " + brackets + "\nx = \"" + brackets + "\"\ny = '" +
-                                         brackets + "'\nz = \"\"\"\n" + brackets + "\"\"\"\n",
-                                     "t.toml");
+      lagrouter::daemon::ParseConfigText("# " + brackets + "\nx = \"" + brackets + "\"\ny = '" +
+                                             brackets + "'\nz = \"\"\"\n" + brackets + "\"\"\"\n",
+                                         "t.toml");
   ASSERT_FALSE(quoted.ok());
   EXPECT_EQ(quoted.error().find("nested deeper"), std::string::npos) << quoted.error();
 }
@@ -169,11 +224,11 @@ TEST(ConfigUtf8, InvalidUtf8IsAnError) {
       "'\xff\xff\xff\xff\xff\xff\xff'\xff\x13i\xff\x13i\xff\x13 0=BD'=__DB0''\xff", 32);
   for (const std::string& text :
        {crash, std::string("a = 1\nb = '\xc0\xaf'\n"), std::string("x = \"\xed\xa0\x80\"")}) {
-    auto cfg = lagrouter::daemon::ParseConfig(text, "u.toml");
+    auto cfg = lagrouter::daemon::ParseConfigText(text, "u.toml");
     ASSERT_FALSE(cfg.ok());
     EXPECT_NE(cfg.error().find("not valid UTF-8"), std::string::npos) << cfg.error();
   }
-  auto ok = lagrouter::daemon::ParseConfig("# caf\xc3\xa9 \xf0\x9f\x98\x80\n", "u.toml");
+  auto ok = lagrouter::daemon::ParseConfigText("# caf\xc3\xa9 \xf0\x9f\x98\x80\n", "u.toml");
   ASSERT_FALSE(ok.ok());
   EXPECT_EQ(ok.error().find("UTF-8"), std::string::npos) << ok.error();
 }

@@ -273,10 +273,12 @@ TEST(HttpServerBind, ErrorsSayWhatFailed) {
   auto r = HttpServer::Bind(o, [](const HttpRequest&) { return ApiResponse{}; });
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("cannot listen on 192.0.2.1:18999"), std::string::npos) << r.error();
+  EXPECT_EQ(r.kind(), StartError::Kind::kListen);
   o.host = "no-such-host.invalid";
   r = HttpServer::Bind(o, [](const HttpRequest&) { return ApiResponse{}; });
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("no-such-host.invalid"), std::string::npos) << r.error();
+  EXPECT_EQ(r.kind(), StartError::Kind::kListen);
   o.host = "127.0.0.1";
   o.tls = true;
   o.tls_files = {"/nonexistent/cert.pem", "/nonexistent/key.pem", ""};
@@ -284,6 +286,7 @@ TEST(HttpServerBind, ErrorsSayWhatFailed) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("cannot set up HTTPS"), std::string::npos) << r.error();
   EXPECT_NE(r.error().find("/nonexistent/cert.pem"), std::string::npos) << r.error();
+  EXPECT_EQ(r.kind(), StartError::Kind::kTls);
 }
 
 }  // namespace
