@@ -60,6 +60,7 @@ Daemon::Daemon(const std::string& config, int port) : port_(port) {
 }
 
 void Daemon::Start(const std::string& config) {
+  KeepInheritedDescriptorsFromChildren();
   char tmpl[] = "/tmp/lagrouter-test-XXXXXX";
   dir_ = mkdtemp(tmpl);
   std::ofstream(dir_ + "/lagrouter.toml") << config;

@@ -1,18 +1,33 @@
 #include "tests/support/process.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 
 namespace lagrouter::test_support {
 
+void KeepInheritedDescriptorsFromChildren() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const int max_fd = static_cast<int>(std::min<long>(sysconf(_SC_OPEN_MAX), 65536));
+    for (int fd = 3; fd < max_fd; ++fd) {
+      const int flags = fcntl(fd, F_GETFD);
+      if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+  });
+}
+
 int RunCommand(const std::string& command, std::string* out) {
+  KeepInheritedDescriptorsFromChildren();
   FILE* p = popen((command + " 2>&1").c_str(), "r");
   if (p == nullptr) return -1;
   std::array<char, 4096> buf;

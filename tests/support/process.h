@@ -11,6 +11,13 @@ namespace lagrouter::test_support {
 
 using Clock = std::chrono::steady_clock;
 
+// Tests run as `flock LOCK ctest ...`: every descriptor this process inherited
+// (the lock's among them) is made close-on-exec, so that a server a test
+// (re)starts through a cluster script, or a daemon it forks, does not keep the
+// lock held after the run. Done once, by RunCommand and Daemon, before either
+// starts anything.
+void KeepInheritedDescriptorsFromChildren();
+
 // Runs a shell command (stderr joined to stdout); returns its exit code
 // (-1 when it did not exit normally), its output in *out if given.
 int RunCommand(const std::string& command, std::string* out = nullptr);
