@@ -689,9 +689,9 @@ int Checker::Run() {
   auto db = pool_.Acquire(o_.base_port + topo->primary, &error);
   if (db == nullptr ||
       (!o_.postgres && !db->TryQuery("CREATE TABLE IF NOT EXISTS shop.seq (id BIGINT PRIMARY KEY, "
-                                  "committed_at TIMESTAMP(6) NOT NULL DEFAULT "
-                                  "CURRENT_TIMESTAMP(6)) ENGINE=InnoDB",
-                                  &value, &error)) ||
+                                     "committed_at TIMESTAMP(6) NOT NULL DEFAULT "
+                                     "CURRENT_TIMESTAMP(6)) ENGINE=InnoDB",
+                                     &value, &error)) ||
       !db->TryQuery("SELECT COALESCE(MAX(id), 0) FROM " + Table(), &value, &error)) {
     Log("cannot prepare %s on the primary (node %d): %s", Table().c_str(), topo->primary,
         error.c_str());

@@ -148,7 +148,8 @@ class MariadbSlice : public DaemonSuite {
         [] {
           auto p = d().Route(kCluster, "inventory");
           return p.status == 200 && p.json["server"] == "db-0" &&
-                 d().Eligible(kCluster, "db-1", "second") && d().Eligible(kCluster, "db-2", "second");
+                 d().Eligible(kCluster, "db-1", "second") &&
+                 d().Eligible(kCluster, "db-2", "second");
         },
         seconds(20)))
         << d().Get("/v1/status").body << "\n"

@@ -79,7 +79,8 @@ class PostgresFaults : public DaemonSuite {
         [] {
           for (const char* s : {"pg-b", "pg-c"}) {
             const auto j = d().Server("shop", s);
-            if (!j.is_object() || !j["up"].get<bool>() || !Contains(j["eligible_classes"], "hour")) {
+            if (!j.is_object() || !j["up"].get<bool>() ||
+                !Contains(j["eligible_classes"], "hour")) {
               return false;
             }
           }

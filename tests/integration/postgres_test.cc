@@ -41,7 +41,9 @@ class PostgresSlice : public DaemonSuite {
       r.Query("SELECT pg_wal_replay_resume()");
     }
     ASSERT_TRUE(WaitFor(
-        [] { return d().Eligible("shop", "pg-b", "second") && d().Eligible("shop", "pg-c", "second"); },
+        [] {
+          return d().Eligible("shop", "pg-b", "second") && d().Eligible("shop", "pg-c", "second");
+        },
         seconds(20)))
         << d().Log();
   }

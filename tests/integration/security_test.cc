@@ -119,7 +119,8 @@ TEST_F(SecurityAuth, TokensGate401And403) {
   auto none = d().Get(route);
   EXPECT_EQ(none.status, 401) << none.body;
   EXPECT_EQ(none.json["error"], "unauthorized") << none.body;
-  EXPECT_EQ(none.Header("WWW-Authenticate").rfind("Bearer", 0), 0u) << none.Header("WWW-Authenticate");
+  EXPECT_EQ(none.Header("WWW-Authenticate").rfind("Bearer", 0), 0u)
+      << none.Header("WWW-Authenticate");
 
   auto wrong = d().Get(route, "checkout-7d1f0c9e3b2a4f5d8e6c1b0a9f8e7d6d");
   EXPECT_EQ(wrong.status, 401) << wrong.body;
@@ -142,8 +143,7 @@ TEST_F(SecurityAuth, TokensGate401And403) {
   EXPECT_EQ(cluster.status, 403) << cluster.body;
   EXPECT_NE(cluster.json["message"].get<std::string>().find("cluster 'mdb'"), std::string::npos);
   // A repeated parameter cannot smuggle a forbidden cluster past the gate.
-  EXPECT_EQ(d().Get("/v1/route?cluster=shop&cluster=mdb&class=inventory", kCheckoutToken)
-                .status,
+  EXPECT_EQ(d().Get("/v1/route?cluster=shop&cluster=mdb&class=inventory", kCheckoutToken).status,
             403);
 
   // The ops client may use everything, including the MariaDB cluster. (Other
@@ -415,8 +415,9 @@ TEST_F(SecurityTls, HttpsWithMutualTls) {
   // A server certificate the client does not trust is refused by the client.
   MustRun("cd " + dir_ + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 " +
           "-nodes -keyout other-ca.key -out other-ca.pem -days 1 -subj '/CN=other CA'");
-  auto untrusted = HttpsGet(d().port(), "/healthz", "",
-                            Tls(dir_ + "/other-ca.pem", dir_ + "/client.pem", dir_ + "/client.key"));
+  auto untrusted =
+      HttpsGet(d().port(), "/healthz", "",
+               Tls(dir_ + "/other-ca.pem", dir_ + "/client.pem", dir_ + "/client.key"));
   EXPECT_EQ(untrusted.status, 0);
 
   // Plain HTTP on the HTTPS port gets no answer.

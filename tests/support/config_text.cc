@@ -31,8 +31,9 @@ void Put(TomlKeys& keys, const std::string& key, Toml value) {
 }
 
 void Drop(TomlKeys& keys, const std::string& key) {
-  keys.erase(std::remove_if(keys.begin(), keys.end(), [&](const auto& kv) { return kv.first == key; }),
-             keys.end());
+  keys.erase(
+      std::remove_if(keys.begin(), keys.end(), [&](const auto& kv) { return kv.first == key; }),
+      keys.end());
 }
 
 std::string Lines(const TomlKeys& keys, const std::string& indent = "") {

@@ -19,10 +19,10 @@ namespace lagrouter::test_support {
 // become ["a", "b"]; Toml::Raw() passes text through unchanged.
 class Toml {
  public:
-  Toml(const char* text);         // NOLINT: implicit on purpose, "x" -> "\"x\""
-  Toml(const std::string& text);  // NOLINT
-  Toml(int number);               // NOLINT
-  Toml(bool flag);                // NOLINT
+  Toml(const char* text);                         // NOLINT: implicit on purpose, "x" -> "\"x\""
+  Toml(const std::string& text);                  // NOLINT
+  Toml(int number);                               // NOLINT
+  Toml(bool flag);                                // NOLINT
   Toml(std::initializer_list<std::string> list);  // NOLINT
   Toml(const std::vector<std::string>& list);     // NOLINT
   static Toml Raw(std::string text);
@@ -97,8 +97,8 @@ class ConfigText {
   ConfigText& LogLevel(std::string level);
   ConfigText& Cluster(const ClusterSpec& cluster);
   // [class.NAME]; fallback and settle only when not "".
-  ConfigText& Class(const std::string& name, std::string max_staleness,
-                    std::string fallback = "", std::string settle = "");
+  ConfigText& Class(const std::string& name, std::string max_staleness, std::string fallback = "",
+                    std::string settle = "");
   // The three classes most tests use: inventory 0s, second 1s, hour 1h with
   // fallback "error".
   ConfigText& StandardClasses();

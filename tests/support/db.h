@@ -27,7 +27,7 @@ class SqlConn {
 
 struct PgOptions {
   int connect_timeout_s = 5;
-  int query_timeout_s = 0;  // 0: wait as long as the server takes
+  int query_timeout_s = 0;                          // 0: wait as long as the server takes
   std::string application_name = "lagrouter-test";  // "" = libpq's default
 };
 

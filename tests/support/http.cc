@@ -20,8 +20,9 @@ struct HttpClient::Impl {
 
 HttpClient::HttpClient(int port, const HttpOptions& o) : impl_(std::make_unique<Impl>()) {
   if (o.tls) {
-    auto ssl = o.cert.empty() ? std::make_unique<httplib::SSLClient>("127.0.0.1", port)
-                              : std::make_unique<httplib::SSLClient>("127.0.0.1", port, o.cert, o.key);
+    auto ssl = o.cert.empty()
+                   ? std::make_unique<httplib::SSLClient>("127.0.0.1", port)
+                   : std::make_unique<httplib::SSLClient>("127.0.0.1", port, o.cert, o.key);
     if (!o.ca.empty()) {
       ssl->set_ca_cert_path(o.ca.c_str());
       ssl->enable_server_certificate_verification(true);

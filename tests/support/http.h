@@ -13,7 +13,7 @@ namespace lagrouter::test_support {
 using Json = nlohmann::json;
 
 struct HttpReply {
-  int status = 0;     // 0: no HTTP answer (refused, timeout, TLS failure)
+  int status = 0;  // 0: no HTTP answer (refused, timeout, TLS failure)
   std::string body;
   Json json;          // the parsed body (null when not JSON)
   std::string error;  // why there was no answer
