@@ -21,13 +21,9 @@
 //
 // Exit: 0 no violation, 1 violations, 2 setup error or a vacuous run (no
 // replica reads, no faults) or a fault that could not be healed.
-#include <httplib.h>
-#include <libpq-fe.h>
 #include <mysql.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <array>
@@ -43,7 +39,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -51,11 +46,16 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/config_text.h"
+#include "tests/support/db.h"
+#include "tests/support/free_port.h"
+#include "tests/support/http.h"
+#include "tests/support/process.h"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace lagrouter::test_support;
 using std::chrono::milliseconds;
-using Json = nlohmann::json;
 
 // ---------------------------------------------------------------------------
 // Options
@@ -67,16 +67,19 @@ struct Options {
   int base_port = 5461;
   std::string script;  // scripts/pg-cluster.sh or scripts/mariadb-cluster.sh
   bool naive = false;
+  bool print_config = false;
   int readers = 4;
   uint64_t seed = 0;
-  std::string password = "lagrouter-demo-pw";
 };
 
 void Usage() {
   std::fprintf(stderr,
                "usage: freshness_checker --engine postgres|mariadb --script CLUSTER_SCRIPT\n"
                "         --base-port PORT --daemon-port PORT [--seconds N] [--readers N]\n"
-               "         [--seed N] [--naive]\n");
+               "         [--seed N] [--naive]\n"
+               "       freshness_checker --free-port   (prints a TCP port free on 127.0.0.1)\n"
+               "       freshness_checker --print-config --engine E --base-port P --daemon-port P\n"
+               "         (prints the daemon's configuration for the cluster)\n");
 }
 
 std::optional<Options> ParseArgs(int argc, char** argv) {
@@ -102,42 +105,21 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
       o.seed = std::strtoull(next().c_str(), nullptr, 10);
     } else if (a == "--naive") {
       o.naive = true;
+    } else if (a == "--print-config") {
+      o.print_config = true;
     } else {
       return std::nullopt;
     }
   }
-  if (o.script.empty() || o.seconds <= 0 || o.readers <= 0) return std::nullopt;
-  if (const char* pw = std::getenv("LAGROUTER_DB_PASSWORD")) o.password = pw;
+  if ((o.script.empty() && !o.print_config) || o.seconds <= 0 || o.readers <= 0) {
+    return std::nullopt;
+  }
   if (o.seed == 0) o.seed = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
   return o;
 }
 
 // ---------------------------------------------------------------------------
 // Small helpers
-
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out.push_back(c);
-  }
-  return out + "'";
-}
-
-int RunCommand(const std::string& command, std::string* out = nullptr) {
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return -1;
-  std::array<char, 4096> buf;
-  std::string text;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) text.append(buf.data(), n);
-  const int status = pclose(p);
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  if (out != nullptr) *out = text;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 void Log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 const Clock::time_point kStart = Clock::now();
@@ -169,125 +151,30 @@ bool SleepFor(Clock::duration d, const std::atomic<bool>& stop) {
 
 constexpr int kDbTimeoutSeconds = 2;
 
-class Db {
- public:
-  virtual ~Db() = default;
-  // Runs `sql`; the first column of the first row in *value. False on error
-  // or timeout, with a message in *error; the connection is then unusable.
-  virtual bool Query(const std::string& sql, std::string* value, std::string* error) = 0;
-};
-
-class PgDb : public Db {
- public:
-  explicit PgDb(PGconn* c) : c_(c) {}
-  ~PgDb() override { PQfinish(c_); }
-
-  static std::unique_ptr<Db> Connect(int port, const std::string& password, std::string* error) {
-    const std::string conninfo =
-        "host=127.0.0.1 port=" + std::to_string(port) +
-        " user=app dbname=shop connect_timeout=" + std::to_string(kDbTimeoutSeconds) +
-        " password=" + password;
-    PGconn* c = PQconnectdb(conninfo.c_str());
-    if (PQstatus(c) != CONNECTION_OK) {
-      *error = PQerrorMessage(c);
-      PQfinish(c);
-      return nullptr;
-    }
-    return std::make_unique<PgDb>(c);
+// The application's connection to the server on `port`; nullptr with *error
+// when it cannot be had.
+std::unique_ptr<SqlConn> Connect(bool postgres, int port, std::string* error) {
+  if (postgres) {
+    auto c = std::make_unique<PgConn>(port, "app", "shop",
+                                      PgOptions{.connect_timeout_s = kDbTimeoutSeconds,
+                                                .query_timeout_s = kDbTimeoutSeconds,
+                                                .application_name = ""});
+    if (c->ok()) return c;
+    *error = c->error();
+  } else {
+    auto c = std::make_unique<MysqlConn>(port, "app", "shop", kDbTimeoutSeconds);
+    if (c->ok()) return c;
+    *error = c->error();
   }
-
-  bool Query(const std::string& sql, std::string* value, std::string* error) override {
-    if (PQsendQuery(c_, sql.c_str()) == 0) {
-      *error = PQerrorMessage(c_);
-      return false;
-    }
-    const auto deadline = Clock::now() + std::chrono::seconds(kDbTimeoutSeconds);
-    bool ok = true;
-    value->clear();
-    while (true) {
-      while (PQisBusy(c_) != 0) {
-        const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0) {
-          *error = "timeout";
-          return false;
-        }
-        pollfd pfd{PQsocket(c_), POLLIN, 0};
-        if (poll(&pfd, 1, static_cast<int>(left)) < 0 || PQconsumeInput(c_) == 0) {
-          *error = PQerrorMessage(c_);
-          return false;
-        }
-      }
-      PGresult* r = PQgetResult(c_);
-      if (r == nullptr) break;
-      const auto st = PQresultStatus(r);
-      if (st == PGRES_TUPLES_OK) {
-        if (PQntuples(r) > 0 && PQnfields(r) > 0) *value = PQgetvalue(r, 0, 0);
-      } else if (st != PGRES_COMMAND_OK) {
-        *error = PQresultErrorMessage(r);
-        ok = false;
-      }
-      PQclear(r);
-    }
-    return ok;
-  }
-
- private:
-  PGconn* c_;
-};
-
-class MyDb : public Db {
- public:
-  explicit MyDb(MYSQL* m) : m_(m) {}
-  ~MyDb() override { mysql_close(m_); }
-
-  static std::unique_ptr<Db> Connect(int port, const std::string& password, std::string* error) {
-    MYSQL* m = mysql_init(nullptr);
-    if (m == nullptr) {
-      *error = "mysql_init failed";
-      return nullptr;
-    }
-    const unsigned timeout = kDbTimeoutSeconds;
-    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-    const unsigned protocol = MYSQL_PROTOCOL_TCP;
-    mysql_options(m, MYSQL_OPT_PROTOCOL, &protocol);
-    if (mysql_real_connect(m, "127.0.0.1", "app", password.c_str(), "shop",
-                           static_cast<unsigned>(port), nullptr, 0) == nullptr) {
-      *error = mysql_error(m);
-      mysql_close(m);
-      return nullptr;
-    }
-    return std::make_unique<MyDb>(m);
-  }
-
-  bool Query(const std::string& sql, std::string* value, std::string* error) override {
-    value->clear();
-    if (mysql_real_query(m_, sql.data(), sql.size()) != 0) {
-      *error = mysql_error(m_);
-      return false;
-    }
-    MYSQL_RES* res = mysql_store_result(m_);
-    if (res == nullptr) {
-      if (mysql_field_count(m_) == 0) return true;
-      *error = mysql_error(m_);
-      return false;
-    }
-    if (MYSQL_ROW row = mysql_fetch_row(res); row != nullptr && row[0] != nullptr) *value = row[0];
-    mysql_free_result(res);
-    return true;
-  }
-
- private:
-  MYSQL* m_;
-};
+  return nullptr;
+}
 
 // Idle connections per server port.
 class Pool {
  public:
-  Pool(bool postgres, std::string password) : postgres_(postgres), password_(std::move(password)) {}
+  explicit Pool(bool postgres) : postgres_(postgres) {}
 
-  std::unique_ptr<Db> Acquire(int port, std::string* error) {
+  std::unique_ptr<SqlConn> Acquire(int port, std::string* error) {
     {
       std::lock_guard lock(mu_);
       auto& idle = idle_[port];
@@ -297,19 +184,17 @@ class Pool {
         return db;
       }
     }
-    return postgres_ ? PgDb::Connect(port, password_, error)
-                     : MyDb::Connect(port, password_, error);
+    return Connect(postgres_, port, error);
   }
-  void Release(int port, std::unique_ptr<Db> db) {
+  void Release(int port, std::unique_ptr<SqlConn> db) {
     std::lock_guard lock(mu_);
     idle_[port].push_back(std::move(db));
   }
 
  private:
   bool postgres_;
-  std::string password_;
   std::mutex mu_;
-  std::map<int, std::vector<std::unique_ptr<Db>>> idle_;
+  std::map<int, std::vector<std::unique_ptr<SqlConn>>> idle_;
 };
 
 // ---------------------------------------------------------------------------
@@ -354,13 +239,12 @@ struct Route {
   int64_t bound_ms = -1;
 };
 
-Route AskRoute(httplib::Client& client, const std::string& cls) {
+Route AskRoute(HttpClient& client, const std::string& cls) {
   Route r;
-  auto res = client.Get(("/v1/route?cluster=shop&class=" + cls).c_str());
-  if (!res) return r;
-  r.status = res->status;
+  const HttpReply reply = client.Get(RoutePath("shop", cls));
+  r.status = reply.status;
   if (r.status != 200) return r;
-  const Json j = Json::parse(res->body, nullptr, false);
+  const Json& j = reply.json;
   if (!j.is_object() || !j.contains("port") || !j.contains("server")) {
     r.status = -1;
     return r;
@@ -372,11 +256,12 @@ Route AskRoute(httplib::Client& client, const std::string& cls) {
   return r;
 }
 
-void SetupClient(httplib::Client& c) {
-  c.set_connection_timeout(2, 0);
-  c.set_read_timeout(2, 0);
-  c.set_write_timeout(2, 0);
-  c.set_keep_alive(true);
+// Every request has 2 s; one connection per thread.
+HttpOptions Http() {
+  HttpOptions o;
+  o.connect_timeout_s = o.read_timeout_s = o.write_timeout_s = 2;
+  o.keep_alive = true;
+  return o;
 }
 
 // The current topology as the daemon sees it: node numbers (port - base).
@@ -386,11 +271,9 @@ struct Topology {
 };
 
 std::optional<Topology> CurrentTopology(const Options& o) {
-  httplib::Client client("127.0.0.1", o.daemon_port);
-  SetupClient(client);
-  auto res = client.Get("/v1/status");
-  if (!res || res->status != 200) return std::nullopt;
-  const Json j = Json::parse(res->body, nullptr, false);
+  const HttpReply status = HttpClient(o.daemon_port, Http()).Get("/v1/status");
+  if (status.status != 200) return std::nullopt;
+  const Json& j = status.json;
   if (!j.is_object()) return std::nullopt;
   Topology t;
   for (const auto& c : j["clusters"]) {
@@ -407,6 +290,20 @@ std::optional<Topology> CurrentTopology(const Options& o) {
   }
   if (t.primary < 0 || t.replicas.empty()) return std::nullopt;
   return t;
+}
+
+// The daemon's configuration: the cluster probed every 50 ms, a 0 s class the
+// writer follows, and the readers' classes.
+std::string DaemonConfig(const Options& o) {
+  return ConfigText()
+      .Listen(o.daemon_port)
+      .Probe("50ms", "500ms")
+      .Cluster(o.postgres ? PgShop(o.base_port) : MariaDbShop("shop", o.base_port))
+      .Class("primary", "0s")
+      .Class("c300ms", "300ms")
+      .Class("c1s", "1s")
+      .Class("c10s", "10s")
+      .str();
 }
 
 // ---------------------------------------------------------------------------
@@ -439,7 +336,7 @@ struct Stats {
 
 class Checker {
  public:
-  explicit Checker(Options o) : o_(std::move(o)), pool_(o_.postgres, o_.password), rng_(o_.seed) {}
+  explicit Checker(Options o) : o_(std::move(o)), pool_(o_.postgres), rng_(o_.seed) {}
 
   int Run();
 
@@ -453,6 +350,7 @@ class Checker {
   bool Script(const std::string& args, std::string* out = nullptr) {
     std::string text;
     const int rc = RunCommand(o_.script + " " + args, &text);
+    text = TrimRight(text);
     if (out != nullptr) *out = text;
     if (rc != 0) Log("script failed (%d): %s: %s", rc, args.c_str(), text.c_str());
     return rc == 0;
@@ -480,9 +378,8 @@ class Checker {
 };
 
 void Checker::Writer() {
-  httplib::Client client("127.0.0.1", o_.daemon_port);
-  SetupClient(client);
-  std::unique_ptr<Db> db;
+  HttpClient client(o_.daemon_port, Http());
+  std::unique_ptr<SqlConn> db;
   int port = 0;
   int64_t next = start_id_.load() + 1;
   std::string value, error;
@@ -506,7 +403,7 @@ void Checker::Writer() {
         o_.postgres ? "INSERT INTO seq (id) VALUES (" + std::to_string(next) +
                           ") ON CONFLICT (id) DO NOTHING"
                     : "INSERT IGNORE INTO shop.seq (id) VALUES (" + std::to_string(next) + ")";
-    if (db->Query(sql, &value, &error)) {
+    if (db->TryQuery(sql, &value, &error)) {
       // A retried id that had committed already is recorded late: that only
       // loosens the check for that id, never makes it wrong.
       log_.Append(next, Clock::now());
@@ -521,8 +418,7 @@ void Checker::Writer() {
 }
 
 void Checker::Reader(int index) {
-  httplib::Client client("127.0.0.1", o_.daemon_port);
-  SetupClient(client);
+  HttpClient client(o_.daemon_port, Http());
   std::mt19937_64 rng(o_.seed + static_cast<uint64_t>(index) + 1);
   const std::string sql = "SELECT COALESCE(MAX(id), 0) FROM " + Table();
   std::string value, error;
@@ -549,7 +445,7 @@ void Checker::Reader(int index) {
       continue;
     }
     auto db = pool_.Acquire(r.port, &error);
-    if (db == nullptr || !db->Query(sql, &value, &error)) {
+    if (db == nullptr || !db->TryQuery(sql, &value, &error)) {
       stats_.reads[k][kReadError]++;
       std::this_thread::sleep_for(milliseconds(5));
       continue;
@@ -771,16 +667,12 @@ void Checker::Faults() {
 
 int Checker::Run() {
   // Where the cluster keeps its data (pid files), from the script itself.
-  std::string env;
-  if (!Script("env", &env)) return 2;
-  const std::string key = o_.postgres ? "LAGROUTER_PG_DIR=" : "LAGROUTER_MARIADB_DIR=";
-  const auto at = env.find(key);
-  if (at == std::string::npos) {
+  const std::string key = o_.postgres ? "LAGROUTER_PG_DIR" : "LAGROUTER_MARIADB_DIR";
+  data_dir_ = ScriptEnv(o_.script, key);
+  if (data_dir_.empty()) {
     Log("no %s in the output of '%s env'", key.c_str(), o_.script.c_str());
     return 2;
   }
-  data_dir_ = env.substr(at + key.size());
-  data_dir_ = data_dir_.substr(0, data_dir_.find_first_of(" \n"));
 
   // Wait for the daemon to know the topology, then prepare the table.
   std::optional<Topology> topo;
@@ -796,11 +688,11 @@ int Checker::Run() {
   std::string error, value;
   auto db = pool_.Acquire(o_.base_port + topo->primary, &error);
   if (db == nullptr ||
-      (!o_.postgres && !db->Query("CREATE TABLE IF NOT EXISTS shop.seq (id BIGINT PRIMARY KEY, "
-                                  "committed_at TIMESTAMP(6) NOT NULL DEFAULT "
-                                  "CURRENT_TIMESTAMP(6)) ENGINE=InnoDB",
-                                  &value, &error)) ||
-      !db->Query("SELECT COALESCE(MAX(id), 0) FROM " + Table(), &value, &error)) {
+      (!o_.postgres && !db->TryQuery("CREATE TABLE IF NOT EXISTS shop.seq (id BIGINT PRIMARY KEY, "
+                                     "committed_at TIMESTAMP(6) NOT NULL DEFAULT "
+                                     "CURRENT_TIMESTAMP(6)) ENGINE=InnoDB",
+                                     &value, &error)) ||
+      !db->TryQuery("SELECT COALESCE(MAX(id), 0) FROM " + Table(), &value, &error)) {
     Log("cannot prepare %s on the primary (node %d): %s", Table().c_str(), topo->primary,
         error.c_str());
     return 2;
@@ -889,10 +781,18 @@ int Checker::Run() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--free-port") {
+    std::printf("%d\n", FreePort());
+    return 0;
+  }
   auto options = ParseArgs(argc, argv);
   if (!options) {
     Usage();
     return 2;
+  }
+  if (options->print_config) {
+    std::fputs(DaemonConfig(*options).c_str(), stdout);
+    return 0;
   }
   mysql_library_init(0, nullptr, nullptr);
   Checker checker(std::move(*options));

@@ -2,58 +2,37 @@
 // PostgreSQL cluster. Only pg-c's replay is paused here, and always resumed.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <thread>
+#include <memory>
 
-#include "tests/integration/harness.h"
+#include "tests/support/daemon.h"
 
-namespace lagrouter::testing {
+namespace lagrouter::test_support {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr int kDaemonPort = 18475;
 constexpr int kPausedPort = 5443;  // pg-c
 
-std::string Config() {
-  return R"([listen]
-address = "127.0.0.1:)" +
-         std::to_string(kDaemonPort) + R"("
-[probe]
-interval = "250ms"
-)" + LocalPgCluster() +
-         R"([class.inventory]
-max_staleness = "0s"
-[class.second]
-max_staleness = "1s"
-[class.hour]
-max_staleness = "1h"
-fallback = "error"
-)";
+ConfigText Config() {
+  return ConfigText().Probe("250ms").Cluster(PgShop()).StandardClasses();
 }
 
-class CheckAndCli : public ::testing::Test {
+class CheckAndCli : public DaemonSuite {
  protected:
   static void SetUpTestSuite() {
-    MustRun(RepoPath("scripts/pg-cluster.sh") + " start");
-    daemon_ = new Daemon(Config(), kDaemonPort);
-    ASSERT_TRUE(daemon_->WaitReady(seconds(10))) << daemon_->Log();
+    StartSharedPgCluster();
+    StartDaemon(Config());
   }
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
-  }
+  static void TearDownTestSuite() { StopDaemon(); }
   void TearDown() override {
     PgConn r(kPausedPort, "postgres", "postgres");
     if (r.ok()) r.Query("SELECT pg_wal_replay_resume()");
   }
   static HttpReply Check(const std::string& server, const std::string& cls) {
-    return daemon_->Get("/v1/check/shop/" + server + "?class=" + cls);
+    return d().Get("/v1/check/shop/" + server + "?class=" + cls);
   }
-  static Daemon* daemon_;
 };
-Daemon* CheckAndCli::daemon_ = nullptr;
 
 TEST_F(CheckAndCli, PrimaryPassesEveryClassReplicaNeverTheZeroClass) {
   for (const char* cls : {"inventory", "second", "hour"}) {
@@ -78,14 +57,7 @@ TEST_F(CheckAndCli, PausedReplicaFailsItsClassOnlyWhileStale) {
   EXPECT_LE(fresh.json["staleness_bound_ms"].get<int64_t>(), 1000);
 
   // Pause pg-c while a writer commits: the bound passes 1 s and the check fails.
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    PgConn app(5441, "app", "shop");
-    while (!stop) {
-      app.Query("INSERT INTO orders (item) VALUES ('check-test')");
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-  });
+  auto writer = std::make_unique<Writer>(Engine::kPostgres, 5441, "check-test", milliseconds(20));
   PgConn c(kPausedPort, "postgres", "postgres");
   ASSERT_TRUE(c.ok());
   c.Query("SELECT pg_wal_replay_pause()");
@@ -95,8 +67,8 @@ TEST_F(CheckAndCli, PausedReplicaFailsItsClassOnlyWhileStale) {
   auto stale = Check("pg-c", "second");
   auto hour = Check("pg-c", "hour");
   c.Query("SELECT pg_wal_replay_resume()");
-  stop = true;
-  writer.join();
+  EXPECT_EQ(writer->failures(), 0);
+  writer.reset();
 
   ASSERT_TRUE(failed) << stale.body;
   EXPECT_EQ(stale.json["reason"], "stale") << stale.body;
@@ -110,32 +82,32 @@ TEST_F(CheckAndCli, PausedReplicaFailsItsClassOnlyWhileStale) {
 }
 
 TEST_F(CheckAndCli, BadInputGetsClearErrors) {
-  auto a = daemon_->Get("/v1/check/nope/pg-b?class=second");
+  auto a = d().Get("/v1/check/nope/pg-b?class=second");
   EXPECT_EQ(a.status, 404);
   EXPECT_EQ(a.json["error"], "unknown_cluster");
   EXPECT_NE(a.json["message"].get<std::string>().find("shop"), std::string::npos);
-  a = daemon_->Get("/v1/check/shop/pg-x?class=second");
+  a = d().Get("/v1/check/shop/pg-x?class=second");
   EXPECT_EQ(a.status, 404);
   EXPECT_EQ(a.json["error"], "unknown_server");
   EXPECT_NE(a.json["message"].get<std::string>().find("pg-a, pg-b, pg-c"), std::string::npos);
-  a = daemon_->Get("/v1/check/shop/pg-b?class=nope");
+  a = d().Get("/v1/check/shop/pg-b?class=nope");
   EXPECT_EQ(a.status, 400);
   EXPECT_EQ(a.json["error"], "unknown_class");
-  a = daemon_->Get("/v1/check/shop/pg-b");
+  a = d().Get("/v1/check/shop/pg-b");
   EXPECT_EQ(a.status, 400);
   EXPECT_EQ(a.json["error"], "bad_request");
-  a = daemon_->Get("/v1/check/shop/pg-b?class=second&class=hour");
+  a = d().Get("/v1/check/shop/pg-b?class=second&class=hour");
   EXPECT_EQ(a.status, 400);
-  a = daemon_->Get("/v1/check/shop/pg-b?class=second&foo=1");
+  a = d().Get("/v1/check/shop/pg-b?class=second&foo=1");
   EXPECT_EQ(a.status, 400);
-  a = daemon_->Get("/v1/check/shop/%ff%00?class=second");
+  a = d().Get("/v1/check/shop/%ff%00?class=second");
   EXPECT_EQ(a.status, 404);
   EXPECT_TRUE(a.json.is_object()) << a.body;
-  EXPECT_EQ(daemon_->Get("/healthz").status, 200) << "the daemon must survive bad input";
+  EXPECT_EQ(d().Get("/healthz").status, 200) << "the daemon must survive bad input";
 }
 
 TEST_F(CheckAndCli, StatusPageIsServedSelfContained) {
-  auto a = daemon_->Get("/");
+  auto a = d().Get("/");
   ASSERT_EQ(a.status, 200);
   EXPECT_NE(a.body.find("<title>lagrouter status</title>"), std::string::npos);
   EXPECT_NE(a.body.find("/v1/status"), std::string::npos);
@@ -147,8 +119,7 @@ TEST_F(CheckAndCli, StatusPageIsServedSelfContained) {
 TEST_F(CheckAndCli, StatusCommandPrintsTheTable) {
   ASSERT_TRUE(WaitFor([] { return Check("pg-b", "hour").status == 200; }, seconds(30)));
   std::string out;
-  const int rc = RunCommand(
-      DaemonBinary() + " status --url http://127.0.0.1:" + std::to_string(kDaemonPort), &out);
+  const int rc = RunCommand(DaemonBinary() + " status --url " + d().Url(), &out);
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("ready, probe every 250 ms"), std::string::npos) << out;
   EXPECT_NE(out.find("CLUSTER  SERVER  ROLE"), std::string::npos) << out;
@@ -159,10 +130,12 @@ TEST_F(CheckAndCli, StatusCommandPrintsTheTable) {
 }
 
 TEST_F(CheckAndCli, StatusCommandFailsClearlyWhenUnreachable) {
+  // Nothing listens on a port that was just free.
+  const std::string url = "http://127.0.0.1:" + std::to_string(FreePort());
   std::string out;
-  int rc = RunCommand(DaemonBinary() + " status --url http://127.0.0.1:18479", &out);
+  int rc = RunCommand(DaemonBinary() + " status --url " + url, &out);
   EXPECT_EQ(rc, 1) << out;
-  EXPECT_NE(out.find("cannot reach lagrouter at http://127.0.0.1:18479"), std::string::npos) << out;
+  EXPECT_NE(out.find("cannot reach lagrouter at " + url), std::string::npos) << out;
   rc = RunCommand(DaemonBinary() + " status --url ftp://x", &out);
   EXPECT_EQ(rc, 2) << out;
   EXPECT_NE(out.find("--url must look like http://HOST:PORT"), std::string::npos) << out;
@@ -175,13 +148,9 @@ TEST(StatusCommandWithTokens, NeedsAndUsesTheToken) {
   std::string sha;
   ASSERT_EQ(RunCommand("printf %s " + token + " | sha256sum | cut -d' ' -f1", &sha), 0);
   sha.erase(sha.find_last_not_of(" \n") + 1);
-  std::string config = Config();
-  config.replace(config.find(std::to_string(kDaemonPort)), 5, "18476");
-  config += "[[client]]\nname = \"oncall\"\ntoken_sha256 = \"" + sha +
-            "\"\nclusters = [\"*\"]\nclasses = [\"*\"]\n";
-  Daemon d(config, 18476);
+  Daemon d(Config().Client("oncall", sha));
   ASSERT_TRUE(d.WaitReady(seconds(10))) << d.Log();
-  const std::string cmd = DaemonBinary() + " status --url http://127.0.0.1:18476";
+  const std::string cmd = DaemonBinary() + " status --url " + d.Url();
   std::string out;
   int rc = RunCommand("env -u LAGROUTER_TOKEN " + cmd, &out);
   EXPECT_EQ(rc, 1) << out;
@@ -193,4 +162,4 @@ TEST(StatusCommandWithTokens, NeedsAndUsesTheToken) {
 }
 
 }  // namespace
-}  // namespace lagrouter::testing
+}  // namespace lagrouter::test_support

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -17,40 +16,21 @@
 #include <thread>
 #include <vector>
 
-#include "tests/integration/harness.h"
+#include "tests/support/daemon.h"
 
-namespace lagrouter::testing {
+namespace lagrouter::test_support {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr int kPort = 18443;
-
-std::string Config(const std::string& extra_class) {
-  return R"(
-[listen]
-address = "127.0.0.1:)" +
-         std::to_string(kPort) + R"("
-[probe]
-interval = "100ms"
-timeout = "1s"
-[[cluster]]
-name = "shop"
-engine = "postgres"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-  [[cluster.server]]
-  name = "pg-a"
-  host = "127.0.0.1"
-  port = 5441
-  [[cluster.server]]
-  name = "pg-b"
-  host = "127.0.0.1"
-  port = 5442
-[class.inventory]
-max_staleness = "0s"
-)" + extra_class;
+// pg-a and pg-b, probed every 100 ms; `reports` adds a [class.reports] with
+// that max_staleness unless "".
+ConfigText Config(const std::string& reports = "") {
+  ConfigText config = ConfigText().Probe("100ms", "1s").Cluster(PgShop().Only({"pg-a", "pg-b"}));
+  config.Class("inventory", "0s");
+  if (!reports.empty()) config.Class("reports", reports);
+  return config;
 }
 
 // The value of a sample line "SERIES VALUE" (not the "# HELP SERIES ..." line).
@@ -61,11 +41,11 @@ double MetricValue(const std::string& metrics, const std::string& series) {
 
 class Lifecycle : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { MustRun(RepoPath("scripts/pg-cluster.sh") + " start"); }
+  static void SetUpTestSuite() { StartSharedPgCluster(); }
 };
 
 TEST_F(Lifecycle, SighupReloadsWithoutRefusingAConnection) {
-  Daemon d(Config(""), kPort);
+  Daemon d(Config());
   ASSERT_TRUE(d.WaitReady(seconds(10))) << d.Log();
   EXPECT_EQ(d.Route("shop", "reports").json["error"], "unknown_class");
 
@@ -80,15 +60,14 @@ TEST_F(Lifecycle, SighupReloadsWithoutRefusingAConnection) {
     }
   });
   std::thread keep_alive_client([&] {
-    httplib::Client c("127.0.0.1", kPort);
-    c.set_keep_alive(true);
-    c.set_read_timeout(5, 0);
+    HttpOptions keep_alive;
+    keep_alive.keep_alive = true;
+    HttpClient c(d.port(), keep_alive);
     while (!stop) {
-      auto r = c.Get("/v1/route?cluster=shop&class=inventory");
-      (r && r->status == 200 ? kept_ok : kept_failed)++;
+      (c.Get(RoutePath("shop", "inventory")).status == 200 ? kept_ok : kept_failed)++;
     }
   });
-  d.WriteConfig(Config("[class.reports]\nmax_staleness = \"1h\"\n"));
+  d.WriteConfig(Config("1h"));
   d.Signal(SIGHUP);
   const bool applied =
       WaitFor([&] { return d.Route("shop", "reports").status == 200; }, seconds(10));
@@ -108,9 +87,9 @@ TEST_F(Lifecycle, SighupReloadsWithoutRefusingAConnection) {
 }
 
 TEST_F(Lifecycle, BadConfigOnSighupIsRejectedAndTheOldOneKept) {
-  Daemon d(Config("[class.reports]\nmax_staleness = \"1h\"\n"), kPort);
+  Daemon d(Config("1h"));
   ASSERT_TRUE(d.WaitReady(seconds(10))) << d.Log();
-  d.WriteConfig(Config("[class.reports]\nmax_staleness = \"one hour\"\n"));
+  d.WriteConfig(Config("one hour"));
   d.Signal(SIGHUP);
   ASSERT_TRUE(
       WaitFor([&] { return d.Log().find("reload rejected") != std::string::npos; }, seconds(5)));
@@ -123,16 +102,16 @@ TEST_F(Lifecycle, BadConfigOnSighupIsRejectedAndTheOldOneKept) {
 }
 
 TEST_F(Lifecycle, SecondDaemonOnTheSamePortRefusesToStart) {
-  Daemon first(Config(""), kPort);
+  Daemon first(Config());
   ASSERT_TRUE(first.WaitReady(seconds(10))) << first.Log();
-  Daemon second(Config(""), kPort);
+  Daemon second(Config().Listen(first.port()).str(), first.port());
   EXPECT_EQ(second.WaitExit(seconds(5)), 1);
   EXPECT_NE(second.Log().find("in use"), std::string::npos) << second.Log();
   EXPECT_EQ(first.Get("/healthz").status, 200);
 }
 
 TEST_F(Lifecycle, SigtermStopsCleanly) {
-  Daemon d(Config(""), kPort);
+  Daemon d(Config());
   ASSERT_TRUE(d.WaitReady(seconds(10))) << d.Log();
   d.Signal(SIGTERM);
   EXPECT_EQ(d.WaitExit(seconds(5)), 0) << d.Log();
@@ -166,7 +145,7 @@ double CpuSeconds(int pid) {
 // that simply retries spins a core. The daemon pauses accepting, says why in
 // its log, and serves again once descriptors are free.
 TEST_F(Lifecycle, OutOfDescriptorsPausesAcceptingAndRecovers) {
-  Daemon d(Config(""), kPort);
+  Daemon d(Config());
   ASSERT_TRUE(d.WaitReady(seconds(10))) << d.Log();
   const int limit = OpenDescriptors(d.pid()) + 10;
   MustRun("prlimit --pid " + std::to_string(d.pid()) + " --nofile=" + std::to_string(limit) + ":" +
@@ -176,7 +155,7 @@ TEST_F(Lifecycle, OutOfDescriptorsPausesAcceptingAndRecovers) {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_port = htons(kPort);
+    a.sin_port = htons(static_cast<uint16_t>(d.port()));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << i;
     clients.push_back(fd);
@@ -197,4 +176,4 @@ TEST_F(Lifecycle, OutOfDescriptorsPausesAcceptingAndRecovers) {
 }
 
 }  // namespace
-}  // namespace lagrouter::testing
+}  // namespace lagrouter::test_support

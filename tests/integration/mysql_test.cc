@@ -3,23 +3,20 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <map>
 #include <sstream>
 #include <thread>
 #include <vector>
 
-#include "tests/integration/harness.h"
-#include "tests/integration/mysql_conn.h"
+#include "tests/support/daemon.h"
 
-namespace lagrouter::testing {
+namespace lagrouter::test_support {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr int kDaemonPort = 18451;
 constexpr int kIntervalMs = 250;
 constexpr const char* kCluster = "shop";
 
@@ -30,45 +27,11 @@ std::string Script() {
   return RepoPath("scripts/mariadb-cluster.sh");
 }
 
-std::string Config() {
-  return R"(
-[listen]
-address = "127.0.0.1:)" +
-         std::to_string(kDaemonPort) + R"("
-[probe]
-interval = ")" +
-         std::to_string(kIntervalMs) +
-         R"(ms"
-timeout = "1s"
-[[cluster]]
-name = "shop"
-engine = "mysql"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-  [[cluster.server]]
-  name = "db-0"
-  host = "127.0.0.1"
-  port = 3407
-  [[cluster.server]]
-  name = "db-1"
-  host = "127.0.0.1"
-  port = 3408
-  [[cluster.server]]
-  name = "db-2"
-  host = "127.0.0.1"
-  port = 3409
-[class.inventory]
-max_staleness = "0s"
-[class.second]
-max_staleness = "1s"
-[class.hour]
-max_staleness = "1h"
-fallback = "error"
-)";
-}
-
-int64_t Ms(Clock::duration d) {
-  return std::chrono::duration_cast<milliseconds>(d).count();
+ConfigText Config() {
+  return ConfigText()
+      .Probe(std::to_string(kIntervalMs) + "ms", "1s")
+      .Cluster(MariaDbShop(kCluster))
+      .StandardClasses();
 }
 
 // Root SQL on one node through the cluster script; false when it failed.
@@ -164,52 +127,15 @@ void RestoreTopology() {
   MustRun(Script() + " start");
 }
 
-// Commits on a primary in the background, like a live application.
-class Writer {
- public:
-  explicit Writer(int node) : node_(node), thread_([this] { Loop(); }) {}
-  ~Writer() {
-    stop_ = true;
-    thread_.join();
-  }
-  int64_t commits() const { return commits_; }
-  int64_t failures() const { return failures_; }
-
- private:
-  void Loop() {
-    MysqlConn app(Port(node_), "app", "shop");
-    while (!stop_) {
-      try {
-        app.Query("INSERT INTO orders (item) VALUES ('widget')");
-        ++commits_;
-      } catch (const std::exception&) {
-        ++failures_;
-      }
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-  }
-  int node_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int64_t> commits_{0};
-  std::atomic<int64_t> failures_{0};
-  std::thread thread_;
-};
-
-bool Contains(const Json& list, const std::string& item) {
-  return list.is_array() && std::find(list.begin(), list.end(), item) != list.end();
-}
-
-class MariadbSlice : public ::testing::Test {
+class MariadbSlice : public DaemonSuite {
  protected:
   static void SetUpTestSuite() {
     // Starts the cluster; a previous run may have been interrupted mid-failover.
     RestoreTopology();
-    daemon_ = new Daemon(Config(), kDaemonPort);
-    ASSERT_TRUE(daemon_->WaitReady(seconds(10))) << daemon_->Log();
+    StartDaemon(Config());
   }
   static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
+    StopDaemon();
     // Leave the cluster as the next run expects it: node 0 primary, all replicating.
     RestoreTopology();
   }
@@ -222,28 +148,14 @@ class MariadbSlice : public ::testing::Test {
         [] {
           auto p = d().Route(kCluster, "inventory");
           return p.status == 200 && p.json["server"] == "db-0" &&
-                 Contains(d().Server(kCluster, "db-1")["eligible_classes"], "second") &&
-                 Contains(d().Server(kCluster, "db-2")["eligible_classes"], "second");
+                 d().Eligible(kCluster, "db-1", "second") &&
+                 d().Eligible(kCluster, "db-2", "second");
         },
         seconds(20)))
         << d().Get("/v1/status").body << "\n"
         << d().Log();
   }
-  static Daemon& d() { return *daemon_; }
-  // One /v1/status snapshot: this cluster's servers by name.
-  static std::map<std::string, Json> Servers() {
-    std::map<std::string, Json> out;
-    const auto status = d().Get("/v1/status");
-    if (status.status != 200 || !status.json.is_object()) return out;
-    for (const auto& c : status.json["clusters"]) {
-      if (c["name"] != kCluster) continue;
-      for (const auto& s : c["servers"]) out[s["name"].get<std::string>()] = s;
-    }
-    return out;
-  }
-  static Daemon* daemon_;
 };
-Daemon* MariadbSlice::daemon_ = nullptr;
 
 // 1. All caught up: the 1 s class is spread over both replicas, 0 s goes to
 // the primary; an idle primary (no new GTIDs) causes no false lag.
@@ -286,7 +198,7 @@ TEST_F(MariadbSlice, CaughtUpReplicasServeAndIdlePrimaryGivesNoFalseLag) {
     int answers = 0, late = 0;
     const auto end = Clock::now() + seconds(10);
     while (Clock::now() < end) {
-      auto servers = Servers();
+      auto servers = d().Servers(kCluster);
       ASSERT_EQ(servers.count("db-0"), 1u);
       const Json& primary = servers["db-0"];
       ASSERT_EQ(primary["role"], "primary") << primary.dump();
@@ -332,7 +244,7 @@ TEST_F(MariadbSlice, CaughtUpReplicasServeAndIdlePrimaryGivesNoFalseLag) {
 // class before a commit it lacks is 1 s old, stays in the 1 h class, and
 // returns after START REPLICA SQL_THREAD and the settle time.
 TEST_F(MariadbSlice, StoppedSqlThreadLeavesTightClassAndReturns) {
-  Writer writer(0);
+  Writer writer(Engine::kMysql, Port(0));
   MysqlConn root1 = MysqlConn::Root(1);
   ASSERT_TRUE(root1.ok()) << root1.error();
   MysqlConn app(Port(0), "app", "shop");
@@ -592,8 +504,7 @@ TEST_F(MariadbSlice, FailoverIsFollowed) {
       << d().Get("/v1/status").body;
   ASSERT_TRUE(WaitFor(
       [] {
-        return Contains(d().Server(kCluster, "db-0")["eligible_classes"], "second") &&
-               Contains(d().Server(kCluster, "db-1")["eligible_classes"], "second");
+        return d().Eligible(kCluster, "db-0", "second") && d().Eligible(kCluster, "db-1", "second");
       },
       seconds(10)))
       << d().Get("/v1/status").body;
@@ -626,8 +537,7 @@ TEST_F(MariadbSlice, FailoverIsFollowed) {
       [] {
         auto p = d().Route(kCluster, "inventory");
         return p.status == 200 && p.json["server"] == "db-0" &&
-               Contains(d().Server(kCluster, "db-1")["eligible_classes"], "second") &&
-               Contains(d().Server(kCluster, "db-2")["eligible_classes"], "second");
+               d().Eligible(kCluster, "db-1", "second") && d().Eligible(kCluster, "db-2", "second");
       },
       seconds(10)))
       << d().Get("/v1/status").body;
@@ -635,4 +545,4 @@ TEST_F(MariadbSlice, FailoverIsFollowed) {
 }
 
 }  // namespace
-}  // namespace lagrouter::testing
+}  // namespace lagrouter::test_support

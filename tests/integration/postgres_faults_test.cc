@@ -8,47 +8,27 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/harness.h"
+#include "tests/support/daemon.h"
 
-namespace lagrouter::testing {
+namespace lagrouter::test_support {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr int kDaemonPort = 18442;
 constexpr int kIntervalMs = 250;
 constexpr int kTimeoutMs = 1000;
 
-std::string Config() {
-  return R"(
-[listen]
-address = "127.0.0.1:)" +
-         std::to_string(kDaemonPort) + R"("
-[probe]
-interval = ")" +
-         std::to_string(kIntervalMs) + R"(ms"
-timeout = ")" +
-         std::to_string(kTimeoutMs) + R"(ms"
-)" + LocalPgCluster() +
-         R"([class.inventory]
-max_staleness = "0s"
-[class.hour]
-max_staleness = "1h"
-fallback = "error"
-)";
-}
-
-int64_t Ms(Clock::duration d) {
-  return std::chrono::duration_cast<milliseconds>(d).count();
+ConfigText Config() {
+  return ConfigText()
+      .Probe(std::to_string(kIntervalMs) + "ms", std::to_string(kTimeoutMs) + "ms")
+      .Cluster(PgShop())
+      .Class("inventory", "0s")
+      .Class("hour", "1h", "error");
 }
 
 std::string PgDir() {
-  const std::string env = MustRun(RepoPath("scripts/pg-cluster.sh") + " env");
-  const auto at = env.find("LAGROUTER_PG_DIR=");
-  std::string dir = env.substr(at + 17);
-  while (!dir.empty() && (dir.back() == '\n' || dir.back() == ' ')) dir.pop_back();
-  return dir;
+  return ScriptEnv(RepoPath("scripts/pg-cluster.sh"), "LAGROUTER_PG_DIR");
 }
 
 // Freezes a PostgreSQL server for real: its postmaster and the backends that
@@ -87,35 +67,29 @@ int DaemonConnections(const Daemon& d, int port) {
   return n;
 }
 
-class PostgresFaults : public ::testing::Test {
+class PostgresFaults : public DaemonSuite {
  protected:
   static void SetUpTestSuite() {
-    MustRun(RepoPath("scripts/pg-cluster.sh") + " start");
-    daemon_ = new Daemon(Config(), kDaemonPort);
-    ASSERT_TRUE(daemon_->WaitReady(seconds(10))) << daemon_->Log();
+    StartSharedPgCluster();
+    StartDaemon(Config());
   }
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
-  }
+  static void TearDownTestSuite() { StopDaemon(); }
   void SetUp() override {
     ASSERT_TRUE(WaitFor(
         [] {
           for (const char* s : {"pg-b", "pg-c"}) {
             const auto j = d().Server("shop", s);
-            if (!j.is_object() || !j["up"].get<bool>()) return false;
-            const auto& cls = j["eligible_classes"];
-            if (std::find(cls.begin(), cls.end(), "hour") == cls.end()) return false;
+            if (!j.is_object() || !j["up"].get<bool>() ||
+                !Contains(j["eligible_classes"], "hour")) {
+              return false;
+            }
           }
           return d().Route("shop", "inventory").json["server"] == "pg-a";
         },
         seconds(30)))
         << d().Log();
   }
-  static Daemon& d() { return *daemon_; }
-  static Daemon* daemon_;
 };
-Daemon* PostgresFaults::daemon_ = nullptr;
 
 // A SIGSTOPped replica is marked down within timeout + interval, delays no
 // route answer and no other server's probe, and recovers on SIGCONT with one
@@ -162,8 +136,7 @@ TEST_F(PostgresFaults, HungReplicaIsIsolated) {
   ASSERT_TRUE(WaitFor(
       [] {
         const auto c = d().Server("shop", "pg-c");
-        const auto& cls = c["eligible_classes"];
-        return c["up"].get<bool>() && std::find(cls.begin(), cls.end(), "hour") != cls.end();
+        return c["up"].get<bool>() && Contains(c["eligible_classes"], "hour");
       },
       seconds(10)))
       << d().Log();
@@ -223,4 +196,4 @@ TEST_F(PostgresFaults, SplitBrainRefusesThePrimary) {
 }
 
 }  // namespace
-}  // namespace lagrouter::testing
+}  // namespace lagrouter::test_support

@@ -6,9 +6,9 @@
 #include <map>
 #include <thread>
 
-#include "tests/integration/harness.h"
+#include "tests/support/daemon.h"
 
-namespace lagrouter::testing {
+namespace lagrouter::test_support {
 namespace {
 
 using std::chrono::milliseconds;
@@ -16,67 +16,20 @@ using std::chrono::seconds;
 
 constexpr int kPrimaryPort = 5441;
 constexpr int kReplica1Port = 5442;  // pg-b
-constexpr int kDaemonPort = 18441;
-constexpr int kIntervalMs = 250;  // the default probe interval
+constexpr int kIntervalMs = 250;     // the default probe interval
 
-std::string Config() {
-  return R"(
-[listen]
-address = "127.0.0.1:)" +
-         std::to_string(kDaemonPort) + R"("
-[probe]
-interval = ")" +
-         std::to_string(kIntervalMs) + R"(ms"
-timeout = "1s"
-)" + LocalPgCluster() +
-         R"([class.inventory]
-max_staleness = "0s"
-[class.second]
-max_staleness = "1s"
-[class.hour]
-max_staleness = "1h"
-fallback = "error"
-)";
+ConfigText Config() {
+  return ConfigText().Probe("250ms", "1s").Cluster(PgShop()).StandardClasses();
 }
 
-int64_t Ms(Clock::duration d) {
-  return std::chrono::duration_cast<milliseconds>(d).count();
-}
-
-// Commits on the primary in the background, like a live application.
-class Writer {
- public:
-  Writer() : thread_([this] { Loop(); }) {}
-  ~Writer() {
-    stop_ = true;
-    thread_.join();
-  }
-  int64_t commits() const { return commits_; }
-
- private:
-  void Loop() {
-    PgConn app(kPrimaryPort, "app", "shop");
-    while (!stop_) {
-      app.Query("INSERT INTO orders (item) VALUES ('widget')");
-      ++commits_;
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-  }
-  std::atomic<bool> stop_{false};
-  std::atomic<int64_t> commits_{0};
-  std::thread thread_;
-};
-
-class PostgresSlice : public ::testing::Test {
+class PostgresSlice : public DaemonSuite {
  protected:
   static void SetUpTestSuite() {
-    MustRun(RepoPath("scripts/pg-cluster.sh") + " start");
-    daemon_ = new Daemon(Config(), kDaemonPort);
-    ASSERT_TRUE(daemon_->WaitReady(seconds(10))) << daemon_->Log();
+    StartSharedPgCluster();
+    StartDaemon(Config());
   }
   static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
+    StopDaemon();
     // Leave the cluster as the next test expects it: everything up, replaying.
     RunCommand(RepoPath("scripts/pg-cluster.sh") + " start-node 0");
   }
@@ -89,21 +42,12 @@ class PostgresSlice : public ::testing::Test {
     }
     ASSERT_TRUE(WaitFor(
         [] {
-          for (const char* server : {"pg-b", "pg-c"}) {
-            const auto s = d().Server("shop", server);
-            if (!s.is_object()) return false;
-            const auto& cls = s["eligible_classes"];
-            if (std::find(cls.begin(), cls.end(), "second") == cls.end()) return false;
-          }
-          return true;
+          return d().Eligible("shop", "pg-b", "second") && d().Eligible("shop", "pg-c", "second");
         },
         seconds(20)))
         << d().Log();
   }
-  static Daemon& d() { return *daemon_; }
-  static Daemon* daemon_;
 };
-Daemon* PostgresSlice::daemon_ = nullptr;
 
 // 1. All caught up: the 1 s class is spread over both replicas; 0 s -> primary.
 TEST_F(PostgresSlice, CaughtUpReplicasServeAndSpread) {
@@ -181,7 +125,7 @@ TEST_F(PostgresSlice, IdlePrimaryGivesNoFalseLag) {
 // class once its data can be more than 1 s old, stays in the 1 h class, and
 // returns after resume and the settle time, without flapping.
 TEST_F(PostgresSlice, PausedReplayLeavesTightClassAndReturns) {
-  Writer writer;
+  Writer writer(Engine::kPostgres, kPrimaryPort);
   PgConn replica(kReplica1Port, "postgres", "shop");
   PgConn app(kPrimaryPort, "app", "shop");
   replica.Query("SELECT pg_wal_replay_pause()");
@@ -243,13 +187,12 @@ TEST_F(PostgresSlice, PausedReplayLeavesTightClassAndReturns) {
   EXPECT_GE(back - resumed, milliseconds(1000)) << "re-admitted before the settle time";
   const auto steady_end = Clock::now() + seconds(3);
   while (Clock::now() < steady_end) {
-    const auto s = d().Server("shop", "pg-b");
-    const auto& classes = s["eligible_classes"];
-    EXPECT_NE(std::find(classes.begin(), classes.end(), "second"), classes.end())
-        << "pg-b flapped out of the 1 s class: " << s.dump();
+    EXPECT_TRUE(d().Eligible("shop", "pg-b", "second"))
+        << "pg-b flapped out of the 1 s class: " << d().Server("shop", "pg-b").dump();
     std::this_thread::sleep_for(milliseconds(50));
   }
   EXPECT_GT(writer.commits(), 100);
+  EXPECT_EQ(writer.failures(), 0);
 }
 
 // 4. after=<LSN of a fresh commit> never goes to a replica that lacks it.
@@ -364,9 +307,7 @@ TEST(Config, BadConfigExitsWithCode2NamingTheKey) {
   char path[] = "/tmp/lagrouter-bad-XXXXXX";
   const int fd = mkstemp(path);
   ASSERT_GE(fd, 0);
-  const std::string text = Config();
-  std::string bad = text;
-  bad.replace(bad.find("interval = \"250ms\""), 18, "interval = \"soon\"");
+  const std::string bad = Config().Listen(FreePort()).Probe("soon", "1s").str();
   ASSERT_EQ(write(fd, bad.data(), bad.size()), static_cast<ssize_t>(bad.size()));
   close(fd);
   for (const char* extra : {" --check", ""}) {
@@ -383,4 +324,4 @@ TEST(Config, BadConfigExitsWithCode2NamingTheKey) {
 }
 
 }  // namespace
-}  // namespace lagrouter::testing
+}  // namespace lagrouter::test_support

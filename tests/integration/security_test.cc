@@ -1,14 +1,10 @@
-// Security against real servers (issue 6): API tokens (401/403), HTTPS and
+// Security against real servers: API tokens (401/403), HTTPS and
 // mutual TLS with a CA made by the test, PostgreSQL probed over TLS with
 // verify-full on a private ssl=on instance (and a host name the certificate
 // does not cover), no secret in any log line or response, least-privilege
 // monitoring users and the superuser warning.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,17 +14,14 @@
 #include <regex>
 #include <thread>
 
-#include "tests/integration/harness.h"
+#include "tests/support/daemon.h"
 
-namespace lagrouter::testing {
+namespace lagrouter::test_support {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr int kAuthPort = 18481;
-constexpr int kSuperuserPort = 18482;
-constexpr int kTlsPort = 18484;
 constexpr int kTlsPgPort = 5451;
 const char* kPgBin = "/usr/lib/postgresql/15/bin";
 
@@ -55,78 +48,20 @@ void WriteFile(const std::string& path, const std::string& text, mode_t mode) {
   chmod(path.c_str(), mode);
 }
 
-struct Reply {
-  int status = 0;  // 0: no HTTP answer (refused, TLS failure)
-  std::string body;
-  Json json;
-  httplib::Headers headers;
-  std::string error;  // why there was no answer
-};
-
-Reply Finish(httplib::Result res) {
-  Reply r;
-  if (!res) {
-    r.error = httplib::to_string(res.error());
-    return r;
-  }
-  r.status = res->status;
-  r.body = res->body;
-  r.headers = res->headers;
-  r.json = Json::parse(res->body, nullptr, false);
-  if (r.json.is_discarded()) r.json = nullptr;
-  return r;
+// HTTPS options: verify the server against `ca` ("" = no verification), and
+// present `cert`/`key` for mutual TLS unless "".
+HttpOptions Tls(const std::string& ca, const std::string& cert = "", const std::string& key = "") {
+  HttpOptions o;
+  o.tls = true;
+  o.ca = ca;
+  o.cert = cert;
+  o.key = key;
+  return o;
 }
 
-httplib::Headers Bearer(const std::string& token) {
-  if (token.empty()) return {};
-  return {{"Authorization", "Bearer " + token}};
-}
-
-Reply HttpGet(int port, const std::string& path, const std::string& token = "") {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(2, 0);
-  client.set_read_timeout(5, 0);
-  return Finish(client.Get(path.c_str(), Bearer(token)));
-}
-
-struct TlsClientOptions {
-  std::string ca;    // verify the server against this CA ("" = no verification)
-  std::string cert;  // client certificate for mutual TLS ("" = none)
-  std::string key;
-};
-
-Reply HttpsGet(int port, const std::string& path, const std::string& token,
-               const TlsClientOptions& o) {
-  std::unique_ptr<httplib::SSLClient> client =
-      o.cert.empty() ? std::make_unique<httplib::SSLClient>("127.0.0.1", port)
-                     : std::make_unique<httplib::SSLClient>("127.0.0.1", port, o.cert, o.key);
-  client->set_connection_timeout(2, 0);
-  client->set_read_timeout(5, 0);
-  if (!o.ca.empty()) {
-    client->set_ca_cert_path(o.ca.c_str());
-    client->enable_server_certificate_verification(true);
-  } else {
-    client->enable_server_certificate_verification(false);
-  }
-  return Finish(client->Get(path.c_str(), Bearer(token)));
-}
-
-bool PortOpen(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool open = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  close(fd);
-  return open;
-}
-
-// Starts the project's PostgreSQL and MariaDB clusters unless they already
-// run (shared by several checkouts, they may live in another LAGROUTER_RUN_DIR).
-void StartSharedClusters() {
-  if (!PortOpen(5441)) MustRun(RepoPath("scripts/pg-cluster.sh") + " start");
-  if (!PortOpen(3407)) MustRun(RepoPath("scripts/mariadb-cluster.sh") + " start");
+HttpReply HttpsGet(int port, const std::string& path, const std::string& token,
+                   const HttpOptions& tls) {
+  return HttpClient(port, tls).Get(path, token);
 }
 
 std::string Metric(const std::string& metrics, const std::string& prefix) {
@@ -138,161 +73,117 @@ std::string Metric(const std::string& metrics, const std::string& prefix) {
   return "";
 }
 
+void StartSharedClusters() {
+  StartSharedPgCluster();
+  StartSharedMariadbCluster();
+}
+
 // ---------------------------------------------------------------------------
 // Tokens on the shared PostgreSQL and MariaDB clusters, least-privilege users.
 
 constexpr char kCheckoutToken[] = "checkout-7d1f0c9e3b2a4f5d8e6c1b0a9f8e7d6c";
 constexpr char kOpsToken[] = "ops-0a1b2c3d4e5f60718293a4b5c6d7e8f9";
 
-std::string AuthConfig(int port) {
-  return R"(
-[listen]
-address = "127.0.0.1:)" +
-         std::to_string(port) + R"("
-[probe]
-interval = "250ms"
-timeout = "1s"
-[[cluster]]
-name = "shop"
-engine = "postgres"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-  [[cluster.server]]
-  name = "pg-a"
-  host = "127.0.0.1"
-  port = 5441
-  [[cluster.server]]
-  name = "pg-b"
-  host = "127.0.0.1"
-  port = 5442
-  [[cluster.server]]
-  name = "pg-c"
-  host = "127.0.0.1"
-  port = 5443
-[[cluster]]
-name = "mdb"
-engine = "mysql"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-  [[cluster.server]]
-  name = "m0"
-  host = "127.0.0.1"
-  port = 3407
-  [[cluster.server]]
-  name = "m1"
-  host = "127.0.0.1"
-  port = 3408
-[class.inventory]
-max_staleness = "0s"
-[class.second]
-max_staleness = "1s"
-[class.hour]
-max_staleness = "1h"
-fallback = "error"
-[[client]]
-name = "checkout"
-token_sha256 = ")" +
-         Sha256Hex(kCheckoutToken) + R"("
-clusters = ["shop"]
-classes = ["inventory", "second"]
-[[client]]
-name = "ops"
-token_sha256 = ")" +
-         Sha256Hex(kOpsToken) + R"("
-clusters = ["*"]
-classes = ["*"]
-)";
+// The MariaDB cluster as the ops client sees it: its first two nodes.
+ClusterSpec Mdb() {
+  return ClusterSpec("mdb", "mysql").Server("m0", 3407).Server("m1", 3408);
 }
 
-class SecurityAuth : public ::testing::Test {
+// Probes and the three classes, without clusters or clients.
+ConfigText Base() {
+  return ConfigText().Probe("250ms", "1s").StandardClasses();
+}
+
+// checkout: the shop cluster's inventory and second classes; ops: everything.
+ConfigText WithClients(ConfigText config) {
+  return config.Client("checkout", Sha256Hex(kCheckoutToken), {"shop"}, {"inventory", "second"})
+      .Client("ops", Sha256Hex(kOpsToken));
+}
+
+ConfigText AuthConfig() {
+  return WithClients(Base().Cluster(PgShop()).Cluster(Mdb()));
+}
+
+class SecurityAuth : public DaemonSuite {
  protected:
   static void SetUpTestSuite() {
     StartSharedClusters();
-    daemon_ = new Daemon(AuthConfig(kAuthPort), kAuthPort);
-    ASSERT_TRUE(daemon_->WaitReady(seconds(10))) << daemon_->Log();
+    StartDaemon(AuthConfig());
   }
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
-  }
-  static Daemon& d() { return *daemon_; }
-  static Daemon* daemon_;
+  static void TearDownTestSuite() { StopDaemon(); }
 };
-Daemon* SecurityAuth::daemon_ = nullptr;
 
 // 1. No token / wrong token / valid token / class outside / cluster outside.
 TEST_F(SecurityAuth, TokensGate401And403) {
   const std::string route = "/v1/route?cluster=shop&class=inventory";
-  auto none = HttpGet(kAuthPort, route);
+  auto none = d().Get(route);
   EXPECT_EQ(none.status, 401) << none.body;
   EXPECT_EQ(none.json["error"], "unauthorized") << none.body;
-  EXPECT_NE(none.headers.find("WWW-Authenticate"), none.headers.end());
-  EXPECT_EQ(none.headers.find("WWW-Authenticate")->second.rfind("Bearer", 0), 0u);
+  EXPECT_EQ(none.Header("WWW-Authenticate").rfind("Bearer", 0), 0u)
+      << none.Header("WWW-Authenticate");
 
-  auto wrong = HttpGet(kAuthPort, route, "checkout-7d1f0c9e3b2a4f5d8e6c1b0a9f8e7d6d");
+  auto wrong = d().Get(route, "checkout-7d1f0c9e3b2a4f5d8e6c1b0a9f8e7d6d");
   EXPECT_EQ(wrong.status, 401) << wrong.body;
   EXPECT_EQ(wrong.json["error"], "unauthorized");
-  auto basic = httplib::Client("127.0.0.1", kAuthPort)
-                   .Get(route.c_str(), {{"Authorization", std::string("Basic ") + kCheckoutToken}});
-  ASSERT_TRUE(basic);
-  EXPECT_EQ(basic->status, 401);
+  const std::vector<std::pair<std::string, std::string>> basic_auth = {
+      {"Authorization", std::string("Basic ") + kCheckoutToken}};
+  EXPECT_EQ(HttpClient(d().port()).Get(route, basic_auth).status, 401);
 
-  auto ok = HttpGet(kAuthPort, route, kCheckoutToken);
+  auto ok = d().Get(route, kCheckoutToken);
   ASSERT_EQ(ok.status, 200) << ok.body;
   EXPECT_EQ(ok.json["server"], "pg-a");
   EXPECT_EQ(ok.json["role"], "primary");
 
-  auto cls = HttpGet(kAuthPort, "/v1/route?cluster=shop&class=hour", kCheckoutToken);
+  auto cls = d().Get("/v1/route?cluster=shop&class=hour", kCheckoutToken);
   EXPECT_EQ(cls.status, 403) << cls.body;
   EXPECT_EQ(cls.json["error"], "forbidden");
   EXPECT_NE(cls.json["message"].get<std::string>().find("class 'hour'"), std::string::npos);
 
-  auto cluster = HttpGet(kAuthPort, "/v1/route?cluster=mdb&class=inventory", kCheckoutToken);
+  auto cluster = d().Get("/v1/route?cluster=mdb&class=inventory", kCheckoutToken);
   EXPECT_EQ(cluster.status, 403) << cluster.body;
   EXPECT_NE(cluster.json["message"].get<std::string>().find("cluster 'mdb'"), std::string::npos);
   // A repeated parameter cannot smuggle a forbidden cluster past the gate.
-  EXPECT_EQ(HttpGet(kAuthPort, "/v1/route?cluster=shop&cluster=mdb&class=inventory", kCheckoutToken)
-                .status,
+  EXPECT_EQ(d().Get("/v1/route?cluster=shop&cluster=mdb&class=inventory", kCheckoutToken).status,
             403);
 
   // The ops client may use everything, including the MariaDB cluster. (Other
   // engineers' tests may be failing that cluster over right now: any routing
   // answer, 200 or 503, shows the gate let the request through.)
-  auto ops = HttpGet(kAuthPort, "/v1/route?cluster=mdb&class=inventory", kOpsToken);
+  auto ops = d().Get("/v1/route?cluster=mdb&class=inventory", kOpsToken);
   EXPECT_TRUE(ops.status == 200 || ops.status == 503) << ops.status << " " << ops.body;
-  EXPECT_EQ(HttpGet(kAuthPort, "/v1/route?cluster=shop&class=second", kOpsToken).status, 200);
+  EXPECT_EQ(d().Get("/v1/route?cluster=shop&class=second", kOpsToken).status, 200);
 
   // The gate covers every path under /v1/ (e.g. /v1/check/<cluster>/...).
-  EXPECT_EQ(HttpGet(kAuthPort, "/v1/check/shop/pg-a?class=inventory").status, 401);
-  EXPECT_EQ(HttpGet(kAuthPort, "/v1/check/mdb/m0?class=inventory", kCheckoutToken).status, 403);
-  EXPECT_EQ(HttpGet(kAuthPort, "/v1/check/shop/pg-a?class=hour", kCheckoutToken).status, 403);
+  EXPECT_EQ(d().Get("/v1/check/shop/pg-a?class=inventory").status, 401);
+  EXPECT_EQ(d().Get("/v1/check/mdb/m0?class=inventory", kCheckoutToken).status, 403);
+  EXPECT_EQ(d().Get("/v1/check/shop/pg-a?class=hour", kCheckoutToken).status, 403);
 
   // /metrics, /healthz and /readyz stay open by default.
-  EXPECT_EQ(HttpGet(kAuthPort, "/metrics").status, 200);
-  EXPECT_EQ(HttpGet(kAuthPort, "/healthz").status, 200);
-  EXPECT_EQ(HttpGet(kAuthPort, "/readyz").status, 200);
+  EXPECT_EQ(d().Get("/metrics").status, 200);
+  EXPECT_EQ(d().Get("/healthz").status, 200);
+  EXPECT_EQ(d().Get("/readyz").status, 200);
 }
 
 TEST_F(SecurityAuth, StatusNeedsATokenAndShowsOnlyTheClientsClusters) {
-  EXPECT_EQ(HttpGet(kAuthPort, "/v1/status").status, 401);
-  auto checkout = HttpGet(kAuthPort, "/v1/status", kCheckoutToken);
+  EXPECT_EQ(d().Get("/v1/status").status, 401);
+  auto checkout = d().Get("/v1/status", kCheckoutToken);
   ASSERT_EQ(checkout.status, 200) << checkout.body;
   ASSERT_EQ(checkout.json["clusters"].size(), 1u) << checkout.body;
   EXPECT_EQ(checkout.json["clusters"][0]["name"], "shop");
   for (const auto& c : checkout.json["classes"]) EXPECT_NE(c["name"], "hour");
-  auto ops = HttpGet(kAuthPort, "/v1/status", kOpsToken);
+  auto ops = d().Get("/v1/status", kOpsToken);
   ASSERT_EQ(ops.status, 200);
   EXPECT_EQ(ops.json["clusters"].size(), 2u);
 }
 
 TEST_F(SecurityAuth, DenialsAreCountedAndLoggedPerClientWithoutTheToken) {
   const std::string wrong = "wrong-" + RandomHex(16);
-  ASSERT_EQ(HttpGet(kAuthPort, "/v1/route?cluster=shop&class=second", kCheckoutToken).status, 200);
-  ASSERT_EQ(HttpGet(kAuthPort, "/v1/route?cluster=shop&class=hour", kCheckoutToken).status, 403);
-  ASSERT_EQ(HttpGet(kAuthPort, "/v1/route?cluster=shop&class=hour", wrong).status, 401);
-  ASSERT_EQ(HttpGet(kAuthPort, "/v1/route?cluster=shop&class=hour").status, 401);
+  ASSERT_EQ(d().Get("/v1/route?cluster=shop&class=second", kCheckoutToken).status, 200);
+  ASSERT_EQ(d().Get("/v1/route?cluster=shop&class=hour", kCheckoutToken).status, 403);
+  ASSERT_EQ(d().Get("/v1/route?cluster=shop&class=hour", wrong).status, 401);
+  ASSERT_EQ(d().Get("/v1/route?cluster=shop&class=hour").status, 401);
 
-  const std::string m = HttpGet(kAuthPort, "/metrics").body;
+  const std::string m = d().Get("/metrics").body;
   EXPECT_NE(Metric(m, "lagrouter_route_requests_total{class=\"second\",client=\"checkout\""), "")
       << m;
   const std::string denied = Metric(m,
@@ -356,13 +247,8 @@ TEST_F(SecurityAuth, MonitoringUsersAreLeastPrivilege) {
 
 // The superuser warning appears for `postgres` and not for `lagrouter`.
 TEST_F(SecurityAuth, SuperuserMonitoringUserIsWarnedAbout) {
-  std::string config = AuthConfig(kSuperuserPort);
   // Only the PostgreSQL cluster, monitored as the superuser (trusted on loopback).
-  config = config.substr(0, config.find("[[cluster]]\nname = \"mdb\"")) +
-           config.substr(config.find("[class.inventory]"));
-  const std::string from = "user = \"lagrouter\"\npassword_env = \"LAGROUTER_DB_PASSWORD\"";
-  config.replace(config.find(from), from.size(), "user = \"postgres\"");
-  Daemon su(config, kSuperuserPort);
+  Daemon su(WithClients(Base().Cluster(PgShop().User("postgres").NoPassword())));
   ASSERT_TRUE(su.WaitReady(seconds(10))) << su.Log();
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -374,9 +260,8 @@ TEST_F(SecurityAuth, SuperuserMonitoringUserIsWarnedAbout) {
 }
 
 TEST_F(SecurityAuth, OpenListenAddressNeedsClientsOrConsent) {
-  std::string config = AuthConfig(18483);
-  config = config.substr(0, config.find("[[client]]"));
-  config.replace(config.find("127.0.0.1:18483"), 15, "0.0.0.0:18483");
+  const std::string address = "0.0.0.0:" + std::to_string(FreePort());
+  ConfigText config = Base().Cluster(PgShop()).Cluster(Mdb()).ListenAddress(address);
   char tmpl[] = "/tmp/lagrouter-sec-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   WriteFile(dir + "/open.toml", config, 0600);
@@ -385,14 +270,13 @@ TEST_F(SecurityAuth, OpenListenAddressNeedsClientsOrConsent) {
       "LAGROUTER_DB_PASSWORD=x timeout 10 " + DaemonBinary() + " --config " + dir + "/open.toml",
       &out);
   EXPECT_EQ(rc, 2) << out;
-  EXPECT_NE(out.find("listen.address: '0.0.0.0:18483' is reachable from other hosts, but no "
-                     "[[client]] is configured"),
+  EXPECT_NE(out.find("listen.address: '" + address +
+                     "' is reachable from other hosts, but no [[client]] is configured"),
             std::string::npos)
       << out;
   EXPECT_NE(out.find("allow_unauthenticated = true"), std::string::npos) << out;
 
-  config.replace(config.find("[probe]"), 7, "allow_unauthenticated = true\n[probe]");
-  WriteFile(dir + "/consent.toml", config, 0600);
+  WriteFile(dir + "/consent.toml", config.ListenSet("allow_unauthenticated", true), 0600);
   EXPECT_EQ(RunCommand("LAGROUTER_DB_PASSWORD=x " + DaemonBinary() + " --config " + dir +
                            "/consent.toml --check",
                        &out),
@@ -404,7 +288,7 @@ TEST_F(SecurityAuth, OpenListenAddressNeedsClientsOrConsent) {
 // ---------------------------------------------------------------------------
 // TLS: HTTPS with mutual TLS, PostgreSQL over verify-full, no leaked secret.
 
-class SecurityTls : public ::testing::Test {
+class SecurityTls : public DaemonSuite {
  protected:
   static void SetUpTestSuite() {
     // A TLS peer that hangs up mid-handshake must fail a request, not kill the test.
@@ -423,14 +307,14 @@ class SecurityTls : public ::testing::Test {
     WriteFile(dir_ + "/pg.pw", password_ + "\n", 0600);
     WriteFile(dir_ + "/wrong.pw", "wrongpw-" + RandomHex(12) + "\n", 0600);
     WriteFile(dir_ + "/token", token_ + "\n", 0600);
-    daemon_ = new Daemon(Config(), kTlsPort);
+    // Ready over HTTPS (StartDaemon would ask over plain HTTP).
+    daemon_ = new Daemon(Config());
     const bool ready = WaitFor(
-        [] { return HttpsGet(kTlsPort, "/readyz", "", Client()).status == 200; }, seconds(15));
+        [] { return HttpsGet(d().port(), "/readyz", "", Client()).status == 200; }, seconds(15));
     ASSERT_TRUE(ready) << daemon_->Log();
   }
   static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
+    StopDaemon();
     RunCommand("runuser -u postgres -- " + std::string(kPgBin) + "/pg_ctl -D " + dir_ +
                "/pg/data -m fast -w stop");
     std::filesystem::remove_all(dir_);
@@ -481,107 +365,42 @@ class SecurityTls : public ::testing::Test {
             "'\" -c 'GRANT pg_monitor TO lagrouter'");
   }
 
-  static std::string Config() {
+  static ConfigText Config() {
     const std::string d = dir_;
-    return R"(
-[listen]
-address = "127.0.0.1:)" +
-           std::to_string(kTlsPort) + R"("
-tls_cert = ")" +
-           d +
-           R"(/api.pem"
-tls_key = ")" +
-           d +
-           R"(/api.key"
-tls_client_ca = ")" +
-           d +
-           R"(/ca.pem"
-[probe]
-interval = "250ms"
-timeout = "1s"
-[[cluster]]
-name = "secure"
-engine = "postgres"
-user = "lagrouter"
-password_file = ")" +
-           d + R"(/pg.pw"
-sslmode = "verify-full"
-sslrootcert = ")" +
-           d + R"(/ca.pem"
-sslcert = ")" +
-           d +
-           R"(/pguser.pem"
-sslkey = ")" +
-           d +
-           R"(/pguser.key"
-  [[cluster.server]]
-  name = "pg-tls"
-  host = "localhost"
-  port = 5451
-  [[cluster.server]]
-  name = "pg-wrong-name"
-  host = "127.0.0.1"
-  port = 5451
-[[cluster]]
-name = "shop"
-engine = "postgres"
-user = "lagrouter"
-password_file = ")" +
-           d + R"(/wrong.pw"
-  [[cluster.server]]
-  name = "pg-a"
-  host = "127.0.0.1"
-  port = 5441
-[[cluster]]
-name = "mdb"
-engine = "mysql"
-user = "lagrouter"
-password_file = ")" +
-           d + R"(/wrong.pw"
-  [[cluster.server]]
-  name = "m0"
-  host = "127.0.0.1"
-  port = 3407
-[[cluster]]
-name = "mdb-tls"
-engine = "mysql"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-sslmode = "require"
-  [[cluster.server]]
-  name = "m0"
-  host = "127.0.0.1"
-  port = 3407
-[class.inventory]
-max_staleness = "0s"
-[class.hour]
-max_staleness = "1h"
-[[client]]
-name = "checkout"
-token_file = ")" +
-           d + R"(/token"
-clusters = ["*"]
-classes = ["*"]
-[auth]
-protect_metrics = true
-)";
+    return ConfigText()
+        .ListenSet("tls_cert", d + "/api.pem")
+        .ListenSet("tls_key", d + "/api.key")
+        .ListenSet("tls_client_ca", d + "/ca.pem")
+        .Probe("250ms", "1s")
+        .Cluster(ClusterSpec("secure", "postgres")
+                     .PasswordFile(d + "/pg.pw")
+                     .Set("sslmode", "verify-full")
+                     .Set("sslrootcert", d + "/ca.pem")
+                     .Set("sslcert", d + "/pguser.pem")
+                     .Set("sslkey", d + "/pguser.key")
+                     .Server("pg-tls", kTlsPgPort, "localhost")
+                     .Server("pg-wrong-name", kTlsPgPort))
+        .Cluster(PgShop().Only({"pg-a"}).PasswordFile(d + "/wrong.pw"))
+        .Cluster(ClusterSpec("mdb", "mysql").PasswordFile(d + "/wrong.pw").Server("m0", 3407))
+        .Cluster(ClusterSpec("mdb-tls", "mysql").Set("sslmode", "require").Server("m0", 3407))
+        .Class("inventory", "0s")
+        .Class("hour", "1h")
+        .Client(ClientSpec("checkout").TokenFile(d + "/token"))
+        .AuthSet("protect_metrics", true);
   }
 
-  static TlsClientOptions Client() {
-    return {dir_ + "/ca.pem", dir_ + "/client.pem", dir_ + "/client.key"};
+  static HttpOptions Client() {
+    return Tls(dir_ + "/ca.pem", dir_ + "/client.pem", dir_ + "/client.key");
   }
   // Every body a test saw, for the leak check.
-  static Reply Get(const std::string& path, const std::string& token) {
-    Reply r = HttpsGet(kTlsPort, path, token, Client());
+  static HttpReply Get(const std::string& path, const std::string& token) {
+    HttpReply r = HttpsGet(d().port(), path, token, Client());
     bodies_ += r.body + "\n";
     return r;
   }
 
-  static Daemon& d() { return *daemon_; }
-  static Daemon* daemon_;
   static std::string dir_, password_, token_, bodies_;
 };
-Daemon* SecurityTls::daemon_ = nullptr;
 std::string SecurityTls::dir_, SecurityTls::password_, SecurityTls::token_, SecurityTls::bodies_;
 
 // 2a. HTTPS: the client verifies the server against the test CA; mutual TLS
@@ -590,18 +409,19 @@ TEST_F(SecurityTls, HttpsWithMutualTls) {
   auto ok = Get("/v1/route?cluster=secure&class=inventory", token_);
   ASSERT_EQ(ok.status, 200) << ok.error << ok.body << d().Log();
 
-  auto no_cert = HttpsGet(kTlsPort, "/healthz", "", {dir_ + "/ca.pem", "", ""});
+  auto no_cert = HttpsGet(d().port(), "/healthz", "", Tls(dir_ + "/ca.pem"));
   EXPECT_EQ(no_cert.status, 0) << "a client without a certificate was served: " << no_cert.body;
 
   // A server certificate the client does not trust is refused by the client.
   MustRun("cd " + dir_ + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 " +
           "-nodes -keyout other-ca.key -out other-ca.pem -days 1 -subj '/CN=other CA'");
-  auto untrusted = HttpsGet(kTlsPort, "/healthz", "",
-                            {dir_ + "/other-ca.pem", dir_ + "/client.pem", dir_ + "/client.key"});
+  auto untrusted =
+      HttpsGet(d().port(), "/healthz", "",
+               Tls(dir_ + "/other-ca.pem", dir_ + "/client.pem", dir_ + "/client.key"));
   EXPECT_EQ(untrusted.status, 0);
 
   // Plain HTTP on the HTTPS port gets no answer.
-  EXPECT_NE(HttpGet(kTlsPort, "/healthz").status, 200);
+  EXPECT_NE(HttpGet(d().port(), "/healthz").status, 200);
 
   // Mutual TLS does not replace the token: both are needed for /v1/.
   EXPECT_EQ(Get("/v1/status", "").status, 401);
@@ -709,4 +529,4 @@ TEST_F(SecurityTls, NoSecretInLogsBodiesOrMetrics) {
 }
 
 }  // namespace
-}  // namespace lagrouter::testing
+}  // namespace lagrouter::test_support

@@ -31,8 +31,9 @@ void Put(TomlKeys& keys, const std::string& key, Toml value) {
 }
 
 void Drop(TomlKeys& keys, const std::string& key) {
-  keys.erase(std::remove_if(keys.begin(), keys.end(), [&](const auto& kv) { return kv.first == key; }),
-             keys.end());
+  keys.erase(
+      std::remove_if(keys.begin(), keys.end(), [&](const auto& kv) { return kv.first == key; }),
+      keys.end());
 }
 
 std::string Lines(const TomlKeys& keys, const std::string& indent = "") {
@@ -84,6 +85,12 @@ ClusterSpec& ClusterSpec::PasswordEnv(std::string env) {
 ClusterSpec& ClusterSpec::PasswordFile(std::string path) {
   Drop(keys_, "password_env");
   Put(keys_, "password_file", Toml(path));
+  return *this;
+}
+
+ClusterSpec& ClusterSpec::NoPassword() {
+  Drop(keys_, "password_env");
+  Drop(keys_, "password_file");
   return *this;
 }
 
@@ -231,18 +238,18 @@ std::string ConfigText::str() const {
   return out + Table("auth", auth_) + raw_;
 }
 
-ClusterSpec PgShop() {
+ClusterSpec PgShop(int base_port) {
   return ClusterSpec("shop", "postgres")
-      .Server("pg-a", 5441)
-      .Server("pg-b", 5442)
-      .Server("pg-c", 5443);
+      .Server("pg-a", base_port)
+      .Server("pg-b", base_port + 1)
+      .Server("pg-c", base_port + 2);
 }
 
-ClusterSpec MariaDbShop(std::string name) {
+ClusterSpec MariaDbShop(std::string name, int base_port) {
   return ClusterSpec(std::move(name), "mysql")
-      .Server("db-0", 3407)
-      .Server("db-1", 3408)
-      .Server("db-2", 3409);
+      .Server("db-0", base_port)
+      .Server("db-1", base_port + 1)
+      .Server("db-2", base_port + 2);
 }
 
 }  // namespace lagrouter::test_support

@@ -19,10 +19,10 @@ namespace lagrouter::test_support {
 // become ["a", "b"]; Toml::Raw() passes text through unchanged.
 class Toml {
  public:
-  Toml(const char* text);         // NOLINT: implicit on purpose, "x" -> "\"x\""
-  Toml(const std::string& text);  // NOLINT
-  Toml(int number);               // NOLINT
-  Toml(bool flag);                // NOLINT
+  Toml(const char* text);                         // NOLINT: implicit on purpose, "x" -> "\"x\""
+  Toml(const std::string& text);                  // NOLINT
+  Toml(int number);                               // NOLINT
+  Toml(bool flag);                                // NOLINT
   Toml(std::initializer_list<std::string> list);  // NOLINT
   Toml(const std::vector<std::string>& list);     // NOLINT
   static Toml Raw(std::string text);
@@ -45,6 +45,7 @@ class ClusterSpec {
   ClusterSpec& User(std::string user);
   ClusterSpec& PasswordEnv(std::string env);    // replaces password_file
   ClusterSpec& PasswordFile(std::string path);  // replaces password_env
+  ClusterSpec& NoPassword();                    // neither (e.g. a trusted superuser)
   // Any other cluster key (database, sslmode, sslrootcert, sslcert, sslkey).
   ClusterSpec& Set(const std::string& key, Toml value);
   ClusterSpec& Server(std::string name, int port, std::string host = "127.0.0.1");
@@ -96,8 +97,8 @@ class ConfigText {
   ConfigText& LogLevel(std::string level);
   ConfigText& Cluster(const ClusterSpec& cluster);
   // [class.NAME]; fallback and settle only when not "".
-  ConfigText& Class(const std::string& name, std::string max_staleness,
-                    std::string fallback = "", std::string settle = "");
+  ConfigText& Class(const std::string& name, std::string max_staleness, std::string fallback = "",
+                    std::string settle = "");
   // The three classes most tests use: inventory 0s, second 1s, hour 1h with
   // fallback "error".
   ConfigText& StandardClasses();
@@ -124,11 +125,12 @@ class ConfigText {
 };
 
 // The project's local PostgreSQL cluster (scripts/pg-cluster.sh): cluster
-// "shop", primary pg-a 5441, replicas pg-b 5442 and pg-c 5443.
-ClusterSpec PgShop();
+// "shop", primary pg-a 5441, replicas pg-b 5442 and pg-c 5443 (from
+// `base_port` when the script runs with another LAGROUTER_PG_BASE_PORT).
+ClusterSpec PgShop(int base_port = 5441);
 // The project's local MariaDB cluster (scripts/mariadb-cluster.sh, nodes 0-2
 // from LAGROUTER_MYSQL_BASE_PORT 3407): servers db-0 3407 (primary), db-1
 // 3408, db-2 3409, in a cluster named `name`.
-ClusterSpec MariaDbShop(std::string name = "shop");
+ClusterSpec MariaDbShop(std::string name = "shop", int base_port = 3407);
 
 }  // namespace lagrouter::test_support

@@ -1,22 +1,17 @@
-#include "tests/integration/harness.h"
+#include "tests/support/daemon.h"
 
-#include <gtest/gtest.h>
-#include <httplib.h>
-#include <libpq-fe.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <stdexcept>
-#include <thread>
 
-namespace lagrouter::testing {
+namespace lagrouter::test_support {
 
 std::string RepoPath(const std::string& relative) {
   return std::string(LAGROUTER_SOURCE_DIR) + "/" + relative;
@@ -24,34 +19,6 @@ std::string RepoPath(const std::string& relative) {
 
 std::string DaemonBinary() {
   return std::string(LAGROUTER_BINARY_DIR) + "/bin/lagrouter";
-}
-
-std::string LocalPgCluster() {
-  std::string toml =
-      "[[cluster]]\nname = \"shop\"\nengine = \"postgres\"\nuser = \"lagrouter\"\n"
-      "password_env = \"LAGROUTER_DB_PASSWORD\"\n";
-  for (const auto& [name, port] : {std::pair{"pg-a", 5441}, {"pg-b", 5442}, {"pg-c", 5443}}) {
-    toml += std::string("  [[cluster.server]]\n  name = \"") + name +
-            "\"\n  host = \"127.0.0.1\"\n  port = " + std::to_string(port) + "\n";
-  }
-  return toml;
-}
-
-std::string DbPassword() {
-  const char* pw = std::getenv("LAGROUTER_DB_PASSWORD");
-  return pw != nullptr ? pw : "lagrouter-demo-pw";
-}
-
-int RunCommand(const std::string& command, std::string* out) {
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return -1;
-  std::array<char, 4096> buf;
-  std::string text;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) text.append(buf.data(), n);
-  const int status = pclose(p);
-  if (out != nullptr) *out = text;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 std::string MustRun(const std::string& command) {
@@ -63,17 +30,37 @@ std::string MustRun(const std::string& command) {
   return out;
 }
 
-bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
-             std::chrono::milliseconds poll) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(poll);
+namespace {
+
+void StartUnlessRunning(const std::string& script, int first_port) {
+  for (int port = first_port; port < first_port + 3; ++port) {
+    if (!PortOpen(port)) {
+      MustRun(RepoPath(script) + " start");
+      return;
+    }
   }
-  return condition();
+}
+
+}  // namespace
+
+void StartSharedPgCluster() {
+  StartUnlessRunning("scripts/pg-cluster.sh", 5441);
+}
+
+void StartSharedMariadbCluster() {
+  StartUnlessRunning("scripts/mariadb-cluster.sh", 3407);
+}
+
+Daemon::Daemon(ConfigText config) : port_(FreePort()) {
+  Start(config.Listen(port_).str());
 }
 
 Daemon::Daemon(const std::string& config, int port) : port_(port) {
+  Start(config);
+}
+
+void Daemon::Start(const std::string& config) {
+  KeepInheritedDescriptorsFromChildren();
   char tmpl[] = "/tmp/lagrouter-test-XXXXXX";
   dir_ = mkdtemp(tmpl);
   std::ofstream(dir_ + "/lagrouter.toml") << config;
@@ -112,10 +99,18 @@ Daemon::~Daemon() {
   if (!::testing::Test::HasFailure()) RunCommand("rm -rf " + dir_);
 }
 
+std::string Daemon::Url() const {
+  return "http://127.0.0.1:" + std::to_string(port_);
+}
+
 void Daemon::WriteConfig(const std::string& config) const {
   const std::string tmp = dir_ + "/lagrouter.toml.new";
   std::ofstream(tmp) << config;
   std::rename(tmp.c_str(), (dir_ + "/lagrouter.toml").c_str());
+}
+
+void Daemon::WriteConfig(ConfigText config) const {
+  WriteConfig(config.Listen(port_).str());
 }
 
 void Daemon::Signal(int sig) const {
@@ -147,37 +142,35 @@ bool Daemon::WaitReady(std::chrono::milliseconds timeout) {
   return ready && !exited;
 }
 
-HttpReply Daemon::Get(const std::string& path_and_query) const {
-  httplib::Client client("127.0.0.1", port_);
-  client.set_connection_timeout(2, 0);
-  client.set_read_timeout(5, 0);
-  HttpReply reply;
-  auto res = client.Get(path_and_query.c_str());
-  if (!res) return reply;
-  reply.status = res->status;
-  reply.body = res->body;
-  reply.json = Json::parse(res->body, nullptr, false);
-  if (reply.json.is_discarded()) reply.json = nullptr;
-  return reply;
+HttpReply Daemon::Get(const std::string& path_and_query, const std::string& token) const {
+  return HttpGet(port_, path_and_query, token);
 }
 
 HttpReply Daemon::Route(const std::string& cluster, const std::string& cls,
                         const std::string& after) const {
-  std::string q = "/v1/route?cluster=" + cluster + "&class=" + cls;
-  if (!after.empty()) q += "&after=" + httplib::detail::encode_query_param(after);
-  return Get(q);
+  return Get(RoutePath(cluster, cls, after));
+}
+
+std::map<std::string, Json> Daemon::Servers(const std::string& cluster) const {
+  std::map<std::string, Json> out;
+  const auto status = Get("/v1/status");
+  if (status.status != 200 || !status.json.is_object()) return out;
+  for (const auto& c : status.json["clusters"]) {
+    if (c["name"] != cluster) continue;
+    for (const auto& s : c["servers"]) out[s["name"].get<std::string>()] = s;
+  }
+  return out;
 }
 
 Json Daemon::Server(const std::string& cluster, const std::string& server) const {
-  const auto status = Get("/v1/status");
-  if (status.status != 200 || !status.json.is_object()) return nullptr;
-  for (const auto& c : status.json["clusters"]) {
-    if (c["name"] != cluster) continue;
-    for (const auto& s : c["servers"]) {
-      if (s["name"] == server) return s;
-    }
-  }
-  return nullptr;
+  auto servers = Servers(cluster);
+  const auto it = servers.find(server);
+  return it == servers.end() ? Json(nullptr) : it->second;
+}
+
+bool Daemon::Eligible(const std::string& cluster, const std::string& server,
+                      const std::string& cls) const {
+  return Contains(Server(cluster, server)["eligible_classes"], cls);
 }
 
 std::string Daemon::Log() const {
@@ -187,34 +180,35 @@ std::string Daemon::Log() const {
   return ss.str();
 }
 
-PgConn::PgConn(int port, const std::string& user, const std::string& db) {
-  const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port) + " user=" + user +
-                               " dbname=" + db + " password=" + DbPassword() +
-                               " connect_timeout=5 application_name=lagrouter-test";
-  conn_ = PQconnectdb(conninfo.c_str());
+Daemon* DaemonSuite::daemon_ = nullptr;
+
+void DaemonSuite::StartDaemon(ConfigText config) {
+  daemon_ = new Daemon(std::move(config));
+  ASSERT_TRUE(daemon_->WaitReady(std::chrono::seconds(10))) << daemon_->Log();
 }
 
-PgConn::~PgConn() {
-  PQfinish(static_cast<PGconn*>(conn_));
+void DaemonSuite::StopDaemon() {
+  delete daemon_;
+  daemon_ = nullptr;
 }
 
-bool PgConn::ok() const {
-  return PQstatus(static_cast<PGconn*>(conn_)) == CONNECTION_OK;
+Writer::Writer(Engine engine, int port, std::string item, std::chrono::milliseconds pause)
+    : thread_([this, engine, port, item, pause] { Loop(engine, port, item, pause); }) {}
+
+Writer::~Writer() {
+  stop_ = true;
+  thread_.join();
 }
 
-std::string PgConn::Query(const std::string& sql) {
-  auto* c = static_cast<PGconn*>(conn_);
-  PGresult* r = PQexec(c, sql.c_str());
-  const auto st = PQresultStatus(r);
-  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-    std::string msg = PQerrorMessage(c);
-    PQclear(r);
-    throw std::runtime_error("SQL failed: " + sql + ": " + msg);
+void Writer::Loop(Engine engine, int port, const std::string& item,
+                  std::chrono::milliseconds pause) {
+  auto app = ConnectApp(engine, port);
+  const std::string sql = "INSERT INTO orders (item) VALUES ('" + item + "')";
+  while (!stop_) {
+    std::string value, error;
+    (app->TryQuery(sql, &value, &error) ? commits_ : failures_)++;
+    std::this_thread::sleep_for(pause);
   }
-  std::string out;
-  if (st == PGRES_TUPLES_OK && PQntuples(r) > 0 && PQnfields(r) > 0) out = PQgetvalue(r, 0, 0);
-  PQclear(r);
-  return out;
 }
 
-}  // namespace lagrouter::testing
+}  // namespace lagrouter::test_support
