@@ -6,7 +6,7 @@
 #
 # Isolated from the shared test clusters: data in $LAGROUTER_RUN_DIR (default
 # /tmp/lagrouter-chaos), PostgreSQL on 5461-5463, MariaDB on 3461-3463, the
-# daemon on 18501 (postgres), 18502 (mariadb) or 18503 (naive). With --naive the
+# daemon on a port found free at start. With --naive the
 # readers bypass lagrouter and read the first replica: the run passes only when
 # the checker finds violations. Prints "N passed, M failed" last.
 #
@@ -14,6 +14,7 @@
 # CHAOS_READERS (default 4), CHAOS_SEED, CHAOS_KEEP_LOGS=1 (print the daemon log).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$REPO/tests/support/config.sh"
 
 engine="${1:-}"
 seconds="${2:-}"
@@ -37,17 +38,12 @@ done
 if [[ "$engine" == postgres ]]; then
   script="$REPO/scripts/pg-cluster.sh"
   base=$LAGROUTER_PG_BASE_PORT
-  names=(pg-a pg-b pg-c)
-  cfg_engine=postgres
-  daemon_port=18501
+  cluster=(--pg shop)
 else
   script="$REPO/scripts/mariadb-cluster.sh"
   base=$LAGROUTER_MYSQL_BASE_PORT
-  names=(db-0 db-1 db-2)
-  cfg_engine=mysql
-  daemon_port=18502
+  cluster=(--mariadb shop)
 fi
-((naive)) && daemon_port=18503
 
 work="$(mktemp -d /tmp/lagrouter-chaos-run-XXXXXX)"
 daemon_pid=""
@@ -84,39 +80,14 @@ fi
 echo "chaos: starting the $engine cluster in $LAGROUTER_RUN_DIR (ports $base-$((base + 2)))"
 "$script" start
 
-cat >"$work/lagrouter.toml" <<EOF
-[listen]
-address = "127.0.0.1:$daemon_port"
-[probe]
-interval = "50ms"
-timeout = "500ms"
-[[cluster]]
-name = "shop"
-engine = "$cfg_engine"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-$(for i in 0 1 2; do
-  printf '  [[cluster.server]]\n  name = "%s"\n  host = "127.0.0.1"\n  port = %d\n' \
-    "${names[$i]}" $((base + i))
-done)
-[class.primary]
-max_staleness = "0s"
-[class.c300ms]
-max_staleness = "300ms"
-[class.c1s]
-max_staleness = "1s"
-[class.c10s]
-max_staleness = "10s"
-EOF
+daemon_port=$(free_port)
+lagrouter_config --listen "$daemon_port" --interval 50ms --timeout 500ms "${cluster[@]}" "$base" \
+  --class primary 0s --class c300ms 300ms --class c1s 1s --class c10s 10s >"$work/lagrouter.toml"
 
 "$BIN" --config "$work/lagrouter.toml" >"$work/lagrouter.log" 2>&1 &
 daemon_pid=$!
-ready=1
-for _ in $(seq 300); do
-  if curl -sf "http://127.0.0.1:$daemon_port/readyz" >/dev/null 2>&1; then ready=0; break; fi
-  kill -0 "$daemon_pid" 2>/dev/null || break
-  sleep 0.1
-done
+ready=0
+wait_ready "http://127.0.0.1:$daemon_port" 30 "$daemon_pid" || ready=1
 check "lagrouter ready on port $daemon_port" "$ready"
 
 if ((ready == 0)); then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end test of lagrouter under real network partitions (issue 5, item 3):
-# packets silently dropped by iptables, inside a network namespace of its own.
+# End-to-end test of lagrouter under real network partitions: packets
+# silently dropped by iptables, inside a network namespace of its own.
 #
 # Everything runs in a fresh namespace lgr-part-PID with its own loopback, so
 # the default ports are free there and nothing touches the root namespace (its
@@ -8,7 +8,7 @@
 #
 #   PostgreSQL  pg-a (primary) 5441, pg-b 5442, pg-c 5443   scripts/pg-cluster.sh
 #   MariaDB     db-0 (primary) 3407, db-1 3408, db-2 3409   scripts/mariadb-cluster.sh
-#   lagrouter   127.0.0.1:8432, as uid 65534 (nobody)       probe 250 ms, timeout 1 s
+#   lagrouter   127.0.0.1:<a free port>, as uid 65534       probe 250 ms, timeout 1 s
 #
 # all with LAGROUTER_RUN_DIR=/tmp/lagrouter-netns-PID.
 #
@@ -103,7 +103,9 @@ RUN=$3
 DAEMON_UID=65534
 INTERVAL_MS=250
 TIMEOUT_MS=1000
-LR=http://127.0.0.1:8432
+source "$repo/tests/support/config.sh"
+LR_PORT=""  # free_port, chosen once the servers run
+LR=""       # http://127.0.0.1:$LR_PORT
 PG=$repo/scripts/pg-cluster.sh
 MDB=$repo/scripts/mariadb-cluster.sh
 
@@ -249,54 +251,11 @@ mdb_ready=$(now_ms)
 iptables -A OUTPUT -o lo -p tcp -m owner --uid-owner "$DAEMON_UID" -j CONNMARK --set-mark 0x1 ||
   die "iptables CONNMARK in $NS"
 
-cat >"$RUN/lagrouter.toml" <<EOF
-[listen]
-address = "127.0.0.1:8432"
-[probe]
-interval = "${INTERVAL_MS}ms"
-timeout = "${TIMEOUT_MS}ms"
-[[cluster]]
-name = "shop"
-engine = "postgres"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-  [[cluster.server]]
-  name = "pg-a"
-  host = "127.0.0.1"
-  port = 5441
-  [[cluster.server]]
-  name = "pg-b"
-  host = "127.0.0.1"
-  port = 5442
-  [[cluster.server]]
-  name = "pg-c"
-  host = "127.0.0.1"
-  port = 5443
-[[cluster]]
-name = "mdb"
-engine = "mysql"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-  [[cluster.server]]
-  name = "db-0"
-  host = "127.0.0.1"
-  port = 3407
-  [[cluster.server]]
-  name = "db-1"
-  host = "127.0.0.1"
-  port = 3408
-  [[cluster.server]]
-  name = "db-2"
-  host = "127.0.0.1"
-  port = 3409
-[class.inventory]
-max_staleness = "0s"
-[class.second]
-max_staleness = "1s"
-[class.hour]
-max_staleness = "1h"
-fallback = "error"
-EOF
+LR_PORT=$(free_port)
+LR=http://127.0.0.1:$LR_PORT
+lagrouter_config --listen "$LR_PORT" --interval "${INTERVAL_MS}ms" --timeout "${TIMEOUT_MS}ms" \
+  --pg shop 5441 --mariadb mdb 3407 \
+  --class inventory 0s --class second 1s --class hour 1h --fallback error >"$RUN/lagrouter.toml"
 chmod 644 "$RUN/lagrouter.toml"
 setpriv --reuid="$DAEMON_UID" --regid="$DAEMON_UID" --clear-groups \
   "$LAGROUTER_BIN" --config "$RUN/lagrouter.toml" >"$RUN/daemon.log" 2>&1 &
