@@ -64,30 +64,17 @@ FIRE_DEADLINE=60      # seconds from pause to the webhook receiving "firing"
 RESOLVE_DEADLINE=60   # seconds from resume to the webhook receiving "resolved"
 ATTEMPTS=3
 
-passed=0
-failed=0
+source "$here/checks.sh"
 holding_pause=0
 pids=()
 tmp=""
 
-ok() { passed=$((passed + 1)); echo "ok   - $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $*"; }
-note() { echo "#      $*"; }
-die() { fail "$*"; exit 1; }
 indent() { while IFS= read -r line; do printf '       %s\n' "$line"; done <<<"$1"; }
 
-now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
 secs_since() { local d=$(($(now_ms) - $1)); printf '%d.%01d' $((d / 1000)) $((d % 1000 / 100)); }
 
-# wait_until SECONDS COMMAND...: polls COMMAND until it succeeds or the deadline passes.
-wait_until() {
-  local end=$(($(now_ms) + $1 * 1000))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    (($(now_ms) < end)) || return 1
-    sleep 0.2
-  done
-}
+# wait_until SECONDS COMMAND...: polls COMMAND every 200 ms until it succeeds or the deadline passes.
+wait_until() { local s=$1; shift; wait_ms $((s * 1000)) 0.2 "$@"; }
 
 # wait_stable QUIET_SECONDS DEADLINE_SECONDS COMMAND...: polls until COMMAND has
 # succeeded at every poll for QUIET_SECONDS in a row, or the deadline passes.
@@ -135,10 +122,7 @@ cleanup() {
     fi
   fi
   # The PostgreSQL cluster is left running: other tests use it.
-  ((rc != 0 && failed == 0)) && failed=1
-  echo "$passed passed, $failed failed"
-  ((failed == 0)) && exit 0
-  exit 1
+  checks_end "$rc"
 }
 trap cleanup EXIT
 trap 'fail "interrupted"; exit 1' INT TERM

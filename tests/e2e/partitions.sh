@@ -109,31 +109,12 @@ LR=""       # http://127.0.0.1:$LR_PORT
 PG=$repo/scripts/pg-cluster.sh
 MDB=$repo/scripts/mariadb-cluster.sh
 
-passed=0
-failed=0
+source "$here/checks.sh"
 daemon_pid=""
 writer_pid=""
 
-ok() { passed=$((passed + 1)); echo "ok   - $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $*"; }
-check() {  # check DESCRIPTION COMMAND...: ok when COMMAND succeeds
-  local what=$1; shift
-  if "$@"; then ok "$what"; else fail "$what"; fi
-}
-note() { echo "#      $*"; }
-die() { fail "$*"; exit 1; }
-
-now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
-
 # wait_until MILLISECONDS COMMAND...: polls COMMAND every 20 ms until it succeeds.
-wait_until() {
-  local end=$(($(now_ms) + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    (($(now_ms) < end)) || return 1
-    sleep 0.02
-  done
-}
+wait_until() { local ms=$1; shift; wait_ms "$ms" 0.02 "$@"; }
 
 inner_cleanup() {
   local rc=$?
@@ -148,10 +129,7 @@ inner_cleanup() {
     echo "# last lines of the daemon log ($RUN/daemon.log):"
     tail -n 25 "$RUN/daemon.log" | sed 's/^/#   /'
   fi
-  ((rc != 0 && failed == 0)) && failed=1
-  echo "$passed passed, $failed failed"
-  ((failed == 0)) && exit 0
-  exit 1
+  checks_end "$rc"
 }
 trap inner_cleanup EXIT
 trap 'fail "interrupted"; exit 1' INT TERM
@@ -200,22 +178,18 @@ one_conn_stable() {  # exactly one, at 5 samples over a second
 ipt_counter() {  # ipt_counter COMMENT: packets counted by the rule with that comment
   iptables -L OUTPUT -v -x -n | awk -v c="/* $1 */" 'index($0, c) { print $1; exit }'
 }
-cut_daemon() {  # cut_daemon PORT: daemon <-> server on PORT, both directions
-  iptables -A OUTPUT -o lo -p tcp --dport "$1" --syn -m owner --uid-owner "$DAEMON_UID" \
-    -m comment --comment "syn-$1"
-  iptables -A OUTPUT -o lo -p tcp --dport "$1" -m owner --uid-owner "$DAEMON_UID" \
-    -m comment --comment "to-$1" -j DROP
-  iptables -A OUTPUT -o lo -p tcp --sport "$1" -m connmark --mark 0x1 \
-    -m comment --comment "from-$1" -j DROP
+# daemon_rules -A|-D PORT: daemon <-> server on PORT, both directions (and a
+# counter of the daemon's SYNs to it)
+daemon_rules() {
+  iptables "$1" OUTPUT -o lo -p tcp --dport "$2" --syn -m owner --uid-owner "$DAEMON_UID" \
+    -m comment --comment "syn-$2"
+  iptables "$1" OUTPUT -o lo -p tcp --dport "$2" -m owner --uid-owner "$DAEMON_UID" \
+    -m comment --comment "to-$2" -j DROP
+  iptables "$1" OUTPUT -o lo -p tcp --sport "$2" -m connmark --mark 0x1 \
+    -m comment --comment "from-$2" -j DROP
 }
-heal_daemon() {
-  iptables -D OUTPUT -o lo -p tcp --dport "$1" --syn -m owner --uid-owner "$DAEMON_UID" \
-    -m comment --comment "syn-$1"
-  iptables -D OUTPUT -o lo -p tcp --dport "$1" -m owner --uid-owner "$DAEMON_UID" \
-    -m comment --comment "to-$1" -j DROP
-  iptables -D OUTPUT -o lo -p tcp --sport "$1" -m connmark --mark 0x1 \
-    -m comment --comment "from-$1" -j DROP
-}
+cut_daemon() { daemon_rules -A "$1"; }
+heal_daemon() { daemon_rules -D "$1"; }
 # repl_rules -A|-D PRIMARY_PORT CLIENT_PORT SERVER_UID
 repl_rules() {
   iptables "$1" OUTPUT -o lo -p tcp --sport "$3" --dport "$2" -m comment --comment repl-up -j DROP &&
