@@ -6,9 +6,9 @@
 #
 # Isolated from the shared test clusters: data in $LAGROUTER_RUN_DIR (default
 # /tmp/lagrouter-chaos), PostgreSQL on 5461-5463, MariaDB on 3461-3463, the
-# daemon on a port found free at start. With --naive the
-# readers bypass lagrouter and read the first replica: the run passes only when
-# the checker finds violations. Prints "N passed, M failed" last.
+# daemon on a port found free at start. With --naive the readers bypass
+# lagrouter and read the first replica: the run passes only when the checker
+# finds violations. Prints "N passed, M failed" last.
 #
 # Environment: LAGROUTER_BIN, FRESHNESS_CHECKER (default build/bin/...),
 # CHAOS_READERS (default 4), CHAOS_SEED, CHAOS_KEEP_LOGS=1 (print the daemon log).
