@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Precision of the staleness bound (issue 7, goal 5).
+"""Precision of the staleness bound.
 
 For each probe interval (250 ms and 50 ms) and each load (an idle primary, and
 a writer committing every 10 ms), runs lagrouter against the local PostgreSQL
@@ -18,34 +18,17 @@ import time
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PORT = 18495
 PASSWORD = os.environ.setdefault("LAGROUTER_DB_PASSWORD", "lagrouter-demo-pw")
-CONFIG = """
-[listen]
-address = "127.0.0.1:{port}"
-[probe]
-interval = "{interval}ms"
-timeout = "1s"
-[[cluster]]
-name = "shop"
-engine = "postgres"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-  [[cluster.server]]
-  name = "pg-a"
-  host = "127.0.0.1"
-  port = 5441
-  [[cluster.server]]
-  name = "pg-b"
-  host = "127.0.0.1"
-  port = 5442
-  [[cluster.server]]
-  name = "pg-c"
-  host = "127.0.0.1"
-  port = 5443
-[class.hour]
-max_staleness = "1h"
-"""
+
+
+def support(*args):
+    """Output of a function of tests/support/config.sh (free_port, lagrouter_config)."""
+    return subprocess.run(
+        ["bash", "-c", 'source "$0"; "$@"', os.path.join(REPO, "tests/support/config.sh"), *args],
+        check=True, capture_output=True, text=True).stdout
+
+
+PORT = int(support("free_port"))
 
 
 def get(path):
@@ -75,7 +58,9 @@ def run_case(interval_ms, load, seconds):
     with tempfile.TemporaryDirectory() as tmp:
         cfg = os.path.join(tmp, "lagrouter.toml")
         with open(cfg, "w") as f:
-            f.write(CONFIG.format(port=PORT, interval=interval_ms))
+            f.write(support("lagrouter_config", "--listen", str(PORT), "--interval",
+                            f"{interval_ms}ms", "--timeout", "1s", "--pg", "shop", "5441",
+                            "--class", "hour", "1h"))
         daemon = subprocess.Popen([os.path.join(REPO, "build/bin/lagrouter"), "--config", cfg],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         stop = threading.Event()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Probe cost (issue 7, goal 3): a primary and 4 replicas probed every 100 ms.
+# Probe cost: a primary and 4 replicas probed every 100 ms.
 # Reports the daemon's CPU use and whether the servers saw any new connection
 # after start (one persistent connection per server, one round trip per cycle).
 #   bench/probe_cost.sh [SECONDS]    default 30
@@ -9,32 +9,19 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 DURATION="${1:-30}"
-PORT=18494
 export LAGROUTER_DB_PASSWORD="${LAGROUTER_DB_PASSWORD:-lagrouter-demo-pw}"
+source tests/support/config.sh
+PORT=$(free_port)
 scripts/pg-cluster.sh start >/dev/null
 tmp=$(mktemp -d)
-cat >"$tmp/lagrouter.toml" <<CONF
-[listen]
-address = "127.0.0.1:$PORT"
-[probe]
-interval = "100ms"
-timeout = "1s"
-[[cluster]]
-name = "shop"
-engine = "postgres"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-database = "shop"
-$(for s in pg-a:5441 pg-b:5442 pg-c:5443 pg-b2:5442 pg-c2:5443; do
-    printf '  [[cluster.server]]\n  name = "%s"\n  host = "127.0.0.1"\n  port = %s\n' "${s%:*}" "${s#*:}"
-  done)
-[class.dashboard]
-max_staleness = "5s"
-CONF
+servers=()
+for s in pg-a:5441 pg-b:5442 pg-c:5443 pg-b2:5442 pg-c2:5443; do servers+=(--server "${s%:*}" "${s#*:}"); done
+lagrouter_config --listen "$PORT" --interval 100ms --timeout 1s --cluster shop postgres --database shop \
+  "${servers[@]}" --class dashboard 5s >"$tmp/lagrouter.toml"
 build/bin/lagrouter --config "$tmp/lagrouter.toml" >"$tmp/log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+wait_ready "http://127.0.0.1:$PORT" 10 "$pid" || true
 sleep 1  # let the first connections settle before the baseline
 
 conns() {  # lagrouter's connections on every server, and the newest backend_start

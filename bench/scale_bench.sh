@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Scale (issue 7, goal 4): 200 clusters x 5 servers at 250 ms with an
+# Scale: 200 clusters x 5 servers at 250 ms with an
 # in-process simulated probe, while wrk drives /v1/route at 64 connections.
 #   bench/scale_bench.sh [SECONDS]    default 30
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SECONDS_TO_RUN="${1:-30}"
-PORT=18493
+source "$REPO/tests/support/config.sh"
+PORT=$(free_port)
 source "$REPO/bench/lib.sh"
 autogroup_off
 "$REPO/build/bin/scale_bench" --clusters 200 --servers 5 --interval-ms 250 \

@@ -42,15 +42,10 @@
 #                 START REPLICA; SET GLOBAL read_only=ON;
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BASE_PORT="${LAGROUTER_MYSQL_BASE_PORT:-3407}"
-DIR="${LAGROUTER_RUN_DIR:-$REPO/run}/mariadb"
-PASSWORD="${LAGROUTER_DB_PASSWORD:-lagrouter-demo-pw}"
-WAIT_SECONDS="${LAGROUTER_WAIT_SECONDS:-60}"
+CLUSTER_NAME=mariadb-cluster
+source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
+DIR="$RUN_DIR/mariadb"
 NODES=(0 1 2)
-
-die() { echo "mariadb-cluster: $*" >&2; exit 1; }
-log() { echo "mariadb-cluster: $*" >&2; }
 
 for tool in mariadbd mariadb mariadb-install-db mariadb-admin; do
   command -v "$tool" >/dev/null 2>&1 || [[ -x "/usr/sbin/$tool" ]] ||
@@ -58,10 +53,9 @@ for tool in mariadbd mariadb mariadb-install-db mariadb-admin; do
 done
 MARIADBD="$(command -v mariadbd || echo /usr/sbin/mariadbd)"
 
-[[ "$BASE_PORT" =~ ^[0-9]+$ ]] || die "LAGROUTER_MYSQL_BASE_PORT must be a number: $BASE_PORT"
+cluster_base_port LAGROUTER_MYSQL_BASE_PORT 3407
 
 node_dir() { echo "$DIR/n$1"; }
-port() { echo $((BASE_PORT + $1)); }
 sock() { echo "$(node_dir "$1")/mariadbd.sock"; }
 pidfile() { echo "$(node_dir "$1")/mariadbd.pid"; }
 role_file() { echo "$(node_dir "$1")/role"; }

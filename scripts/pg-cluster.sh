@@ -28,19 +28,13 @@
 #   postgres   superuser, trusted on the socket and on 127.0.0.1 (test cluster only)
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BASE_PORT="${LAGROUTER_PG_BASE_PORT:-5441}"
-RUN_DIR="${LAGROUTER_RUN_DIR:-$REPO/run}"
-PASSWORD="${LAGROUTER_DB_PASSWORD:-lagrouter-demo-pw}"
-WAIT_SECONDS="${LAGROUTER_WAIT_SECONDS:-60}"
+CLUSTER_NAME=pg-cluster
+source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
 PGBIN="${LAGROUTER_PGBIN:-/usr/lib/postgresql/15/bin}"
 NAMES=(pg-a pg-b pg-c)
 
-die() { echo "pg-cluster: $*" >&2; exit 1; }
-log() { echo "pg-cluster: $*" >&2; }
-
 [[ -x "$PGBIN/postgres" ]] || die "PostgreSQL 15 not found in $PGBIN (apt-get install -y postgresql-15)"
-[[ "$BASE_PORT" =~ ^[0-9]+$ ]] || die "LAGROUTER_PG_BASE_PORT must be a number: $BASE_PORT"
+cluster_base_port LAGROUTER_PG_BASE_PORT 5441
 
 # PostgreSQL refuses to run as root: the data lives where the postgres user
 # can reach it. The repository may sit under a directory it cannot traverse.
@@ -61,7 +55,6 @@ else
 fi
 SOCK="$DIR/sock"
 
-port() { echo $((BASE_PORT + $1)); }
 data() { echo "$DIR/${NAMES[$1]}"; }
 running() { as_pg "$PGBIN/pg_ctl" -D "$(data "$1")" status >/dev/null 2>&1; }
 psql_node() {

@@ -55,6 +55,19 @@ check() {
   return 0
 }
 
+# py_check ARG... <<'EOF' ...: runs the Python script on stdin with ARGs; it
+# ends with finish(SUMMARY, PROBLEMS), which prints the summary and every
+# problem and exits 1 if there is any.
+py_check() {
+  "$PY" -c "import sys
+def finish(summary, problems):
+    print(summary)
+    for p in problems:
+        print(p)
+    sys.exit(1 if problems else 0)
+$(cat)" "$@"
+}
+
 # --- Prometheus rules -------------------------------------------------------
 check "promtool check rules $RULES" promtool check rules "$RULES"
 check "promtool test rules $TESTS" promtool test rules "$TESTS"
@@ -62,8 +75,8 @@ check "promtool test rules $TESTS" promtool test rules "$TESTS"
 # Every alert: severity, summary, description, runbook_url to an existing
 # section of docs/runbooks.md, and both firing and non-firing unit tests.
 rules_meta() {
-  "$PY" - "$RULES" "$TESTS" "$RUNBOOKS" <<'EOF'
-import re, sys
+  py_check "$RULES" "$TESTS" "$RUNBOOKS" <<'EOF'
+import re
 rules, tests, runbooks = (open(p, encoding="utf-8").read() for p in sys.argv[1:4])
 BASE = "https://github.com/lagrouter/lagrouter/blob/main/docs/runbooks.md#"
 def anchor(h):  # GitHub's heading anchor
@@ -115,18 +128,15 @@ need = {"ReplicationLagHigh", "ReplicationLagCritical", "ReplicationStopped", "R
         "LagrouterProbesFailing", "NoFreshReplica", "LagrouterDown", "SplitBrain"}
 for name in sorted(need - set(alerts)):
     problems.append(f"required alert {name} missing")
-print(f"{len(alerts)} alerts: " + ", ".join(alerts))
-for p in problems:
-    print(p)
-sys.exit(1 if problems else 0)
+finish(f"{len(alerts)} alerts: " + ", ".join(alerts), problems)
 EOF
 }
 check "every alert has severity, annotations, a runbook section and firing/non-firing tests" rules_meta
 
 # Only contract metrics (and our own recording rules) are used.
 contract_metrics() {
-  "$PY" - "$repo" <<'EOF'
-import re, subprocess, sys
+  py_check "$repo" <<'EOF'
+import re, subprocess
 repo = sys.argv[1]
 contract = {
     "lagrouter_replica_lag_seconds", "lagrouter_replica_lag_bytes",
@@ -148,10 +158,8 @@ for m in sorted(used):
     base = re.sub(r"_(bucket|count|sum)$", "", m)
     if m not in contract and base not in contract:
         bad.append(m)
-print("metrics used: " + ", ".join(sorted(used)))
-if bad:
-    print("not in the metrics contract: " + ", ".join(bad))
-sys.exit(1 if bad else 0)
+finish("metrics used: " + ", ".join(sorted(used)),
+       ["not in the metrics contract: " + ", ".join(bad)] if bad else [])
 EOF
 }
 check "rules and dashboard use only contract metrics" contract_metrics
@@ -213,8 +221,8 @@ check "alertmanager routes severity=warning to chat" \
 
 # --- Grafana dashboard ------------------------------------------------------
 dashboard_structure() {
-  "$PY" - "$DASH" <<'EOF'
-import json, sys
+  py_check "$DASH" <<'EOF'
+import json
 d = json.load(open(sys.argv[1], encoding="utf-8"))
 problems = []
 if not (36 <= d.get("schemaVersion", 0) <= 39):
@@ -261,10 +269,7 @@ for m in ("lagrouter_replica_lag_seconds", "lagrouter_replica_reported_lag_secon
           "lagrouter_route_requests_total", "lagrouter_class_eligible_replicas"):
     if m not in exprs:
         problems.append(f"no panel shows {m}")
-print(f"{len(ids)} panels, {n_targets} targets")
-for p in problems:
-    print(p)
-sys.exit(1 if problems else 0)
+finish(f"{len(ids)} panels, {n_targets} targets", problems)
 EOF
 }
 check "dashboard JSON is importable (schema, variables, datasource, panels)" dashboard_structure

@@ -6,14 +6,15 @@
 #
 # Isolated from the shared test clusters: data in $LAGROUTER_RUN_DIR (default
 # /tmp/lagrouter-chaos), PostgreSQL on 5461-5463, MariaDB on 3461-3463, the
-# daemon on a port free at run time (the checker's --free-port). With --naive the
-# readers bypass lagrouter and read the first replica: the run passes only when
-# the checker finds violations. Prints "N passed, M failed" last.
+# daemon on a port found free at start. With --naive the readers bypass
+# lagrouter and read the first replica: the run passes only when the checker
+# finds violations. Prints "N passed, M failed" last.
 #
 # Environment: LAGROUTER_BIN, FRESHNESS_CHECKER (default build/bin/...),
 # CHAOS_READERS (default 4), CHAOS_SEED, CHAOS_KEEP_LOGS=1 (print the daemon log).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$REPO/tests/support/config.sh"
 
 engine="${1:-}"
 seconds="${2:-}"
@@ -37,11 +38,12 @@ done
 if [[ "$engine" == postgres ]]; then
   script="$REPO/scripts/pg-cluster.sh"
   base=$LAGROUTER_PG_BASE_PORT
+  cluster=(--pg shop)
 else
   script="$REPO/scripts/mariadb-cluster.sh"
   base=$LAGROUTER_MYSQL_BASE_PORT
+  cluster=(--mariadb shop)
 fi
-daemon_port="$("$CHECKER" --free-port)"
 
 work="$(mktemp -d /tmp/lagrouter-chaos-run-XXXXXX)"
 daemon_pid=""
@@ -78,17 +80,14 @@ fi
 echo "chaos: starting the $engine cluster in $LAGROUTER_RUN_DIR (ports $base-$((base + 2)))"
 "$script" start
 
-"$CHECKER" --print-config --engine "$engine" --base-port "$base" --daemon-port "$daemon_port" \
-  >"$work/lagrouter.toml"
+daemon_port=$(free_port)
+lagrouter_config --listen "$daemon_port" --interval 50ms --timeout 500ms "${cluster[@]}" "$base" \
+  --class primary 0s --class c300ms 300ms --class c1s 1s --class c10s 10s >"$work/lagrouter.toml"
 
 "$BIN" --config "$work/lagrouter.toml" >"$work/lagrouter.log" 2>&1 &
 daemon_pid=$!
-ready=1
-for _ in $(seq 300); do
-  if curl -sf "http://127.0.0.1:$daemon_port/readyz" >/dev/null 2>&1; then ready=0; break; fi
-  kill -0 "$daemon_pid" 2>/dev/null || break
-  sleep 0.1
-done
+ready=0
+wait_ready "http://127.0.0.1:$daemon_port" 30 "$daemon_pid" || ready=1
 check "lagrouter ready on port $daemon_port" "$ready"
 
 if ((ready == 0)); then

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# End-to-end test of lagrouter's alerting (issue 4), on this machine with real
-# servers:
+# End-to-end test of lagrouter's alerting, on this machine with real servers,
+# each listening on a port of 127.0.0.1 found free at start:
 #
 #   PostgreSQL cluster (scripts/pg-cluster.sh; started if needed, never stopped)
-#     <- lagrouter          127.0.0.1:18461  (its own config, probe every 250ms)
-#     <- Prometheus         127.0.0.1:19190  (scrape/evaluate every 1s; the
-#                                             shipped rules + test overrides)
-#     -> Alertmanager       127.0.0.1:19193  (alerts/alertmanager.example.yml,
-#                                             webhooks pointed at the receiver)
-#     -> webhook receiver   127.0.0.1:19195  (python3; one JSON line per POST)
+#     <- lagrouter          (its own config, probe every 250ms)
+#     <- Prometheus         (scrape/evaluate every 1s; the shipped rules + test
+#                            overrides)
+#     -> Alertmanager       (alerts/alertmanager.example.yml, webhooks pointed
+#                            at the receiver)
+#     -> webhook receiver   (python3; one JSON line per POST)
 #
 # Checks:
 #   1. replay paused on pg-b while the primary is written to: ReplicationLagHigh
@@ -45,11 +45,9 @@ LAGROUTER_BIN=${LAGROUTER_BIN:-$repo/build/bin/lagrouter}
 PY=${PYTHON:-python3}
 HELPER="$here/e2e_helper.py"
 PG_PASSWORD=${LAGROUTER_DB_PASSWORD:-lagrouter-demo-pw}
+source "$repo/tests/support/config.sh"
 
-LR_PORT=18461
-PROM_PORT=19190
-AM_PORT=19193
-HOOK_PORT=19195
+{ read -r LR_PORT; read -r PROM_PORT; read -r AM_PORT; read -r HOOK_PORT; } < <(free_ports 4)
 LR="http://127.0.0.1:$LR_PORT"
 PROM="http://127.0.0.1:$PROM_PORT"
 AM="http://127.0.0.1:$AM_PORT"
@@ -66,30 +64,17 @@ FIRE_DEADLINE=60      # seconds from pause to the webhook receiving "firing"
 RESOLVE_DEADLINE=60   # seconds from resume to the webhook receiving "resolved"
 ATTEMPTS=3
 
-passed=0
-failed=0
+source "$here/checks.sh"
 holding_pause=0
 pids=()
 tmp=""
 
-ok() { passed=$((passed + 1)); echo "ok   - $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $*"; }
-note() { echo "#      $*"; }
-die() { fail "$*"; exit 1; }
 indent() { while IFS= read -r line; do printf '       %s\n' "$line"; done <<<"$1"; }
 
-now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
 secs_since() { local d=$(($(now_ms) - $1)); printf '%d.%01d' $((d / 1000)) $((d % 1000 / 100)); }
 
-# wait_until SECONDS COMMAND...: polls COMMAND until it succeeds or the deadline passes.
-wait_until() {
-  local end=$(($(now_ms) + $1 * 1000))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    (($(now_ms) < end)) || return 1
-    sleep 0.2
-  done
-}
+# wait_until SECONDS COMMAND...: polls COMMAND every 200 ms until it succeeds or the deadline passes.
+wait_until() { local s=$1; shift; wait_ms $((s * 1000)) 0.2 "$@"; }
 
 # wait_stable QUIET_SECONDS DEADLINE_SECONDS COMMAND...: polls until COMMAND has
 # succeeded at every poll for QUIET_SECONDS in a row, or the deadline passes.
@@ -137,10 +122,7 @@ cleanup() {
     fi
   fi
   # The PostgreSQL cluster is left running: other tests use it.
-  ((rc != 0 && failed == 0)) && failed=1
-  echo "$passed passed, $failed failed"
-  ((failed == 0)) && exit 0
-  exit 1
+  checks_end "$rc"
 }
 trap cleanup EXIT
 trap 'fail "interrupted"; exit 1' INT TERM
@@ -172,7 +154,6 @@ prom_at_has() { helper query "$PROM" "$1" "$2" >/dev/null; }
 alert_state() { helper alert "$PROM" ReplicationLagHigh pg-b | cut -d' ' -f1; }
 alert_inactive() { [[ "$(alert_state)" == inactive ]]; }
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 alive() { kill -0 "$1" 2>/dev/null; }
 
 # start NAME LOG COMMAND...: starts COMMAND in the background, remembers its pid.
@@ -197,11 +178,7 @@ ALERTMANAGER=$(command -v prometheus-alertmanager || command -v alertmanager || 
   die "missing tools: ${missing[*]} (apt-get install -y prometheus prometheus-alertmanager postgresql-client curl python3)"
 [[ -x "$LAGROUTER_BIN" ]] ||
   die "no lagrouter binary at $LAGROUTER_BIN (cmake -S . -B build -G Ninja && ninja -C build)"
-
-busy=()
-for p in "$LR_PORT" "$PROM_PORT" "$AM_PORT" "$HOOK_PORT"; do port_free "$p" || busy+=("$p"); done
-((${#busy[@]} == 0)) || die "ports already in use: ${busy[*]} (another run of this test?)"
-ok "tools present and ports $LR_PORT $PROM_PORT $AM_PORT $HOOK_PORT free"
+ok "tools present; free ports: lagrouter $LR_PORT, Prometheus $PROM_PORT, Alertmanager $AM_PORT, receiver $HOOK_PORT"
 
 if out=$(scripts/pg-cluster.sh start 2>&1); then
   ok "PostgreSQL cluster up: $(echo "$out" | grep -c ' running ') nodes running"
@@ -211,42 +188,12 @@ else
 fi
 PG_A_PORT=$(scripts/pg-cluster.sh port 0)
 PG_B_PORT=$(scripts/pg-cluster.sh port 1)
-PG_C_PORT=$(scripts/pg-cluster.sh port 2)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lagrouter-e2e-alerting.XXXXXX")
 echo "# temp dir $tmp"
 
-cat >"$tmp/lagrouter.toml" <<EOF
-[listen]
-address = "127.0.0.1:$LR_PORT"
-[probe]
-interval = "250ms"
-timeout = "1s"
-[[cluster]]
-name = "shop"
-engine = "postgres"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-  [[cluster.server]]
-  name = "pg-a"
-  host = "127.0.0.1"
-  port = $PG_A_PORT
-  [[cluster.server]]
-  name = "pg-b"
-  host = "127.0.0.1"
-  port = $PG_B_PORT
-  [[cluster.server]]
-  name = "pg-c"
-  host = "127.0.0.1"
-  port = $PG_C_PORT
-[class.inventory]
-max_staleness = "0s"
-[class.dashboard]
-max_staleness = "1s"
-[class.reports]
-max_staleness = "1h"
-fallback = "error"
-EOF
+lagrouter_config --listen "$LR_PORT" --interval 250ms --timeout 1s --pg shop "$PG_A_PORT" \
+  --class inventory 0s --class dashboard 1s --class reports 1h --fallback error >"$tmp/lagrouter.toml"
 
 # Test copy of the shipped rules with a shorter `for:` on ReplicationLagHigh
 # only (2m would make the test take minutes). This is the documented way to

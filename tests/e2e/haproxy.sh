@@ -5,29 +5,14 @@
 # test pauses replay on one while a writer commits, HAProxy stops sending new
 # connections to it within a deadline; after resuming, it comes back.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-PORT=18473          # lagrouter
-LB=15470            # HAProxy: dashboard listener
-LB_REPORTS=15471    # HAProxy: reports listener
+{ read -r LB; read -r LB_REPORTS; } < <(free_ports 2)  # HAProxy: dashboard, reports listeners
 PAUSED=5443 OTHER=5442  # pg-c is the replica this test pauses
 export PGCONNECT_TIMEOUT=3
 
 command -v haproxy >/dev/null || die "haproxy is not installed (apt-get install -y haproxy)"
-ensure_pg_cluster
-start_daemon $PORT "[listen]
-address = \"127.0.0.1:$PORT\"
-[probe]
-interval = \"250ms\"
-$SHOP_CLUSTER
-[class.inventory]
-max_staleness = \"0s\"
-[class.dashboard]
-max_staleness = \"1s\"
-[class.reports]
-max_staleness = \"1h\"
-fallback = \"error\""
-start_writer
+start_shop 1s
 
-sed -e "s/check port 8432 /check port $PORT /" -e "s/127.0.0.1:6432/127.0.0.1:$LB/" \
+sed -e "s/check port 8432 /check port $DAEMON_PORT /" -e "s/127.0.0.1:6432/127.0.0.1:$LB/" \
   -e "s/127.0.0.1:6433/127.0.0.1:$LB_REPORTS/" "$REPO/examples/haproxy.cfg" >"$WORK/haproxy.cfg"
 check "examples/haproxy.cfg is valid for HAProxy $(haproxy -v | head -1 | awk '{print $3}')" \
   haproxy -c -q -f "$WORK/haproxy.cfg"

@@ -5,6 +5,7 @@
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$REPO/tests/support/config.sh"
 BIN="${LAGROUTER_BIN:-$REPO/build/bin/lagrouter}"
 ARTIFACTS="${LAGROUTER_ARTIFACTS:-$REPO/build/test-artifacts}"
 export LAGROUTER_DB_PASSWORD="${LAGROUTER_DB_PASSWORD:-lagrouter-demo-pw}"
@@ -63,18 +64,32 @@ pause_replay() {
 }
 resume_replay() { pg_super "$1" "SELECT pg_wal_replay_resume()" >/dev/null; }
 
-# start_daemon PORT CONFIG_TEXT: runs lagrouter until the test exits.
+# start_daemon OPTION...: runs lagrouter until the test exits, on a port free
+# at run time (DAEMON_PORT, DAEMON_URL), with the config lagrouter_config
+# (tests/support/config.sh) makes of the options.
 DAEMON_URL=""
+DAEMON_PORT=""
 start_daemon() {
-  local port=$1 config=$2
-  printf '%s\n' "$config" >"$WORK/lagrouter.toml"
+  DAEMON_PORT=$(free_port)
+  lagrouter_config --listen "$DAEMON_PORT" "$@" >"$WORK/lagrouter.toml"
   "$BIN" --config "$WORK/lagrouter.toml" >"$WORK/lagrouter.log" 2>&1 &
   local pid=$!
   cleanups+=("kill $pid; wait $pid")
-  DAEMON_URL="http://127.0.0.1:$port"
-  wait_until 15 curl -sf "$DAEMON_URL/readyz" -o /dev/null ||
-    { cat "$WORK/lagrouter.log"; die "lagrouter did not become ready on port $port"; }
-  kill -0 "$pid" 2>/dev/null || die "lagrouter exited (port $port in use?)"
+  DAEMON_URL="http://127.0.0.1:$DAEMON_PORT"
+  wait_ready "$DAEMON_URL" 15 "$pid" ||
+    { cat "$WORK/lagrouter.log"; die "lagrouter did not become ready on port $DAEMON_PORT"; }
+  kill -0 "$pid" 2>/dev/null || die "lagrouter exited (port $DAEMON_PORT in use?)"
+}
+
+# start_shop DASHBOARD_STALENESS: the set-up of the tests that pause a replica
+# while a writer commits: the cluster, a daemon probing it every 250 ms with
+# classes inventory (0 s), dashboard (as given) and reports (1 h, fallback
+# error), and the writer.
+start_shop() {
+  ensure_pg_cluster
+  start_daemon --interval 250ms --pg shop "$PG_PRIMARY" --class inventory 0s \
+    --class dashboard "$1" --class reports 1h --fallback error
+  start_writer
 }
 
 # A writer committing on the primary every 50 ms, so a paused replica falls behind.
@@ -91,23 +106,5 @@ start_writer() {
 # http_code PATH: the daemon's HTTP status for PATH.
 http_code() { curl -s -o /dev/null -w '%{http_code}' "$DAEMON_URL$1"; }
 
-# The shop cluster of scripts/pg-cluster.sh, for test configs.
-SHOP_CLUSTER='[[cluster]]
-name = "shop"
-engine = "postgres"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-  [[cluster.server]]
-  name = "pg-a"
-  host = "127.0.0.1"
-  port = 5441
-  [[cluster.server]]
-  name = "pg-b"
-  host = "127.0.0.1"
-  port = 5442
-  [[cluster.server]]
-  name = "pg-c"
-  host = "127.0.0.1"
-  port = 5443'
 # answers CODE PATH: the daemon answers PATH with HTTP status CODE (for wait_until).
 answers() { test "$(http_code "$2")" = "$1"; }

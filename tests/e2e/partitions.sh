@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end test of lagrouter under real network partitions (issue 5, item 3):
-# packets silently dropped by iptables, inside a network namespace of its own.
+# End-to-end test of lagrouter under real network partitions: packets
+# silently dropped by iptables, inside a network namespace of its own.
 #
 # Everything runs in a fresh namespace lgr-part-PID with its own loopback, so
 # the default ports are free there and nothing touches the root namespace (its
@@ -8,7 +8,7 @@
 #
 #   PostgreSQL  pg-a (primary) 5441, pg-b 5442, pg-c 5443   scripts/pg-cluster.sh
 #   MariaDB     db-0 (primary) 3407, db-1 3408, db-2 3409   scripts/mariadb-cluster.sh
-#   lagrouter   127.0.0.1:8432, as uid 65534 (nobody)       probe 250 ms, timeout 1 s
+#   lagrouter   127.0.0.1:<a free port>, as uid 65534       probe 250 ms, timeout 1 s
 #
 # all with LAGROUTER_RUN_DIR=/tmp/lagrouter-netns-PID.
 #
@@ -103,35 +103,18 @@ RUN=$3
 DAEMON_UID=65534
 INTERVAL_MS=250
 TIMEOUT_MS=1000
-LR=http://127.0.0.1:8432
+source "$repo/tests/support/config.sh"
+LR_PORT=""  # free_port, chosen once the servers run
+LR=""       # http://127.0.0.1:$LR_PORT
 PG=$repo/scripts/pg-cluster.sh
 MDB=$repo/scripts/mariadb-cluster.sh
 
-passed=0
-failed=0
+source "$here/checks.sh"
 daemon_pid=""
 writer_pid=""
 
-ok() { passed=$((passed + 1)); echo "ok   - $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $*"; }
-check() {  # check DESCRIPTION COMMAND...: ok when COMMAND succeeds
-  local what=$1; shift
-  if "$@"; then ok "$what"; else fail "$what"; fi
-}
-note() { echo "#      $*"; }
-die() { fail "$*"; exit 1; }
-
-now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
-
 # wait_until MILLISECONDS COMMAND...: polls COMMAND every 20 ms until it succeeds.
-wait_until() {
-  local end=$(($(now_ms) + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    (($(now_ms) < end)) || return 1
-    sleep 0.02
-  done
-}
+wait_until() { local ms=$1; shift; wait_ms "$ms" 0.02 "$@"; }
 
 inner_cleanup() {
   local rc=$?
@@ -146,10 +129,7 @@ inner_cleanup() {
     echo "# last lines of the daemon log ($RUN/daemon.log):"
     tail -n 25 "$RUN/daemon.log" | sed 's/^/#   /'
   fi
-  ((rc != 0 && failed == 0)) && failed=1
-  echo "$passed passed, $failed failed"
-  ((failed == 0)) && exit 0
-  exit 1
+  checks_end "$rc"
 }
 trap inner_cleanup EXIT
 trap 'fail "interrupted"; exit 1' INT TERM
@@ -198,22 +178,18 @@ one_conn_stable() {  # exactly one, at 5 samples over a second
 ipt_counter() {  # ipt_counter COMMENT: packets counted by the rule with that comment
   iptables -L OUTPUT -v -x -n | awk -v c="/* $1 */" 'index($0, c) { print $1; exit }'
 }
-cut_daemon() {  # cut_daemon PORT: daemon <-> server on PORT, both directions
-  iptables -A OUTPUT -o lo -p tcp --dport "$1" --syn -m owner --uid-owner "$DAEMON_UID" \
-    -m comment --comment "syn-$1"
-  iptables -A OUTPUT -o lo -p tcp --dport "$1" -m owner --uid-owner "$DAEMON_UID" \
-    -m comment --comment "to-$1" -j DROP
-  iptables -A OUTPUT -o lo -p tcp --sport "$1" -m connmark --mark 0x1 \
-    -m comment --comment "from-$1" -j DROP
+# daemon_rules -A|-D PORT: daemon <-> server on PORT, both directions (and a
+# counter of the daemon's SYNs to it)
+daemon_rules() {
+  iptables "$1" OUTPUT -o lo -p tcp --dport "$2" --syn -m owner --uid-owner "$DAEMON_UID" \
+    -m comment --comment "syn-$2"
+  iptables "$1" OUTPUT -o lo -p tcp --dport "$2" -m owner --uid-owner "$DAEMON_UID" \
+    -m comment --comment "to-$2" -j DROP
+  iptables "$1" OUTPUT -o lo -p tcp --sport "$2" -m connmark --mark 0x1 \
+    -m comment --comment "from-$2" -j DROP
 }
-heal_daemon() {
-  iptables -D OUTPUT -o lo -p tcp --dport "$1" --syn -m owner --uid-owner "$DAEMON_UID" \
-    -m comment --comment "syn-$1"
-  iptables -D OUTPUT -o lo -p tcp --dport "$1" -m owner --uid-owner "$DAEMON_UID" \
-    -m comment --comment "to-$1" -j DROP
-  iptables -D OUTPUT -o lo -p tcp --sport "$1" -m connmark --mark 0x1 \
-    -m comment --comment "from-$1" -j DROP
-}
+cut_daemon() { daemon_rules -A "$1"; }
+heal_daemon() { daemon_rules -D "$1"; }
 # repl_rules -A|-D PRIMARY_PORT CLIENT_PORT SERVER_UID
 repl_rules() {
   iptables "$1" OUTPUT -o lo -p tcp --sport "$3" --dport "$2" -m comment --comment repl-up -j DROP &&
@@ -249,54 +225,11 @@ mdb_ready=$(now_ms)
 iptables -A OUTPUT -o lo -p tcp -m owner --uid-owner "$DAEMON_UID" -j CONNMARK --set-mark 0x1 ||
   die "iptables CONNMARK in $NS"
 
-cat >"$RUN/lagrouter.toml" <<EOF
-[listen]
-address = "127.0.0.1:8432"
-[probe]
-interval = "${INTERVAL_MS}ms"
-timeout = "${TIMEOUT_MS}ms"
-[[cluster]]
-name = "shop"
-engine = "postgres"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-  [[cluster.server]]
-  name = "pg-a"
-  host = "127.0.0.1"
-  port = 5441
-  [[cluster.server]]
-  name = "pg-b"
-  host = "127.0.0.1"
-  port = 5442
-  [[cluster.server]]
-  name = "pg-c"
-  host = "127.0.0.1"
-  port = 5443
-[[cluster]]
-name = "mdb"
-engine = "mysql"
-user = "lagrouter"
-password_env = "LAGROUTER_DB_PASSWORD"
-  [[cluster.server]]
-  name = "db-0"
-  host = "127.0.0.1"
-  port = 3407
-  [[cluster.server]]
-  name = "db-1"
-  host = "127.0.0.1"
-  port = 3408
-  [[cluster.server]]
-  name = "db-2"
-  host = "127.0.0.1"
-  port = 3409
-[class.inventory]
-max_staleness = "0s"
-[class.second]
-max_staleness = "1s"
-[class.hour]
-max_staleness = "1h"
-fallback = "error"
-EOF
+LR_PORT=$(free_port)
+LR=http://127.0.0.1:$LR_PORT
+lagrouter_config --listen "$LR_PORT" --interval "${INTERVAL_MS}ms" --timeout "${TIMEOUT_MS}ms" \
+  --pg shop 5441 --mariadb mdb 3407 \
+  --class inventory 0s --class second 1s --class hour 1h --fallback error >"$RUN/lagrouter.toml"
 chmod 644 "$RUN/lagrouter.toml"
 setpriv --reuid="$DAEMON_UID" --regid="$DAEMON_UID" --clear-groups \
   "$LAGROUTER_BIN" --config "$RUN/lagrouter.toml" >"$RUN/daemon.log" 2>&1 &

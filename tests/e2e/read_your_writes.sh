@@ -4,19 +4,10 @@
 # class, so without `after` it would be routed reads it lacks; with `after`
 # every run must read its own write and never be sent to pg-c.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-PORT=18474
 RUNS=6
 
 ensure_pg_cluster
-start_daemon $PORT "[listen]
-address = \"127.0.0.1:$PORT\"
-[probe]
-interval = \"250ms\"
-$SHOP_CLUSTER
-[class.inventory]
-max_staleness = \"0s\"
-[class.hour]
-max_staleness = \"1h\""
+start_daemon --interval 250ms --pg shop "$PG_PRIMARY" --class inventory 0s --class hour 1h
 export LAGROUTER_URL=$DAEMON_URL LAGROUTER_CLASS=hour
 
 check "pg-c eligible for the 1 h class" wait_until 30 answers 200 "/v1/check/shop/pg-c?class=hour"

@@ -4,24 +4,10 @@
 # bounds, sparklines and per-class eligibility, and follow a replica whose
 # replay this test pauses. Screenshots go to build/test-artifacts/.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-PORT=18472
 REPLICA=pg-c REPLICA_PORT=5443  # the replica this test pauses
 
 command -v chromium >/dev/null || die "chromium is not installed (apt-get install -y chromium)"
-ensure_pg_cluster
-start_daemon $PORT "[listen]
-address = \"127.0.0.1:$PORT\"
-[probe]
-interval = \"250ms\"
-$SHOP_CLUSTER
-[class.inventory]
-max_staleness = \"0s\"
-[class.dashboard]
-max_staleness = \"2s\"
-[class.reports]
-max_staleness = \"1h\"
-fallback = \"error\""
-start_writer
+start_shop 2s
 
 # chromium_page OUT_PREFIX: the DOM after 3 s of virtual time (3 refreshes),
 # and a 1280x900 screenshot.
@@ -86,16 +72,11 @@ resume_replay $REPLICA_PORT
 
 # 3. With API tokens configured, the page asks for a token instead of failing.
 TOKEN=e2e-status-page-token
-start_daemon 18476 "[listen]
-address = \"127.0.0.1:18476\"
-$SHOP_CLUSTER
-[[client]]
+start_daemon --pg shop "$PG_PRIMARY" --class dashboard 2s --toml "[[client]]
 name = \"oncall\"
 token_sha256 = \"$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)\"
 clusters = [\"*\"]
-classes = [\"*\"]
-[class.dashboard]
-max_staleness = \"2s\""
+classes = [\"*\"]"
 chromium_page "$WORK/auth"
 check "with tokens configured the page asks for one" has "$WORK/auth.html" 'requires an API token'
 check "and shows 'token needed'" has "$WORK/auth.html" 'token needed'
