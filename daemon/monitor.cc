@@ -221,12 +221,12 @@ bool Monitor::OnSample(Cluster& c, size_t index, Sample sample) {
   auto update = c.state.Apply(index, std::move(sample), router::Clock::now(),
                               std::chrono::system_clock::now());
   c.Publish(std::move(update.snapshot));
-  for (const auto& event : update.events) Log(c.state, event);
+  for (const auto& event : update.events) OnEvent(c.state, event);
   return c.state.primary() == static_cast<int>(index);
 }
 
 // State changes are logged once, when they happen, not every cycle.
-void Monitor::Log(const ClusterState& state, const ClusterEvent& event) {
+void Monitor::OnEvent(const ClusterState& state, const ClusterEvent& event) {
   using Kind = ClusterEvent::Kind;
   const std::string& cluster = state.config().name;
   const std::string& name = state.server_config(event.server).name;

@@ -49,7 +49,8 @@ class Monitor final : public SnapshotSource {
   void WorkerLoop(Cluster& c, size_t index);
   // Folds in a sample and publishes; true when it came from the (single) primary.
   bool OnSample(Cluster& c, size_t index, probes::Sample sample);
-  void Log(const ClusterState& state, const ClusterEvent& event);
+  // Logs an event once, when it happens; first probes count towards Ready().
+  void OnEvent(const ClusterState& state, const ClusterEvent& event);
 
   std::shared_ptr<const Config> config_;
   Metrics* metrics_;

@@ -3,6 +3,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "common/text.h"
+
 namespace lagrouter::router {
 namespace {
 
@@ -50,7 +52,7 @@ Result<Position> ParsePosition(Engine engine, std::string_view text) {
   }
   // Whitespace alone would parse as an empty GTID list, which prints as "" and
   // is then rejected: reject it here too.
-  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+  if (Trim(text).empty()) {
     return MakeError("empty GTID position");
   }
   // A MySQL GTID set names source UUIDs ("uuid:1-5"); MariaDB's has none.

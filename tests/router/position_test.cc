@@ -76,3 +76,17 @@ TEST(Position, ParsesByEngine) {
 
 }  // namespace
 }  // namespace lagrouter::router
+
+namespace lagrouter::router {
+namespace {
+
+// Found by fuzz_position: "\v" is white space to the GTID parsers, so it must
+// be an empty (refused) position here too, not a set that prints as "".
+TEST(ParsePosition, AnyWhiteSpaceAloneIsAnEmptyGtidPosition) {
+  for (const char* text : {" ", "\t", "\v", "\f", " \r\n"}) {
+    EXPECT_FALSE(ParsePosition(Engine::kMysql, text).ok()) << static_cast<int>(text[0]);
+  }
+}
+
+}  // namespace
+}  // namespace lagrouter::router
