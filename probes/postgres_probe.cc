@@ -5,9 +5,10 @@
 
 #include <cstring>
 
+#include "common/text.h"
 #include "probes/postgres_parse.h"
 #include "probes/probe.h"
-#include "common/text.h"
+#include "probes/scrub.h"
 
 namespace lagrouter::probes {
 namespace {
@@ -32,8 +33,15 @@ class PostgresProbe final : public Probe {
   ~PostgresProbe() override { Close(); }
 
   Sample Run(Clock::time_point deadline) override {
+    Sample s = Take(deadline);
+    s.error = ScrubSecret(std::move(s.error), ep_.password);
+    return s;
+  }
+
+ private:
+  Sample Take(Clock::time_point deadline) {
     Sample s;
-    if (conn_ == nullptr && !Connect(deadline, s)) return Fail(s);
+    if (conn_ == nullptr && !Connect(deadline, s)) return s;
     s.sent_at = Clock::now();  // t_k: before the query leaves
     if (PQsendQuery(conn_, kPostgresProbeQuery) == 0) {
       return Drop(s, ErrorKind::kQuery, "sending the probe query failed: " + Message());
@@ -68,7 +76,6 @@ class PostgresProbe final : public Probe {
     return s;
   }
 
- private:
   bool Connect(Clock::time_point deadline, Sample& s) {
     const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());
     const std::string port = std::to_string(ep_.port);
@@ -176,11 +183,6 @@ class PostgresProbe final : public Probe {
 
   std::string Message() const {
     return conn_ == nullptr ? std::string("no connection") : std::string(Trim(PQerrorMessage(conn_)));
-  }
-
-  Sample& Fail(Sample& s) {
-    s.ok = false;
-    return s;
   }
 
   Sample Drop(Sample& s, ErrorKind kind, std::string message) {
