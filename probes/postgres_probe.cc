@@ -27,6 +27,12 @@ Wait WaitSocket(int fd, bool for_write, Clock::time_point deadline) {
   }
 }
 
+// SQLSTATE class 28: invalid authorization specification (28000, 28P01
+// invalid password).
+bool IsAuthSqlState(const char* sqlstate) {
+  return sqlstate != nullptr && std::strncmp(sqlstate, "28", 2) == 0;
+}
+
 class PostgresProbe final : public Probe {
  public:
   explicit PostgresProbe(ServerEndpoint endpoint) : ep_(std::move(endpoint)) {}
@@ -107,6 +113,7 @@ class PostgresProbe final : public Probe {
     while (st != PGRES_POLLING_OK) {
       if (st == PGRES_POLLING_FAILED || PQstatus(conn_) == CONNECTION_BAD) {
         const std::string msg = Message();
+        // libpq 15 keeps a failed start-up's SQLSTATE private (no accessor), so only its text tells.
         s.error_kind = msg.find("authentication") != std::string::npos ||
                                msg.find("password") != std::string::npos
                            ? ErrorKind::kAuth
@@ -135,24 +142,18 @@ class PostgresProbe final : public Probe {
   }
 
   void Interpret(const std::vector<PGresult*>& results, Sample& s) {
-    if (results.size() != 2) {
-      for (auto* r : results) {
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-          s.error_kind = ErrorKind::kQuery;
-          s.error = "probe query failed: " + std::string(Trim(PQresultErrorMessage(r)));
-          return;
-        }
-      }
-      s.error_kind = ErrorKind::kParse;
-      s.error = "expected 2 results, got " + std::to_string(results.size());
-      return;
-    }
     for (auto* r : results) {
       if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s.error_kind = ErrorKind::kQuery;
+        s.error_kind = IsAuthSqlState(PQresultErrorField(r, PG_DIAG_SQLSTATE)) ? ErrorKind::kAuth
+                                                                               : ErrorKind::kQuery;
         s.error = "probe query failed: " + std::string(Trim(PQresultErrorMessage(r)));
         return;
       }
+    }
+    if (results.size() != 2) {
+      s.error_kind = ErrorKind::kParse;
+      s.error = "expected 2 results, got " + std::to_string(results.size());
+      return;
     }
     if (PQntuples(results[0]) != 1) {
       s.error_kind = ErrorKind::kParse;
