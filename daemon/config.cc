@@ -65,7 +65,9 @@ Result<Config> LoadConfig(const std::string& path) {
   if (!in) return MakeError(path + ": cannot open the config file");
   std::stringstream ss;
   ss << in.rdbuf();
-  return ParseConfig(ss.str(), path);
+  LAGROUTER_ASSIGN_OR_RETURN(Config config, ParseConfigText(ss.str(), path));
+  LAGROUTER_RETURN_IF_ERROR(ResolveConfig(config));
+  return config;
 }
 
 }  // namespace lagrouter::daemon

@@ -98,7 +98,7 @@ Result<Config> ParseConfigText(const std::string& text, const std::string& name)
 Result<void> ResolveConfig(Config& config);
 
 // ParseConfigText, then ResolveConfig: a config from text whose secrets are
-// read as at start (tests of secret and TLS files).
+// read as at start (tests of secret and TLS files use it).
 Result<Config> ParseConfig(const std::string& text, const std::string& name);
 
 }  // namespace lagrouter::daemon
