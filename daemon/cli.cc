@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -105,20 +106,25 @@ Row ServerRow(const nlohmann::json& cluster, const nlohmann::json& s) {
           replicating,          bound,  eligible, error};
 }
 
-}  // namespace
+struct StatusOptions {
+  std::string url;
+  std::string token;
+};
 
-int RunStatusCommand(int argc, char** argv) {
+// Arguments and environment into `o`; an exit code when the command ends here
+// (--help, or a usage error already reported).
+std::optional<int> ParseStatusArgs(int argc, char** argv, StatusOptions& o) {
   const char* env_url = std::getenv("LAGROUTER_URL");
-  std::string url = env_url != nullptr && *env_url != '\0' ? env_url : kDefaultUrl;
+  o.url = env_url != nullptr && *env_url != '\0' ? env_url : kDefaultUrl;
   const char* env_token = std::getenv("LAGROUTER_TOKEN");
-  std::string token = env_token != nullptr ? env_token : "";
+  o.token = env_token != nullptr ? env_token : "";
   std::string token_file;
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--url" && i + 1 < argc) {
-      url = argv[++i];
+      o.url = argv[++i];
     } else if (arg.rfind("--url=", 0) == 0) {
-      url = arg.substr(6);
+      o.url = arg.substr(6);
     } else if (arg == "--token-file" && i + 1 < argc) {
       token_file = argv[++i];
     } else if (arg == "--help" || arg == "-h") {
@@ -130,47 +136,27 @@ int RunStatusCommand(int argc, char** argv) {
       return 2;
     }
   }
+  std::string& url = o.url;
   while (!url.empty() && url.back() == '/') url.pop_back();
   if (url.rfind("http://", 0) != 0 || url.size() <= 7 || url.find('/', 7) != std::string::npos) {
     std::fprintf(stderr, "lagrouter status: --url must look like http://HOST:PORT (got '%s')\n",
                  url.c_str());
     return 2;
   }
-
   if (!token_file.empty()) {
     std::ifstream in(token_file);
-    if (!in || !std::getline(in, token)) {
+    if (!in || !std::getline(in, o.token)) {
       std::fprintf(stderr, "lagrouter status: cannot read the token from '%s'\n",
                    token_file.c_str());
       return 2;
     }
+    std::string& token = o.token;
     while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
   }
+  return std::nullopt;
+}
 
-  httplib::Client client(url);
-  if (!token.empty()) client.set_bearer_token_auth(token.c_str());
-  client.set_connection_timeout(2, 0);
-  client.set_read_timeout(5, 0);
-  const auto res = client.Get("/v1/status");
-  if (!res) {
-    std::fprintf(stderr, "lagrouter status: cannot reach lagrouter at %s: %s\n", url.c_str(),
-                 httplib::to_string(res.error()).c_str());
-    return 1;
-  }
-  if (res->status == 401 || res->status == 403) {
-    std::fprintf(stderr, "lagrouter status: %s refused the request (HTTP %d): %.200s\n%s",
-                 url.c_str(), res->status, res->body.c_str(),
-                 token.empty() ? "set LAGROUTER_TOKEN or pass --token-file FILE\n" : "");
-    return 1;
-  }
-  const auto status = nlohmann::json::parse(res->body, nullptr, false);
-  if (res->status != 200 || status.is_discarded() || !status.is_object() ||
-      !status.contains("clusters") || !status["clusters"].is_array()) {
-    std::fprintf(stderr, "lagrouter status: %s/v1/status answered HTTP %d, not a status: %.200s\n",
-                 url.c_str(), res->status, res->body.c_str());
-    return 1;
-  }
-
+void PrintStatus(const std::string& url, const nlohmann::json& status) {
   std::string classes_line;
   if (status.contains("classes") && status["classes"].is_array()) {
     for (const auto& k : status["classes"]) {
@@ -199,6 +185,41 @@ int RunStatusCommand(int argc, char** argv) {
   }
   PrintTable(rows);
   for (const auto& p : problems) std::printf("\nprimary problem in %s\n", p.c_str());
+}
+
+}  // namespace
+
+int RunStatusCommand(int argc, char** argv) {
+  StatusOptions o;
+  if (auto exit_code = ParseStatusArgs(argc, argv, o)) return *exit_code;
+  const std::string& url = o.url;
+  const std::string& token = o.token;
+
+  httplib::Client client(url);
+  if (!token.empty()) client.set_bearer_token_auth(token.c_str());
+  client.set_connection_timeout(2, 0);
+  client.set_read_timeout(5, 0);
+  const auto res = client.Get("/v1/status");
+  if (!res) {
+    std::fprintf(stderr, "lagrouter status: cannot reach lagrouter at %s: %s\n", url.c_str(),
+                 httplib::to_string(res.error()).c_str());
+    return 1;
+  }
+  if (res->status == 401 || res->status == 403) {
+    std::fprintf(stderr, "lagrouter status: %s refused the request (HTTP %d): %.200s\n%s",
+                 url.c_str(), res->status, res->body.c_str(),
+                 token.empty() ? "set LAGROUTER_TOKEN or pass --token-file FILE\n" : "");
+    return 1;
+  }
+  const auto status = nlohmann::json::parse(res->body, nullptr, false);
+  if (res->status != 200 || status.is_discarded() || !status.is_object() ||
+      !status.contains("clusters") || !status["clusters"].is_array()) {
+    std::fprintf(stderr, "lagrouter status: %s/v1/status answered HTTP %d, not a status: %.200s\n",
+                 url.c_str(), res->status, res->body.c_str());
+    return 1;
+  }
+
+  PrintStatus(url, status);
   return 0;
 }
 

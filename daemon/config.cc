@@ -43,9 +43,9 @@ router::Duration Config::HistoryHorizon() const {
 Result<void> config_internal::CheckOwnToken(const ClientConfig& client,
                                             std::span<const ClientConfig> earlier,
                                             bool files_read) {
-  if (!files_read && !client.token_file.empty()) return Ok();
+  if (!files_read && client.token_file) return Ok();
   for (const auto& other : earlier) {
-    if (!files_read && !other.token_file.empty()) continue;
+    if (!files_read && other.token_file) continue;
     if (DigestEqual(other.token_sha256, client.token_sha256)) {
       return MakeError("client." + client.name + ": has the same token as client '" + other.name +
                        "'; give every client its own");
@@ -65,7 +65,9 @@ Result<Config> LoadConfig(const std::string& path) {
   if (!in) return MakeError(path + ": cannot open the config file");
   std::stringstream ss;
   ss << in.rdbuf();
-  return ParseConfig(ss.str(), path);
+  LAGROUTER_ASSIGN_OR_RETURN(Config config, ParseConfigText(ss.str(), path));
+  LAGROUTER_RETURN_IF_ERROR(ResolveConfig(config));
+  return config;
 }
 
 }  // namespace lagrouter::daemon

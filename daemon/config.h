@@ -1,6 +1,7 @@
 // lagrouter's configuration: TOML (toml11), validated at start and on SIGHUP.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,7 +41,7 @@ struct ClientConfig {
   // The bearer token's SHA-256; the token itself is never kept. Given as
   // token_sha256, or read from token_file (mode 0600) by ResolveConfig.
   Sha256Digest token_sha256{};
-  std::string token_file;
+  std::optional<std::string> token_file;  // set: the token is in this file
   bool all_clusters = false;
   std::vector<std::string> clusters;
   bool all_classes = false;
@@ -98,7 +99,7 @@ Result<Config> ParseConfigText(const std::string& text, const std::string& name)
 Result<void> ResolveConfig(Config& config);
 
 // ParseConfigText, then ResolveConfig: a config from text whose secrets are
-// read as at start (tests of secret and TLS files).
+// read as at start (tests of secret and TLS files use it).
 Result<Config> ParseConfig(const std::string& text, const std::string& name);
 
 }  // namespace lagrouter::daemon

@@ -43,12 +43,12 @@ Result<void> ResolvePassword(const Config& config, ClusterConfig& cluster) {
 }
 
 Result<void> ResolveToken(const Config& config, ClientConfig& client) {
-  if (client.token_file.empty()) return Ok();
+  if (!client.token_file) return Ok();
   const std::string key = "client." + client.name + ".token_file";
-  auto token = ReadPrivateFile(client.token_file);
+  auto token = ReadPrivateFile(*client.token_file);
   if (!token) return token.Propagate(Context(config, key));
   if (token->size() < 16) {
-    return MakeError(Context(config, key) + "'" + client.token_file +
+    return MakeError(Context(config, key) + "'" + *client.token_file +
                      "' holds a token shorter than 16 characters; generate one with: openssl "
                      "rand -hex 32");
   }

@@ -1,8 +1,10 @@
 // The text-level parts of the config: the safety checks run before toml11
 // sees the text, and durations ("250ms", "1m30s").
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <iterator>
 #include <string>
 
 #include "daemon/config_internal.h"
@@ -113,24 +115,18 @@ Result<router::Duration> ParseDuration(std::string_view text) {
     while (u < text.size() && std::isalpha(static_cast<unsigned char>(text[u]))) ++u;
     const std::string_view unit = text.substr(0, u);
     text.remove_prefix(u);
-    double scale = 0;
-    if (unit == "ns")
-      scale = 1;
-    else if (unit == "us")
-      scale = 1e3;
-    else if (unit == "ms")
-      scale = 1e6;
-    else if (unit == "s")
-      scale = 1e9;
-    else if (unit == "m")
-      scale = 60e9;
-    else if (unit == "h")
-      scale = 3600e9;
-    else if (unit == "d")
-      scale = 86400e9;
-    else
+    struct Unit {
+      std::string_view name;
+      double ns;
+    };
+    static constexpr Unit kUnits[] = {{"ns", 1},   {"us", 1e3},   {"ms", 1e6},   {"s", 1e9},
+                                      {"m", 60e9}, {"h", 3600e9}, {"d", 86400e9}};
+    const auto* known = std::find_if(std::begin(kUnits), std::end(kUnits),
+                                     [&](const Unit& k) { return k.name == unit; });
+    if (known == std::end(kUnits)) {
       return bad(unit.empty() ? "missing unit" : "unknown unit '" + std::string(unit) + "'");
-    total_ns += number * scale;
+    }
+    total_ns += number * known->ns;
   }
   if (!std::isfinite(total_ns) || total_ns > 365.0 * 86400e9) return bad("longer than a year");
   return router::Duration{static_cast<int64_t>(std::llround(total_ns))};

@@ -25,6 +25,7 @@
 #include "probes/mysql_status.h"
 #include "probes/probe.h"
 #include "probes/row.h"
+#include "probes/scrub.h"
 
 namespace lagrouter::probes {
 namespace {
@@ -94,6 +95,13 @@ class MysqlProbe final : public Probe {
   MysqlProbe& operator=(const MysqlProbe&) = delete;
 
   Sample Run(Clock::time_point deadline) override {
+    Sample s = Take(deadline);
+    s.error = ScrubSecret(std::move(s.error), ep_.password);
+    return s;
+  }
+
+ private:
+  Sample Take(Clock::time_point deadline) {
     Sample s;
     if (conn_ == nullptr && !Connect(deadline, s)) return s;
     if (Clock::now() >= deadline) return Drop(s, ErrorKind::kTimeout, "deadline passed");
@@ -138,7 +146,7 @@ class MysqlProbe final : public Probe {
     if (!parsed) {
       // The server answered; only its reply is odd, so the connection stays.
       s.error_kind = ErrorKind::kParse;
-      s.error = Scrub(parsed.error());
+      s.error = parsed.error();
       return s;
     }
     s.superuser = superuser_;
@@ -146,7 +154,6 @@ class MysqlProbe final : public Probe {
     return s;
   }
 
- private:
   bool Connect(Clock::time_point deadline, Sample& s) {
     conn_ = mysql_init(nullptr);
     if (conn_ == nullptr) {
@@ -177,8 +184,8 @@ class MysqlProbe final : public Probe {
       ErrorKind kind = IsAuthError(err) ? ErrorKind::kAuth : ErrorKind::kConnect;
       if (kind == ErrorKind::kConnect && TimedOut(deadline)) kind = ErrorKind::kTimeout;
       s.error_kind = kind;
-      s.error = Scrub("connect to " + Where() + " failed: " + mysql_error(conn_) + " (" +
-                      std::to_string(err) + ")");
+      s.error = "connect to " + Where() + " failed: " + mysql_error(conn_) + " (" +
+                std::to_string(err) + ")";
       Close();
       return false;
     }
@@ -275,7 +282,7 @@ class MysqlProbe final : public Probe {
   Sample& Drop(Sample& s, ErrorKind kind, const std::string& message) {
     s.ok = false;
     s.error_kind = kind;
-    s.error = Scrub(message);
+    s.error = message;
     s.received_at = Clock::now();
     Close();
     return s;
@@ -288,16 +295,6 @@ class MysqlProbe final : public Probe {
   }
 
   std::string Where() const { return ep_.host + ":" + std::to_string(ep_.port); }
-
-  // Server and library messages do not echo passwords, but a message must
-  // never carry one, whatever a future library does.
-  std::string Scrub(std::string message) const {
-    if (ep_.password.empty()) return message;
-    for (size_t pos = 0; (pos = message.find(ep_.password, pos)) != std::string::npos; pos += 3) {
-      message.replace(pos, ep_.password.size(), "***");
-    }
-    return message;
-  }
 
   ServerEndpoint ep_;
   MYSQL* conn_ = nullptr;

@@ -6,8 +6,8 @@
 #include <initializer_list>
 #include <limits>
 
-#include "router/gtid.h"
 #include "common/text.h"
+#include "router/gtid.h"
 
 namespace lagrouter::probes {
 namespace {
@@ -265,123 +265,149 @@ bool GrantsShowSuperuser(const std::vector<std::string>& grants) {
   return false;
 }
 
-Result<void> ParseMysqlStatus(const Row& variables, const std::vector<Row>& replica_rows,
-                              Sample& out) {
-  auto vars_or = ParseMysqlVariables(variables);
-  if (!vars_or) return vars_or.Propagate();
-  const MysqlVariables& vars = *vars_or;
-  const bool mariadb = vars.flavor == MysqlFlavor::kMariadb;
-  out.flavor = FlavorName(vars.flavor);
-  out.version = vars.version;
+namespace {
 
-  // Multi-source MySQL returns one row per channel; the first with a source
-  // decides (lagrouter follows one upstream per server).
+Result<router::Position> MysqlPosition(const std::string& text, const char* name) {
+  auto set = router::ParseMysqlGtidSet(text);
+  if (!set) return MakeError(std::string(name) + ": " + set.error());
+  return router::Position{std::move(set).value()};
+}
+
+Result<router::Position> MariadbPosition(const std::string& text, const char* name) {
+  auto gtid = router::ParseMariadbGtid(text);
+  if (!gtid) return MakeError(std::string(name) + ": " + gtid.error());
+  return router::Position{std::move(gtid).value()};
+}
+
+// Multi-source MySQL returns one row per channel; the first with a source
+// decides (lagrouter follows one upstream per server). `other_channels`
+// counts the rest.
+Result<std::optional<ReplicaStatus>> FirstSource(const std::vector<Row>& replica_rows,
+                                                 int* other_channels) {
   std::optional<ReplicaStatus> rs;
-  int other_channels = 0;
+  *other_channels = 0;
   for (const Row& row : replica_rows) {
     auto parsed = ParseReplicaStatus(row);
     if (!parsed) return parsed.Propagate();
     if (!parsed->HasSource()) continue;
     if (rs) {
-      ++other_channels;
+      ++*other_channels;
     } else {
       rs = std::move(parsed).value();
     }
   }
+  return rs;
+}
+
+// What the variables say about GTIDs, shared by both roles.
+struct GtidContext {
+  bool mariadb = false;
+  bool mysql_gtids = false;  // MySQL with gtid_mode=ON
+  std::string note;          // why positions are unknown, if they are
+};
+
+Result<void> FillReplicaPositions(const MysqlVariables& vars, const ReplicaStatus& rs,
+                                  const GtidContext& gtids, Sample& out) {
+  if (gtids.mariadb) {
+    if (!vars.gtid_slave_pos) return MakeError("server variables: gtid_slave_pos is NULL");
+    auto replay = router::ParseMariadbGtid(*vars.gtid_slave_pos);
+    if (!replay) return MakeError("gtid_slave_pos: " + replay.error());
+    router::MariadbGtid received = *replay;
+    if (rs.gtid_io_pos && !rs.gtid_io_pos->empty()) {
+      auto io = router::ParseMariadbGtid(*rs.gtid_io_pos);
+      if (!io) return MakeError("Gtid_IO_Pos: " + io.error());
+      received = MaxPerDomain(std::move(received), *io);
+    }
+    out.replay_position = std::move(replay).value();
+    out.receive_position = std::move(received);
+  } else if (gtids.mysql_gtids) {
+    std::optional<std::string> executed = vars.gtid_executed;
+    if (!executed) executed = rs.executed_gtid_set;
+    if (!executed) return MakeError("gtid_executed is NULL");
+    auto replay = MysqlPosition(*executed, "gtid_executed");
+    if (!replay) return replay.Propagate();
+    // Retrieved_Gtid_Set covers only the relay log; what the replica has
+    // received is that plus what it has already executed. Parsing the two
+    // joined by a comma merges them.
+    std::string received_text = *executed;
+    if (rs.retrieved_gtid_set && !rs.retrieved_gtid_set->empty()) {
+      if (!Trim(received_text).empty()) received_text += ",";
+      received_text += *rs.retrieved_gtid_set;
+    }
+    auto received = MysqlPosition(received_text, "Retrieved_Gtid_Set");
+    if (!received) return received.Propagate();
+    out.replay_position = std::move(replay).value();
+    out.receive_position = std::move(received).value();
+  }
+  return Ok();
+}
+
+Result<void> FillReplica(const MysqlVariables& vars, const ReplicaStatus& rs, int other_channels,
+                         const GtidContext& gtids, Sample& out) {
+  out.role = Role::kReplica;
+  // Only a deliberately stopped (or failed) IO thread means "not replicating";
+  // a stopped SQL thread leaves it replicating and the bound grows instead.
+  out.replicating = rs.io_running != ThreadState::kNo;
+  out.replication_state = std::string("io=") + ThreadStateName(rs.io_running) +
+                          " sql=" + ThreadStateName(rs.sql_running);
+  if (other_channels > 0) {
+    out.replication_state += " (+" + std::to_string(other_channels) + " more channels)";
+  }
+  if (!gtids.note.empty()) out.replication_state += "; " + gtids.note;
+  out.replication_error = JoinErrors(rs);
+  out.upstream = rs.source_host + ":" + std::to_string(rs.source_port);
+  if (rs.seconds_behind) out.reported_lag_seconds = static_cast<double>(*rs.seconds_behind);
+  return FillReplicaPositions(vars, rs, gtids, out);
+}
+
+Result<void> FillPrimary(const MysqlVariables& vars, const GtidContext& gtids, Sample& out) {
+  out.role = Role::kPrimary;
+  out.replication_state = gtids.note;
+  if (gtids.mariadb) {
+    // Without a binlog gtid_binlog_pos never moves, so it proves nothing.
+    if (!vars.log_bin) {
+      out.replication_state = "log_bin=OFF: write position unknown";
+      return Ok();
+    }
+    if (!vars.gtid_binlog_pos) return MakeError("server variables: gtid_binlog_pos is NULL");
+    auto pos = MariadbPosition(*vars.gtid_binlog_pos, "gtid_binlog_pos");
+    if (!pos) return pos.Propagate();
+    out.write_position = std::move(pos).value();
+  } else if (gtids.mysql_gtids) {
+    if (!vars.gtid_executed) return MakeError("server variables: gtid_executed is NULL");
+    auto pos = MysqlPosition(*vars.gtid_executed, "gtid_executed");
+    if (!pos) return pos.Propagate();
+    out.write_position = std::move(pos).value();
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Result<void> ParseMysqlStatus(const Row& variables, const std::vector<Row>& replica_rows,
+                              Sample& out) {
+  LAGROUTER_ASSIGN_OR_RETURN(const MysqlVariables vars, ParseMysqlVariables(variables));
+  out.flavor = FlavorName(vars.flavor);
+  out.version = vars.version;
+  int other_channels = 0;
+  LAGROUTER_ASSIGN_OR_RETURN(const std::optional<ReplicaStatus> rs,
+                             FirstSource(replica_rows, &other_channels));
 
   // MySQL without gtid_mode=ON has anonymous transactions: gtid_executed then
   // says nothing about what a server has, so the position is unknown.
-  const bool mysql_gtids = !mariadb && EqualsIgnoreCase(vars.gtid_mode, "ON");
-  std::string note;
-  if (!mariadb && !mysql_gtids) {
-    note = "gtid_mode=" + (vars.gtid_mode.empty() ? std::string("?") : vars.gtid_mode) +
-           ": positions unknown";
-  }
-  auto parse_mysql = [&](const std::string& text, const char* name) -> Result<router::Position> {
-    auto set = router::ParseMysqlGtidSet(text);
-    if (!set) return MakeError(std::string(name) + ": " + set.error());
-    return router::Position{std::move(set).value()};
-  };
-  auto parse_mariadb = [&](const std::string& text, const char* name) -> Result<router::Position> {
-    auto gtid = router::ParseMariadbGtid(text);
-    if (!gtid) return MakeError(std::string(name) + ": " + gtid.error());
-    return router::Position{std::move(gtid).value()};
-  };
-
-  if (rs) {
-    out.role = Role::kReplica;
-    // Only a deliberately stopped (or failed) IO thread means "not replicating";
-    // a stopped SQL thread leaves it replicating and the bound grows instead.
-    out.replicating = rs->io_running != ThreadState::kNo;
-    out.replication_state = std::string("io=") + ThreadStateName(rs->io_running) +
-                            " sql=" + ThreadStateName(rs->sql_running);
-    if (other_channels > 0) {
-      out.replication_state += " (+" + std::to_string(other_channels) + " more channels)";
-    }
-    if (!note.empty()) out.replication_state += "; " + note;
-    out.replication_error = JoinErrors(*rs);
-    out.upstream = rs->source_host + ":" + std::to_string(rs->source_port);
-    if (rs->seconds_behind) out.reported_lag_seconds = static_cast<double>(*rs->seconds_behind);
-
-    if (mariadb) {
-      if (!vars.gtid_slave_pos) return MakeError("server variables: gtid_slave_pos is NULL");
-      auto replay = router::ParseMariadbGtid(*vars.gtid_slave_pos);
-      if (!replay) return MakeError("gtid_slave_pos: " + replay.error());
-      router::MariadbGtid received = *replay;
-      if (rs->gtid_io_pos && !rs->gtid_io_pos->empty()) {
-        auto io = router::ParseMariadbGtid(*rs->gtid_io_pos);
-        if (!io) return MakeError("Gtid_IO_Pos: " + io.error());
-        received = MaxPerDomain(std::move(received), *io);
-      }
-      out.replay_position = std::move(replay).value();
-      out.receive_position = std::move(received);
-    } else if (mysql_gtids) {
-      std::optional<std::string> executed = vars.gtid_executed;
-      if (!executed) executed = rs->executed_gtid_set;
-      if (!executed) return MakeError("gtid_executed is NULL");
-      auto replay = parse_mysql(*executed, "gtid_executed");
-      if (!replay) return replay.Propagate();
-      // Retrieved_Gtid_Set covers only the relay log; what the replica has
-      // received is that plus what it has already executed. Parsing the two
-      // joined by a comma merges them.
-      std::string received_text = *executed;
-      if (rs->retrieved_gtid_set && !rs->retrieved_gtid_set->empty()) {
-        if (!Trim(received_text).empty()) received_text += ",";
-        received_text += *rs->retrieved_gtid_set;
-      }
-      auto received = parse_mysql(received_text, "Retrieved_Gtid_Set");
-      if (!received) return received.Propagate();
-      out.replay_position = std::move(replay).value();
-      out.receive_position = std::move(received).value();
-    }
-    return Ok();
+  GtidContext gtids;
+  gtids.mariadb = vars.flavor == MysqlFlavor::kMariadb;
+  gtids.mysql_gtids = !gtids.mariadb && EqualsIgnoreCase(vars.gtid_mode, "ON");
+  if (!gtids.mariadb && !gtids.mysql_gtids) {
+    gtids.note = "gtid_mode=" + (vars.gtid_mode.empty() ? std::string("?") : vars.gtid_mode) +
+                 ": positions unknown";
   }
 
-  if (!vars.read_only && !vars.super_read_only) {
-    out.role = Role::kPrimary;
-    out.replication_state = note;
-    if (mariadb) {
-      // Without a binlog gtid_binlog_pos never moves, so it proves nothing.
-      if (!vars.log_bin) {
-        out.replication_state = "log_bin=OFF: write position unknown";
-        return Ok();
-      }
-      if (!vars.gtid_binlog_pos) return MakeError("server variables: gtid_binlog_pos is NULL");
-      auto pos = parse_mariadb(*vars.gtid_binlog_pos, "gtid_binlog_pos");
-      if (!pos) return pos.Propagate();
-      out.write_position = std::move(pos).value();
-    } else if (mysql_gtids) {
-      if (!vars.gtid_executed) return MakeError("server variables: gtid_executed is NULL");
-      auto pos = parse_mysql(*vars.gtid_executed, "gtid_executed");
-      if (!pos) return pos.Propagate();
-      out.write_position = std::move(pos).value();
-    }
-    return Ok();
-  }
-
+  if (rs) return FillReplica(vars, *rs, other_channels, gtids, out);
+  if (!vars.read_only && !vars.super_read_only) return FillPrimary(vars, gtids, out);
   out.role = Role::kUnknown;
   out.replication_state = "read-only with no replication source";
-  if (!note.empty()) out.replication_state += "; " + note;
+  if (!gtids.note.empty()) out.replication_state += "; " + gtids.note;
   return Ok();
 }
 

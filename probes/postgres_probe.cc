@@ -5,9 +5,10 @@
 
 #include <cstring>
 
+#include "common/text.h"
 #include "probes/postgres_parse.h"
 #include "probes/probe.h"
-#include "common/text.h"
+#include "probes/scrub.h"
 
 namespace lagrouter::probes {
 namespace {
@@ -26,14 +27,27 @@ Wait WaitSocket(int fd, bool for_write, Clock::time_point deadline) {
   }
 }
 
+// SQLSTATE class 28: invalid authorization specification (28000, 28P01
+// invalid password).
+bool IsAuthSqlState(const char* sqlstate) {
+  return sqlstate != nullptr && std::strncmp(sqlstate, "28", 2) == 0;
+}
+
 class PostgresProbe final : public Probe {
  public:
   explicit PostgresProbe(ServerEndpoint endpoint) : ep_(std::move(endpoint)) {}
   ~PostgresProbe() override { Close(); }
 
   Sample Run(Clock::time_point deadline) override {
+    Sample s = Take(deadline);
+    s.error = ScrubSecret(std::move(s.error), ep_.password);
+    return s;
+  }
+
+ private:
+  Sample Take(Clock::time_point deadline) {
     Sample s;
-    if (conn_ == nullptr && !Connect(deadline, s)) return Fail(s);
+    if (conn_ == nullptr && !Connect(deadline, s)) return s;
     s.sent_at = Clock::now();  // t_k: before the query leaves
     if (PQsendQuery(conn_, kPostgresProbeQuery) == 0) {
       return Drop(s, ErrorKind::kQuery, "sending the probe query failed: " + Message());
@@ -68,7 +82,6 @@ class PostgresProbe final : public Probe {
     return s;
   }
 
- private:
   bool Connect(Clock::time_point deadline, Sample& s) {
     const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());
     const std::string port = std::to_string(ep_.port);
@@ -100,6 +113,7 @@ class PostgresProbe final : public Probe {
     while (st != PGRES_POLLING_OK) {
       if (st == PGRES_POLLING_FAILED || PQstatus(conn_) == CONNECTION_BAD) {
         const std::string msg = Message();
+        // libpq 15 keeps a failed start-up's SQLSTATE private (no accessor), so only its text tells.
         s.error_kind = msg.find("authentication") != std::string::npos ||
                                msg.find("password") != std::string::npos
                            ? ErrorKind::kAuth
@@ -128,24 +142,18 @@ class PostgresProbe final : public Probe {
   }
 
   void Interpret(const std::vector<PGresult*>& results, Sample& s) {
-    if (results.size() != 2) {
-      for (auto* r : results) {
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-          s.error_kind = ErrorKind::kQuery;
-          s.error = "probe query failed: " + std::string(Trim(PQresultErrorMessage(r)));
-          return;
-        }
-      }
-      s.error_kind = ErrorKind::kParse;
-      s.error = "expected 2 results, got " + std::to_string(results.size());
-      return;
-    }
     for (auto* r : results) {
       if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s.error_kind = ErrorKind::kQuery;
+        s.error_kind = IsAuthSqlState(PQresultErrorField(r, PG_DIAG_SQLSTATE)) ? ErrorKind::kAuth
+                                                                               : ErrorKind::kQuery;
         s.error = "probe query failed: " + std::string(Trim(PQresultErrorMessage(r)));
         return;
       }
+    }
+    if (results.size() != 2) {
+      s.error_kind = ErrorKind::kParse;
+      s.error = "expected 2 results, got " + std::to_string(results.size());
+      return;
     }
     if (PQntuples(results[0]) != 1) {
       s.error_kind = ErrorKind::kParse;
@@ -176,11 +184,6 @@ class PostgresProbe final : public Probe {
 
   std::string Message() const {
     return conn_ == nullptr ? std::string("no connection") : std::string(Trim(PQerrorMessage(conn_)));
-  }
-
-  Sample& Fail(Sample& s) {
-    s.ok = false;
-    return s;
   }
 
   Sample Drop(Sample& s, ErrorKind kind, std::string message) {

@@ -81,7 +81,8 @@ struct ServerEndpoint {
   std::string user;
   std::string password;  // resolved from env/file at start; never logged
   std::string database;  // postgres: dbname (default "postgres")
-  // TLS: postgres sslmode etc. / mysql ssl options (issue 6).
+  // TLS: sslmode as PostgreSQL spells it (the MySQL probe maps it to its
+  // ssl options), and the PEM files.
   std::string sslmode;
   std::string sslrootcert;
   std::string sslcert;

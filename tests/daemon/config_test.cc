@@ -74,6 +74,7 @@ TEST_F(ConfigTest, ParsingKeepsTheSourcesAndResolvingReadsThem) {
   EXPECT_EQ(config.clusters[0].password_env, "LAGROUTER_TEST_PW");
   EXPECT_EQ(config.clusters[0].password, "");
   EXPECT_EQ(config.clients[0].token_file, "/nonexistent/token");
+  EXPECT_EQ(config.clients[0].token_sha256, Sha256Digest{});
 
   auto resolved = ResolveConfig(config);
   ASSERT_FALSE(resolved.ok());
@@ -95,6 +96,16 @@ TEST_F(ConfigTest, ParsingKeepsTheSourcesAndResolvingReadsThem) {
             std::string::npos)
       << resolved.error();
   EXPECT_EQ(config.clusters[0].password, "s3cret-pw");
+}
+
+TEST_F(ConfigTest, AnEmptyTokenFileNameIsAnError) {
+  std::string text = kValid;
+  text.replace(text.find("[class.inventory]"), 0,
+               "[[client]]\nname = \"app\"\ntoken_file = \"\"\n"
+               "clusters = [\"*\"]\nclasses = [\"*\"]\n");
+  auto cfg = ParseConfig(text, "test.toml");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error(), "test.toml: client.app.token_file: cannot read ''");
 }
 
 TEST(ConfigFile, LoadReadsParsesAndResolves) {
