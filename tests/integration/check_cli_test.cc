@@ -12,7 +12,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr int kPausedPort = 5443;  // pg-c
+const int kPausedPort = PgPort(2);  // pg-c
 
 ConfigText Config() {
   return ConfigText().Probe("250ms").Cluster(PgShop()).StandardClasses();
@@ -57,7 +57,7 @@ TEST_F(CheckAndCli, PausedReplicaFailsItsClassOnlyWhileStale) {
   EXPECT_LE(fresh.json["staleness_bound_ms"].get<int64_t>(), 1000);
 
   // Pause pg-c while a writer commits: the bound passes 1 s and the check fails.
-  auto writer = std::make_unique<Writer>(Engine::kPostgres, 5441, "check-test", milliseconds(20));
+  auto writer = std::make_unique<Writer>(Engine::kPostgres, PgPort(0), "check-test", milliseconds(20));
   PgConn c(kPausedPort, "postgres", "postgres");
   ASSERT_TRUE(c.ok());
   c.Query("SELECT pg_wal_replay_pause()");

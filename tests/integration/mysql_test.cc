@@ -21,7 +21,7 @@ constexpr int kIntervalMs = 250;
 constexpr const char* kCluster = "shop";
 
 int Port(int node) {
-  return 3407 + node;
+  return MariadbPort(node);
 }
 std::string Script() {
   return RepoPath("scripts/mariadb-cluster.sh");
@@ -68,9 +68,9 @@ std::string BinlogPos(const std::string& line) {
 // Node 0 writable with no source; nodes 1 and 2 read-only, replicating from it.
 bool OriginalTopology() {
   const auto lines = StatusLines();
+  const std::string replica = "replica of :" + std::to_string(Port(0)) + " io=Yes sql=Yes  read-only";
   return lines[0].find("no replication  writable") != std::string::npos &&
-         lines[1].find("replica of :3407 io=Yes sql=Yes  read-only") != std::string::npos &&
-         lines[2].find("replica of :3407 io=Yes sql=Yes  read-only") != std::string::npos;
+         lines[1].find(replica) != std::string::npos && lines[2].find(replica) != std::string::npos;
 }
 
 // The original topology with every node at the same position (nothing writes
@@ -353,7 +353,7 @@ TEST_F(MariadbSlice, StoppedReplicationIsEligibleForNothing) {
   EXPECT_NE(state.find("io=No"), std::string::npos) << s.dump();
   EXPECT_NE(state.find("sql=No"), std::string::npos) << s.dump();
   EXPECT_TRUE(s["replication_error"].is_string()) << s.dump();
-  EXPECT_EQ(s["upstream"], "127.0.0.1:3407") << s.dump();
+  EXPECT_EQ(s["upstream"], "127.0.0.1:" + std::to_string(Port(0))) << s.dump();
   EXPECT_TRUE(s["reported_lag_seconds"].is_null())
       << "NULL Seconds_Behind_Master read as a number: " << s.dump();
   const auto metrics = d().Get("/metrics").body;
@@ -525,8 +525,9 @@ TEST_F(MariadbSlice, FailoverIsFollowed) {
   EXPECT_EQ(status.json["clusters"][0]["primary"], "db-2");
   const auto old_primary = d().Server(kCluster, "db-0");
   EXPECT_EQ(old_primary["role"], "replica");
-  EXPECT_EQ(old_primary["upstream"], "127.0.0.1:3409") << old_primary.dump();
-  EXPECT_EQ(d().Server(kCluster, "db-1")["upstream"], "127.0.0.1:3409");
+  const std::string new_upstream = "127.0.0.1:" + std::to_string(Port(2));
+  EXPECT_EQ(old_primary["upstream"], new_upstream) << old_primary.dump();
+  EXPECT_EQ(d().Server(kCluster, "db-1")["upstream"], new_upstream);
   EXPECT_NE(d().Log().find("primary changed to db-2"), std::string::npos) << d().Log();
 
   // And back: the original topology, followed the same way.

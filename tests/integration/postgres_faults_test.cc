@@ -99,7 +99,7 @@ TEST_F(PostgresFaults, HungReplicaIsIsolated) {
   int64_t slowest_answer_ms = 0;
   int64_t oldest_other_probe_ms = 0;
   {
-    Freeze freeze("pg-c", 5443);
+    Freeze freeze("pg-c", PgPort(2));
     while (Clock::now() - freeze.frozen_at() < milliseconds(kTimeoutMs + kIntervalMs + 1500)) {
       // Only answers asked after pg-c was seen down must avoid it.
       const bool known_down = down_at != Clock::time_point{};
@@ -140,13 +140,13 @@ TEST_F(PostgresFaults, HungReplicaIsIsolated) {
       },
       seconds(10)))
       << d().Log();
-  EXPECT_EQ(DaemonConnections(d(), 5443), 1);
+  EXPECT_EQ(DaemonConnections(d(), PgPort(2)), 1);
 }
 
 // A hung primary: classes that need it fail fast; replicas keep serving loose
 // classes; route answers are not delayed.
 TEST_F(PostgresFaults, HungPrimaryFailsPrimaryClassesFast) {
-  Freeze freeze("pg-a", 5441);
+  Freeze freeze("pg-a", PgPort(0));
   ASSERT_TRUE(WaitFor([] { return d().Route("shop", "inventory").status == 503; },
                       milliseconds(kTimeoutMs + kIntervalMs + 100), milliseconds(5)));
   std::printf("[ measure  ] hung primary: 503 for the 0 s class after %lld ms\n",
@@ -161,7 +161,7 @@ TEST_F(PostgresFaults, HungPrimaryFailsPrimaryClassesFast) {
   freeze.Thaw();
   ASSERT_TRUE(WaitFor([] { return d().Route("shop", "inventory").status == 200; }, seconds(10)))
       << d().Log();
-  EXPECT_EQ(DaemonConnections(d(), 5441), 1);
+  EXPECT_EQ(DaemonConnections(d(), PgPort(0)), 1);
 }
 
 // Two servers claim to be primary: no primary is picked (503, and status and

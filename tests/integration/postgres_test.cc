@@ -14,9 +14,9 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr int kPrimaryPort = 5441;
-constexpr int kReplica1Port = 5442;  // pg-b
-constexpr int kIntervalMs = 250;     // the default probe interval
+const int kPrimaryPort = PgPort(0);
+const int kReplica1Port = PgPort(1);  // pg-b
+constexpr int kIntervalMs = 250;      // the default probe interval
 
 ConfigText Config() {
   return ConfigText().Probe("250ms", "1s").Cluster(PgShop()).StandardClasses();
@@ -35,7 +35,7 @@ class PostgresSlice : public DaemonSuite {
   }
   void SetUp() override {
     // Every test starts from a healthy, caught-up cluster.
-    for (int port : {5442, 5443}) {
+    for (int port : {PgPort(1), PgPort(2)}) {
       PgConn r(port, "postgres", "postgres");
       ASSERT_TRUE(r.ok());
       r.Query("SELECT pg_wal_replay_resume()");
@@ -197,7 +197,7 @@ TEST_F(PostgresSlice, PausedReplayLeavesTightClassAndReturns) {
 
 // 4. after=<LSN of a fresh commit> never goes to a replica that lacks it.
 TEST_F(PostgresSlice, AfterPositionIsReadYourWrites) {
-  PgConn paused(5443, "postgres", "postgres");  // pg-c
+  PgConn paused(PgPort(2), "postgres", "postgres");  // pg-c
   paused.Query("SELECT pg_wal_replay_pause()");
   PgConn app(kPrimaryPort, "app", "shop");
   PgConn b(kReplica1Port, "app", "shop");

@@ -86,7 +86,7 @@ constexpr char kOpsToken[] = "ops-0a1b2c3d4e5f60718293a4b5c6d7e8f9";
 
 // The MariaDB cluster as the ops client sees it: its first two nodes.
 ClusterSpec Mdb() {
-  return ClusterSpec("mdb", "mysql").Server("m0", 3407).Server("m1", 3408);
+  return ClusterSpec("mdb", "mysql").Server("m0", MariadbPort(0)).Server("m1", MariadbPort(1));
 }
 
 // Probes and the three classes, without clusters or clients.
@@ -218,7 +218,7 @@ TEST_F(SecurityAuth, DenialsAreCountedAndLoggedPerClientWithoutTheToken) {
 
 // 4. The monitoring users of both engines are least-privilege, not superusers.
 TEST_F(SecurityAuth, MonitoringUsersAreLeastPrivilege) {
-  PgConn pg(5441, "postgres", "postgres");
+  PgConn pg(PgPort(0), "postgres", "postgres");
   ASSERT_TRUE(pg.ok());
   EXPECT_EQ(pg.Query("SELECT rolsuper FROM pg_roles WHERE rolname = 'lagrouter'"), "f");
   EXPECT_EQ(pg.Query("SELECT rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls "
@@ -381,8 +381,10 @@ class SecurityTls : public DaemonSuite {
                      .Server("pg-tls", kTlsPgPort, "localhost")
                      .Server("pg-wrong-name", kTlsPgPort))
         .Cluster(PgShop().Only({"pg-a"}).PasswordFile(d + "/wrong.pw"))
-        .Cluster(ClusterSpec("mdb", "mysql").PasswordFile(d + "/wrong.pw").Server("m0", 3407))
-        .Cluster(ClusterSpec("mdb-tls", "mysql").Set("sslmode", "require").Server("m0", 3407))
+        .Cluster(
+            ClusterSpec("mdb", "mysql").PasswordFile(d + "/wrong.pw").Server("m0", MariadbPort(0)))
+        .Cluster(
+            ClusterSpec("mdb-tls", "mysql").Set("sslmode", "require").Server("m0", MariadbPort(0)))
         .Class("inventory", "0s")
         .Class("hour", "1h")
         .Client(ClientSpec("checkout").TokenFile(d + "/token"))

@@ -1,6 +1,7 @@
 #include "tests/support/config_text.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace lagrouter::test_support {
 namespace {
@@ -236,6 +237,23 @@ std::string ConfigText::str() const {
   for (const auto& [name, keys] : classes_) out += Table("class." + name, keys);
   for (const auto& c : clients_) out += c;
   return out + Table("auth", auth_) + raw_;
+}
+
+namespace {
+
+int BasePort(const char* env, int fallback) {
+  const char* text = std::getenv(env);
+  return text != nullptr && *text != '\0' ? std::atoi(text) : fallback;
+}
+
+}  // namespace
+
+int PgPort(int node) {
+  return BasePort("LAGROUTER_PG_BASE_PORT", 5441) + node;
+}
+
+int MariadbPort(int node) {
+  return BasePort("LAGROUTER_MYSQL_BASE_PORT", 3407) + node;
 }
 
 ClusterSpec PgShop(int base_port) {

@@ -124,13 +124,19 @@ class ConfigText {
   std::string raw_;
 };
 
+// The port of node `node` (0-2) of the project's clusters, as the cluster
+// scripts choose it: LAGROUTER_PG_BASE_PORT (default 5441) or
+// LAGROUTER_MYSQL_BASE_PORT (default 3407) plus the node.
+int PgPort(int node);
+int MariadbPort(int node);
+
 // The project's local PostgreSQL cluster (scripts/pg-cluster.sh): cluster
 // "shop", primary pg-a 5441, replicas pg-b 5442 and pg-c 5443 (from
-// `base_port` when the script runs with another LAGROUTER_PG_BASE_PORT).
-ClusterSpec PgShop(int base_port = 5441);
-// The project's local MariaDB cluster (scripts/mariadb-cluster.sh, nodes 0-2
-// from LAGROUTER_MYSQL_BASE_PORT 3407): servers db-0 3407 (primary), db-1
-// 3408, db-2 3409, in a cluster named `name`.
-ClusterSpec MariaDbShop(std::string name = "shop", int base_port = 3407);
+// `base_port`).
+ClusterSpec PgShop(int base_port = PgPort(0));
+// The project's local MariaDB cluster (scripts/mariadb-cluster.sh): servers
+// db-0 3407 (primary), db-1 3408, db-2 3409 (from `base_port`), in a cluster
+// named `name`.
+ClusterSpec MariaDbShop(std::string name = "shop", int base_port = MariadbPort(0));
 
 }  // namespace lagrouter::test_support

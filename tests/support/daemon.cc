@@ -32,9 +32,9 @@ std::string MustRun(const std::string& command) {
 
 namespace {
 
-void StartUnlessRunning(const std::string& script, int first_port) {
-  for (int port = first_port; port < first_port + 3; ++port) {
-    if (!PortOpen(port)) {
+void StartUnlessRunning(const std::string& script, int (*port)(int node)) {
+  for (int node : {0, 1, 2}) {
+    if (!PortOpen(port(node))) {
       MustRun(RepoPath(script) + " start");
       return;
     }
@@ -44,11 +44,11 @@ void StartUnlessRunning(const std::string& script, int first_port) {
 }  // namespace
 
 void StartSharedPgCluster() {
-  StartUnlessRunning("scripts/pg-cluster.sh", 5441);
+  StartUnlessRunning("scripts/pg-cluster.sh", PgPort);
 }
 
 void StartSharedMariadbCluster() {
-  StartUnlessRunning("scripts/mariadb-cluster.sh", 3407);
+  StartUnlessRunning("scripts/mariadb-cluster.sh", MariadbPort);
 }
 
 Daemon::Daemon(ConfigText config) : port_(FreePort()) {

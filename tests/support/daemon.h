@@ -27,8 +27,8 @@ std::string DaemonBinary();
 // Runs a command that must succeed (fails the test otherwise); its output.
 std::string MustRun(const std::string& command);
 
-// Start the project's clusters (scripts/pg-cluster.sh: 5441-5443,
-// scripts/mariadb-cluster.sh: 3407-3409) unless all three servers already
+// Start the project's clusters (scripts/pg-cluster.sh: PgPort(0-2),
+// scripts/mariadb-cluster.sh: MariadbPort(0-2)) unless all three servers already
 // answer: they are shared by several checkouts and may live in another
 // LAGROUTER_RUN_DIR, whose servers this checkout's script cannot start.
 void StartSharedPgCluster();
