@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# What scripts/pg-cluster.sh and scripts/mariadb-cluster.sh share (sourced by
-# both after they set CLUSTER_NAME, the prefix of their messages): the
+# What scripts/pg-cluster.sh and scripts/mariadb-cluster.sh share, sourced as
+# `source cluster-lib.sh NAME` (NAME: the prefix of their messages): the
 # settings they read from the environment (see their headers), messages, and
 # node N's port.
 #   cluster_base_port VARIABLE DEFAULT   BASE_PORT from $VARIABLE, checked
@@ -18,6 +18,7 @@ for fd in "/proc/$$/fd/"*; do
 done
 unset fd
 
+CLUSTER_NAME=$1
 RUN_DIR="${LAGROUTER_RUN_DIR:-$REPO/run}"
 PASSWORD="${LAGROUTER_DB_PASSWORD:-lagrouter-demo-pw}"
 WAIT_SECONDS="${LAGROUTER_WAIT_SECONDS:-60}"
