@@ -1,10 +1,24 @@
 # shellcheck shell=bash
-# What scripts/pg-cluster.sh and scripts/mariadb-cluster.sh share (sourced by
-# both after they set CLUSTER_NAME, the prefix of their messages): the
+# What scripts/pg-cluster.sh and scripts/mariadb-cluster.sh share, sourced as
+# `source cluster-lib.sh NAME` (NAME: the prefix of their messages): the
 # settings they read from the environment (see their headers), messages, and
 # node N's port.
 #   cluster_base_port VARIABLE DEFAULT   BASE_PORT from $VARIABLE, checked
+# shellcheck disable=SC2034  # the settings are for the scripts that source this
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# The servers started here outlive this script, so they must not inherit the
+# caller's descriptors beyond 0-2: under `flock /tmp/lagrouter-servers.lock
+# ...` (how tests share these clusters) an inherited lock descriptor keeps
+# the lock held for as long as the servers run, and every later test waits
+# for ever. (255 is bash's own descriptor of the script it runs.)
+for fd in "/proc/$$/fd/"*; do
+  fd=${fd##*/}
+  if ((fd > 2 && fd != 255)); then eval "exec $fd>&-"; fi
+done
+unset fd
+
+CLUSTER_NAME=$1
 RUN_DIR="${LAGROUTER_RUN_DIR:-$REPO/run}"
 PASSWORD="${LAGROUTER_DB_PASSWORD:-lagrouter-demo-pw}"
 WAIT_SECONDS="${LAGROUTER_WAIT_SECONDS:-60}"

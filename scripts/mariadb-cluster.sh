@@ -42,8 +42,7 @@
 #                 START REPLICA; SET GLOBAL read_only=ON;
 set -euo pipefail
 
-CLUSTER_NAME=mariadb-cluster
-source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh" mariadb-cluster
 DIR="$RUN_DIR/mariadb"
 NODES=(0 1 2)
 

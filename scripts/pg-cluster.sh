@@ -28,8 +28,7 @@
 #   postgres   superuser, trusted on the socket and on 127.0.0.1 (test cluster only)
 set -euo pipefail
 
-CLUSTER_NAME=pg-cluster
-source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh" pg-cluster
 PGBIN="${LAGROUTER_PGBIN:-/usr/lib/postgresql/15/bin}"
 NAMES=(pg-a pg-b pg-c)
 
