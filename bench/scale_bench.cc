@@ -1,7 +1,7 @@
 // Scale: many clusters with an in-process simulated probe.
 // Runs the real Monitor, Metrics and HTTP API; only the databases are
 // simulated. Reports whether every probe cycle stayed on time, CPU and RSS.
-//   scale_bench [--clusters N] [--servers N] [--interval-ms N] [--seconds N] [--port N]
+//   scale_bench --port N [--clusters N] [--servers N] [--interval-ms N] [--seconds N]
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -96,7 +96,7 @@ double CpuSeconds() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int clusters = 200, servers = 5, interval_ms = 250, seconds = 30, port = 18493;
+  int clusters = 200, servers = 5, interval_ms = 250, seconds = 30, port = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int v = std::atoi(argv[i + 1]);
@@ -110,6 +110,11 @@ int main(int argc, char** argv) {
       seconds = v;
     else if (k == "--port")
       port = v;
+  }
+  if (port <= 0) {
+    std::fprintf(stderr,
+                 "scale_bench: --port N is required (bench/scale_bench.sh picks a free one)\n");
+    return 2;
   }
   spdlog::set_level(spdlog::level::warn);  // a thousand servers' start-up lines say nothing here
   auto config = std::make_shared<daemon::Config>();

@@ -63,7 +63,7 @@ using std::chrono::milliseconds;
 struct Options {
   bool postgres = true;
   int seconds = 45;
-  int daemon_port = 18501;
+  int daemon_port = 0;  // required
   int base_port = 5461;
   std::string script;  // scripts/pg-cluster.sh or scripts/mariadb-cluster.sh
   bool naive = false;
@@ -77,7 +77,6 @@ void Usage() {
                "usage: freshness_checker --engine postgres|mariadb --script CLUSTER_SCRIPT\n"
                "         --base-port PORT --daemon-port PORT [--seconds N] [--readers N]\n"
                "         [--seed N] [--naive]\n"
-               "       freshness_checker --free-port   (prints a TCP port free on 127.0.0.1)\n"
                "       freshness_checker --print-config --engine E --base-port P --daemon-port P\n"
                "         (prints the daemon's configuration for the cluster)\n");
 }
@@ -111,7 +110,8 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
       return std::nullopt;
     }
   }
-  if ((o.script.empty() && !o.print_config) || o.seconds <= 0 || o.readers <= 0) {
+  if ((o.script.empty() && !o.print_config) || o.daemon_port <= 0 || o.seconds <= 0 ||
+      o.readers <= 0) {
     return std::nullopt;
   }
   if (o.seed == 0) o.seed = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
@@ -781,10 +781,6 @@ int Checker::Run() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 2 && std::string(argv[1]) == "--free-port") {
-    std::printf("%d\n", FreePort());
-    return 0;
-  }
   auto options = ParseArgs(argc, argv);
   if (!options) {
     Usage();

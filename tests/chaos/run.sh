@@ -38,11 +38,9 @@ done
 if [[ "$engine" == postgres ]]; then
   script="$REPO/scripts/pg-cluster.sh"
   base=$LAGROUTER_PG_BASE_PORT
-  cluster=(--pg shop)
 else
   script="$REPO/scripts/mariadb-cluster.sh"
   base=$LAGROUTER_MYSQL_BASE_PORT
-  cluster=(--mariadb shop)
 fi
 
 work="$(mktemp -d /tmp/lagrouter-chaos-run-XXXXXX)"
@@ -81,8 +79,9 @@ echo "chaos: starting the $engine cluster in $LAGROUTER_RUN_DIR (ports $base-$((
 "$script" start
 
 daemon_port=$(free_port)
-lagrouter_config --listen "$daemon_port" --interval 50ms --timeout 500ms "${cluster[@]}" "$base" \
-  --class primary 0s --class c300ms 300ms --class c1s 1s --class c10s 10s >"$work/lagrouter.toml"
+# The checker knows the classes it reads in: it writes the daemon's config.
+"$CHECKER" --print-config --engine "$engine" --base-port "$base" --daemon-port "$daemon_port" \
+  >"$work/lagrouter.toml"
 
 "$BIN" --config "$work/lagrouter.toml" >"$work/lagrouter.log" 2>&1 &
 daemon_pid=$!

@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/free_port.h"
+
 namespace lagrouter::daemon {
 namespace {
 
@@ -269,10 +271,12 @@ TEST_F(HttpServerTest, ASuccessorOnTheSameAddressTakesOverWithoutALostRequest) {
 TEST(HttpServerBind, ErrorsSayWhatFailed) {
   HttpServer::Options o;
   o.host = "192.0.2.1";  // TEST-NET: not an address of this host
-  o.port = 18999;
+  o.port = test_support::FreePort();
   auto r = HttpServer::Bind(o, [](const HttpRequest&) { return ApiResponse{}; });
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().find("cannot listen on 192.0.2.1:18999"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().find("cannot listen on 192.0.2.1:" + std::to_string(o.port)),
+            std::string::npos)
+      << r.error();
   EXPECT_EQ(r.kind(), StartError::Kind::kListen);
   o.host = "no-such-host.invalid";
   r = HttpServer::Bind(o, [](const HttpRequest&) { return ApiResponse{}; });

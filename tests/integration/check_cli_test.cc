@@ -57,7 +57,8 @@ TEST_F(CheckAndCli, PausedReplicaFailsItsClassOnlyWhileStale) {
   EXPECT_LE(fresh.json["staleness_bound_ms"].get<int64_t>(), 1000);
 
   // Pause pg-c while a writer commits: the bound passes 1 s and the check fails.
-  auto writer = std::make_unique<Writer>(Engine::kPostgres, PgPort(0), "check-test", milliseconds(20));
+  auto writer =
+      std::make_unique<Writer>(Engine::kPostgres, PgPort(0), "check-test", milliseconds(20));
   PgConn c(kPausedPort, "postgres", "postgres");
   ASSERT_TRUE(c.ok());
   c.Query("SELECT pg_wal_replay_pause()");
@@ -82,12 +83,13 @@ TEST_F(CheckAndCli, PausedReplicaFailsItsClassOnlyWhileStale) {
 }
 
 TEST_F(CheckAndCli, BadInputGetsClearErrors) {
+  // Names resolve as in /v1/route: an unknown cluster, class or server is a 400.
   auto a = d().Get("/v1/check/nope/pg-b?class=second");
-  EXPECT_EQ(a.status, 404);
+  EXPECT_EQ(a.status, 400);
   EXPECT_EQ(a.json["error"], "unknown_cluster");
   EXPECT_NE(a.json["message"].get<std::string>().find("shop"), std::string::npos);
   a = d().Get("/v1/check/shop/pg-x?class=second");
-  EXPECT_EQ(a.status, 404);
+  EXPECT_EQ(a.status, 400);
   EXPECT_EQ(a.json["error"], "unknown_server");
   EXPECT_NE(a.json["message"].get<std::string>().find("pg-a, pg-b, pg-c"), std::string::npos);
   a = d().Get("/v1/check/shop/pg-b?class=nope");
@@ -101,7 +103,7 @@ TEST_F(CheckAndCli, BadInputGetsClearErrors) {
   a = d().Get("/v1/check/shop/pg-b?class=second&foo=1");
   EXPECT_EQ(a.status, 400);
   a = d().Get("/v1/check/shop/%ff%00?class=second");
-  EXPECT_EQ(a.status, 404);
+  EXPECT_EQ(a.status, 400);
   EXPECT_TRUE(a.json.is_object()) << a.body;
   EXPECT_EQ(d().Get("/healthz").status, 200) << "the daemon must survive bad input";
 }
