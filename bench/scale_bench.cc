@@ -139,7 +139,8 @@ int main(int argc, char** argv) {
   Stats stats;
   const auto epoch = Clock::now() - std::chrono::hours(1);
   const auto interval = std::chrono::milliseconds(interval_ms);
-  daemon::Metrics metrics(*config);
+  daemon::ProcessCounters process;
+  daemon::Metrics metrics(*config, process);
   daemon::Monitor monitor(
       config, &metrics, [&](const daemon::ClusterConfig&, const daemon::ServerConfig& s) {
         return std::make_unique<SimProbe>(s.name == "s0", epoch, &stats, interval);

@@ -46,11 +46,12 @@ int ExitCode(StartError::Kind kind) {
 // Builds and starts an Instance; on failure returns nullptr and says why.
 // `previous`: the running instance on a reload (its listening socket is
 // shared when the address stays the same).
-std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config, StartError* error,
+std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config,
+                                        ProcessCounters& counters, StartError* error,
                                         const Instance* previous = nullptr) {
   auto in = std::make_unique<Instance>();
   in->config = config;
-  in->metrics = std::make_unique<Metrics>(*config);
+  in->metrics = std::make_unique<Metrics>(*config, counters);
   in->monitor = std::make_unique<Monitor>(config, in->metrics.get(), RealProbes());
   in->api = std::make_unique<HttpApi>(config, *in->monitor, *in->metrics);
   HttpServer::Options options;
@@ -59,6 +60,7 @@ std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config, St
   options.threads = config->http_threads;
   options.tls = config->Tls();
   options.tls_files = {config->tls_cert, config->tls_key, config->tls_client_ca};
+  options.accept_errors = &counters.accept_errors;
   HttpApi* api = in->api.get();
   auto server = HttpServer::Bind(
       options, [api](const HttpRequest& req) { return api->Handle(req); },
@@ -113,11 +115,11 @@ void LogConfiguration(const Config& config) {
 // SIGHUP: the new configuration replaces the running one only when it is
 // valid and its listener and first probe cycle are up; otherwise the running
 // one stays, and the log says why.
-void Reload(std::unique_ptr<Instance>& running) {
+void Reload(std::unique_ptr<Instance>& running, ProcessCounters& counters) {
   const std::string& path = running->config->path;
   auto loaded = LoadConfig(path);
   if (!loaded) {
-    ReloadCounters().failed.fetch_add(1);
+    counters.reloads_rejected.fetch_add(1);
     spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}", loaded.error());
     return;
   }
@@ -125,15 +127,15 @@ void Reload(std::unique_ptr<Instance>& running) {
   const bool same_listener = config->listen_host == running->config->listen_host &&
                              config->listen_port == running->config->listen_port;
   if (!same_listener && PortInUse(config->listen_host, config->listen_port)) {
-    ReloadCounters().failed.fetch_add(1);
+    counters.reloads_rejected.fetch_add(1);
     spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}:{} is in use",
                   config->listen_host, config->listen_port);
     return;
   }
   StartError error;
-  auto next = StartInstance(config, &error, running.get());
+  auto next = StartInstance(config, counters, &error, running.get());
   if (!next) {
-    ReloadCounters().failed.fetch_add(1);
+    counters.reloads_rejected.fetch_add(1);
     spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}", error.message);
     return;
   }
@@ -147,7 +149,7 @@ void Reload(std::unique_ptr<Instance>& running) {
   // Destroys the old instance: it drains (answers what is under way), then
   // closes its connections; its clients reconnect to the new one.
   running = std::move(next);
-  ReloadCounters().succeeded.fetch_add(1);
+  counters.reloads_applied.fetch_add(1);
   spdlog::info("SIGHUP: configuration reloaded from {}", path);
   LogConfiguration(*running->config);
 }
@@ -180,7 +182,8 @@ int RunDaemon(std::shared_ptr<const Config> config) {
     return ExitCode(StartError::Kind::kListen);
   }
   StartError error;
-  auto running = StartInstance(config, &error);
+  ProcessCounters counters;  // outlive every configuration
+  auto running = StartInstance(config, counters, &error);
   if (!running) {
     spdlog::error("{}", error.message);
     return ExitCode(error.kind);
@@ -192,7 +195,7 @@ int RunDaemon(std::shared_ptr<const Config> config) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      Reload(running);
+      Reload(running, counters);
       continue;
     }
     spdlog::info("signal {}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -32,8 +32,6 @@ namespace {
 // How long a stopping server keeps answering requests already under way.
 constexpr auto kDrain = std::chrono::milliseconds(200);
 
-std::atomic<uint64_t> g_accept_errors{0};
-
 std::string Decode(std::string_view s, bool plus_is_space) {
   // evhttp_uridecode needs a NUL-terminated input and reports the decoded
   // length, so "%00" survives as a NUL byte instead of cutting the value.
@@ -85,10 +83,6 @@ QueryParams ParseQuery(std::string_view query) {
 
 std::string DecodePath(std::string_view path) {
   return Decode(path, false);
-}
-
-uint64_t HttpAcceptErrors() {
-  return g_accept_errors.load(std::memory_order_relaxed);
 }
 
 struct HttpServer::Loop {
@@ -203,9 +197,11 @@ struct HttpServer::Loop {
   // instead of spinning on the readable listener.
   static void OnAcceptError(evconnlistener* listener, void*) {
     const int err = EVUTIL_SOCKET_ERROR();
-    g_accept_errors.fetch_add(1, std::memory_order_relaxed);
     Loop* loop = FindLoop(listener);
     if (loop == nullptr) return;
+    if (auto* count = loop->server->options_.accept_errors) {
+      count->fetch_add(1, std::memory_order_relaxed);
+    }
     const auto now = std::chrono::steady_clock::now();
     if (now - loop->last_accept_warning > std::chrono::seconds(10)) {
       loop->last_accept_warning = now;

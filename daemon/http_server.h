@@ -8,6 +8,7 @@
 // HttpRequest, hands it to the handler and writes back the ApiResponse.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -51,10 +52,6 @@ QueryParams ParseQuery(std::string_view query);
 // Percent-decodes a path ('+' stays a '+'); the result may hold NUL bytes.
 std::string DecodePath(std::string_view path);
 
-// accept() failures of every server in this process since start (out of file
-// descriptors, most likely): lagrouter_http_accept_errors_total.
-uint64_t HttpAcceptErrors();
-
 // Why a server could not start; the daemon's exit code depends on the kind.
 struct StartError {
   enum class Kind {
@@ -78,6 +75,8 @@ class HttpServer {
     bool tls = false;               // HTTPS with `tls_files`
     TlsFiles tls_files;             // client_ca non-empty: mutual TLS
     int idle_timeout_seconds = 30;  // a connection silent this long is closed
+    // Counts accept() failures (out of file descriptors, most likely), if set.
+    std::atomic<uint64_t>* accept_errors = nullptr;
   };
 
   // Binds and listens (backlog SOMAXCONN). With `previous` (a reload) on the

@@ -5,7 +5,6 @@
 #include <limits>
 #include <sstream>
 
-#include "daemon/http_server.h"
 #include "daemon/version.h"
 
 namespace lagrouter::daemon {
@@ -65,13 +64,8 @@ void AddCounter(MetricFamily& f, std::vector<ClientMetric::Label> labels, uint64
 
 }  // namespace
 
-ReloadCounterSet& ReloadCounters() {
-  static ReloadCounterSet counters;
-  return counters;
-}
-
-Metrics::Metrics(const Config& config)
-    : config_(config), registry_(std::make_shared<prometheus::Registry>()) {
+Metrics::Metrics(const Config& config, const ProcessCounters& process)
+    : config_(config), process_(process), registry_(std::make_shared<prometheus::Registry>()) {
   probe_duration_ = &prometheus::BuildHistogram()
                          .Name("lagrouter_probe_duration_seconds")
                          .Help("Time one probe of a server took (connect if needed, query, reply).")
@@ -270,12 +264,12 @@ std::vector<MetricFamily> Metrics::ProcessFamilies() const {
   auto reloads = Counter("lagrouter_config_reloads_total",
                          "SIGHUP configuration reloads since start, by result (applied or "
                          "rejected).");
-  AddCounter(reloads, {{"result", "applied"}}, ReloadCounters().succeeded.load());
-  AddCounter(reloads, {{"result", "rejected"}}, ReloadCounters().failed.load());
+  AddCounter(reloads, {{"result", "applied"}}, process_.reloads_applied.load());
+  AddCounter(reloads, {{"result", "rejected"}}, process_.reloads_rejected.load());
   auto accept_errors = Counter("lagrouter_http_accept_errors_total",
                                "Connections the API could not accept (out of file descriptors, "
                                "most likely); accepting pauses 100 ms after each.");
-  AddCounter(accept_errors, {}, HttpAcceptErrors());
+  AddCounter(accept_errors, {}, process_.accept_errors.load());
   return {std::move(max_staleness), std::move(build), std::move(reloads), std::move(accept_errors),
           RouteDuration()};
 }

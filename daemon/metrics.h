@@ -23,12 +23,13 @@
 
 namespace lagrouter::daemon {
 
-// Counts that outlive a reload (each configuration has its own Metrics).
-struct ReloadCounterSet {
-  std::atomic<uint64_t> succeeded{0};
-  std::atomic<uint64_t> failed{0};
+// Counts that outlive a reload (each configuration has its own Metrics): the
+// daemon's run loop owns them and hands them to each configuration.
+struct ProcessCounters {
+  std::atomic<uint64_t> reloads_applied{0};
+  std::atomic<uint64_t> reloads_rejected{0};
+  std::atomic<uint64_t> accept_errors{0};  // HttpServer::Options::accept_errors
 };
-ReloadCounterSet& ReloadCounters();
 
 // The gauges of every cluster, server and class, computed from the latest
 // snapshots when scraped.
@@ -45,7 +46,7 @@ class SnapshotCollector final : public prometheus::Collectable {
 
 class Metrics {
  public:
-  explicit Metrics(const Config& config);
+  Metrics(const Config& config, const ProcessCounters& process);
 
   void ObserveProbe(size_t cluster, size_t server, double seconds, probes::ErrorKind error);
   // Hot path: pre-resolved counters, no label lookups. `client` indexes
@@ -67,6 +68,7 @@ class Metrics {
   std::vector<prometheus::MetricFamily> ProcessFamilies() const;
 
   const Config& config_;
+  const ProcessCounters& process_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>* probe_duration_;
   prometheus::Family<prometheus::Counter>* probe_errors_;

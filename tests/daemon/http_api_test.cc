@@ -140,7 +140,8 @@ TEST(RouteAndCheck, AgreeOnEveryReason) {
         "t");
     ASSERT_TRUE(parsed.ok()) << parsed.error();
     auto config = std::make_shared<const Config>(std::move(parsed).value());
-    Metrics metrics(*config);
+    ProcessCounters process;
+    Metrics metrics(*config, process);
     FixedView source(c.cluster);
     HttpApi api(config, source, metrics);
     const std::string what = router::ReasonName(c.reason);

@@ -42,7 +42,8 @@ TEST(Monitor, ProbesEveryServerPublishesAndStops) {
                       "t");
   ASSERT_TRUE(parsed.ok()) << parsed.error();
   auto config = std::make_shared<const Config>(std::move(parsed).value());
-  Metrics metrics(*config);
+  ProcessCounters process;
+  Metrics metrics(*config, process);
   std::atomic<int> runs{0};
   Monitor monitor(config, &metrics, [&](const ClusterConfig&, const ServerConfig& s) {
     return std::make_unique<InstantProbe>(s.name == "p", runs);

@@ -113,7 +113,7 @@ class ApiUnderTest {
  public:
   explicit ApiUnderTest(const std::string& toml)
       : config_(Parse(toml)),
-        metrics_(*config_),
+        metrics_(*config_, process_),
         clusters_(*config_),
         api_(config_, clusters_, metrics_) {}
 
@@ -141,6 +141,7 @@ class ApiUnderTest {
   }
 
   std::shared_ptr<const daemon::Config> config_;
+  daemon::ProcessCounters process_;
   daemon::Metrics metrics_;
   ScriptedClusters clusters_;
   daemon::HttpApi api_;
