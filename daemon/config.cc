@@ -54,8 +54,8 @@ Result<void> config_internal::CheckOwnToken(const ClientConfig& client,
   return Ok();
 }
 
-Result<Config> ParseConfig(const std::string& text, const std::string& name) {
-  LAGROUTER_ASSIGN_OR_RETURN(Config config, ParseConfigText(text, name));
+Result<Config> LoadConfigText(const std::string& text, const std::string& name) {
+  LAGROUTER_ASSIGN_OR_RETURN(Config config, ParseConfig(text, name));
   LAGROUTER_RETURN_IF_ERROR(ResolveConfig(config));
   return config;
 }
@@ -65,9 +65,7 @@ Result<Config> LoadConfig(const std::string& path) {
   if (!in) return MakeError(path + ": cannot open the config file");
   std::stringstream ss;
   ss << in.rdbuf();
-  LAGROUTER_ASSIGN_OR_RETURN(Config config, ParseConfigText(ss.str(), path));
-  LAGROUTER_RETURN_IF_ERROR(ResolveConfig(config));
-  return config;
+  return LoadConfigText(ss.str(), path);
 }
 
 }  // namespace lagrouter::daemon

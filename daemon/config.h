@@ -91,15 +91,14 @@ Result<Config> LoadConfig(const std::string& path);
 // Text to a validated Config, touching nothing else: no environment, no
 // secret or TLS files (passwords stay empty; token_file digests unset until
 // ResolveConfig). `name` stands for the file in messages.
-Result<Config> ParseConfigText(const std::string& text, const std::string& name);
+Result<Config> ParseConfig(const std::string& text, const std::string& name);
 
 // Reads what the config points to: passwords (password_env, password_file),
 // client tokens (token_file), and checks the TLS files. Messages as for
 // LoadConfig, naming config.path.
 Result<void> ResolveConfig(Config& config);
 
-// ParseConfigText, then ResolveConfig: a config from text whose secrets are
-// read as at start (tests of secret and TLS files use it).
-Result<Config> ParseConfig(const std::string& text, const std::string& name);
+// ParseConfig, then ResolveConfig: what LoadConfig does with the file's text.
+Result<Config> LoadConfigText(const std::string& text, const std::string& name);
 
 }  // namespace lagrouter::daemon

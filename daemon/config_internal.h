@@ -19,7 +19,7 @@ size_t InvalidUtf8Line(std::string_view text);
 // `limit`, or 0.
 size_t TooDeepLine(std::string_view text, int limit);
 
-// Validation failure inside the parser; turned into a Result by ParseConfigText.
+// Validation failure inside the parser; turned into a Result by ParseConfig.
 struct ConfigError {
   std::string message;
 };

@@ -304,7 +304,7 @@ Config Load(const Table& root) {
 
 }  // namespace
 
-Result<Config> ParseConfigText(const std::string& text, const std::string& name) {
+Result<Config> ParseConfig(const std::string& text, const std::string& name) {
   if (const size_t line = InvalidUtf8Line(text); line != 0) {
     return MakeError(name + ": line " + std::to_string(line) + ": not valid UTF-8");
   }

@@ -1,5 +1,5 @@
-// libFuzzer target: daemon::ParseConfigText on arbitrary TOML. toml11 throws on bad
-// input; ParseConfigText must turn every failure into an error naming the problem
+// libFuzzer target: daemon::ParseConfig on arbitrary TOML. toml11 throws on bad
+// input; ParseConfig must turn every failure into an error naming the problem
 // and never let an exception (or a crash) escape.
 #include <cstddef>
 #include <cstdint>
@@ -10,7 +10,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  auto config = lagrouter::daemon::ParseConfigText(text, "fuzz.toml");
+  auto config = lagrouter::daemon::ParseConfig(text, "fuzz.toml");
   if (config) {
     // A valid config is usable: it names clusters and classes.
     if (config->clusters.empty() || config->classes.empty()) std::abort();

@@ -95,7 +95,7 @@ TEST(Secret, ParsesHexDigestsOfEitherCase) {
 }
 
 TEST(ClientConfig, Parses) {
-  auto cfg = ParseConfig(Base() + Clients(), "t.toml");
+  auto cfg = LoadConfigText(Base() + Clients(), "t.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.error();
   ASSERT_EQ(cfg->clients.size(), 2u);
   EXPECT_TRUE(cfg->AuthEnabled());
@@ -142,7 +142,7 @@ TEST(ClientConfig, RejectsWithTheKeyNamed) {
     const auto at = text.find(c.from);
     ASSERT_NE(at, std::string::npos) << c.from;
     text.replace(at, c.from.size(), c.to);
-    auto cfg = ParseConfig(text, "t.toml");
+    auto cfg = LoadConfigText(text, "t.toml");
     ASSERT_FALSE(cfg.ok()) << "accepted: " << c.to;
     EXPECT_NE(cfg.error().find(c.expected), std::string::npos)
         << "message '" << cfg.error() << "' lacks '" << c.expected << "'";
@@ -157,18 +157,18 @@ TEST(ClientConfig, TokenFileMustBePrivateAndIsHashed) {
   const std::string from = "token_sha256 = \"" + ToHex(Sha256(kCheckoutToken)) + "\"";
   text.replace(text.find(from), from.size(), "token_file = \"" + path + "\"");
   chmod(path.c_str(), 0640);
-  auto open = ParseConfig(text, "t");
+  auto open = LoadConfigText(text, "t");
   ASSERT_FALSE(open.ok());
   EXPECT_NE(open.error().find("client.checkout.token_file"), std::string::npos) << open.error();
   EXPECT_NE(open.error().find("readable by group or others"), std::string::npos) << open.error();
   EXPECT_EQ(open.error().find(kCheckoutToken), std::string::npos);
   chmod(path.c_str(), 0600);
-  auto ok = ParseConfig(text, "t");
+  auto ok = LoadConfigText(text, "t");
   ASSERT_TRUE(ok.ok()) << ok.error();
   EXPECT_TRUE(DigestEqual(ok->clients[0].token_sha256, Sha256(kCheckoutToken)));
 
   std::ofstream(path) << "short\n";
-  auto weak = ParseConfig(text, "t");
+  auto weak = LoadConfigText(text, "t");
   ASSERT_FALSE(weak.ok());
   EXPECT_NE(weak.error().find("shorter than 16"), std::string::npos) << weak.error();
   EXPECT_EQ(weak.error().find("short\n"), std::string::npos);
@@ -176,11 +176,11 @@ TEST(ClientConfig, TokenFileMustBePrivateAndIsHashed) {
 
 TEST(ListenRule, NonLoopbackNeedsClientsOrExplicitConsent) {
   for (const char* loopback : {"127.0.0.1:8432", "127.1.2.3:8432", "[::1]:8432", "localhost:1"}) {
-    EXPECT_TRUE(ParseConfig(Base(loopback), "t").ok()) << loopback;
+    EXPECT_TRUE(LoadConfigText(Base(loopback), "t").ok()) << loopback;
   }
   for (const char* open :
        {"0.0.0.0:8432", "10.0.0.5:8432", "[::]:8432", "127.0.0.1.evil:1", "db.example.com:8432"}) {
-    auto cfg = ParseConfig(Base(open), "t");
+    auto cfg = LoadConfigText(Base(open), "t");
     ASSERT_FALSE(cfg.ok()) << open;
     EXPECT_NE(cfg.error().find("listen.address"), std::string::npos) << cfg.error();
     EXPECT_NE(cfg.error().find("no [[client]] is configured"), std::string::npos) << cfg.error();
@@ -188,40 +188,40 @@ TEST(ListenRule, NonLoopbackNeedsClientsOrExplicitConsent) {
   }
   std::string consent = Base("0.0.0.0:8432");
   consent.replace(consent.find("[listen]\n"), 9, "[listen]\nallow_unauthenticated = true\n");
-  EXPECT_TRUE(ParseConfig(consent, "t").ok());
-  EXPECT_TRUE(ParseConfig(Base("0.0.0.0:8432") + Clients(), "t").ok());
+  EXPECT_TRUE(LoadConfigText(consent, "t").ok());
+  EXPECT_TRUE(LoadConfigText(Base("0.0.0.0:8432") + Clients(), "t").ok());
 }
 
 TEST(AuthSection, ProtectingNeedsClients) {
-  auto bad = ParseConfig(Base() + "[auth]\nprotect_metrics = true\n", "t");
+  auto bad = LoadConfigText(Base() + "[auth]\nprotect_metrics = true\n", "t");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().find("auth.protect_metrics"), std::string::npos) << bad.error();
-  auto typo = ParseConfig(Base() + Clients() + "[auth]\nprotect_metric = true\n", "t");
+  auto typo = LoadConfigText(Base() + Clients() + "[auth]\nprotect_metric = true\n", "t");
   ASSERT_FALSE(typo.ok());
   EXPECT_NE(typo.error().find("auth.protect_metric: unknown key"), std::string::npos);
-  auto ok = ParseConfig(Base() + Clients() + "[auth]\nprotect_metrics = true\n", "t");
+  auto ok = LoadConfigText(Base() + Clients() + "[auth]\nprotect_metrics = true\n", "t");
   ASSERT_TRUE(ok.ok()) << ok.error();
   EXPECT_TRUE(ok->protect_metrics);
   EXPECT_FALSE(ok->protect_health);
 }
 
 TEST(TlsConfig, NeedsCertAndKeyTogether) {
-  auto only_cert = ParseConfig(Base() + "", "t");  // baseline valid
+  auto only_cert = LoadConfigText(Base() + "", "t");  // baseline valid
   ASSERT_TRUE(only_cert.ok());
   std::string text = Base();
   text.replace(text.find("[listen]\n"), 9, "[listen]\ntls_cert = \"/nonexistent.pem\"\n");
-  auto cfg = ParseConfig(text, "t");
+  auto cfg = LoadConfigText(text, "t");
   ASSERT_FALSE(cfg.ok());
   EXPECT_NE(cfg.error().find("listen.tls_key"), std::string::npos) << cfg.error();
   text = Base();
   text.replace(text.find("[listen]\n"), 9, "[listen]\ntls_client_ca = \"/nonexistent.pem\"\n");
-  cfg = ParseConfig(text, "t");
+  cfg = LoadConfigText(text, "t");
   ASSERT_FALSE(cfg.ok());
   EXPECT_NE(cfg.error().find("listen.tls_client_ca"), std::string::npos) << cfg.error();
   text = Base();
   text.replace(text.find("[listen]\n"), 9,
                "[listen]\ntls_cert = \"/nonexistent.pem\"\ntls_key = \"/nonexistent.key\"\n");
-  cfg = ParseConfig(text, "t");
+  cfg = LoadConfigText(text, "t");
   ASSERT_FALSE(cfg.ok());
   EXPECT_NE(cfg.error().find("listen.tls_key: cannot read"), std::string::npos) << cfg.error();
 }
@@ -229,7 +229,7 @@ TEST(TlsConfig, NeedsCertAndKeyTogether) {
 TEST(SslMode, UnknownModeIsNamed) {
   std::string text = Base();
   text.replace(text.find("user = \"lagrouter\""), 18, "user = \"lagrouter\"\nsslmode = \"verify\"");
-  auto cfg = ParseConfig(text, "t");
+  auto cfg = LoadConfigText(text, "t");
   ASSERT_FALSE(cfg.ok());
   EXPECT_NE(cfg.error().find("cluster.shop.sslmode"), std::string::npos) << cfg.error();
 }
@@ -237,7 +237,7 @@ TEST(SslMode, UnknownModeIsNamed) {
 class AuthenticatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto cfg = ParseConfig(Base() + Clients(), "t");
+    auto cfg = LoadConfigText(Base() + Clients(), "t");
     ASSERT_TRUE(cfg.ok()) << cfg.error();
     config_ = std::move(cfg).value();
   }

@@ -44,7 +44,7 @@ class ConfigTest : public ::testing::Test {
 };
 
 TEST_F(ConfigTest, LoadsTheDesignExample) {
-  auto cfg = ParseConfig(kValid, "test.toml");
+  auto cfg = LoadConfigText(kValid, "test.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.error();
   EXPECT_EQ(cfg->listen_port, 8432);
   EXPECT_EQ(cfg->probe_interval, milliseconds(250));
@@ -68,7 +68,7 @@ TEST_F(ConfigTest, ParsingKeepsTheSourcesAndResolvingReadsThem) {
   text.replace(text.find("[probe]"), 0,
                "tls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/nonexistent/key.pem\"\n");
   unsetenv("LAGROUTER_TEST_PW");
-  auto cfg = ParseConfigText(text, "test.toml");
+  auto cfg = ParseConfig(text, "test.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.error();
   Config config = std::move(cfg).value();
   EXPECT_EQ(config.clusters[0].password_env, "LAGROUTER_TEST_PW");
@@ -103,7 +103,7 @@ TEST_F(ConfigTest, AnEmptyTokenFileNameIsAnError) {
   text.replace(text.find("[class.inventory]"), 0,
                "[[client]]\nname = \"app\"\ntoken_file = \"\"\n"
                "clusters = [\"*\"]\nclasses = [\"*\"]\n");
-  auto cfg = ParseConfig(text, "test.toml");
+  auto cfg = LoadConfigText(text, "test.toml");
   ASSERT_FALSE(cfg.ok());
   EXPECT_EQ(cfg.error(), "test.toml: client.app.token_file: cannot read ''");
 }
@@ -170,7 +170,7 @@ TEST_F(ConfigTest, RejectsWithTheKeyNamed) {
     const auto at = text.find(c.from);
     ASSERT_NE(at, std::string::npos) << c.from;
     text.replace(at, c.from.size(), c.to);
-    auto cfg = ParseConfig(text, "test.toml");
+    auto cfg = LoadConfigText(text, "test.toml");
     ASSERT_FALSE(cfg.ok()) << "accepted: " << c.to;
     EXPECT_NE(cfg.error().find(c.expected), std::string::npos)
         << "message '" << cfg.error() << "' lacks '" << c.expected << "'";
@@ -179,8 +179,8 @@ TEST_F(ConfigTest, RejectsWithTheKeyNamed) {
 }
 
 TEST_F(ConfigTest, NoClassesOrClustersIsAnError) {
-  EXPECT_FALSE(ParseConfigText("[class.a]\nmax_staleness = \"1s\"\n", "t").ok());
-  auto cfg = ParseConfigText("", "t");
+  EXPECT_FALSE(ParseConfig("[class.a]\nmax_staleness = \"1s\"\n", "t").ok());
+  auto cfg = ParseConfig("", "t");
   ASSERT_FALSE(cfg.ok());
   EXPECT_NE(cfg.error().find("cluster"), std::string::npos);
 }
@@ -192,14 +192,14 @@ TEST_F(ConfigTest, PasswordFileMustBePrivate) {
   const std::string from = "password_env = \"LAGROUTER_TEST_PW\"";
   text.replace(text.find(from), from.size(), "password_file = \"" + path + "\"");
   chmod(path.c_str(), 0644);
-  auto open = ParseConfig(text, "t");
+  auto open = LoadConfigText(text, "t");
   ASSERT_FALSE(open.ok());
   EXPECT_NE(open.error().find("t: cluster.shop.password_file: '" + path +
                               "' is readable by group or others; chmod 600 it"),
             std::string::npos)
       << open.error();
   chmod(path.c_str(), 0600);
-  auto ok = ParseConfig(text, "t");
+  auto ok = LoadConfigText(text, "t");
   ASSERT_TRUE(ok.ok()) << ok.error();
   EXPECT_EQ(ok->clusters[0].password, "file-secret");
 }
@@ -213,7 +213,7 @@ TEST(ConfigNesting, DeepNestingIsAnErrorNotACrash) {
   for (const std::string open : {"[", "{b="}) {
     std::string text = "a = ";
     for (int i = 0; i < 100000; ++i) text += open;
-    auto cfg = lagrouter::daemon::ParseConfigText(text, "deep.toml");
+    auto cfg = lagrouter::daemon::ParseConfig(text, "deep.toml");
     ASSERT_FALSE(cfg.ok());
     EXPECT_NE(cfg.error().find("deep.toml: line 1: arrays and inline tables nested deeper"),
               std::string::npos)
@@ -221,9 +221,9 @@ TEST(ConfigNesting, DeepNestingIsAnErrorNotACrash) {
   }
   const std::string brackets(200, '[');
   auto quoted =
-      lagrouter::daemon::ParseConfigText("# " + brackets + "\nx = \"" + brackets + "\"\ny = '" +
-                                             brackets + "'\nz = \"\"\"\n" + brackets + "\"\"\"\n",
-                                         "t.toml");
+      lagrouter::daemon::ParseConfig("# " + brackets + "\nx = \"" + brackets + "\"\ny = '" +
+                                         brackets + "'\nz = \"\"\"\n" + brackets + "\"\"\"\n",
+                                     "t.toml");
   ASSERT_FALSE(quoted.ok());
   EXPECT_EQ(quoted.error().find("nested deeper"), std::string::npos) << quoted.error();
 }
@@ -235,11 +235,11 @@ TEST(ConfigUtf8, InvalidUtf8IsAnError) {
       "'\xff\xff\xff\xff\xff\xff\xff'\xff\x13i\xff\x13i\xff\x13 0=BD'=__DB0''\xff", 32);
   for (const std::string& text :
        {crash, std::string("a = 1\nb = '\xc0\xaf'\n"), std::string("x = \"\xed\xa0\x80\"")}) {
-    auto cfg = lagrouter::daemon::ParseConfigText(text, "u.toml");
+    auto cfg = lagrouter::daemon::ParseConfig(text, "u.toml");
     ASSERT_FALSE(cfg.ok());
     EXPECT_NE(cfg.error().find("not valid UTF-8"), std::string::npos) << cfg.error();
   }
-  auto ok = lagrouter::daemon::ParseConfigText("# caf\xc3\xa9 \xf0\x9f\x98\x80\n", "u.toml");
+  auto ok = lagrouter::daemon::ParseConfig("# caf\xc3\xa9 \xf0\x9f\x98\x80\n", "u.toml");
   ASSERT_FALSE(ok.ok());
   EXPECT_EQ(ok.error().find("UTF-8"), std::string::npos) << ok.error();
 }

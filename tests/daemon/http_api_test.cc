@@ -134,10 +134,10 @@ TEST(RouteAndCheck, AgreeOnEveryReason) {
   for (const auto& c : router::EveryReason()) {
     ClusterSpec spec("shop", "postgres");
     for (const auto& s : c.cluster.servers) spec.Server(s.name, 1);
-    auto parsed = ParseConfigText(
-        ConfigText().Cluster(spec).Class(
-            c.cls.name, std::to_string(router::ToMillis(c.cls.max_staleness)) + "ms"),
-        "t");
+    auto parsed =
+        ParseConfig(ConfigText().Cluster(spec).Class(
+                        c.cls.name, std::to_string(router::ToMillis(c.cls.max_staleness)) + "ms"),
+                    "t");
     ASSERT_TRUE(parsed.ok()) << parsed.error();
     auto config = std::make_shared<const Config>(std::move(parsed).value());
     ProcessCounters process;

@@ -35,11 +35,11 @@ class InstantProbe final : public probes::Probe {
 TEST(Monitor, ProbesEveryServerPublishesAndStops) {
   using test_support::ClusterSpec;
   auto parsed =
-      ParseConfigText(test_support::ConfigText()
-                          .Probe("10ms", "100ms")
-                          .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r", 2))
-                          .Class("reports", "1h"),
-                      "t");
+      ParseConfig(test_support::ConfigText()
+                      .Probe("10ms", "100ms")
+                      .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r", 2))
+                      .Class("reports", "1h"),
+                  "t");
   ASSERT_TRUE(parsed.ok()) << parsed.error();
   auto config = std::make_shared<const Config>(std::move(parsed).value());
   ProcessCounters process;

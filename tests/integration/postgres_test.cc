@@ -81,7 +81,7 @@ TEST_F(PostgresSlice, IdlePrimaryGivesNoFalseLag) {
   auto lsn = [&] { return admin.Query("SELECT pg_current_wal_insert_lsn()"); };
   // PostgreSQL itself writes now and then (e.g. a standby snapshot after
   // recent activity): measure over a window in which truly nothing was written.
-  for (int attempt = 1; attempt <= 3; ++attempt) {
+  for (int attempt = 1; attempt <= 6; ++attempt) {
     std::string quiet = lsn();
     auto quiet_since = Clock::now();
     ASSERT_TRUE(WaitFor(

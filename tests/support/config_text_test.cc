@@ -46,7 +46,7 @@ TEST(ConfigText, TheDaemonParsesWhatItWrites) {
                                .StandardClasses()
                                .Client(ClientSpec("checkout").TokenSha256(sha).Clusters({"shop"}))
                                .str();
-  auto parsed = daemon::ParseConfig(text, "built.toml");
+  auto parsed = daemon::LoadConfigText(text, "built.toml");
   ASSERT_TRUE(parsed.ok()) << parsed.error() << "\n" << text;
   EXPECT_EQ(parsed->listen_port, 18001);
   ASSERT_EQ(parsed->clusters.size(), 2u);

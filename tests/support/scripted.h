@@ -135,7 +135,7 @@ class ApiUnderTest {
 
  private:
   static std::shared_ptr<const daemon::Config> Parse(const std::string& toml) {
-    auto parsed = daemon::ParseConfigText(toml, "test.toml");
+    auto parsed = daemon::ParseConfig(toml, "test.toml");
     if (!parsed) throw std::invalid_argument(parsed.error());
     return std::make_shared<const daemon::Config>(std::move(parsed).value());
   }
