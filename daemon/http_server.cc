@@ -232,34 +232,49 @@ struct HttpServer::Loop {
 };
 
 BindResult HttpServer::Bind(const Options& options, Handler handler, const HttpServer* previous) {
-  using Kind = StartError::Kind;
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->options_ = options;
   server->handler_ = std::move(handler);
-  const std::string where = options.host + ":" + std::to_string(options.port);
-  if (previous != nullptr && previous->listen_fd_ >= 0 && previous->options_.host == options.host &&
-      previous->options_.port == options.port) {
+  if (auto failed = server->Listen(previous)) return std::move(*failed);
+  if (options.tls) {
+    server->tls_ctx_ = SSL_CTX_new(TLS_server_method());
+    if (server->tls_ctx_ == nullptr) {
+      return StartError{StartError::Kind::kTls, "cannot set up HTTPS: OpenSSL failed"};
+    }
+    auto ok = ConfigureServerTls(*server->tls_ctx_, options.tls_files);
+    if (!ok) return StartError{StartError::Kind::kTls, "cannot set up HTTPS: " + ok.error()};
+  }
+  for (int i = 0; i < std::max(1, options.threads); ++i) {
+    if (auto failed = server->AddLoop()) return std::move(*failed);
+  }
+  return server;
+}
+
+std::optional<StartError> HttpServer::Listen(const HttpServer* previous) {
+  const std::string where = options_.host + ":" + std::to_string(options_.port);
+  auto fail = [&where](const std::string& why) {
+    return StartError{StartError::Kind::kListen, "cannot listen on " + where + ": " + why};
+  };
+  if (previous != nullptr && previous->listen_fd_ >= 0 &&
+      previous->options_.host == options_.host && previous->options_.port == options_.port) {
     // The same socket, so the same accept queue: a connection waiting in it
     // is accepted by whichever server's loops run, never reset by a close.
-    server->listen_fd_ = fcntl(previous->listen_fd_, F_DUPFD_CLOEXEC, 0);
-    if (server->listen_fd_ < 0) {
-      return StartError{Kind::kListen, "cannot listen on " + where + ": " + Errno(errno)};
-    }
+    listen_fd_ = fcntl(previous->listen_fd_, F_DUPFD_CLOEXEC, 0);
+    if (listen_fd_ < 0) return fail(Errno(errno));
+    return std::nullopt;
   }
-
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE;
   addrinfo* list = nullptr;
-  if (server->listen_fd_ < 0) {
-    const int gai = getaddrinfo(options.host.empty() ? nullptr : options.host.c_str(),
-                                std::to_string(options.port).c_str(), &hints, &list);
-    if (gai != 0) {
-      return StartError{Kind::kListen, "cannot resolve " + where + ": " + gai_strerror(gai)};
-    }
+  const int gai = getaddrinfo(options_.host.empty() ? nullptr : options_.host.c_str(),
+                              std::to_string(options_.port).c_str(), &hints, &list);
+  if (gai != 0) {
+    return StartError{StartError::Kind::kListen,
+                      "cannot resolve " + where + ": " + gai_strerror(gai)};
   }
   std::string failure = "no address";
-  for (addrinfo* a = list; a != nullptr && server->listen_fd_ < 0; a = a->ai_next) {
+  for (addrinfo* a = list; a != nullptr && listen_fd_ < 0; a = a->ai_next) {
     const int fd =
         socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) {
@@ -278,76 +293,65 @@ BindResult HttpServer::Bind(const Options& options, Handler handler, const HttpS
       close(fd);
       continue;
     }
-    server->listen_fd_ = fd;
+    listen_fd_ = fd;
   }
-  if (list != nullptr) freeaddrinfo(list);
-  if (server->listen_fd_ < 0) {
-    return StartError{Kind::kListen, "cannot listen on " + where + ": " + failure};
-  }
+  freeaddrinfo(list);
+  if (listen_fd_ < 0) return fail(failure);
+  return std::nullopt;
+}
 
-  if (options.tls) {
-    server->tls_ctx_ = SSL_CTX_new(TLS_server_method());
-    if (server->tls_ctx_ == nullptr) {
-      return StartError{Kind::kTls, "cannot set up HTTPS: OpenSSL failed"};
-    }
-    auto ok = ConfigureServerTls(*server->tls_ctx_, options.tls_files);
-    if (!ok) return StartError{Kind::kTls, "cannot set up HTTPS: " + ok.error()};
+std::optional<StartError> HttpServer::AddLoop() {
+  using Kind = StartError::Kind;
+  const StartError no_loop{Kind::kEventLoop, "cannot create an event loop"};
+  auto loop = std::make_unique<Loop>();
+  loop->server = this;
+  // Changelist: a connection's read/write interest flips several times per
+  // request; epoll then sees one change per loop turn instead of each flip.
+  event_config* cfg = event_config_new();
+  if (cfg == nullptr) return no_loop;
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  // One thread per base: no locks (Stop() reaches a loop through its pipe).
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+  loop->base = event_base_new_with_config(cfg);
+  event_config_free(cfg);
+  if (loop->base == nullptr) return no_loop;
+  loop->http = evhttp_new(loop->base);
+  if (loop->http == nullptr) return StartError{Kind::kEventLoop, "cannot create an HTTP server"};
+  evhttp_set_gencb(loop->http, &Loop::OnRequest, loop.get());
+  // Every method reaches the handler, which answers 405 in JSON itself.
+  evhttp_set_allowed_methods(loop->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+  evhttp_set_timeout(loop->http, options_.idle_timeout_seconds);
+  evhttp_set_max_headers_size(loop->http, 16 * 1024);
+  evhttp_set_max_body_size(loop->http, 64 * 1024);
+  if (tls_ctx_ != nullptr) evhttp_set_bevcb(loop->http, &Loop::MakeTlsConnection, tls_ctx_);
+  // Every loop accepts from the same socket (its own descriptor of it).
+  const std::string where = options_.host + ":" + std::to_string(options_.port);
+  const int fd = fcntl(listen_fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return StartError{Kind::kListen, "cannot listen on " + where + ": " + Errno(errno)};
+  evhttp_bound_socket* bound = evhttp_accept_socket_with_handle(loop->http, fd);
+  if (bound == nullptr) {
+    close(fd);
+    return StartError{Kind::kListen, "cannot listen on " + where + ": libevent refused the socket"};
   }
-
-  const int threads = std::max(1, options.threads);
-  for (int i = 0; i < threads; ++i) {
-    auto loop = std::make_unique<Loop>();
-    loop->server = server.get();
-    // Changelist: a connection's read/write interest flips several times per
-    // request; epoll then sees one change per loop turn instead of each flip.
-    event_config* cfg = event_config_new();
-    if (cfg == nullptr) return StartError{Kind::kEventLoop, "cannot create an event loop"};
-    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-    // One thread per base: no locks (Stop() reaches a loop through its pipe).
-    event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
-    loop->base = event_base_new_with_config(cfg);
-    event_config_free(cfg);
-    if (loop->base == nullptr) return StartError{Kind::kEventLoop, "cannot create an event loop"};
-    loop->http = evhttp_new(loop->base);
-    if (loop->http == nullptr) return StartError{Kind::kEventLoop, "cannot create an HTTP server"};
-    evhttp_set_gencb(loop->http, &Loop::OnRequest, loop.get());
-    // Every method reaches the handler, which answers 405 in JSON itself.
-    evhttp_set_allowed_methods(loop->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    evhttp_set_timeout(loop->http, options.idle_timeout_seconds);
-    evhttp_set_max_headers_size(loop->http, 16 * 1024);
-    evhttp_set_max_body_size(loop->http, 64 * 1024);
-    if (server->tls_ctx_ != nullptr) {
-      evhttp_set_bevcb(loop->http, &Loop::MakeTlsConnection, server->tls_ctx_);
-    }
-    // Every loop accepts from the same socket (its own descriptor of it).
-    const int fd = fcntl(server->listen_fd_, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return StartError{Kind::kListen, "cannot listen on " + where + ": " + Errno(errno)};
-    evhttp_bound_socket* bound = evhttp_accept_socket_with_handle(loop->http, fd);
-    if (bound == nullptr) {
-      close(fd);
-      return StartError{Kind::kListen,
-                        "cannot listen on " + where + ": libevent refused the socket"};
-    }
-    loop->listener = evhttp_bound_socket_get_listener(bound);
-    loop->resume = evtimer_new(loop->base, &Loop::OnResume, loop.get());
-    if (pipe2(loop->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-      return StartError{Kind::kEventLoop, "cannot create an event loop: " + Errno(errno)};
-    }
-    loop->wake_event =
-        event_new(loop->base, loop->wake[0], EV_READ | EV_PERSIST, &Loop::OnWake, loop.get());
-    if (loop->resume == nullptr || loop->wake_event == nullptr ||
-        event_add(loop->wake_event, nullptr) != 0) {
-      return StartError{Kind::kEventLoop, "cannot create an event loop"};
-    }
-    loop->Register();
-    evconnlistener_set_error_cb(loop->listener, &Loop::OnAcceptError);
-    // Not accepting until Start(): the kernel queues connections meanwhile.
-    evconnlistener_disable(loop->listener);
-    server->loops_.push_back(std::move(loop));
+  loop->listener = evhttp_bound_socket_get_listener(bound);
+  loop->resume = evtimer_new(loop->base, &Loop::OnResume, loop.get());
+  if (pipe2(loop->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+    return StartError{Kind::kEventLoop, "cannot create an event loop: " + Errno(errno)};
   }
-  return server;
+  loop->wake_event =
+      event_new(loop->base, loop->wake[0], EV_READ | EV_PERSIST, &Loop::OnWake, loop.get());
+  if (loop->resume == nullptr || loop->wake_event == nullptr ||
+      event_add(loop->wake_event, nullptr) != 0) {
+    return no_loop;
+  }
+  loop->Register();
+  evconnlistener_set_error_cb(loop->listener, &Loop::OnAcceptError);
+  // Not accepting until Start(): the kernel queues connections meanwhile.
+  evconnlistener_disable(loop->listener);
+  loops_.push_back(std::move(loop));
+  return std::nullopt;
 }
 
 void HttpServer::Start() {

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -101,6 +102,10 @@ class HttpServer {
 
  private:
   HttpServer() = default;
+  // Bind's steps: the listening socket, then one event loop accepting from it.
+  std::optional<StartError> Listen(const HttpServer* previous);
+  std::optional<StartError> AddLoop();
+
   Options options_;
   Handler handler_;
   int listen_fd_ = -1;
