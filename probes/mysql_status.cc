@@ -164,7 +164,6 @@ Result<ReplicaStatus> ParseReplicaStatus(const Row& row) {
   if (*sql_state == ThreadState::kConnecting) return Bad(kWhat, sql, "Yes or No");
   rs.io_running = *io_state;
   rs.sql_running = *sql_state;
-  rs.legacy_names = std::string_view(io.name).starts_with("Slave_");
 
   auto behind = Int(kWhat, Find(row, {"Seconds_Behind_Source", "Seconds_Behind_Master"}), 0,
                     std::numeric_limits<int64_t>::max());
@@ -175,12 +174,6 @@ Result<ReplicaStatus> ParseReplicaStatus(const Row& row) {
   auto port = Int(kWhat, Find(row, {"Source_Port", "Master_Port"}), 0, 65535);
   if (!port) return port.Propagate();
   rs.source_port = static_cast<int>(port->value_or(0));
-  rs.source_user = Find(row, {"Source_User", "Master_User"}).text();
-  rs.source_uuid = std::string(Trim(Find(row, {"Source_UUID", "Master_UUID"}).text()));
-  auto server_id = Int(kWhat, Find(row, {"Source_Server_Id", "Master_Server_Id"}), 0,
-                       std::numeric_limits<uint32_t>::max());
-  if (!server_id) return server_id.Propagate();
-  rs.source_server_id = static_cast<uint32_t>(server_id->value_or(0));
 
   rs.io_state = Find(row, {"Replica_IO_State", "Slave_IO_State"}).text();
   rs.sql_state = Find(row, {"Replica_SQL_Running_State", "Slave_SQL_Running_State"}).text();
@@ -193,12 +186,8 @@ Result<ReplicaStatus> ParseReplicaStatus(const Row& row) {
   if (!sql_errno) return sql_errno.Propagate();
   rs.last_sql_errno = sql_errno->value_or(0);
   rs.last_sql_error = Find(row, {"Last_SQL_Error"}).text();
-  auto delay = Int(kWhat, Find(row, {"SQL_Delay"}), 0, std::numeric_limits<int64_t>::max());
-  if (!delay) return delay.Propagate();
-  rs.sql_delay = *delay;
 
   rs.gtid_io_pos = OptText(Find(row, {"Gtid_IO_Pos"}));
-  rs.using_gtid = Find(row, {"Using_Gtid"}).text();
   rs.retrieved_gtid_set = OptText(Find(row, {"Retrieved_Gtid_Set"}));
   rs.executed_gtid_set = OptText(Find(row, {"Executed_Gtid_Set"}));
   Column auto_position = Find(row, {"Auto_Position"});
@@ -207,7 +196,6 @@ Result<ReplicaStatus> ParseReplicaStatus(const Row& row) {
     if (!v) return v.Propagate();
     rs.auto_position = *v;
   }
-  rs.channel = Find(row, {"Channel_Name", "Connection_name"}).text();
   return rs;
 }
 

@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "probes/probe.h"
 #include "probes/row.h"
-#include "common/result.h"
 
 namespace lagrouter::probes {
 
@@ -39,26 +39,18 @@ struct ReplicaStatus {
   std::optional<int64_t> seconds_behind;
   std::string source_host;  // empty when no source is configured
   int source_port = 0;
-  std::string source_user;
-  std::string source_uuid;  // MySQL Source_UUID / Master_UUID
-  uint32_t source_server_id = 0;
   std::string io_state;   // Replica_IO_State, e.g. "Waiting for source to send event"
   std::string sql_state;  // Replica_SQL_Running_State
   int64_t last_io_errno = 0;
   std::string last_io_error;
   int64_t last_sql_errno = 0;
   std::string last_sql_error;
-  std::optional<int64_t> sql_delay;  // configured delay in seconds (SQL_Delay)
-  // MariaDB: Gtid_IO_Pos (last GTID the IO thread received); Using_Gtid
-  // ("No", "Slave_Pos", "Current_Pos").
+  // MariaDB: Gtid_IO_Pos (last GTID the IO thread received).
   std::optional<std::string> gtid_io_pos;
-  std::string using_gtid;
   // MySQL: Retrieved_Gtid_Set, Executed_Gtid_Set, Auto_Position.
   std::optional<std::string> retrieved_gtid_set;
   std::optional<std::string> executed_gtid_set;
   bool auto_position = false;
-  std::string channel;        // MySQL Channel_Name, MariaDB Connection_name; often empty
-  bool legacy_names = false;  // the row used Slave_/Master_ column names
 
   // A source is configured (RESET REPLICA without ALL may leave a row).
   bool HasSource() const { return !source_host.empty(); }
