@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
-#include "daemon/secret.h"
 #include "common/text.h"
+#include "daemon/secret.h"
 
 namespace lagrouter::daemon {
 namespace {
@@ -70,7 +70,8 @@ AuthDecision Authenticator::Authenticate(std::string_view authorization) const {
     return d;
   }
   const size_t space = authorization.find(' ');
-  if (space == std::string_view::npos || !EqualsIgnoreCase(authorization.substr(0, space), "Bearer")) {
+  if (space == std::string_view::npos ||
+      !EqualsIgnoreCase(authorization.substr(0, space), "Bearer")) {
     d.denial = Denial::kBadAuthorization;
     d.message = "the Authorization header must be 'Bearer <token>'";
     return d;

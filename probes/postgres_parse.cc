@@ -81,9 +81,9 @@ Result<std::optional<double>> ParseOptionalSeconds(const std::optional<std::stri
 }  // namespace
 
 Result<void> ParsePostgresStatus(const Row& status, const std::vector<Row>& senders, Sample& out) {
-#define LAGROUTER_FIELD(var, name)             \
-  auto var##_r = Field(status, name);          \
-  if (!var##_r) return var##_r.Propagate();    \
+#define LAGROUTER_FIELD(var, name)          \
+  auto var##_r = Field(status, name);       \
+  if (!var##_r) return var##_r.Propagate(); \
   const auto& var = *var##_r;
   LAGROUTER_FIELD(in_recovery_v, "in_recovery")
   LAGROUTER_FIELD(write_v, "write_lsn")

@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/result.h"
 #include "probes/probe.h"
 #include "probes/row.h"
-#include "common/result.h"
 
 namespace lagrouter::probes {
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <limits>
 #include <tuple>
+
 #include "common/text.h"
 
 namespace lagrouter::router {

@@ -7,8 +7,8 @@
 #include <string_view>
 #include <variant>
 
-#include "router/gtid.h"
 #include "common/result.h"
+#include "router/gtid.h"
 
 namespace lagrouter::router {
 

@@ -68,7 +68,8 @@ std::string BinlogPos(const std::string& line) {
 // Node 0 writable with no source; nodes 1 and 2 read-only, replicating from it.
 bool OriginalTopology() {
   const auto lines = StatusLines();
-  const std::string replica = "replica of :" + std::to_string(Port(0)) + " io=Yes sql=Yes  read-only";
+  const std::string replica =
+      "replica of :" + std::to_string(Port(0)) + " io=Yes sql=Yes  read-only";
   return lines[0].find("no replication  writable") != std::string::npos &&
          lines[1].find(replica) != std::string::npos && lines[2].find(replica) != std::string::npos;
 }
