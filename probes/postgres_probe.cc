@@ -113,8 +113,8 @@ class PostgresProbe final : public Probe {
     while (st != PGRES_POLLING_OK) {
       if (st == PGRES_POLLING_FAILED || PQstatus(conn_) == CONNECTION_BAD) {
         const std::string msg = Message();
-        // libpq 15 keeps a failed start-up's SQLSTATE private (no accessor), so only its text
-        // tells.
+        // libpq 15 keeps a failed start-up's SQLSTATE private (no accessor):
+        // only the text tells an authentication failure.
         s.error_kind = msg.find("authentication") != std::string::npos ||
                                msg.find("password") != std::string::npos
                            ? ErrorKind::kAuth
