@@ -187,15 +187,14 @@ ApiResponse HttpApi::Check(std::string_view cluster_name, std::string_view serve
   if (auto* refused = std::get_if<ApiResponse>(&resolved)) return std::move(*refused);
   const Target& t = std::get<Target>(resolved);
   const auto& servers = t.snapshot->view.servers;
-  std::string known_servers;
   for (size_t i = 0; i < servers.size(); ++i) {
-    if (servers[i].name == server_name) {
-      const auto& cls = config_->classes[t.klass];
-      const auto reason = router::Explain(t.snapshot->view, i, cls, t.klass, now);
-      return {router::MayServe(reason) ? 200 : 503, CheckBody(*t.snapshot, i, cls, reason, now)};
-    }
-    known_servers += (i ? ", " : "") + servers[i].name;
+    if (servers[i].name != server_name) continue;
+    const auto& cls = config_->classes[t.klass];
+    const auto reason = router::Explain(t.snapshot->view, i, cls, t.klass, now);
+    return {router::MayServe(reason) ? 200 : 503, CheckBody(*t.snapshot, i, cls, reason, now)};
   }
+  std::string known_servers;
+  for (const auto& s : servers) known_servers += (known_servers.empty() ? "" : ", ") + s.name;
   return BadRequest("unknown_server", "unknown server " + Quote(server_name) + " in cluster '" +
                                           cluster + "'; known servers: " + known_servers);
 }
