@@ -146,11 +146,13 @@ void Reload(std::unique_ptr<Instance>& running, ProcessCounters& counters) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   Serve(*next);
+  // Applied once the new configuration serves; said before the old one goes
+  // (`path` belongs to it, and its drain takes a while).
+  counters.reloads_applied.fetch_add(1);
+  spdlog::info("SIGHUP: configuration reloaded from {}", path);
   // Destroys the old instance: it drains (answers what is under way), then
   // closes its connections; its clients reconnect to the new one.
   running = std::move(next);
-  counters.reloads_applied.fetch_add(1);
-  spdlog::info("SIGHUP: configuration reloaded from {}", path);
   LogConfiguration(*running->config);
 }
 

@@ -32,33 +32,25 @@ const char* RoleOf(router::Outcome o) {
   return "none";
 }
 
-MetricFamily Gauge(const char* name, const char* help) {
+MetricFamily Family(MetricType type, const char* name, const char* help) {
   MetricFamily f;
   f.name = name;
   f.help = help;
-  f.type = MetricType::Gauge;
+  f.type = type;
   return f;
 }
+MetricFamily Gauge(const char* name, const char* help) {
+  return Family(MetricType::Gauge, name, help);
+}
+MetricFamily Counter(const char* name, const char* help) {
+  return Family(MetricType::Counter, name, help);
+}
 
+// A sample of a gauge or a counter family, as the family's type says.
 void Add(MetricFamily& f, std::vector<ClientMetric::Label> labels, double value) {
   ClientMetric m;
   m.label = std::move(labels);
-  m.gauge.value = value;
-  f.metric.push_back(std::move(m));
-}
-
-MetricFamily Counter(const char* name, const char* help) {
-  MetricFamily f;
-  f.name = name;
-  f.help = help;
-  f.type = MetricType::Counter;
-  return f;
-}
-
-void AddCounter(MetricFamily& f, std::vector<ClientMetric::Label> labels, uint64_t value) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  m.counter.value = static_cast<double>(value);
+  (f.type == MetricType::Counter ? m.counter.value : m.gauge.value) = value;
   f.metric.push_back(std::move(m));
 }
 
@@ -264,12 +256,12 @@ std::vector<MetricFamily> Metrics::ProcessFamilies() const {
   auto reloads = Counter("lagrouter_config_reloads_total",
                          "SIGHUP configuration reloads since start, by result (applied or "
                          "rejected).");
-  AddCounter(reloads, {{"result", "applied"}}, process_.reloads_applied.load());
-  AddCounter(reloads, {{"result", "rejected"}}, process_.reloads_rejected.load());
+  Add(reloads, {{"result", "applied"}}, static_cast<double>(process_.reloads_applied.load()));
+  Add(reloads, {{"result", "rejected"}}, static_cast<double>(process_.reloads_rejected.load()));
   auto accept_errors = Counter("lagrouter_http_accept_errors_total",
                                "Connections the API could not accept (out of file descriptors, "
                                "most likely); accepting pauses 100 ms after each.");
-  AddCounter(accept_errors, {}, process_.accept_errors.load());
+  Add(accept_errors, {}, static_cast<double>(process_.accept_errors.load()));
   return {std::move(max_staleness), std::move(build), std::move(reloads), std::move(accept_errors),
           RouteDuration()};
 }

@@ -17,14 +17,20 @@ namespace lagrouter::test_support {
 
 using router::TimePoint;
 
-// A primary's answer: its write position, sampled at `sent`.
-inline probes::Sample PrimarySample(router::Position write, TimePoint sent) {
+// A successful probe of a server in `role`, answered at once.
+inline probes::Sample OkSample(router::Role role, TimePoint sent) {
   probes::Sample s;
   s.ok = true;
   s.sent_at = sent;
   s.received_at = sent;
-  s.role = router::Role::kPrimary;
+  s.role = role;
   s.flavor = "scripted";
+  return s;
+}
+
+// A primary's answer: its write position, sampled at `sent`.
+inline probes::Sample PrimarySample(router::Position write, TimePoint sent) {
+  probes::Sample s = OkSample(router::Role::kPrimary, sent);
   s.write_position = std::move(write);
   return s;
 }
@@ -32,12 +38,7 @@ inline probes::Sample PrimarySample(router::Position write, TimePoint sent) {
 // A replica's answer: what it has replayed, and whether its stream runs.
 inline probes::Sample ReplicaSample(router::Position replayed, TimePoint sent,
                                     bool streaming = true) {
-  probes::Sample s;
-  s.ok = true;
-  s.sent_at = sent;
-  s.received_at = sent;
-  s.role = router::Role::kReplica;
-  s.flavor = "scripted";
+  probes::Sample s = OkSample(router::Role::kReplica, sent);
   s.replicating = streaming;
   s.replication_state = streaming ? "streaming" : "stopped";
   s.replay_position = replayed;
