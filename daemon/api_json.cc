@@ -12,13 +12,17 @@ using router::Reason;
 namespace {
 
 // A sentence for people: why the server may or may not serve the class.
-std::string ReasonMessage(Reason reason, const router::ServerView& s, const ServerStatus& st,
-                          const router::QueryClass& cls, int64_t bound_ms) {
+// Why a check passed or failed, for people; `pass` tells the primary of a
+// replica-only check apart.
+std::string ReasonMessage(Reason reason, bool pass, const router::ServerView& s,
+                          const ServerStatus& st, const router::QueryClass& cls, int64_t bound_ms) {
   switch (reason) {
     case Reason::kNotProbed: return "not probed yet";
     case Reason::kDown:
       return s.up ? "down: has not answered a probe in time" : "down: " + st.last_error;
-    case Reason::kPrimary: return "the cluster's primary serves every class";
+    case Reason::kPrimary:
+      return pass ? "the cluster's primary serves every class"
+                  : "the cluster's primary; this check passes replicas only (role=replica)";
     case Reason::kPrimaryAmbiguous: return "several servers claim to be primary (split brain)";
     case Reason::kRoleUnknown: return "neither a primary nor a replica";
     case Reason::kPrimaryOnlyClass: return "class '" + cls.name + "' is served by the primary only";
@@ -28,8 +32,15 @@ std::string ReasonMessage(Reason reason, const router::ServerView& s, const Serv
     case Reason::kStale:
       return "staleness bound " + std::to_string(bound_ms) + " ms exceeds the class limit of " +
              std::to_string(router::ToMillis(cls.max_staleness)) + " ms";
+    case Reason::kNearLimit:
+      return "staleness bound " + std::to_string(bound_ms) + " ms plus the check margin of " +
+             std::to_string(router::ToMillis(cls.check_margin)) +
+             " ms exceeds the class limit of " +
+             std::to_string(router::ToMillis(cls.max_staleness)) +
+             " ms: out before a polling load balancer could keep it past the limit";
     case Reason::kSettling:
-      return "held back until its bound has stayed below half the limit for " +
+      return "held back until its bound has stayed at or below " +
+             std::to_string(router::ToMillis(router::CheckLimit(cls) / 2)) + " ms for " +
              std::to_string(router::ToMillis(cls.settle)) + " ms";
     case Reason::kNotReplayed: return "has not replayed the requested position";
     case Reason::kFreshReplica: return "staleness bound within the class limit";
@@ -119,9 +130,8 @@ std::string RouteBody(std::string_view cluster, std::string_view klass, const ro
 }
 
 std::string CheckBody(const ClusterSnapshot& snap, size_t server, const router::QueryClass& cls,
-                      Reason reason, router::TimePoint now) {
+                      Reason reason, bool pass, router::TimePoint now) {
   const auto& s = snap.view.servers[server];
-  const bool ok = router::MayServe(reason);
   const auto bound = router::BoundAt(s, now);
   // -1: no bound to show (unknown, or not a replica).
   const int64_t bound_ms =
@@ -139,14 +149,15 @@ std::string CheckBody(const ClusterSnapshot& snap, size_t server, const router::
   body += ",\"up\":";
   body += router::UpAt(s, now) ? "true" : "false";
   body += ",\"ok\":";
-  body += ok ? "true" : "false";
+  body += pass ? "true" : "false";
   body += ",\"staleness_bound_ms\":";
   body += reason == Reason::kPrimary ? "0" : bound_ms >= 0 ? std::to_string(bound_ms) : "null";
   body += ",\"max_staleness_ms\":" + std::to_string(router::ToMillis(cls.max_staleness));
+  body += ",\"check_margin_ms\":" + std::to_string(router::ToMillis(cls.check_margin));
   body += ",\"reason\":";
   AppendJsonString(body, router::ReasonName(reason));
   body += ",\"message\":";
-  AppendJsonString(body, ReasonMessage(reason, s, snap.status[server], cls, bound_ms));
+  AppendJsonString(body, ReasonMessage(reason, pass, s, snap.status[server], cls, bound_ms));
   body += "}";
   return body;
 }
@@ -165,7 +176,8 @@ std::string StatusBody(const SnapshotSource& source, const Config& config,
     classes.push_back({{"name", c.name},
                        {"max_staleness_ms", router::ToMillis(c.max_staleness)},
                        {"fallback", c.fallback == router::Fallback::kError ? "error" : "primary"},
-                       {"settle_ms", router::ToMillis(c.settle)}});
+                       {"settle_ms", router::ToMillis(c.settle)},
+                       {"check_margin_ms", router::ToMillis(c.check_margin)}});
   }
   out["classes"] = std::move(classes);
   json clusters = json::array();

@@ -19,9 +19,10 @@ std::string ErrorBody(std::string_view error, std::string_view message);
 std::string RouteBody(std::string_view cluster, std::string_view klass,
                       const router::ServerView& server, const router::Decision& d);
 
-// The answer of /v1/check: why `server` may or may not serve `cls` now.
+// The answer of /v1/check: why `server` may or may not serve `cls` now;
+// `pass`: the check's verdict (200 or 503).
 std::string CheckBody(const ClusterSnapshot& snap, size_t server, const router::QueryClass& cls,
-                      router::Reason reason, router::TimePoint now);
+                      router::Reason reason, bool pass, router::TimePoint now);
 
 // The answer of /v1/status, limited to what `client` (nullptr: anyone) may see.
 std::string StatusBody(const SnapshotSource& source, const Config& config,

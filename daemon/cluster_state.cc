@@ -28,7 +28,10 @@ ClusterState::ClusterState(const ClusterConfig& cluster, const Config& config)
       servers_(cluster.servers.size()),
       history_(HistoryKept(config),
                static_cast<size_t>(HistoryKept(config) / config.probe_interval) + 16) {
-  for (auto& s : servers_) s.gates.resize(classes_.size());
+  for (auto& s : servers_) {
+    s.gates.resize(classes_.size());
+    s.check_gates.resize(classes_.size());
+  }
 }
 
 std::shared_ptr<const ClusterSnapshot> ClusterState::Initial() {
@@ -140,11 +143,17 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
     const router::Duration peak = s.fresh_as_of ? std::max(bound, now - *s.fresh_as_of) : bound;
     if (update_gates && s.probed) {
       for (size_t k = 0; k < classes_.size(); ++k) {
-        router::UpdateGate(s.gates[k], classes_[k], healthy, peak, bound, now);
+        const auto& cls = classes_[k];
+        router::UpdateGate(s.gates[k], cls.max_staleness, cls.settle, healthy, peak, bound, now);
+        if (cls.check_margin > router::Duration::zero()) {
+          router::UpdateGate(s.check_gates[k], router::CheckLimit(cls), cls.settle, healthy, peak,
+                             bound, now);
+        }
       }
     }
     s.fresh_as_of = v.bound_known ? v.fresh_as_of : std::nullopt;
     v.gates = s.gates;
+    v.check_gates = s.check_gates;
     view.servers.push_back(std::move(v));
     snap->status.push_back(std::move(st));
   }

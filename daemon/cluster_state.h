@@ -67,7 +67,7 @@ class ClusterState {
     // When this replica first reported its stream not running (the probe's
     // sent_at), until it runs again.
     std::optional<router::TimePoint> not_streaming_since;
-    std::vector<router::Gate> gates;
+    std::vector<router::Gate> gates, check_gates;
   };
 
   void Observe(size_t server, probes::Sample sample, std::chrono::system_clock::time_point wall,

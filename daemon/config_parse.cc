@@ -183,11 +183,19 @@ void LoadClasses(const Table& root, Config& cfg) {
     const std::string w = "class." + name;
     if (!ValidName(name)) Fail(w, "class names are 1-64 letters, digits, '-', '_' or '.'");
     if (!c.is_table()) Fail(w, "must be a table");
-    CheckKeys(c, w, {"max_staleness", "fallback", "settle"});
+    CheckKeys(c, w, {"max_staleness", "fallback", "settle", "check_margin"});
     router::QueryClass qc;
     qc.name = name;
     qc.max_staleness = GetDuration(c, w, "max_staleness", router::Duration{0}, true);
     qc.settle = GetDuration(c, w, "settle", std::chrono::seconds(1));
+    qc.check_margin = GetDuration(c, w, "check_margin", router::Duration{0});
+    if (qc.check_margin > router::Duration{0} && qc.check_margin >= qc.max_staleness) {
+      Fail(w + ".check_margin",
+           "must be less than max_staleness (" +
+               std::to_string(router::ToMillis(qc.max_staleness)) +
+               " ms): a replica must be able to pass the check; a 0s class is served by the "
+               "primary only and needs no margin");
+    }
     const std::string fallback = GetString(c, w, "fallback", false, "primary");
     if (fallback == "primary") {
       qc.fallback = router::Fallback::kPrimary;

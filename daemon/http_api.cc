@@ -177,21 +177,30 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
 
 ApiResponse HttpApi::Check(std::string_view cluster_name, std::string_view server_name,
                            const QueryParams& params, router::TimePoint now) {
-  static constexpr std::array<const char*, 1> kNames = {"class"};
-  std::array<const std::string*, 1> given{};
-  if (auto bad = TakeParams(params, kNames, given, "/v1/check takes class")) {
+  static constexpr std::array<const char*, 2> kNames = {"class", "role"};
+  std::array<const std::string*, 2> given{};
+  if (auto bad = TakeParams(params, kNames, given, "/v1/check takes class and role")) {
     return BadRequest("bad_request", *bad);
   }
+  const auto [class_name, role] = given;
+  if (role != nullptr && *role != "replica" && *role != "any") {
+    return BadRequest("bad_request", "parameter 'role' " + Quote(*role) +
+                                         " is not one of replica (only a fresh replica passes) "
+                                         "or any (the default: the primary passes too)");
+  }
+  const bool replica_only = role != nullptr && *role == "replica";
   const std::string cluster(cluster_name);
-  auto resolved = Resolve(&cluster, given[0]);
+  auto resolved = Resolve(&cluster, class_name);
   if (auto* refused = std::get_if<ApiResponse>(&resolved)) return std::move(*refused);
   const Target& t = std::get<Target>(resolved);
   const auto& servers = t.snapshot->view.servers;
   for (size_t i = 0; i < servers.size(); ++i) {
     if (servers[i].name != server_name) continue;
     const auto& cls = config_->classes[t.klass];
-    const auto reason = router::Explain(t.snapshot->view, i, cls, t.klass, now);
-    return {router::MayServe(reason) ? 200 : 503, CheckBody(*t.snapshot, i, cls, reason, now)};
+    const auto reason =
+        router::Explain(t.snapshot->view, i, cls, t.klass, now, nullptr, router::Asker::kCheck);
+    const bool pass = router::CheckPasses(reason, replica_only);
+    return {pass ? 200 : 503, CheckBody(*t.snapshot, i, cls, reason, pass, now)};
   }
   std::string known_servers;
   for (const auto& s : servers) known_servers += (known_servers.empty() ? "" : ", ") + s.name;

@@ -21,9 +21,8 @@ const char* OutcomeName(Outcome outcome) {
   return "no_eligible_server";
 }
 
-void UpdateGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_bound,
+void UpdateGate(Gate& gate, Duration limit, Duration settle, bool healthy, Duration peak_bound,
                 Duration bound, TimePoint now) {
-  const Duration limit = cls.max_staleness;
   if (!healthy || peak_bound > limit || bound > limit) {
     gate.held = true;
     gate.comfortable_since.reset();
@@ -34,14 +33,14 @@ void UpdateGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_b
     gate.eligible_from = TimePoint::min();
     return;
   }
-  const bool settled = gate.comfortable_since && now >= *gate.comfortable_since + cls.settle;
+  const bool settled = gate.comfortable_since && now >= *gate.comfortable_since + settle;
   if (!settled && bound > limit / 2) {
     gate.comfortable_since.reset();
     gate.eligible_from = TimePoint::max();
     return;
   }
   if (!gate.comfortable_since) gate.comfortable_since = now;
-  gate.eligible_from = *gate.comfortable_since + cls.settle;
+  gate.eligible_from = *gate.comfortable_since + settle;
   if (now >= gate.eligible_from) {
     // Settled: once requests may have seen it eligible, a later dip above
     // the comfort line (but within the limit) must not take it out again.
@@ -67,6 +66,7 @@ const char* ReasonName(Reason reason) {
     case Reason::kNotReplicating: return "not_replicating";
     case Reason::kBoundUnknown: return "bound_unknown";
     case Reason::kStale: return "stale";
+    case Reason::kNearLimit: return "near_limit";
     case Reason::kSettling: return "settling";
     case Reason::kNotReplayed: return "not_replayed";
     case Reason::kFreshReplica: return "fresh_replica";
@@ -88,7 +88,7 @@ void ElectPrimary(ClusterView& cluster) {
 }
 
 Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls, size_t class_index,
-               TimePoint now, const Position* after) {
+               TimePoint now, const Position* after, Asker asker) {
   const ServerView& s = cluster.servers[server];
   if (!s.probed) return Reason::kNotProbed;
   if (!UpAt(s, now)) return Reason::kDown;
@@ -102,7 +102,10 @@ Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls,
   const auto bound = BoundAt(s, now);
   if (!bound) return Reason::kBoundUnknown;
   if (*bound > cls.max_staleness) return Reason::kStale;
-  if (class_index < s.gates.size() && now < s.gates[class_index].eligible_from) {
+  const bool margin = asker == Asker::kCheck && cls.check_margin > Duration::zero();
+  if (margin && *bound > CheckLimit(cls)) return Reason::kNearLimit;
+  const auto& gates = margin ? s.check_gates : s.gates;
+  if (class_index < gates.size() && now < gates[class_index].eligible_from) {
     return Reason::kSettling;
   }
   if (after != nullptr && !Covers(s.replayed, *after)) return Reason::kNotReplayed;

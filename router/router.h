@@ -25,6 +25,11 @@ struct QueryClass {
   // Hysteresis: a replica held back from this class is re-admitted once its
   // bound has stayed at or below half the limit for `settle`.
   Duration settle = std::chrono::seconds(1);
+  // /v1/check only: a polling load balancer keeps a server for up to one
+  // check period after its check last passed, and the bound grows by that
+  // much meanwhile. The check fails once bound + check_margin passes the
+  // limit, so the server is out before its bound can pass the limit itself.
+  Duration check_margin{0};
 };
 
 // Hysteresis gate of one replica for one class, updated on every new sample.
@@ -34,11 +39,19 @@ struct Gate {
   TimePoint eligible_from = TimePoint::min();  // TimePoint::max(): held back
 };
 
-// Advances a gate at time `now`. `healthy`: up, a replica, replicating, bound
-// known. `peak_bound`: the bound just before this sample arrived (the highest
-// it reached since the last update); `bound`: the bound with this sample.
-void UpdateGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_bound,
+// Advances a gate at time `now`: held once the bound passes `limit`,
+// re-admitted after it stayed at or below limit / 2 for `settle`. `healthy`:
+// up, a replica, replicating, bound known. `peak_bound`: the bound just before
+// this sample arrived (the highest it reached since the last update);
+// `bound`: the bound with this sample.
+void UpdateGate(Gate& gate, Duration limit, Duration settle, bool healthy, Duration peak_bound,
                 Duration bound, TimePoint now);
+
+// The limit a class's check gate holds a replica to: max_staleness less the
+// check margin.
+inline Duration CheckLimit(const QueryClass& cls) {
+  return cls.max_staleness - cls.check_margin;
+}
 
 struct ServerView {
   std::string name;
@@ -59,6 +72,9 @@ struct ServerView {
   bool bound_known = false;
   Position replayed;
   std::vector<Gate> gates;  // one per class, indexed like the class list
+  // The same at CheckLimit(class), for /v1/check; only classes with a
+  // check_margin use theirs (the others share `gates`).
+  std::vector<Gate> check_gates;
 };
 
 struct ClusterView {
@@ -96,6 +112,7 @@ enum class Reason {
   kNotReplicating,    // replication stopped under a live primary
   kBoundUnknown,      // replayed position older than the remembered history
   kStale,             // bound above the class limit
+  kNearLimit,         // /v1/check: bound + the class's check_margin above the limit
   kSettling,          // back within the limit, held back by hysteresis
   kNotReplayed,       // has not replayed the position a request asked for
   kFreshReplica,      // a replica within the class limit
@@ -105,10 +122,20 @@ inline bool MayServe(Reason reason) {
   return reason == Reason::kPrimary || reason == Reason::kFreshReplica;
 }
 
+// Who asks: a request routed now, or a load balancer's polled health check,
+// which must allow for the time until its next check (QueryClass::check_margin).
+enum class Asker { kRoute, kCheck };
+
 // The one judgement of eligibility: /v1/route, /v1/check, /v1/status and the
 // metrics all ask it. `after`: a position the read must see, or nullptr.
 Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls, size_t class_index,
-               TimePoint now, const Position* after = nullptr);
+               TimePoint now, const Position* after = nullptr, Asker asker = Asker::kRoute);
+
+// Whether a polled check passes: the server may serve the class now, and is a
+// replica when `replica_only` (a load balancer's replica pool).
+inline bool CheckPasses(Reason reason, bool replica_only) {
+  return replica_only ? reason == Reason::kFreshReplica : MayServe(reason);
+}
 
 // A replica that may serve the class now: Explain() == kFreshReplica.
 inline bool Eligible(const ClusterView& cluster, size_t server, const QueryClass& cls,

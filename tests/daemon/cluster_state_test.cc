@@ -31,7 +31,9 @@ std::string ThreeServers() {
       .Probe("50ms", "200ms")
       .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r1", 2).Server("r2", 3))
       .Class("reports", "1h", "error")
-      .Class("second", "1s");
+      .Class("second", "1s")
+      .Class("guarded", "1s")
+      .ClassSet("guarded", "check_margin", "400ms");
 }
 
 bool Has(const std::vector<ClusterEvent>& events, Kind kind) {
@@ -142,6 +144,34 @@ TEST_F(ClusterStateTest, ABoundPastTheLimitHoldsTheReplicaBackUntilItSettles) {
   EXPECT_EQ(Reason("r1", "second", t), "settling");                    // T + 950 ms
   cycle(true);
   EXPECT_EQ(Reason("r1", "second", t), "fresh_replica");  // T + 1 s: settled
+}
+
+TEST_F(ClusterStateTest, ACheckMarginTakesTheReplicaOutEarlyAndReadmitsItAfterSettling) {
+  // r1 stops replaying while the primary writes every 50 ms. The check of a
+  // 1 s class with a 400 ms margin fails once the bound passes 600 ms, while
+  // the route still sends reads there; after catching up, the check waits
+  // for the bound to stay at or below 300 ms for the settle time.
+  auto t = kStart;
+  uint64_t lsn = 100, r1_lsn = 0;
+  auto cycle = [&](bool r1_replays) {
+    Apply("p", PrimarySample(router::Lsn{++lsn}, t), t);
+    if (r1_replays) r1_lsn = lsn;
+    Apply("r1", ReplicaSample(router::Lsn{r1_lsn}, t), t);
+    Apply("r2", ReplicaSample(router::Lsn{lsn}, t), t);
+    t += milliseconds(50);
+  };
+  cycle(true);
+  EXPECT_EQ(Reason("r1", "guarded", t), "fresh_replica");
+  for (int i = 0; i < 13; ++i) cycle(false);  // the bound is 700 ms at t
+  EXPECT_EQ(Reason("r1", "guarded", t), "near_limit");
+  EXPECT_EQ(Reason("r1", "second", t), "fresh_replica");  // same limit, no margin
+  EXPECT_EQ(t_.api().Check("shop", "r1", ParseQuery("class=guarded"), t).status, 503);
+  cycle(true);  // caught up; the route's gate never closed, the check's did
+  EXPECT_EQ(Reason("r1", "second", t), "fresh_replica");
+  EXPECT_EQ(Reason("r1", "guarded", t), "settling");
+  for (int i = 0; i < 19; ++i) cycle(true);
+  EXPECT_EQ(Reason("r1", "guarded", t), "fresh_replica");  // settled after 1 s
+  EXPECT_EQ(t_.api().Check("shop", "r1", ParseQuery("class=guarded"), t).status, 200);
 }
 
 TEST_F(ClusterStateTest, ElectionSplitBrainAndHistoryRestarts) {

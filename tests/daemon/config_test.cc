@@ -162,6 +162,13 @@ TEST_F(ConfigTest, RejectsWithTheKeyNamed) {
       {"address = \"127.0.0.1:8432\"", "address = \"127.0.0.1\"", "listen.address"},
       {"[class.inventory]\nmax_staleness = \"0s\"", "[class.inventory]\nfallback = \"error\"",
        "class.inventory.max_staleness: missing"},
+      {"max_staleness = \"1h\"", "max_staleness = \"1h\"\ncheck_margin = \"1h\"",
+       "class.reports.check_margin: must be less than max_staleness (3600000 ms)"},
+      {"[class.inventory]\nmax_staleness = \"0s\"",
+       "[class.inventory]\nmax_staleness = \"0s\"\ncheck_margin = \"1ms\"",
+       "class.inventory.check_margin: must be less than max_staleness"},
+      {"max_staleness = \"1h\"", "max_staleness = \"1h\"\ncheck_margin = \"-1s\"",
+       "class.reports.check_margin"},
       {"[[cluster]]", "[[clusters]]", "clusters: unknown key"},
       {"address = \"127.0.0.1:8432\"", "address = [", "test.toml"},  // TOML syntax error
   };

@@ -171,5 +171,39 @@ TEST(RouteAndCheck, AgreeOnEveryReason) {
   }
 }
 
+// role=replica: the load balancer's replica pool; the primary fails it with
+// its own reason, replicas are judged as without it. Bad values are a 400.
+TEST(Check, RoleReplicaPassesFreshReplicasOnly) {
+  const auto cluster =
+      router::Cluster({router::Primary("p"), router::Replica("r", std::chrono::milliseconds(100))});
+  auto parsed =
+      ParseConfig(ConfigText()
+                      .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r", 2))
+                      .Class("second", "1s"),
+                  "t");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  auto config = std::make_shared<const Config>(std::move(parsed).value());
+  ProcessCounters process;
+  Metrics metrics(*config, process);
+  FixedView source(cluster);
+  HttpApi api(config, source, metrics);
+  auto check = [&](const char* server, const std::string& query) {
+    return api.Check("shop", server, ParseQuery(query), router::kNow);
+  };
+  EXPECT_EQ(check("p", "class=second").status, 200);
+  EXPECT_EQ(check("p", "class=second&role=any").status, 200);
+  const auto primary = check("p", "class=second&role=replica");
+  EXPECT_EQ(primary.status, 503);
+  const auto body = nlohmann::json::parse(primary.body);
+  EXPECT_EQ(body["reason"], "primary");
+  EXPECT_EQ(body["ok"], false);
+  EXPECT_NE(body["message"].get<std::string>().find("replicas only"), std::string::npos);
+  EXPECT_EQ(check("r", "class=second&role=replica").status, 200);
+  const auto bad = check("r", "class=second&role=primary");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("not one of replica"), std::string::npos) << bad.body;
+  EXPECT_EQ(check("r", "class=second&role=replica&role=any").status, 400);
+}
+
 }  // namespace
 }  // namespace lagrouter::daemon

@@ -13,6 +13,7 @@ TEST(Explain, EveryReasonHasACase) {
   std::set<Reason> seen;
   for (const auto& c : EveryReason()) seen.insert(c.reason);
   seen.insert(Reason::kNotReplayed);  // needs a position: its own test below
+  seen.insert(Reason::kNearLimit);    // /v1/check's margin: its own test below
   EXPECT_EQ(seen.size(), static_cast<size_t>(Reason::kFreshReplica) + 1);
 }
 
@@ -43,6 +44,48 @@ TEST(Explain, BoundExactlyAtTheLimitIsFresh) {
   EXPECT_EQ(Explain(cluster, 1, Class("second", seconds(1)), 0, kNow), Reason::kFreshReplica);
   EXPECT_EQ(Explain(cluster, 1, Class("second", seconds(1)), 0, kNow + milliseconds(1)),
             Reason::kStale);
+}
+
+// A check margin of 400 ms on a 1 s class: the check fails from a bound of
+// 601 ms on (the load balancer may keep the server 400 ms longer); routing is
+// not affected, and a stale replica is stale first.
+TEST(Explain, CheckMarginFailsTheCheckOnlyAndBeforeTheLimit) {
+  auto cls = Class("second", seconds(1));
+  cls.check_margin = milliseconds(400);
+  auto at = [&](Duration bound, Asker asker) {
+    return Explain(Cluster({Primary("p"), Replica("r", bound)}), 1, cls, 0, kNow, nullptr, asker);
+  };
+  EXPECT_EQ(at(milliseconds(600), Asker::kCheck), Reason::kFreshReplica);
+  EXPECT_EQ(at(milliseconds(601), Asker::kCheck), Reason::kNearLimit);
+  EXPECT_EQ(at(milliseconds(601), Asker::kRoute), Reason::kFreshReplica);
+  EXPECT_EQ(at(milliseconds(1001), Asker::kCheck), Reason::kStale);
+  // Without a margin the check judges exactly as a route.
+  cls.check_margin = Duration{0};
+  EXPECT_EQ(at(milliseconds(999), Asker::kCheck), Reason::kFreshReplica);
+}
+
+// The check has its own hysteresis gate at the check limit; a route uses the
+// class's gate. Classes without a margin share the route's gate.
+TEST(Explain, TheCheckHonoursItsOwnGate) {
+  auto cls = Class("second", seconds(1));
+  cls.check_margin = milliseconds(400);
+  auto r = Replica("r", milliseconds(10));
+  r.gates.resize(1);
+  r.check_gates.resize(1);
+  r.check_gates[0].held = true;
+  r.check_gates[0].eligible_from = kNow + milliseconds(1);
+  const auto cluster = Cluster({Primary("p"), r});
+  EXPECT_EQ(Explain(cluster, 1, cls, 0, kNow, nullptr, Asker::kCheck), Reason::kSettling);
+  EXPECT_EQ(Explain(cluster, 1, cls, 0, kNow, nullptr, Asker::kRoute), Reason::kFreshReplica);
+  cls.check_margin = Duration{0};
+  EXPECT_EQ(Explain(cluster, 1, cls, 0, kNow, nullptr, Asker::kCheck), Reason::kFreshReplica);
+}
+
+TEST(CheckPasses, ReplicaOnlyFailsThePrimary) {
+  EXPECT_TRUE(CheckPasses(Reason::kPrimary, false));
+  EXPECT_FALSE(CheckPasses(Reason::kPrimary, true));
+  EXPECT_TRUE(CheckPasses(Reason::kFreshReplica, true));
+  EXPECT_FALSE(CheckPasses(Reason::kNearLimit, false));
 }
 
 TEST(ElectPrimary, OneUpClaimantIsPrimaryNoneOrSeveralIsNone) {

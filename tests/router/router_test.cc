@@ -149,31 +149,31 @@ TEST(Gate, HoldsBackAndReadmitsAfterSettle) {
   const auto cls = Class("second", seconds(1));  // settle 1 s, comfortable at <= 500 ms
   Gate g;
   auto t = kNow;
-  UpdateGate(g, cls, true, milliseconds(200), milliseconds(5), t);
+  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(200), milliseconds(5), t);
   EXPECT_FALSE(g.held);
   EXPECT_EQ(g.eligible_from, TimePoint::min());
 
   // The bound passed the limit between two samples: held back.
   t += milliseconds(250);
-  UpdateGate(g, cls, true, milliseconds(1200), milliseconds(1100), t);
+  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(1200), milliseconds(1100), t);
   EXPECT_TRUE(g.held);
   EXPECT_EQ(g.eligible_from, TimePoint::max());
 
   // Back under the limit but not comfortably: still held.
   t += milliseconds(250);
-  UpdateGate(g, cls, true, milliseconds(900), milliseconds(700), t);
+  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(900), milliseconds(700), t);
   EXPECT_EQ(g.eligible_from, TimePoint::max());
 
   // Comfortable: re-admitted once it stayed so for the settle time.
   t += milliseconds(250);
   const auto comfortable = t;
-  UpdateGate(g, cls, true, milliseconds(300), milliseconds(10), t);
+  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(300), milliseconds(10), t);
   EXPECT_EQ(g.eligible_from, comfortable + seconds(1));
   t += milliseconds(500);
-  UpdateGate(g, cls, true, milliseconds(300), milliseconds(10), t);
+  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(300), milliseconds(10), t);
   EXPECT_TRUE(g.held);
   t += milliseconds(500);
-  UpdateGate(g, cls, true, milliseconds(300), milliseconds(10), t);
+  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(300), milliseconds(10), t);
   EXPECT_FALSE(g.held);
   EXPECT_EQ(g.eligible_from, TimePoint::min());
 }
@@ -182,16 +182,17 @@ TEST(Gate, ASpikeDuringSettleRestartsIt) {
   const auto cls = Class("second", seconds(1));
   Gate g;
   auto t = kNow;
-  UpdateGate(g, cls, false, Duration{0}, Duration{0}, t);  // down
+  UpdateGate(g, cls.max_staleness, cls.settle, false, Duration{0}, Duration{0}, t);  // down
   EXPECT_TRUE(g.held);
   t += milliseconds(250);
-  UpdateGate(g, cls, true, milliseconds(100), milliseconds(10), t);
+  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(100), milliseconds(10), t);
   const auto first = g.eligible_from;
   t += milliseconds(250);
-  UpdateGate(g, cls, true, milliseconds(600), milliseconds(600), t);  // not comfortable
+  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(600), milliseconds(600),
+             t);  // not comfortable
   EXPECT_EQ(g.eligible_from, TimePoint::max());
   t += milliseconds(250);
-  UpdateGate(g, cls, true, milliseconds(100), milliseconds(10), t);
+  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(100), milliseconds(10), t);
   EXPECT_GT(g.eligible_from, first);
 }
 
@@ -221,14 +222,16 @@ TEST(Gate, NoFlapAfterSettleWhenTheBoundWobblesUnderLoad) {
   cls.max_staleness = std::chrono::seconds(1);
   Gate g;
   auto t = TimePoint{} + std::chrono::seconds(100);
-  UpdateGate(g, cls, false, Duration{0}, Duration{0}, t);
+  UpdateGate(g, cls.max_staleness, cls.settle, false, Duration{0}, Duration{0}, t);
   for (int i = 0; i < 5; ++i) {  // comfortable for 1.25 s
     t += std::chrono::milliseconds(250);
-    UpdateGate(g, cls, true, std::chrono::milliseconds(300), std::chrono::milliseconds(50), t);
+    UpdateGate(g, cls.max_staleness, cls.settle, true, std::chrono::milliseconds(300),
+               std::chrono::milliseconds(50), t);
   }
   ASSERT_LE(g.eligible_from, t);
   t += std::chrono::milliseconds(250);
-  UpdateGate(g, cls, true, std::chrono::milliseconds(600), std::chrono::milliseconds(550), t);
+  UpdateGate(g, cls.max_staleness, cls.settle, true, std::chrono::milliseconds(600),
+             std::chrono::milliseconds(550), t);
   EXPECT_FALSE(g.held);
   EXPECT_EQ(g.eligible_from, TimePoint::min());
 }

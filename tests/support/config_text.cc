@@ -202,6 +202,17 @@ ConfigText& ConfigText::Class(const std::string& name, std::string max_staleness
   return *this;
 }
 
+ConfigText& ConfigText::ClassSet(const std::string& name, const std::string& key, Toml value) {
+  for (auto& [n, k] : classes_) {
+    if (n == name) {
+      k.emplace_back(key, std::move(value));
+      return *this;
+    }
+  }
+  classes_.emplace_back(name, TomlKeys{{key, std::move(value)}});
+  return *this;
+}
+
 ConfigText& ConfigText::StandardClasses() {
   return Class("inventory", "0s").Class("second", "1s").Class("hour", "1h", "error");
 }

@@ -99,6 +99,8 @@ class ConfigText {
   // [class.NAME]; fallback and settle only when not "".
   ConfigText& Class(const std::string& name, std::string max_staleness, std::string fallback = "",
                     std::string settle = "");
+  // Any other key of a class added before (check_margin, ...).
+  ConfigText& ClassSet(const std::string& name, const std::string& key, Toml value);
   // The three classes most tests use: inventory 0s, second 1s, hour 1h with
   // fallback "error".
   ConfigText& StandardClasses();
