@@ -2,13 +2,21 @@
 # Chaos run: starts an isolated cluster and a lagrouter daemon, runs the
 # freshness checker while it injects faults, and tears everything down.
 #
-#   tests/chaos/run.sh postgres|mariadb SECONDS [--naive]
+#   tests/chaos/run.sh postgres|mariadb SECONDS [--naive | --haproxy new|old] [-- CHECKER_ARGS]
 #
 # Isolated from the shared test clusters: data in $LAGROUTER_RUN_DIR (default
 # /tmp/lagrouter-chaos), PostgreSQL on 5461-5463, MariaDB on 3461-3463, the
-# daemon on a port found free at start. With --naive the readers bypass
-# lagrouter and read the first replica: the run passes only when the checker
-# finds violations. Prints "N passed, M failed" last.
+# daemon on a port found free at start. Readers ask /v1/route, except:
+#   --naive        readers bypass lagrouter and read the first replica: the run
+#                  passes only when the checker finds violations.
+#   --haproxy new  readers connect through HAProxy running examples/haproxy.cfg
+#                  (its listeners for this engine, addresses changed only) with
+#                  the check_margin of examples/lagrouter.toml: no violation.
+#   --haproxy old  the recipe shipped before check_margin
+#                  (tests/chaos/haproxy-old-recipe.cfg, PostgreSQL): the run
+#                  passes only when the checker finds violations.
+# CHECKER_ARGS go to the freshness checker (e.g. --faults pause_replay).
+# Prints "N passed, M failed" last.
 #
 # Environment: LAGROUTER_BIN, FRESHNESS_CHECKER (default build/bin/...),
 # CHAOS_READERS (default 4), CHAOS_SEED, CHAOS_KEEP_LOGS=1 (print the daemon log).
@@ -16,14 +24,34 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$REPO/tests/support/config.sh"
 
+source "$REPO/tests/support/haproxy.sh"
+
+usage() {
+  echo "usage: tests/chaos/run.sh postgres|mariadb SECONDS [--naive | --haproxy new|old] [-- CHECKER_ARGS]" >&2
+  exit 2
+}
 engine="${1:-}"
 seconds="${2:-}"
-naive=0
-[[ "${3:-}" == --naive ]] && naive=1
-if [[ ! "$engine" =~ ^(postgres|mariadb)$ || ! "$seconds" =~ ^[0-9]+$ ]]; then
-  echo "usage: tests/chaos/run.sh postgres|mariadb SECONDS [--naive]" >&2
-  exit 2
+shift 2 || usage
+path=route  # route | naive | haproxy
+recipe=""
+extra=()
+while (($#)); do
+  case $1 in
+    --naive) path=naive; shift ;;
+    --haproxy) path=haproxy; recipe=${2:-}; shift 2 || usage ;;
+    --) shift; extra=("$@"); break ;;
+    *) usage ;;
+  esac
+done
+if [[ ! "$engine" =~ ^(postgres|mariadb)$ || ! "$seconds" =~ ^[0-9]+$ ||
+  ($path == haproxy && ! "$recipe" =~ ^(new|old)$) ||
+  ($recipe == old && $engine != postgres) ]]; then
+  usage
 fi
+# Runs that must be caught: the checker must find violations (exit 1).
+expect_violations=0
+[[ $path == naive || $recipe == old ]] && expect_violations=1
 
 export LAGROUTER_RUN_DIR="${LAGROUTER_RUN_DIR:-/tmp/lagrouter-chaos}"
 export LAGROUTER_PG_BASE_PORT=5461
@@ -45,6 +73,7 @@ fi
 
 work="$(mktemp -d /tmp/lagrouter-chaos-run-XXXXXX)"
 daemon_pid=""
+haproxy_pid=""
 passed=0
 failed=0
 check() {  # check DESCRIPTION RESULT(0 = pass)
@@ -58,6 +87,7 @@ check() {  # check DESCRIPTION RESULT(0 = pass)
 }
 
 teardown() {
+  if [[ -n "$haproxy_pid" ]]; then kill "$haproxy_pid" 2>/dev/null || true; fi
   if [[ -n "$daemon_pid" ]] && kill -0 "$daemon_pid" 2>/dev/null; then
     kill -TERM "$daemon_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
@@ -80,8 +110,14 @@ echo "chaos: starting the $engine cluster in $LAGROUTER_RUN_DIR (ports $base-$((
 
 daemon_port=$(free_port)
 # The checker knows the classes it reads in: it writes the daemon's config.
-"$CHECKER" --print-config --engine "$engine" --base-port "$base" --daemon-port "$daemon_port" \
-  >"$work/lagrouter.toml"
+# The new HAProxy recipe needs the check margin the example config sets.
+config_args=(--engine "$engine" --base-port "$base" --daemon-port "$daemon_port")
+if [[ $recipe == new ]]; then
+  margin=$(sed -n 's/^check_margin = "\([^"]*\)".*/\1/p' "$REPO/examples/lagrouter.toml" | head -1)
+  [[ -n "$margin" ]] || { echo "chaos: no check_margin in examples/lagrouter.toml" >&2; exit 2; }
+  config_args+=(--check-margin "$margin")
+fi
+"$CHECKER" --print-config "${config_args[@]}" >"$work/lagrouter.toml"
 
 "$BIN" --config "$work/lagrouter.toml" >"$work/lagrouter.log" 2>&1 &
 daemon_pid=$!
@@ -89,18 +125,47 @@ ready=0
 wait_ready "http://127.0.0.1:$daemon_port" 30 "$daemon_pid" || ready=1
 check "lagrouter ready on port $daemon_port" "$ready"
 
-if ((ready == 0)); then
-  args=(--engine "$engine" --script "$script" --base-port "$base" --daemon-port "$daemon_port"
-    --seconds "$seconds" --readers "${CHAOS_READERS:-4}")
-  [[ -n "${CHAOS_SEED:-}" ]] && args+=(--seed "$CHAOS_SEED")
-  ((naive)) && args+=(--naive)
-  rc=0
-  "$CHECKER" "${args[@]}" || rc=$?
-  if ((naive)); then
-    # The naive router must be caught: exit 1 means violations were found.
-    check "naive routing is caught by the checker (exit $rc, want 1)" "$([[ $rc == 1 ]]; echo $?)"
+args=(--engine "$engine" --script "$script" --base-port "$base" --daemon-port "$daemon_port"
+  --seconds "$seconds" --readers "${CHAOS_READERS:-4}")
+[[ -n "${CHAOS_SEED:-}" ]] && args+=(--seed "$CHAOS_SEED")
+[[ $path == naive ]] && args+=(--path naive)
+if [[ $path == haproxy && $ready == 0 ]]; then
+  # The shipped recipe, for this engine's cluster: only addresses and names change.
+  if [[ $engine == postgres ]]; then
+    src="$REPO/examples/haproxy.cfg" prefix=shop_ first=5441
+    [[ $recipe == old ]] && src="$REPO/tests/chaos/haproxy-old-recipe.cfg"
   else
-    check "no read staler than its class ($engine, exit $rc, want 0)" "$rc"
+    src="$REPO/examples/haproxy.cfg" prefix=billing_ first=3407
+  fi
+  haproxy_render "$src" "$work/haproxy.cfg" "$daemon_port" "$prefix" \
+    "s|/v1/check/billing/|/v1/check/shop/|" \
+    "s/127\.0\.0\.1:$first\b/127.0.0.1:$base/" \
+    "s/127\.0\.0\.1:$((first + 1))\b/127.0.0.1:$((base + 1))/" \
+    "s/127\.0\.0\.1:$((first + 2))\b/127.0.0.1:$((base + 2))/" \
+    "s/class=dashboard/class=c1s/" "s/class=reports/class=c10s/" "s/class=inventory/class=primary/"
+  haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+  haproxy_pid=$!
+  dashboard=$(haproxy_port "$work/haproxy.cfg" "${prefix}dashboard")
+  reports=$(haproxy_port "$work/haproxy.cfg" "${prefix}reports")
+  up=1
+  for _ in $(seq 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$dashboard") 2>/dev/null; then up=0; break; fi
+    sleep 0.1
+  done
+  check "HAProxy ($recipe recipe) listening on $dashboard (c1s) and $reports (c10s)" "$up"
+  ((up == 0)) || ready=1
+  args+=(--path listen --listen "c1s=$dashboard" --listen "c10s=$reports")
+fi
+
+if ((ready == 0)); then
+  rc=0
+  "$CHECKER" "${args[@]}" "${extra[@]}" || rc=$?
+  if ((expect_violations)); then
+    # Exit 1 means violations were found: this path must be caught.
+    check "$path${recipe:+ ($recipe recipe)} is caught by the checker (exit $rc, want 1)" \
+      "$([[ $rc == 1 ]]; echo $?)"
+  else
+    check "no read staler than its class ($engine, $path${recipe:+ $recipe recipe}, exit $rc, want 0)" "$rc"
   fi
   alive=1
   kill -0 "$daemon_pid" 2>/dev/null && alive=0
@@ -109,6 +174,10 @@ fi
 if [[ "${CHAOS_KEEP_LOGS:-0}" == 1 || $failed -gt 0 ]]; then
   echo "--- lagrouter log (last 40 lines)"
   tail -n 40 "$work/lagrouter.log" || true
+  if [[ -n "$haproxy_pid" ]]; then
+    echo "--- HAProxy log (server state changes, last 30)"
+    grep -E ' is (UP|DOWN)' "$work/haproxy.log" | tail -n 30 || true
+  fi
 fi
 
 teardown
