@@ -40,8 +40,10 @@ std::string ReasonMessage(Reason reason, bool pass, const router::ServerView& s,
              " ms: out before a polling load balancer could keep it past the limit";
     case Reason::kSettling:
       return "held back until its bound has stayed at or below " +
-             std::to_string(router::ToMillis(router::CheckLimit(cls) / 2)) + " ms for " +
-             std::to_string(router::ToMillis(cls.settle)) + " ms";
+             std::to_string(router::ToMillis(cls.check_margin > router::Duration::zero()
+                                                 ? router::CheckLimit(cls)
+                                                 : cls.max_staleness / 2)) +
+             " ms for " + std::to_string(router::ToMillis(cls.settle)) + " ms";
     case Reason::kNotReplayed: return "has not replayed the requested position";
     case Reason::kFreshReplica: return "staleness bound within the class limit";
   }

@@ -144,10 +144,9 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
     if (update_gates && s.probed) {
       for (size_t k = 0; k < classes_.size(); ++k) {
         const auto& cls = classes_[k];
-        router::UpdateGate(s.gates[k], cls.max_staleness, cls.settle, healthy, peak, bound, now);
+        router::UpdateRouteGate(s.gates[k], cls, healthy, peak, bound, now);
         if (cls.check_margin > router::Duration::zero()) {
-          router::UpdateGate(s.check_gates[k], router::CheckLimit(cls), cls.settle, healthy, peak,
-                             bound, now);
+          router::UpdateCheckGate(s.check_gates[k], cls, healthy, peak, bound, now);
         }
       }
     }

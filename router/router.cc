@@ -21,8 +21,8 @@ const char* OutcomeName(Outcome outcome) {
   return "no_eligible_server";
 }
 
-void UpdateGate(Gate& gate, Duration limit, Duration settle, bool healthy, Duration peak_bound,
-                Duration bound, TimePoint now) {
+void UpdateGate(Gate& gate, Duration limit, Duration comfortable, Duration settle, bool healthy,
+                Duration peak_bound, Duration bound, TimePoint now) {
   if (!healthy || peak_bound > limit || bound > limit) {
     gate.held = true;
     gate.comfortable_since.reset();
@@ -34,7 +34,7 @@ void UpdateGate(Gate& gate, Duration limit, Duration settle, bool healthy, Durat
     return;
   }
   const bool settled = gate.comfortable_since && now >= *gate.comfortable_since + settle;
-  if (!settled && bound > limit / 2) {
+  if (!settled && bound > comfortable) {
     gate.comfortable_since.reset();
     gate.eligible_from = TimePoint::max();
     return;

@@ -40,17 +40,33 @@ struct Gate {
 };
 
 // Advances a gate at time `now`: held once the bound passes `limit`,
-// re-admitted after it stayed at or below limit / 2 for `settle`. `healthy`:
-// up, a replica, replicating, bound known. `peak_bound`: the bound just before
-// this sample arrived (the highest it reached since the last update);
-// `bound`: the bound with this sample.
-void UpdateGate(Gate& gate, Duration limit, Duration settle, bool healthy, Duration peak_bound,
-                Duration bound, TimePoint now);
+// re-admitted after it stayed at or below `comfortable` for `settle`.
+// `healthy`: up, a replica, replicating, bound known. `peak_bound`: the bound
+// just before this sample arrived (the highest it reached since the last
+// update); `bound`: the bound with this sample.
+void UpdateGate(Gate& gate, Duration limit, Duration comfortable, Duration settle, bool healthy,
+                Duration peak_bound, Duration bound, TimePoint now);
+
+// The class's gate for routes: held above the limit, comfortable at half of it.
+inline void UpdateRouteGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_bound,
+                            Duration bound, TimePoint now) {
+  UpdateGate(gate, cls.max_staleness, cls.max_staleness / 2, cls.settle, healthy, peak_bound, bound,
+             now);
+}
 
 // The limit a class's check gate holds a replica to: max_staleness less the
 // check margin.
 inline Duration CheckLimit(const QueryClass& cls) {
   return cls.max_staleness - cls.check_margin;
+}
+
+// The class's gate for /v1/check: held above the check limit, comfortable at
+// or below it. The margin is the band between the check and the class limit;
+// half the check limit could sit below the probe interval's sawtooth and
+// never let a replica back.
+inline void UpdateCheckGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_bound,
+                            Duration bound, TimePoint now) {
+  UpdateGate(gate, CheckLimit(cls), CheckLimit(cls), cls.settle, healthy, peak_bound, bound, now);
 }
 
 struct ServerView {

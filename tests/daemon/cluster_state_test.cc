@@ -150,7 +150,8 @@ TEST_F(ClusterStateTest, ACheckMarginTakesTheReplicaOutEarlyAndReadmitsItAfterSe
   // r1 stops replaying while the primary writes every 50 ms. The check of a
   // 1 s class with a 400 ms margin fails once the bound passes 600 ms, while
   // the route still sends reads there; after catching up, the check waits
-  // for the bound to stay at or below 300 ms for the settle time.
+  // for the bound to stay at or below 600 ms (the check limit) for the
+  // settle time.
   auto t = kStart;
   uint64_t lsn = 100, r1_lsn = 0;
   auto cycle = [&](bool r1_replays) {

@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# A real HAProxy running examples/haproxy.cfg (ports and check port rewritten
-# for the test) in front of the shared PostgreSQL replicas, checking a real
-# lagrouter: with both replicas fresh new connections reach both; when this
-# test pauses replay on one while a writer commits, HAProxy stops sending new
-# connections to it within a deadline; after resuming, it comes back.
+# A real HAProxy running examples/haproxy.cfg (its PostgreSQL listeners, with
+# listener and check ports moved for the test) in front of the shared
+# PostgreSQL cluster, checking a real lagrouter with the examples' 500 ms
+# check margin: with both replicas fresh new connections reach both and not
+# the primary; when this test pauses replay on one while a writer commits,
+# HAProxy stops sending new connections to it within a deadline; after
+# resuming, it comes back. With both replicas paused, the dashboard listener
+# falls back to the primary; once they resume, a connection held open on the
+# primary is cut and new ones land on replicas again.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-{ read -r LB; read -r LB_REPORTS; } < <(free_ports 2)  # HAProxy: dashboard, reports listeners
+source "$REPO/tests/support/haproxy.sh"
 PAUSED=5443 OTHER=5442  # pg-c is the replica this test pauses
 export PGCONNECT_TIMEOUT=3
 
 command -v haproxy >/dev/null || die "haproxy is not installed (apt-get install -y haproxy)"
-start_shop 1s
+margin=$(sed -n 's/^check_margin = "\([^"]*\)".*/\1/p' "$REPO/examples/lagrouter.toml" | head -1)
+check "examples/lagrouter.toml sets a check_margin ($margin) for the recipe" test -n "$margin"
+start_shop 1s "$margin"
 
-sed -e "s/check port 8432 /check port $DAEMON_PORT /" -e "s/127.0.0.1:6432/127.0.0.1:$LB/" \
-  -e "s/127.0.0.1:6433/127.0.0.1:$LB_REPORTS/" "$REPO/examples/haproxy.cfg" >"$WORK/haproxy.cfg"
+haproxy_render "$REPO/examples/haproxy.cfg" "$WORK/haproxy.cfg" "$DAEMON_PORT" shop_
+LB=$(haproxy_port "$WORK/haproxy.cfg" shop_dashboard)
+LB_REPORTS=$(haproxy_port "$WORK/haproxy.cfg" shop_reports)
 check "examples/haproxy.cfg is valid for HAProxy $(haproxy -v | head -1 | awk '{print $3}')" \
   haproxy -c -q -f "$WORK/haproxy.cfg"
 haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
@@ -93,5 +100,38 @@ if wait_until 20 lands_on $LB $PAUSED; then
 else
   fail "pg-c did not come back within 20 s after resuming replay"
 fi
+
+# 4. Both replicas paused: dashboard falls back to the primary (backup). A
+#    session held open there (an application's pooled connection) is cut once
+#    a replica passes again, and new connections land on replicas.
+pause_replay $PAUSED
+pause_replay $OTHER
+check "with both replicas paused, new dashboard connections land on the primary" \
+  wait_until 10 all_land $LB $PG_PRIMARY 3
+coproc HELD { PGPASSWORD=$LAGROUTER_DB_PASSWORD psql -X -q -h 127.0.0.1 -p "$LB" -U app shop -At 2>&1; }
+held_port() {  # the held session's answer to one more query ("" once it is cut)
+  local line=""
+  echo "SELECT inet_server_port();" >&"${HELD[1]}" 2>/dev/null || return 0
+  read -t 5 -r line <&"${HELD[0]}" || true
+  echo "$line"
+}
+check "a session held open through the dashboard listener is on the primary" \
+  test "$(held_port)" == "$PG_PRIMARY"
+t2=$(now_ms)
+resume_replay $PAUSED
+resume_replay $OTHER
+cut=""
+deadline=$((SECONDS + 15))
+while ((SECONDS < deadline)); do
+  if [[ "$(held_port)" != "$PG_PRIMARY" ]]; then cut=$(($(now_ms) - t2)); break; fi
+  sleep 0.1
+done
+if [[ -n "$cut" ]]; then
+  pass "the session held on the primary is cut ${cut} ms after the replicas resumed"
+else
+  fail "the session held on the primary still reads there 15 s after the replicas resumed"
+fi
+check "new dashboard connections land on replicas again" wait_until 10 never_lands $LB $PG_PRIMARY 6
+[[ -n "${HELD_PID:-}" ]] && kill "$HELD_PID" 2>/dev/null
 cp "$WORK/haproxy.log" "$ARTIFACTS/haproxy.log"
 summary

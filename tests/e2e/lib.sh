@@ -81,14 +81,16 @@ start_daemon() {
   kill -0 "$pid" 2>/dev/null || die "lagrouter exited (port $DAEMON_PORT in use?)"
 }
 
-# start_shop DASHBOARD_STALENESS: the set-up of the tests that pause a replica
-# while a writer commits: the cluster, a daemon probing it every 250 ms with
-# classes inventory (0 s), dashboard (as given) and reports (1 h, fallback
-# error), and the writer.
+# start_shop DASHBOARD_STALENESS [CHECK_MARGIN]: the set-up of the tests that
+# pause a replica while a writer commits: the cluster, a daemon probing it
+# every 250 ms with classes inventory (0 s), dashboard (as given) and reports
+# (1 h, fallback error), both with CHECK_MARGIN if given, and the writer.
 start_shop() {
+  local margin=()
+  [[ -n "${2:-}" ]] && margin=(--check-margin "$2")
   ensure_pg_cluster
   start_daemon --interval 250ms --pg shop "$PG_PRIMARY" --class inventory 0s \
-    --class dashboard "$1" --class reports 1h --fallback error
+    --class dashboard "$1" "${margin[@]}" --class reports 1h --fallback error "${margin[@]}"
   start_writer
 }
 

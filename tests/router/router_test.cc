@@ -149,31 +149,31 @@ TEST(Gate, HoldsBackAndReadmitsAfterSettle) {
   const auto cls = Class("second", seconds(1));  // settle 1 s, comfortable at <= 500 ms
   Gate g;
   auto t = kNow;
-  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(200), milliseconds(5), t);
+  UpdateRouteGate(g, cls, true, milliseconds(200), milliseconds(5), t);
   EXPECT_FALSE(g.held);
   EXPECT_EQ(g.eligible_from, TimePoint::min());
 
   // The bound passed the limit between two samples: held back.
   t += milliseconds(250);
-  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(1200), milliseconds(1100), t);
+  UpdateRouteGate(g, cls, true, milliseconds(1200), milliseconds(1100), t);
   EXPECT_TRUE(g.held);
   EXPECT_EQ(g.eligible_from, TimePoint::max());
 
   // Back under the limit but not comfortably: still held.
   t += milliseconds(250);
-  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(900), milliseconds(700), t);
+  UpdateRouteGate(g, cls, true, milliseconds(900), milliseconds(700), t);
   EXPECT_EQ(g.eligible_from, TimePoint::max());
 
   // Comfortable: re-admitted once it stayed so for the settle time.
   t += milliseconds(250);
   const auto comfortable = t;
-  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(300), milliseconds(10), t);
+  UpdateRouteGate(g, cls, true, milliseconds(300), milliseconds(10), t);
   EXPECT_EQ(g.eligible_from, comfortable + seconds(1));
   t += milliseconds(500);
-  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(300), milliseconds(10), t);
+  UpdateRouteGate(g, cls, true, milliseconds(300), milliseconds(10), t);
   EXPECT_TRUE(g.held);
   t += milliseconds(500);
-  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(300), milliseconds(10), t);
+  UpdateRouteGate(g, cls, true, milliseconds(300), milliseconds(10), t);
   EXPECT_FALSE(g.held);
   EXPECT_EQ(g.eligible_from, TimePoint::min());
 }
@@ -182,18 +182,46 @@ TEST(Gate, ASpikeDuringSettleRestartsIt) {
   const auto cls = Class("second", seconds(1));
   Gate g;
   auto t = kNow;
-  UpdateGate(g, cls.max_staleness, cls.settle, false, Duration{0}, Duration{0}, t);  // down
+  UpdateRouteGate(g, cls, false, Duration{0}, Duration{0}, t);  // down
   EXPECT_TRUE(g.held);
   t += milliseconds(250);
-  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(100), milliseconds(10), t);
+  UpdateRouteGate(g, cls, true, milliseconds(100), milliseconds(10), t);
   const auto first = g.eligible_from;
   t += milliseconds(250);
-  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(600), milliseconds(600),
-             t);  // not comfortable
+  UpdateRouteGate(g, cls, true, milliseconds(600), milliseconds(600),
+                  t);  // not comfortable
   EXPECT_EQ(g.eligible_from, TimePoint::max());
   t += milliseconds(250);
-  UpdateGate(g, cls.max_staleness, cls.settle, true, milliseconds(100), milliseconds(10), t);
+  UpdateRouteGate(g, cls, true, milliseconds(100), milliseconds(10), t);
   EXPECT_GT(g.eligible_from, first);
+}
+
+// The check gate of a 1 s class with a 400 ms margin: held above 600 ms, and
+// re-admitted after a settle time at or below 600 ms, even with a bound that
+// never drops under half of it (a probe interval's sawtooth).
+TEST(Gate, TheCheckGateSettlesAtTheCheckLimit) {
+  auto cls = Class("second", seconds(1));
+  cls.check_margin = milliseconds(400);
+  Gate check, route;
+  auto t = kNow;
+  auto update = [&](int peak_ms, int bound_ms) {
+    UpdateCheckGate(check, cls, true, milliseconds(peak_ms), milliseconds(bound_ms), t);
+    UpdateRouteGate(route, cls, true, milliseconds(peak_ms), milliseconds(bound_ms), t);
+  };
+  update(650, 650);
+  EXPECT_TRUE(check.held);
+  EXPECT_FALSE(route.held);
+  for (int i = 0; i < 4; ++i) {
+    t += milliseconds(250);
+    update(590, 340);
+  }
+  EXPECT_TRUE(check.held);  // 750 ms comfortable so far
+  t += milliseconds(250);
+  update(590, 340);
+  EXPECT_FALSE(check.held);  // 1 s at or below 600 ms
+  t += milliseconds(250);
+  update(601, 340);
+  EXPECT_TRUE(check.held);  // a peak above the check limit holds it again
 }
 
 TEST(Gate, RouteHonoursTheGate) {
@@ -222,16 +250,14 @@ TEST(Gate, NoFlapAfterSettleWhenTheBoundWobblesUnderLoad) {
   cls.max_staleness = std::chrono::seconds(1);
   Gate g;
   auto t = TimePoint{} + std::chrono::seconds(100);
-  UpdateGate(g, cls.max_staleness, cls.settle, false, Duration{0}, Duration{0}, t);
+  UpdateRouteGate(g, cls, false, Duration{0}, Duration{0}, t);
   for (int i = 0; i < 5; ++i) {  // comfortable for 1.25 s
     t += std::chrono::milliseconds(250);
-    UpdateGate(g, cls.max_staleness, cls.settle, true, std::chrono::milliseconds(300),
-               std::chrono::milliseconds(50), t);
+    UpdateRouteGate(g, cls, true, std::chrono::milliseconds(300), std::chrono::milliseconds(50), t);
   }
   ASSERT_LE(g.eligible_from, t);
   t += std::chrono::milliseconds(250);
-  UpdateGate(g, cls.max_staleness, cls.settle, true, std::chrono::milliseconds(600),
-             std::chrono::milliseconds(550), t);
+  UpdateRouteGate(g, cls, true, std::chrono::milliseconds(600), std::chrono::milliseconds(550), t);
   EXPECT_FALSE(g.held);
   EXPECT_EQ(g.eligible_from, TimePoint::min());
 }

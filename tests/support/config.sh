@@ -26,6 +26,7 @@ free_port() { free_ports 1; }
 #   --mariadb NAME BASE         likewise for scripts/mariadb-cluster.sh: db-0..db-2
 #   --class NAME MAX_STALENESS  a query class
 #   --fallback F                the last class's fallback (primary or error)
+#   --check-margin D            the last class's check_margin
 #   --toml TEXT                 more TOML, appended as it is
 lagrouter_config() {
   local listen="" interval="" timeout="" clusters="" classes="" more=""
@@ -55,6 +56,7 @@ lagrouter_config() {
         ;;
       --class) printf -v classes '%s[class.%s]\nmax_staleness = "%s"\n' "$classes" "$2" "$3"; shift 3 ;;
       --fallback) printf -v classes '%sfallback = "%s"\n' "$classes" "$2"; shift 2 ;;
+      --check-margin) printf -v classes '%scheck_margin = "%s"\n' "$classes" "$2"; shift 2 ;;
       --toml) more+="$2"$'\n'; shift 2 ;;
       *) echo "lagrouter_config: unknown option $1" >&2; return 2 ;;
     esac
