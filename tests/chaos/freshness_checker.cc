@@ -90,6 +90,7 @@ struct Options {
   std::string script;  // scripts/pg-cluster.sh or scripts/mariadb-cluster.sh
   Path path = Path::kRoute;
   std::map<std::string, int> listen;  // class -> listener port (Path::kListen)
+  std::vector<std::string> classes;   // --classes: read in these only (default: all)
   std::vector<std::string> faults = kFaultKinds;
   std::string check_margin;  // --print-config: check_margin of the 1 s and 10 s classes
   bool print_config = false;
@@ -102,7 +103,7 @@ void Usage() {
                "usage: freshness_checker --engine postgres|mariadb --script CLUSTER_SCRIPT\n"
                "         --base-port PORT --daemon-port PORT [--seconds N] [--readers N]\n"
                "         [--seed N] [--path route|listen|primary|naive] [--naive]\n"
-               "         [--listen CLASS=PORT]... [--faults KIND,...]\n"
+               "         [--listen CLASS=PORT]... [--classes CLASS,...] [--faults KIND,...]\n"
                "       freshness_checker --print-config --engine E --base-port P --daemon-port P\n"
                "         [--check-margin DURATION]\n"
                "         (prints the daemon's configuration for the cluster)\n"
@@ -169,6 +170,9 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
         }
       }
       if (o.faults.empty()) return std::nullopt;
+    } else if (a == "--classes") {
+      o.classes = SplitComma(next());
+      if (o.classes.empty()) return std::nullopt;
     } else if (a == "--check-margin") {
       o.check_margin = next();
     } else if (a == "--print-config") {
@@ -828,11 +832,19 @@ int Checker::Run() {
     return 2;
   }
   if (o_.path == Path::kNaive) naive_node_ = topo->replicas.front();
-  for (size_t k = 0; k < kClasses.size(); ++k) {
-    if (o_.path != Path::kListen || o_.listen.count(kClasses[k]) != 0) classes_.push_back(k);
+  // The classes read in: those given, or with a listener, or all.
+  std::vector<std::string> wanted = o_.classes;
+  if (wanted.empty() && o_.path == Path::kListen) {
+    for (const auto& [name, port] : o_.listen) wanted.push_back(name);
   }
-  if (classes_.size() != (o_.path == Path::kListen ? o_.listen.size() : kClasses.size())) {
-    Log("--listen names a class this checker does not read in (c300ms, c1s, c10s)");
+  for (size_t k = 0; k < kClasses.size(); ++k) {
+    if (wanted.empty() || std::find(wanted.begin(), wanted.end(), kClasses[k]) != wanted.end()) {
+      if (o_.path != Path::kListen || o_.listen.count(kClasses[k]) != 0) classes_.push_back(k);
+    }
+  }
+  if (classes_.empty() || (!wanted.empty() && classes_.size() != wanted.size())) {
+    Log("a class given to --classes or --listen is not one this checker reads in (c300ms, c1s, "
+        "c10s), or has no listener");
     return 2;
   }
   std::string error, value;

@@ -2,7 +2,8 @@
 # Chaos run: starts an isolated cluster and a lagrouter daemon, runs the
 # freshness checker while it injects faults, and tears everything down.
 #
-#   tests/chaos/run.sh postgres|mariadb SECONDS [--naive | --haproxy new|old] [-- CHECKER_ARGS]
+#   tests/chaos/run.sh postgres|mariadb SECONDS [--naive | --haproxy new|old | --pgpool strict|defaults]
+#                      [-- CHECKER_ARGS]
 #
 # Isolated from the shared test clusters: data in $LAGROUTER_RUN_DIR (default
 # /tmp/lagrouter-chaos), PostgreSQL on 5461-5463, MariaDB on 3461-3463, the
@@ -15,6 +16,9 @@
 #   --haproxy old  the recipe shipped before check_margin
 #                  (tests/chaos/haproxy-old-recipe.cfg, PostgreSQL): the run
 #                  passes only when the checker finds violations.
+#   --pgpool MODE  readers connect through Pgpool-II (bench/pgpool.sh, PostgreSQL)
+#                  for side-by-side measurements: violations are reported, not
+#                  failed on.
 # CHECKER_ARGS go to the freshness checker (e.g. --faults pause_replay).
 # Prints "N passed, M failed" last.
 #
@@ -27,31 +31,36 @@ source "$REPO/tests/support/config.sh"
 source "$REPO/tests/support/haproxy.sh"
 
 usage() {
-  echo "usage: tests/chaos/run.sh postgres|mariadb SECONDS [--naive | --haproxy new|old] [-- CHECKER_ARGS]" >&2
+  echo "usage: tests/chaos/run.sh postgres|mariadb SECONDS [--naive | --haproxy new|old | --pgpool strict|defaults] [-- CHECKER_ARGS]" >&2
   exit 2
 }
 engine="${1:-}"
 seconds="${2:-}"
 shift 2 || usage
-path=route  # route | naive | haproxy
+path=route  # route | naive | haproxy | pgpool
 recipe=""
+pgpool_mode=""
 extra=()
 while (($#)); do
   case $1 in
     --naive) path=naive; shift ;;
     --haproxy) path=haproxy; recipe=${2:-}; shift 2 || usage ;;
+    --pgpool) path=pgpool; pgpool_mode=${2:-}; shift 2 || usage ;;
     --) shift; extra=("$@"); break ;;
     *) usage ;;
   esac
 done
 if [[ ! "$engine" =~ ^(postgres|mariadb)$ || ! "$seconds" =~ ^[0-9]+$ ||
   ($path == haproxy && ! "$recipe" =~ ^(new|old)$) ||
-  ($recipe == old && $engine != postgres) ]]; then
+  ($recipe == old && $engine != postgres) ||
+  ($path == pgpool && (! "$pgpool_mode" =~ ^(strict|defaults)$ || $engine != postgres)) ]]; then
   usage
 fi
-# Runs that must be caught: the checker must find violations (exit 1).
+# Runs that must be caught: the checker must find violations (exit 1);
+# Pgpool-II is measured, either way.
 expect_violations=0
 [[ $path == naive || $recipe == old ]] && expect_violations=1
+[[ $path == pgpool ]] && expect_violations=either
 
 export LAGROUTER_RUN_DIR="${LAGROUTER_RUN_DIR:-/tmp/lagrouter-chaos}"
 export LAGROUTER_PG_BASE_PORT=5461
@@ -74,6 +83,7 @@ fi
 work="$(mktemp -d /tmp/lagrouter-chaos-run-XXXXXX)"
 daemon_pid=""
 haproxy_pid=""
+pgpool_dir=""
 passed=0
 failed=0
 check() {  # check DESCRIPTION RESULT(0 = pass)
@@ -88,6 +98,7 @@ check() {  # check DESCRIPTION RESULT(0 = pass)
 
 teardown() {
   if [[ -n "$haproxy_pid" ]]; then kill "$haproxy_pid" 2>/dev/null || true; fi
+  if [[ -n "$pgpool_dir" ]]; then "$REPO/bench/pgpool.sh" stop "$pgpool_dir" >/dev/null 2>&1 || true; fi
   if [[ -n "$daemon_pid" ]] && kill -0 "$daemon_pid" 2>/dev/null; then
     kill -TERM "$daemon_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
@@ -157,10 +168,23 @@ if [[ $path == haproxy && $ready == 0 ]]; then
   args+=(--path listen --listen "c1s=$dashboard" --listen "c10s=$reports")
 fi
 
+if [[ $path == pgpool && $ready == 0 ]]; then
+  pgpool_dir="$work/pgpool"
+  pgpool_port=$(free_port)
+  up=0
+  "$REPO/bench/pgpool.sh" start "$base" "$pgpool_port" "$pgpool_dir" "$pgpool_mode" || up=1
+  check "Pgpool-II ($pgpool_mode) listening on $pgpool_port" "$up"
+  ((up == 0)) || ready=1
+  args+=(--path listen --listen "c1s=$pgpool_port" --listen "c10s=$pgpool_port")
+fi
+
 if ((ready == 0)); then
   rc=0
   "$CHECKER" "${args[@]}" "${extra[@]}" || rc=$?
-  if ((expect_violations)); then
+  if [[ $expect_violations == either ]]; then
+    check "$path ($pgpool_mode) measured (exit $rc: 0 no violation, 1 violations)" \
+      "$([[ $rc == 0 || $rc == 1 ]]; echo $?)"
+  elif ((expect_violations)); then
     # Exit 1 means violations were found: this path must be caught.
     check "$path${recipe:+ ($recipe recipe)} is caught by the checker (exit $rc, want 1)" \
       "$([[ $rc == 1 ]]; echo $?)"
