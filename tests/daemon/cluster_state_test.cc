@@ -63,6 +63,17 @@ class ClusterStateTest : public ::testing::Test {
   int Route(const std::string& cls, router::TimePoint now) {
     return t_.api().Route(ParseQuery("cluster=shop&class=" + cls), now).status;
   }
+  // One cycle at now_ of a primary that writes every cycle; r2 replays all of
+  // it, r1 only when `r1_replays`. Then now_ moves on by 50 ms.
+  void WritingCycle(bool r1_replays) {
+    Apply("p", PrimarySample(router::Lsn{++lsn_}, now_), now_);
+    if (r1_replays) r1_lsn_ = lsn_;
+    Apply("r1", ReplicaSample(router::Lsn{r1_lsn_}, now_), now_);
+    Apply("r2", ReplicaSample(router::Lsn{lsn_}, now_), now_);
+    now_ += milliseconds(50);
+  }
+  router::TimePoint now_ = kStart;
+  uint64_t lsn_ = 100, r1_lsn_ = 0;
 
   ApiUnderTest t_{ThreeServers()};
 };
@@ -123,27 +134,17 @@ TEST_F(ClusterStateTest, ABoundPastTheLimitHoldsTheReplicaBackUntilItSettles) {
   // The primary writes every cycle; r1 stops replaying (its bound grows),
   // then catches up: held back until its bound stays under half the limit
   // for the settle time (1 s), though already within the limit.
-  auto t = kStart;
-  uint64_t lsn = 100;
-  auto cycle = [&](bool r1_replays) {
-    Apply("p", PrimarySample(router::Lsn{++lsn}, t), t);
-    static uint64_t r1_lsn = 0;
-    if (r1_replays) r1_lsn = lsn;
-    Apply("r1", ReplicaSample(router::Lsn{r1_lsn}, t), t);
-    Apply("r2", ReplicaSample(router::Lsn{lsn}, t), t);
-    t += milliseconds(50);
-  };
-  cycle(true);
-  EXPECT_EQ(Reason("r1", "second", t), "fresh_replica");
-  for (int i = 0; i < 30; ++i) cycle(false);  // 1.5 s behind
-  EXPECT_EQ(Reason("r1", "second", t), "stale");
-  cycle(true);  // caught up at T, asked at T + 50 ms
-  EXPECT_EQ(Reason("r1", "second", t), "settling");
-  for (int i = 0; i < 18; ++i) cycle(true);
-  EXPECT_EQ(Reason("r1", "second", t - milliseconds(1)), "settling");  // T + 949 ms
-  EXPECT_EQ(Reason("r1", "second", t), "settling");                    // T + 950 ms
-  cycle(true);
-  EXPECT_EQ(Reason("r1", "second", t), "fresh_replica");  // T + 1 s: settled
+  WritingCycle(true);
+  EXPECT_EQ(Reason("r1", "second", now_), "fresh_replica");
+  for (int i = 0; i < 30; ++i) WritingCycle(false);  // 1.5 s behind
+  EXPECT_EQ(Reason("r1", "second", now_), "stale");
+  WritingCycle(true);  // caught up at T, asked at T + 50 ms
+  EXPECT_EQ(Reason("r1", "second", now_), "settling");
+  for (int i = 0; i < 18; ++i) WritingCycle(true);
+  EXPECT_EQ(Reason("r1", "second", now_ - milliseconds(1)), "settling");  // T + 949 ms
+  EXPECT_EQ(Reason("r1", "second", now_), "settling");                    // T + 950 ms
+  WritingCycle(true);
+  EXPECT_EQ(Reason("r1", "second", now_), "fresh_replica");  // T + 1 s: settled
 }
 
 TEST_F(ClusterStateTest, ACheckMarginTakesTheReplicaOutEarlyAndReadmitsItAfterSettling) {
@@ -152,27 +153,18 @@ TEST_F(ClusterStateTest, ACheckMarginTakesTheReplicaOutEarlyAndReadmitsItAfterSe
   // the route still sends reads there; after catching up, the check waits
   // for the bound to stay at or below 600 ms (the check limit) for the
   // settle time.
-  auto t = kStart;
-  uint64_t lsn = 100, r1_lsn = 0;
-  auto cycle = [&](bool r1_replays) {
-    Apply("p", PrimarySample(router::Lsn{++lsn}, t), t);
-    if (r1_replays) r1_lsn = lsn;
-    Apply("r1", ReplicaSample(router::Lsn{r1_lsn}, t), t);
-    Apply("r2", ReplicaSample(router::Lsn{lsn}, t), t);
-    t += milliseconds(50);
-  };
-  cycle(true);
-  EXPECT_EQ(Reason("r1", "guarded", t), "fresh_replica");
-  for (int i = 0; i < 13; ++i) cycle(false);  // the bound is 700 ms at t
-  EXPECT_EQ(Reason("r1", "guarded", t), "near_limit");
-  EXPECT_EQ(Reason("r1", "second", t), "fresh_replica");  // same limit, no margin
-  EXPECT_EQ(t_.api().Check("shop", "r1", ParseQuery("class=guarded"), t).status, 503);
-  cycle(true);  // caught up; the route's gate never closed, the check's did
-  EXPECT_EQ(Reason("r1", "second", t), "fresh_replica");
-  EXPECT_EQ(Reason("r1", "guarded", t), "settling");
-  for (int i = 0; i < 19; ++i) cycle(true);
-  EXPECT_EQ(Reason("r1", "guarded", t), "fresh_replica");  // settled after 1 s
-  EXPECT_EQ(t_.api().Check("shop", "r1", ParseQuery("class=guarded"), t).status, 200);
+  WritingCycle(true);
+  EXPECT_EQ(Reason("r1", "guarded", now_), "fresh_replica");
+  for (int i = 0; i < 13; ++i) WritingCycle(false);  // the bound is 700 ms now
+  EXPECT_EQ(Reason("r1", "guarded", now_), "near_limit");
+  EXPECT_EQ(Reason("r1", "second", now_), "fresh_replica");  // same limit, no margin
+  EXPECT_EQ(t_.api().Check("shop", "r1", ParseQuery("class=guarded"), now_).status, 503);
+  WritingCycle(true);  // caught up; the route's gate never closed, the check's did
+  EXPECT_EQ(Reason("r1", "second", now_), "fresh_replica");
+  EXPECT_EQ(Reason("r1", "guarded", now_), "settling");
+  for (int i = 0; i < 19; ++i) WritingCycle(true);
+  EXPECT_EQ(Reason("r1", "guarded", now_), "fresh_replica");  // settled after 1 s
+  EXPECT_EQ(t_.api().Check("shop", "r1", ParseQuery("class=guarded"), now_).status, 200);
 }
 
 TEST_F(ClusterStateTest, ElectionSplitBrainAndHistoryRestarts) {

@@ -130,20 +130,35 @@ class FixedView final : public SnapshotSource {
   std::shared_ptr<const ClusterSnapshot> snapshot_;
 };
 
-TEST(RouteAndCheck, AgreeOnEveryReason) {
-  for (const auto& c : router::EveryReason()) {
+// The API over one fixed view of cluster "shop" and one class.
+struct FixedApi {
+  FixedApi(const router::ClusterView& view, const router::QueryClass& cls)
+      : config(Parse(view, cls)),
+        metrics(*config, process),
+        source(view),
+        api(config, source, metrics) {}
+  static std::shared_ptr<const Config> Parse(const router::ClusterView& view,
+                                             const router::QueryClass& cls) {
     ClusterSpec spec("shop", "postgres");
-    for (const auto& s : c.cluster.servers) spec.Server(s.name, 1);
+    for (const auto& s : view.servers) spec.Server(s.name, 1);
     auto parsed =
         ParseConfig(ConfigText().Cluster(spec).Class(
-                        c.cls.name, std::to_string(router::ToMillis(c.cls.max_staleness)) + "ms"),
+                        cls.name, std::to_string(router::ToMillis(cls.max_staleness)) + "ms"),
                     "t");
-    ASSERT_TRUE(parsed.ok()) << parsed.error();
-    auto config = std::make_shared<const Config>(std::move(parsed).value());
-    ProcessCounters process;
-    Metrics metrics(*config, process);
-    FixedView source(c.cluster);
-    HttpApi api(config, source, metrics);
+    EXPECT_TRUE(parsed.ok()) << parsed.error();
+    return std::make_shared<const Config>(std::move(parsed).value());
+  }
+  std::shared_ptr<const Config> config;
+  ProcessCounters process;
+  Metrics metrics;
+  FixedView source;
+  HttpApi api;
+};
+
+TEST(RouteAndCheck, AgreeOnEveryReason) {
+  for (const auto& c : router::EveryReason()) {
+    FixedApi fixed(c.cluster, c.cls);
+    HttpApi& api = fixed.api;
     const std::string what = router::ReasonName(c.reason);
 
     const auto& name = c.cluster.servers[c.server].name;
@@ -174,21 +189,11 @@ TEST(RouteAndCheck, AgreeOnEveryReason) {
 // role=replica: the load balancer's replica pool; the primary fails it with
 // its own reason, replicas are judged as without it. Bad values are a 400.
 TEST(Check, RoleReplicaPassesFreshReplicasOnly) {
-  const auto cluster =
-      router::Cluster({router::Primary("p"), router::Replica("r", std::chrono::milliseconds(100))});
-  auto parsed =
-      ParseConfig(ConfigText()
-                      .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r", 2))
-                      .Class("second", "1s"),
-                  "t");
-  ASSERT_TRUE(parsed.ok()) << parsed.error();
-  auto config = std::make_shared<const Config>(std::move(parsed).value());
-  ProcessCounters process;
-  Metrics metrics(*config, process);
-  FixedView source(cluster);
-  HttpApi api(config, source, metrics);
+  FixedApi fixed(
+      router::Cluster({router::Primary("p"), router::Replica("r", std::chrono::milliseconds(100))}),
+      router::Class("second", std::chrono::seconds(1)));
   auto check = [&](const char* server, const std::string& query) {
-    return api.Check("shop", server, ParseQuery(query), router::kNow);
+    return fixed.api.Check("shop", server, ParseQuery(query), router::kNow);
   };
   EXPECT_EQ(check("p", "class=second").status, 200);
   EXPECT_EQ(check("p", "class=second&role=any").status, 200);
