@@ -11,9 +11,8 @@ using router::Reason;
 
 namespace {
 
-// A sentence for people: why the server may or may not serve the class.
-// Why a check passed or failed, for people; `pass` tells the primary of a
-// replica-only check apart.
+// A sentence for people: why /v1/check passed or failed. `pass` tells the
+// primary of a replica-only check (role=replica) apart.
 std::string ReasonMessage(Reason reason, bool pass, const router::ServerView& s,
                           const ServerStatus& st, const router::QueryClass& cls, int64_t bound_ms) {
   switch (reason) {
