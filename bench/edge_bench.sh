@@ -48,20 +48,21 @@ for entry in "${paths[@]}"; do
     -- --faults "$FAULTS" $checker_args >"$log" 2>&1 || true
   summary=$(grep '^SUMMARY ' "$log" | tail -1)
   if [[ -z "$summary" ]]; then
-    rows+=("| $name | (no result: see $log) | | | | | |")
+    rows+=("| $name | (no result: see $log) | | | | | | |")
     continue
   fi
   declare -A v=()
   for kv in ${summary#SUMMARY }; do v[${kv%%=*}]=${kv#*=}; done
+  faults=$(sed -n 's/^faults: //p' "$log" | tail -1)
   excess="—"
   ((v[violations] > 0)) && excess="${v[worst_excess_ms]} ms"
-  rows+=("| $name | ${v[reads]} | ${v[violations]} | $excess | ${v[replica_share]} % | ${v[read_errors]} | $(awk "BEGIN{printf \"%.2f / %.2f\", ${v[p50_us]}/1000, ${v[p99_us]}/1000}") |")
+  rows+=("| $name | ${faults// /, } | ${v[reads]} | ${v[violations]} | $excess | ${v[replica_share]} % | ${v[read_errors]} | $(awk "BEGIN{printf \"%.2f / %.2f\", ${v[p50_us]}/1000, ${v[p99_us]}/1000}") |")
   unset v
 done
 
 echo
 echo "PostgreSQL, $SECONDS_PER_PATH s per path, seed $SEED, 4 readers, faults: ${FAULTS//,/, }"
 echo
-echo "| path | reads | older than the class allows | worst excess | reads on replicas | read errors | choose + read, p50 / p99 (ms) |"
-echo "|---|---|---|---|---|---|---|"
+echo "| path | faults injected | reads | older than the class allows | worst excess | reads on replicas | read errors | choose + read, p50 / p99 (ms) |"
+echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
