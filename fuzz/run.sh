@@ -11,7 +11,10 @@ seconds="${1:-20}"
 build="$REPO/build-fuzz"
 targets=(fuzz_route fuzz_position fuzz_config)
 
+# -O1 -g1, as libFuzzer's documentation builds targets: -O2 -g compiles much
+# slower (see scripts/build.sh).
 cmake -S "$REPO" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
   -DCMAKE_CXX_COMPILER=clang++ -DLAGROUTER_FUZZ=ON -DLAGROUTER_TESTS=OFF >/dev/null
 ninja -C "$build" "${targets[@]}"
 
