@@ -27,7 +27,6 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$REPO/tests/support/config.sh"
-
 source "$REPO/tests/support/haproxy.sh"
 
 usage() {
@@ -97,7 +96,10 @@ check() {  # check DESCRIPTION RESULT(0 = pass)
 }
 
 teardown() {
-  if [[ -n "$haproxy_pid" ]]; then kill "$haproxy_pid" 2>/dev/null || true; fi
+  if [[ -n "$haproxy_pid" ]]; then
+    kill "$haproxy_pid" 2>/dev/null || true
+    wait "$haproxy_pid" 2>/dev/null || true
+  fi
   if [[ -n "$pgpool_dir" ]]; then "$REPO/bench/pgpool.sh" stop "$pgpool_dir" >/dev/null 2>&1 || true; fi
   if [[ -n "$daemon_pid" ]] && kill -0 "$daemon_pid" 2>/dev/null; then
     kill -TERM "$daemon_pid" 2>/dev/null || true
@@ -210,7 +212,10 @@ left=0
 for i in 0 1 2; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null; then left=1; fi
 done
-(exec 3<>"/dev/tcp/127.0.0.1/$daemon_port") 2>/dev/null && left=1
-check "nothing left running on ports $base-$((base + 2)), $daemon_port" "$left"
+ports="$daemon_port${dashboard:+, HAProxy $dashboard}"
+for p in $daemon_port ${dashboard:-}; do
+  (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && left=1
+done
+check "nothing left running on ports $base-$((base + 2)), $ports" "$left"
 echo "$passed passed, $failed failed"
 ((failed == 0))
