@@ -73,7 +73,11 @@ inline std::vector<ReasonCase> EveryReason() {
     return Cluster({Primary("p"), with(Replica("r", milliseconds(300)), change)});
   };
   std::vector<ReasonCase> cases = {
-      {Reason::kNotProbed, replica([](ServerView& r) { r = ServerView{.name = "r"}; }), 1, second},
+      {Reason::kNotProbed, replica([](ServerView& r) {
+         r = ServerView();
+         r.name = "r";
+       }),
+       1, second},
       {Reason::kDown, replica([](ServerView& r) { r.up = false; }), 1, second},
       {Reason::kDown, replica([](ServerView& r) { r.up_until = kNow - milliseconds(1); }), 1,
        second},
