@@ -2,6 +2,9 @@
 # /v1/route throughput and latency against nginx serving the same body, on
 # loopback, with wrk at 8 and 64 keep-alive connections.
 #   bench/http_bench.sh [SECONDS [ROUNDS]]   default 10 s per run, 3 rounds
+#   HTTP_BENCH_THREADS=N     lagrouter's [listen] threads (default: its own, "auto")
+#   HTTP_BENCH_AUTOGROUP=on  leave the kernel's autogroup scheduling as it is
+#                            (the machine as users have it; default: off for the run)
 # Needs: the build (scripts/build.sh), the PostgreSQL cluster (started here if
 # needed), nginx (apt-get install nginx-light) and wrk.
 set -euo pipefail
@@ -18,7 +21,7 @@ command -v wrk >/dev/null || { echo "apt-get install -y wrk" >&2; exit 2; }
 tmp=$(mktemp -d)
 pids=()
 source "$REPO/bench/lib.sh"
-autogroup_off
+[[ "${HTTP_BENCH_AUTOGROUP:-off}" == on ]] || autogroup_off
 cleanup() {
   autogroup_restore
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -28,7 +31,10 @@ cleanup() {
 trap cleanup EXIT
 
 scripts/pg-cluster.sh start >/dev/null
-sed -e "s/127.0.0.1:8432/127.0.0.1:$LR_PORT/" examples/lagrouter.toml >"$tmp/lagrouter.toml"
+threads_line=""
+[[ -n "${HTTP_BENCH_THREADS:-}" ]] && threads_line="\\nthreads = $HTTP_BENCH_THREADS"
+sed -e "s/^address = \"127.0.0.1:8432\"/address = \"127.0.0.1:$LR_PORT\"$threads_line/" \
+  examples/lagrouter.toml >"$tmp/lagrouter.toml"
 build/bin/lagrouter --config "$tmp/lagrouter.toml" >"$tmp/lagrouter.log" 2>&1 &
 pids+=($!)
 URL="http://127.0.0.1:$LR_PORT/v1/route?cluster=shop&class=dashboard"
@@ -106,6 +112,9 @@ echo "goal (>= 0.5x nginx at 8 and 64 connections, p99 < 5 ms at 64): $([[ $goal
 # under the load (a failed probe turns routes into 503s).
 probe_failures=$(grep -c "probe failed" "$tmp/lagrouter.log" || true)
 echo "probe failures during the run: $probe_failures"
-echo "(body: ${#body} bytes; wrk -t2; ${DURATION}s per run, $ROUNDS rounds; $(nproc) cores shared by wrk and the server; $(autogroup_note))"
+loops=$(sed -n 's/.*(\([0-9]*\) event loops,.*/\1/p' "$tmp/lagrouter.log" | head -1)
+autogroup=$(autogroup_note)
+[[ "${HTTP_BENCH_AUTOGROUP:-off}" == on ]] && autogroup="autogroup $(cat "$AUTOGROUP" 2>/dev/null || echo '?'), as the machine is"
+echo "(body: ${#body} bytes; wrk -t2; ${DURATION}s per run, $ROUNDS rounds; $(nproc) cores shared by wrk and the server; lagrouter ${loops:-?} event loops; $autogroup)"
 [[ $probe_failures == 0 ]] || { echo "FAIL: probes failed under load" >&2; exit 1; }
 [[ ${#answer_errors[@]} == 0 ]] || { echo "FAIL: lagrouter answered errors: ${answer_errors[*]}" >&2; exit 1; }

@@ -82,10 +82,12 @@ void Serve(Instance& in) {
 }
 
 void LogConfiguration(const Config& config) {
-  spdlog::info("lagrouter {} listening on {}://{}:{} ({} clusters, {} classes, probe every {} ms)",
-               kVersion, config.Tls() ? "https" : "http", config.listen_host, config.listen_port,
-               config.clusters.size(), config.classes.size(),
-               router::ToMillis(config.probe_interval));
+  spdlog::info(
+      "lagrouter {} listening on {}://{}:{} ({} event loops, {} clusters, {} classes, probe every "
+      "{} ms)",
+      kVersion, config.Tls() ? "https" : "http", config.listen_host, config.listen_port,
+      config.http_threads, config.clusters.size(), config.classes.size(),
+      router::ToMillis(config.probe_interval));
   if (config.AuthEnabled()) {
     spdlog::info("API authentication on: {} clients; /metrics {}, /healthz and /readyz {}",
                  config.clients.size(), config.protect_metrics ? "protected" : "open",

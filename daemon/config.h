@@ -55,7 +55,10 @@ struct Config {
   std::string path;
   std::string listen_host = "127.0.0.1";
   int listen_port = 8432;
-  int http_threads = 8;  // HTTP event loops
+  // HTTP event loops; 0 ("auto", the default) until ResolveConfig sets it to
+  // the number of cores the process may run on, like nginx's
+  // `worker_processes auto`: more loops than cores only add switching.
+  int http_threads = 0;
   // No [[client]] and a non-loopback address: refused unless this is set.
   bool allow_unauthenticated = false;
   // HTTPS: both set, or neither; tls_client_ca adds mutual TLS.
@@ -94,9 +97,13 @@ Result<Config> LoadConfig(const std::string& path);
 Result<Config> ParseConfig(const std::string& text, const std::string& name);
 
 // Reads what the config points to: passwords (password_env, password_file),
-// client tokens (token_file), and checks the TLS files. Messages as for
-// LoadConfig, naming config.path.
+// client tokens (token_file), and checks the TLS files; sets an "auto"
+// listen.threads to UsableCores(). Messages as for LoadConfig, naming
+// config.path.
 Result<void> ResolveConfig(Config& config);
+
+// The cores this process may run on (its CPU affinity), at least 1.
+int UsableCores();
 
 // ParseConfig, then ResolveConfig: what LoadConfig does with the file's text.
 Result<Config> LoadConfigText(const std::string& text, const std::string& name);

@@ -43,7 +43,16 @@ void LoadListen(const Table& root, Config& cfg) {
       *listen, "listen",
       {"address", "threads", "allow_unauthenticated", "tls_cert", "tls_key", "tls_client_ca"});
   LoadListenAddress(*listen, cfg);
-  cfg.http_threads = static_cast<int>(GetInt(*listen, "listen", "threads", 8, 1, 1024));
+  // "auto" (or omitted): one per usable core, set by ResolveConfig.
+  const Table* threads = Find(*listen, "threads");
+  if (threads == nullptr || (threads->is_string() && threads->as_string().str == "auto")) {
+    cfg.http_threads = 0;
+  } else if (threads->is_string()) {
+    Fail("listen.threads", "'" + threads->as_string().str + "' is not a number of event loops "
+                                                             "(1-1024) or \"auto\"");
+  } else {
+    cfg.http_threads = static_cast<int>(GetInt(*listen, "listen", "threads", 0, 1, 1024));
+  }
   cfg.allow_unauthenticated = GetBool(*listen, "listen", "allow_unauthenticated", false);
   cfg.tls_cert = GetString(*listen, "listen", "tls_cert", false);
   cfg.tls_key = GetString(*listen, "listen", "tls_key", false);

@@ -1,6 +1,9 @@
 // What a parsed config points to: passwords, client tokens and TLS files.
+#include <sched.h>
+
 #include <cstdlib>
 #include <span>
+#include <thread>
 
 #include "daemon/config_internal.h"
 #include "daemon/tls.h"
@@ -58,7 +61,15 @@ Result<void> ResolveToken(const Config& config, ClientConfig& client) {
 
 }  // namespace
 
+int UsableCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 Result<void> ResolveConfig(Config& config) {
+  if (config.http_threads == 0) config.http_threads = UsableCores();
   LAGROUTER_RETURN_IF_ERROR(CheckTlsFiles(config));
   for (auto& cluster : config.clusters) LAGROUTER_RETURN_IF_ERROR(ResolvePassword(config, cluster));
   for (size_t i = 0; i < config.clients.size(); ++i) {

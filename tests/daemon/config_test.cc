@@ -185,6 +185,34 @@ TEST_F(ConfigTest, RejectsWithTheKeyNamed) {
   }
 }
 
+// listen.threads: omitted or "auto" is one event loop per usable core, set
+// when the config is resolved (parsing alone reads no machine facts).
+TEST_F(ConfigTest, ThreadsDefaultToTheUsableCores) {
+  const auto with = [](const std::string& threads) {
+    std::string text = kValid;
+    const std::string at = "address = \"127.0.0.1:8432\"";
+    text.replace(text.find(at), at.size(), at + (threads.empty() ? "" : "\nthreads = " + threads));
+    return text;
+  };
+  ASSERT_GE(UsableCores(), 1);
+  for (const std::string threads : {"", "\"auto\""}) {
+    auto parsed = ParseConfig(with(threads), "t.toml");
+    ASSERT_TRUE(parsed.ok()) << parsed.error();
+    EXPECT_EQ(parsed->http_threads, 0) << threads;
+    auto loaded = LoadConfigText(with(threads), "t.toml");
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    EXPECT_EQ(loaded->http_threads, UsableCores()) << threads;
+  }
+  auto three = LoadConfigText(with("3"), "t.toml");
+  ASSERT_TRUE(three.ok()) << three.error();
+  EXPECT_EQ(three->http_threads, 3);
+  for (const std::string bad : {"\"many\"", "0", "2000"}) {
+    auto refused = ParseConfig(with(bad), "t.toml");
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.error().find("listen.threads"), std::string::npos) << refused.error();
+  }
+}
+
 TEST_F(ConfigTest, NoClassesOrClustersIsAnError) {
   EXPECT_FALSE(ParseConfig("[class.a]\nmax_staleness = \"1s\"\n", "t").ok());
   auto cfg = ParseConfig("", "t");
