@@ -48,8 +48,9 @@ void LoadListen(const Table& root, Config& cfg) {
   if (threads == nullptr || (threads->is_string() && threads->as_string().str == "auto")) {
     cfg.http_threads = 0;
   } else if (threads->is_string()) {
-    Fail("listen.threads", "'" + threads->as_string().str + "' is not a number of event loops "
-                                                             "(1-1024) or \"auto\"");
+    Fail("listen.threads", "'" + threads->as_string().str +
+                               "' is not a number of event loops "
+                               "(1-1024) or \"auto\"");
   } else {
     cfg.http_threads = static_cast<int>(GetInt(*listen, "listen", "threads", 0, 1, 1024));
   }
