@@ -200,6 +200,7 @@ ApiResponse HttpApi::Check(std::string_view cluster_name, std::string_view serve
     const auto reason =
         router::Explain(t.snapshot->view, i, cls, t.klass, now, nullptr, router::Asker::kCheck);
     const bool pass = router::CheckPasses(reason, replica_only);
+    metrics_.CountCheck(t.cluster, t.klass, reason);
     return {pass ? 200 : 503, CheckBody(*t.snapshot, i, cls, reason, pass, now)};
   }
   std::string known_servers;

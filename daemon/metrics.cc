@@ -15,6 +15,8 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
+// Every router::Reason, for the per-reason check counters.
+constexpr size_t kReasons = static_cast<size_t>(router::Reason::kFreshReplica) + 1;
 constexpr router::Outcome kOutcomes[] = {
     router::Outcome::kFreshReplica, router::Outcome::kPrimaryClass,
     router::Outcome::kFallbackPrimary, router::Outcome::kNoEligibleServer};
@@ -82,6 +84,14 @@ Metrics::Metrics(const Config& config, const ProcessCounters& process)
                               "Requests refused with 401 or 403, by reason and client (\"\" "
                               "when no valid token was given).")
                           .Register(*registry_);
+  check_requests_ = &prometheus::BuildCounter()
+                         .Name("lagrouter_check_requests_total")
+                         .Help(
+                             "/v1/check answers by cluster, class and reason (fresh_replica and "
+                             "primary pass; near_limit: failed by the class's check_margin).")
+                         .Register(*registry_);
+  checks_ = std::vector<std::atomic<prometheus::Counter*>>(config_.clusters.size() *
+                                                           config_.classes.size() * kReasons);
   const prometheus::Histogram::BucketBoundaries probe_buckets{
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
   for (const auto& c : config_.clusters) {
@@ -135,6 +145,24 @@ void Metrics::CountRoute(int client, size_t cluster, size_t klass, router::Outco
   const size_t slot = client < 0 ? 0 : static_cast<size_t>(client);
   if (slot >= routes_.size()) return;
   if (auto* c = routes_[slot][cluster][klass][static_cast<size_t>(outcome)]) c->Increment();
+}
+
+void Metrics::CountCheck(size_t cluster, size_t klass, router::Reason reason) {
+  const size_t i =
+      (cluster * config_.classes.size() + klass) * kReasons + static_cast<size_t>(reason);
+  if (i >= checks_.size()) return;
+  prometheus::Counter* c = checks_[i].load(std::memory_order_acquire);
+  if (c == nullptr) {
+    std::lock_guard lock(checks_mu_);
+    c = checks_[i].load(std::memory_order_relaxed);
+    if (c == nullptr) {
+      c = &check_requests_->Add({{"cluster", config_.clusters[cluster].name},
+                                 {"class", config_.classes[klass].name},
+                                 {"reason", router::ReasonName(reason)}});
+      checks_[i].store(c, std::memory_order_release);
+    }
+  }
+  c->Increment();
 }
 
 void Metrics::CountDenied(std::string_view reason, std::string_view client) {

@@ -54,6 +54,10 @@ class Metrics {
   // Series exist only for the clusters and classes a client may use, so the
   // cardinality is bounded by the configuration.
   void CountRoute(int client, size_t cluster, size_t klass, router::Outcome outcome);
+  // A /v1/check answer, by cluster, class and reason (near_limit counts the
+  // checks a class's check_margin failed). Series appear on first use, so
+  // only the reasons that happen add to the exposition.
+  void CountCheck(size_t cluster, size_t klass, router::Reason reason);
   // A request refused with 401/403, by reason and client ("" when unknown).
   void CountDenied(std::string_view reason, std::string_view client);
   void ObserveRouteDuration(double seconds);
@@ -75,6 +79,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* route_requests_;
   prometheus::Family<prometheus::Counter>* bad_requests_;
   prometheus::Family<prometheus::Counter>* denied_requests_;
+  prometheus::Family<prometheus::Counter>* check_requests_;
   static constexpr std::array<double, 9> kRouteBuckets = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4,
                                                           5e-4, 1e-3, 5e-3, 1e-2};
   std::array<std::atomic<uint64_t>, kRouteBuckets.size() + 1> route_buckets_{};  // + the +Inf one
@@ -85,6 +90,9 @@ class Metrics {
   std::vector<std::vector<std::vector<prometheus::Counter*>>> probe_err_;
   // [client slot][cluster][class][outcome]; nullptr where the client may not go
   std::vector<std::vector<std::vector<std::vector<prometheus::Counter*>>>> routes_;
+  // [(cluster * classes + class) * reasons + reason]; nullptr until first used
+  std::vector<std::atomic<prometheus::Counter*>> checks_;
+  std::mutex checks_mu_;
   mutable std::mutex bad_mu_;
 };
 

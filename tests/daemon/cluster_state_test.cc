@@ -159,6 +159,12 @@ TEST_F(ClusterStateTest, ACheckMarginTakesTheReplicaOutEarlyAndReadmitsItAfterSe
   EXPECT_EQ(Reason("r1", "guarded", now_), "near_limit");
   EXPECT_EQ(Reason("r1", "second", now_), "fresh_replica");  // same limit, no margin
   EXPECT_EQ(t_.api().Check("shop", "r1", ParseQuery("class=guarded"), now_).status, 503);
+  // Counted by reason: both checks of "guarded" above failed with near_limit.
+  EXPECT_NE(t_.Get("/metrics")
+                .body.find("lagrouter_check_requests_total{class=\"guarded\","
+                           "cluster=\"shop\",reason=\"near_limit\"} 2"),
+            std::string::npos)
+      << t_.Get("/metrics").body;
   WritingCycle(true);  // caught up; the route's gate never closed, the check's did
   EXPECT_EQ(Reason("r1", "second", now_), "fresh_replica");
   EXPECT_EQ(Reason("r1", "guarded", now_), "settling");
