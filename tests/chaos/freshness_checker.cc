@@ -313,7 +313,7 @@ class CommitLog {
 
 struct Route {
   int status = 0;  // 0: no answer
-  std::string server, role;
+  std::string server;
   int port = 0;
   int64_t bound_ms = -1;
 };
@@ -329,7 +329,6 @@ Route AskRoute(HttpClient& client, const std::string& cls) {
     return r;
   }
   r.server = j["server"].get<std::string>();
-  r.role = j["role"].get<std::string>();
   r.port = j["port"].get<int>();
   r.bound_ms = j["staleness_bound_ms"].get<int64_t>();
   return r;

@@ -126,7 +126,7 @@ daemon_port=$(free_port)
 # The new HAProxy recipe needs the check margin the example config sets.
 config_args=(--engine "$engine" --base-port "$base" --daemon-port "$daemon_port")
 if [[ $recipe == new ]]; then
-  margin=$(sed -n 's/^check_margin = "\([^"]*\)".*/\1/p' "$REPO/examples/lagrouter.toml" | head -1)
+  margin=$(example_check_margin)
   [[ -n "$margin" ]] || { echo "chaos: no check_margin in examples/lagrouter.toml" >&2; exit 2; }
   config_args+=(--check-margin "$margin")
 fi

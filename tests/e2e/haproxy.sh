@@ -14,7 +14,7 @@ PAUSED=5443 OTHER=5442  # pg-c is the replica this test pauses
 export PGCONNECT_TIMEOUT=3
 
 command -v haproxy >/dev/null || die "haproxy is not installed (apt-get install -y haproxy)"
-margin=$(sed -n 's/^check_margin = "\([^"]*\)".*/\1/p' "$REPO/examples/lagrouter.toml" | head -1)
+margin=$(example_check_margin)
 check "examples/lagrouter.toml sets a check_margin ($margin) for the recipe" test -n "$margin"
 start_shop 1s "$margin"
 

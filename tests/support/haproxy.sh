@@ -32,6 +32,15 @@ haproxy_render() {
   rm -f "$out.tmp"
 }
 
+# example_check_margin: the check_margin examples/lagrouter.toml gives the
+# classes examples/haproxy.cfg polls ("" if none), for running the recipe as
+# shipped.
+example_check_margin() {
+  local examples
+  examples="$(dirname "${BASH_SOURCE[0]}")/../../examples"
+  sed -n 's/^check_margin = "\([^"]*\)".*/\1/p' "$examples/lagrouter.toml" | head -1
+}
+
 # haproxy_port OUT NAME: the port haproxy_render gave listener NAME.
 haproxy_port() {
   awk -v name="$2" '$1 == name { print $2 }' "$1.ports"
