@@ -106,18 +106,39 @@ std::string ErrorBody(std::string_view error, std::string_view message) {
   return body;
 }
 
-std::string RouteBody(std::string_view cluster, std::string_view klass, const router::ServerView& s,
-                      const router::Decision& d) {
+namespace {
+
+// {"server":..,"role":..,"host":..,"port":..,"weight":..,"staleness_bound_ms":..,"valid_for_ms":..}
+void AppendRouteServer(std::string& body, const router::ServerView& s, bool replica,
+                       router::Duration bound, router::Duration valid_for) {
+  body += "{\"server\":";
+  AppendJsonString(body, s.name);
+  body += ",\"role\":";
+  AppendJsonString(body, replica ? "replica" : "primary");
+  body += ",\"host\":";
+  AppendJsonString(body, s.host);
+  body += ",\"port\":" + std::to_string(s.port);
+  body += ",\"weight\":" + std::to_string(s.weight);
+  body += ",\"staleness_bound_ms\":" + std::to_string(router::ToMillisCeil(bound));
+  body += ",\"valid_for_ms\":" + std::to_string(std::max<int64_t>(0, router::ToMillis(valid_for)));
+  body += "}";
+}
+
+}  // namespace
+
+std::string RouteBody(const RouteAsk& ask, const router::Decision& d) {
+  const auto& s = ask.view.servers[static_cast<size_t>(d.server)];
+  const bool replica = d.outcome == router::Outcome::kFreshReplica;
   std::string body;
-  body.reserve(256);
+  body.reserve(512);
   body += "{\"cluster\":";
-  AppendJsonString(body, cluster);
+  AppendJsonString(body, ask.cluster);
   body += ",\"class\":";
-  AppendJsonString(body, klass);
+  AppendJsonString(body, ask.klass);
   body += ",\"server\":";
   AppendJsonString(body, s.name);
   body += ",\"role\":";
-  AppendJsonString(body, d.outcome == router::Outcome::kFreshReplica ? "replica" : "primary");
+  AppendJsonString(body, replica ? "replica" : "primary");
   body += ",\"host\":";
   AppendJsonString(body, s.host);
   body += ",\"port\":" + std::to_string(s.port);
@@ -126,7 +147,21 @@ std::string RouteBody(std::string_view cluster, std::string_view klass, const ro
       ",\"valid_for_ms\":" + std::to_string(std::max<int64_t>(0, router::ToMillis(d.valid_for)));
   body += ",\"reason\":";
   AppendJsonString(body, router::OutcomeName(d.outcome));
-  body += "}";
+  body += ",\"servers\":[";
+  if (replica) {
+    bool first = true;
+    for (size_t i = 0; i < ask.view.servers.size(); ++i) {
+      if (!router::Eligible(ask.view, i, ask.cls, ask.class_index, ask.now, ask.after)) continue;
+      const auto& e = ask.view.servers[i];
+      const auto bound = *router::BoundAt(e, ask.now);
+      if (!first) body += ",";
+      first = false;
+      AppendRouteServer(body, e, true, bound, router::ValidFor(ask.cls, bound));
+    }
+  } else {
+    AppendRouteServer(body, s, false, d.bound, d.valid_for);
+  }
+  body += "]}";
   return body;
 }
 

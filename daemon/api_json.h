@@ -15,9 +15,21 @@ namespace lagrouter::daemon {
 // {"error":CODE,"message":TEXT}
 std::string ErrorBody(std::string_view error, std::string_view message);
 
-// The answer of /v1/route for a decision that names a server.
-std::string RouteBody(std::string_view cluster, std::string_view klass,
-                      const router::ServerView& server, const router::Decision& d);
+// What a route was asked, for its answer.
+struct RouteAsk {
+  std::string_view cluster, klass;
+  const router::ClusterView& view;
+  const router::QueryClass& cls;
+  size_t class_index;
+  const router::Position* after;  // nullptr: no read-your-writes position
+  router::TimePoint now;
+};
+
+// The answer of /v1/route for a decision that names a server: that server,
+// and in `servers` every server the decision could have named (each eligible
+// replica, or the primary), each with its weight and its own valid_for_ms, so
+// a client that caches the answer can still spread its reads by weight.
+std::string RouteBody(const RouteAsk& ask, const router::Decision& d);
 
 // The answer of /v1/check: why `server` may or may not serve `cls` now;
 // `pass`: the check's verdict (200 or 503).

@@ -171,8 +171,9 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
     return {503, ErrorBody("no_eligible_server", "cluster '" + *cluster_name + "', class '" +
                                                      *class_name + "': " + d.why)};
   }
-  const auto& server = t.snapshot->view.servers[static_cast<size_t>(d.server)];
-  return {200, RouteBody(*cluster_name, *class_name, server, d)};
+  return {200, RouteBody({*cluster_name, *class_name, t.snapshot->view, cls, t.klass,
+                          after_text ? &after : nullptr, now},
+                         d)};
 }
 
 ApiResponse HttpApi::Check(std::string_view cluster_name, std::string_view server_name,

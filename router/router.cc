@@ -131,7 +131,7 @@ Decision Route(const ClusterView& cluster, const QueryClass& cls, size_t class_i
           d.outcome = Outcome::kFreshReplica;
           d.server = static_cast<int>(i);
           d.bound = *BoundAt(s, now);
-          d.valid_for = cls.max_staleness - d.bound;
+          d.valid_for = ValidFor(cls, d.bound);
           return d;
         }
         pick -= s.weight;

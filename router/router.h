@@ -170,6 +170,12 @@ struct Decision {
   const char* why = "";  // for kNoEligibleServer: a sentence for people
 };
 
+// How long a replica's answer for `cls` stays right: until its bound, which
+// grows with the clock, reaches the class limit.
+inline Duration ValidFor(const QueryClass& cls, Duration bound) {
+  return cls.max_staleness - bound;
+}
+
 // Picks the server for one request. `spread` is any counter (e.g. a request
 // sequence number): it spreads load over eligible replicas by weight.
 Decision Route(const ClusterView& cluster, const QueryClass& cls, size_t class_index,

@@ -190,6 +190,51 @@ TEST(RouteAndCheck, AgreeOnEveryReason) {
   }
 }
 
+// The route answer lists every server it could have named, each with its
+// weight and its own valid_for_ms (for clients that cache): the eligible
+// replicas, never a stale one; the primary alone when the class falls back.
+TEST(Route, ListsEveryEligibleServerWithItsOwnValidity) {
+  using std::chrono::milliseconds;
+  auto heavy = router::Replica("r1", milliseconds(100));
+  heavy.weight = 3;
+  FixedApi fixed(
+      router::Cluster({router::Primary("p"), heavy, router::Replica("r2", milliseconds(400)),
+                       router::Replica("r3", milliseconds(1500))}),
+      router::Class("second", std::chrono::seconds(1)));
+  const auto route = fixed.api.Route(ParseQuery("cluster=shop&class=second"), router::kNow, -1);
+  ASSERT_EQ(route.status, 200) << route.body;
+  const auto body = nlohmann::json::parse(route.body);
+  ASSERT_EQ(body["servers"].size(), 2u) << route.body;
+  EXPECT_EQ(body["servers"][0]["server"], "r1");
+  EXPECT_EQ(body["servers"][0]["weight"], 3);
+  EXPECT_EQ(body["servers"][0]["role"], "replica");
+  EXPECT_EQ(body["servers"][0]["staleness_bound_ms"], 100);
+  EXPECT_EQ(body["servers"][0]["valid_for_ms"], 900);
+  EXPECT_EQ(body["servers"][1]["server"], "r2");
+  EXPECT_EQ(body["servers"][1]["weight"], 1);
+  EXPECT_EQ(body["servers"][1]["valid_for_ms"], 600);
+  // The server named at the top is one of the list, with the same figures.
+  bool listed = false;
+  for (const auto& s : body["servers"]) {
+    if (s["server"] != body["server"]) continue;
+    listed = true;
+    EXPECT_EQ(s["valid_for_ms"], body["valid_for_ms"]);
+    EXPECT_EQ(s["port"], body["port"]);
+  }
+  EXPECT_TRUE(listed) << route.body;
+
+  FixedApi fallback(
+      router::Cluster({router::Primary("p"), router::Replica("r", milliseconds(1500))}),
+      router::Class("second", std::chrono::seconds(1)));
+  const auto primary = nlohmann::json::parse(
+      fallback.api.Route(ParseQuery("cluster=shop&class=second"), router::kNow, -1).body);
+  EXPECT_EQ(primary["reason"], "fallback_primary");
+  ASSERT_EQ(primary["servers"].size(), 1u);
+  EXPECT_EQ(primary["servers"][0]["server"], "p");
+  EXPECT_EQ(primary["servers"][0]["role"], "primary");
+  EXPECT_EQ(primary["servers"][0]["valid_for_ms"], primary["valid_for_ms"]);
+}
+
 // role=replica: the load balancer's replica pool; the primary fails it with
 // its own reason, replicas are judged as without it. Bad values are a 400.
 TEST(Check, RoleReplicaPassesFreshReplicasOnly) {
