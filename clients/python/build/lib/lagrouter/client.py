@@ -1,0 +1,475 @@
+"""The lagrouter client: where a read of a class may go, and a connection there.
+
+    client = lagrouter.Client("http://127.0.0.1:8432", driver=lagrouter.Postgres(
+        dbname="shop", user="app", password=...))
+    with client.read("shop", "dashboard") as conn:
+        conn.execute("SELECT ...")
+
+Decisions are cached per (cluster, class) for the answer's valid_for_ms less
+the time the request took, never longer: the daemon promises the bound stays
+within the class for that long. The answer lists every eligible server with
+its own valid_for_ms and weight; cached reads are spread over those still
+valid, by weight, as the daemon spreads them. Reads with a read-your-writes
+position (`after`, or a Session) are never cached.
+
+When lagrouter cannot be asked (refused, no answer within `timeout`, an
+answer that is not the API's), the class's fallback applies: "primary" (the
+cluster's primary: from `primaries`, else the last one lagrouter named) or
+"error" (Unavailable). Either is logged (logger "lagrouter") and counted
+(Client.stats()); for `retry_after` seconds after such a failure the client
+goes to the fallback without asking again, so an outage costs one timeout,
+not one per read.
+"""
+import contextlib
+import http.client
+import itertools
+import json
+import logging
+import os
+import ssl
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+
+from . import errors
+from .pools import ServerPools
+
+log = logging.getLogger("lagrouter")
+
+DEFAULT_URL = "http://127.0.0.1:8432"
+
+
+@dataclass(frozen=True)
+class Server:
+    """A server a route may name, with its own figures at the time of the answer."""
+
+    name: str
+    host: str
+    port: int
+    role: str  # "primary" or "replica"
+    weight: int = 1
+    staleness_bound_ms: int = 0
+    valid_for_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a read goes: `server` (also as host, port, role), the bound on
+    how old its data may be, and until when (expires_at, time.monotonic())
+    the decision may be used. `reason`: the daemon's (fresh_replica,
+    primary_class, fallback_primary), or "lagrouter_unavailable" for the
+    client's own fallback. `servers`: every server the answer allowed."""
+
+    cluster: str
+    cls: str
+    server: Server
+    reason: str
+    expires_at: float
+    servers: tuple = field(default=(), repr=False)
+    cached: bool = False
+
+    @property
+    def host(self):
+        return self.server.host
+
+    @property
+    def port(self):
+        return self.server.port
+
+    @property
+    def role(self):
+        return self.server.role
+
+    @property
+    def staleness_bound_ms(self):
+        return self.server.staleness_bound_ms
+
+    @property
+    def valid_for_ms(self):
+        return self.server.valid_for_ms
+
+
+class _Unreachable(Exception):
+    pass
+
+
+def duration_text(wait):
+    """The daemon's duration for `wait`: a number of seconds, or a text such
+    as "50ms" or "1s" passed as it is."""
+    if isinstance(wait, str):
+        return wait
+    ms = wait * 1000.0
+    if ms < 0:
+        raise ValueError("wait must not be negative: %r" % (wait,))
+    return "%dms" % round(ms) if ms == int(ms) or ms >= 1 else "%dus" % round(ms * 1000)
+
+
+def _duration_seconds(wait):
+    if not isinstance(wait, str):
+        return float(wait)
+    units = (("us", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
+    for suffix, scale in units:
+        if wait.endswith(suffix):
+            try:
+                return float(wait[: -len(suffix)]) * scale
+            except ValueError:
+                break
+    raise ValueError("wait %r is not a duration (a number of seconds, or e.g. '50ms')" % (wait,))
+
+
+class _Entry:
+    """A cached answer: prebuilt decisions per server, picked by weight."""
+
+    __slots__ = ("decisions", "cumulative", "total", "all_valid_until", "expires", "counter")
+
+    def __init__(self, decisions, expires):
+        self.decisions = decisions
+        self.cumulative = list(itertools.accumulate(d.server.weight for d in decisions))
+        self.total = self.cumulative[-1] if decisions else 0
+        self.all_valid_until = min((d.expires_at for d in decisions), default=0.0)
+        self.expires = expires
+        self.counter = itertools.count()
+
+    def pick(self, now):
+        """A decision still valid at `now`, by weight; None when none is."""
+        if now >= self.expires or self.total == 0:
+            return None
+        n = next(self.counter)
+        if now < self.all_valid_until:
+            pick = n % self.total
+            for i, c in enumerate(self.cumulative):
+                if pick < c:
+                    return self.decisions[i]
+        live = [d for d in self.decisions if now < d.expires_at]
+        if not live:
+            return None
+        pick = n % sum(d.server.weight for d in live)
+        for d in live:
+            if pick < d.server.weight:
+                return d
+            pick -= d.server.weight
+        return None
+
+    def without(self, server_name):
+        left = [d for d in self.decisions if d.server.name != server_name]
+        return _Entry(left, self.expires) if left else None
+
+
+class Client:
+    """A client of one lagrouter daemon; safe to share between threads.
+
+    url            the daemon (default $LAGROUTER_URL, else http://127.0.0.1:8432)
+    token          API token (default $LAGROUTER_TOKEN); sent as a Bearer token
+    timeout        seconds one request to lagrouter may take (default 0.05)
+    cache          cache decisions (default True)
+    max_cache_age  a cached decision is asked again after this many seconds
+                   even when still valid, so a replica that became eligible
+                   gets its share (default 1.0; never longer than valid_for_ms)
+    driver         lagrouter.Postgres(...) or lagrouter.MySQL(...): opens
+                   connections for read()/write()
+    pool           the application's pools (lagrouter.AppPools) instead of
+                   the client's own ServerPools(driver)
+    fallbacks      {class: "primary" | "error"} when lagrouter cannot be asked
+    default_fallback  for classes not in `fallbacks` (default "primary")
+    primaries      {cluster: "host:port"}: the primary for that fallback;
+                   without it, the last primary lagrouter named
+    retry_after    seconds to use the fallback without asking again after
+                   lagrouter could not be asked (default 1.0)
+    ssl_context    for https URLs (default: the system's CAs)
+    """
+
+    def __init__(self, url=None, token=None, timeout=0.05, cache=True, max_cache_age=1.0,
+                 driver=None, pool=None, fallbacks=None, default_fallback="primary",
+                 primaries=None, retry_after=1.0, ssl_context=None):
+        url = url or os.environ.get("LAGROUTER_URL") or DEFAULT_URL
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("lagrouter URL must be http://HOST[:PORT] or https://...: %r" % url)
+        self.url = url
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._https else 80)
+        self._ssl = ssl_context or (ssl.create_default_context() if self._https else None)
+        token = token if token is not None else os.environ.get("LAGROUTER_TOKEN")
+        self._headers = {"Authorization": "Bearer " + token} if token else {}
+        self.timeout = timeout
+        self._cache_on = cache
+        self._max_cache_age = max_cache_age
+        for cls, mode in (fallbacks or {}).items():
+            if mode not in ("primary", "error"):
+                raise ValueError("fallback of class %r must be 'primary' or 'error', not %r"
+                                 % (cls, mode))
+        if default_fallback not in ("primary", "error"):
+            raise ValueError("default_fallback must be 'primary' or 'error'")
+        self._fallbacks = dict(fallbacks or {})
+        self._default_fallback = default_fallback
+        self._primaries = {}
+        for cluster, address in (primaries or {}).items():
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError("primary of cluster %r must be 'host:port', not %r"
+                                 % (cluster, address))
+            self._primaries[cluster] = Server(name="primary", host=host, port=int(port),
+                                              role="primary")
+        self._learned = {}
+        self._retry_after = retry_after
+        self._down_until = 0.0
+        self.driver = driver
+        self._pool = pool if pool is not None else (ServerPools(driver) if driver else None)
+        self._cache = {}
+        self._local = threading.local()
+        self._stats_lock = threading.Lock()
+        self._stats = {}
+
+    # -- routing -----------------------------------------------------------
+
+    def route(self, cluster, cls, after=None, wait=None, session=None):
+        """The Decision for a read of class `cls` on `cluster`.
+
+        after    a replication position the read must see (read-your-writes);
+                 or `session`, a lagrouter.Session, for its position on this cluster
+        wait     up to this long (seconds, or a text like "50ms") for an
+                 on-demand probe when no replica qualifies yet (the daemon caps it)
+        Raises BadRequest, Unauthorized, Forbidden, NoEligibleServer, and
+        Unavailable when lagrouter cannot be asked and the class's fallback is "error".
+        """
+        if after is None and session is not None:
+            after = session.position(cluster)
+        if after is None and self._cache_on:
+            entry = self._cache.get((cluster, cls))
+            if entry is not None:
+                d = entry.pick(time.monotonic())
+                if d is not None:
+                    return d
+        return self._ask(cluster, cls, after, wait)
+
+    def invalidate(self, cluster=None, cls=None):
+        """Forgets cached decisions (of one cluster, or one cluster and class)."""
+        for key in list(self._cache):
+            if (cluster is None or key[0] == cluster) and (cls is None or key[1] == cls):
+                self._cache.pop(key, None)
+
+    def stats(self):
+        """Counters: route_requests, route_errors, fallback_primary,
+        fallback_error, reroutes."""
+        with self._stats_lock:
+            return dict(self._stats)
+
+    def _count(self, name):
+        with self._stats_lock:
+            self._stats[name] = self._stats.get(name, 0) + 1
+
+    def _ask(self, cluster, cls, after, wait):
+        started = time.monotonic()
+        if started < self._down_until:
+            return self._fallback(cluster, cls, "lagrouter could not be asked less than %gs ago"
+                                  % self._retry_after, count_only=True)
+        query = {"cluster": cluster, "class": cls}
+        if after is not None:
+            query["after"] = after
+        timeout = self.timeout
+        if wait is not None:
+            query["wait"] = duration_text(wait)
+            timeout += _duration_seconds(wait)
+        path = "/v1/route?" + urllib.parse.urlencode(query)
+        self._count("route_requests")
+        try:
+            status, body = self._get(path, timeout)
+        except _Unreachable as e:
+            self._down_until = time.monotonic() + self._retry_after
+            return self._fallback(cluster, cls, str(e))
+        if status == 200 and isinstance(body, dict) and "port" in body:
+            return self._decide(cluster, cls, body, started, cache=after is None)
+        self._count("route_errors")
+        if status in (400, 401, 403, 404, 405) or (
+                status == 503 and isinstance(body, dict)
+                and body.get("error") == "no_eligible_server"):
+            raise errors.from_answer(status, body)
+        # A 5xx of a proxy in between, or a body that is not the API's: as if unreachable.
+        return self._fallback(cluster, cls, "unexpected answer %d from %s" % (status, self.url))
+
+    def _decide(self, cluster, cls, body, started, cache):
+        def server_of(s):
+            return Server(name=s["server"], host=s["host"], port=int(s["port"]), role=s["role"],
+                          weight=int(s.get("weight", 1)),
+                          staleness_bound_ms=int(s["staleness_bound_ms"]),
+                          valid_for_ms=int(s["valid_for_ms"]))
+
+        chosen = server_of(body)
+        # Daemons that do not list the servers: the one server named.
+        servers = tuple(server_of(s) for s in body.get("servers") or ()) or (chosen,)
+        if chosen.role == "primary":
+            self._learned[cluster] = chosen
+        # Valid from when the request was sent, not when it was answered:
+        # valid_for_ms less the time the request took, never longer.
+        if cache and self._cache_on:
+            decisions = [Decision(cluster, cls, s, body["reason"],
+                                  started + s.valid_for_ms / 1000.0, servers, True)
+                         for s in servers]
+            self._cache[(cluster, cls)] = _Entry(
+                decisions, min(max(d.expires_at for d in decisions),
+                               started + self._max_cache_age))
+        return Decision(cluster, cls, chosen, body["reason"],
+                        started + chosen.valid_for_ms / 1000.0, servers, False)
+
+    def _fallback(self, cluster, cls, why, count_only=False):
+        mode = self._fallbacks.get(cls, self._default_fallback)
+        primary = self._primaries.get(cluster) or self._learned.get(cluster)
+        if mode == "primary" and primary is None:
+            mode, why = "error", why + "; no primary of cluster %r known (pass primaries=)" % cluster
+        self._count("fallback_" + mode)
+        if not count_only:
+            log.warning("lagrouter fallback for cluster=%s class=%s: %s (%s)", cluster, cls,
+                        "the primary %s:%d" % (primary.host, primary.port)
+                        if mode == "primary" else "error", why)
+        if mode == "error":
+            raise errors.Unavailable("lagrouter at %s could not be asked for cluster %r, class %r: %s"
+                                     % (self.url, cluster, cls, why))
+        server = Server(name=primary.name, host=primary.host, port=primary.port, role="primary")
+        return Decision(cluster=cluster, cls=cls, server=server, reason="lagrouter_unavailable",
+                        expires_at=time.monotonic(), servers=(server,), cached=False)
+
+    # -- HTTP --------------------------------------------------------------
+
+    def _connection(self, timeout):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._https:
+                conn = http.client.HTTPSConnection(self._host, self._port, timeout=timeout,
+                                                   context=self._ssl)
+            else:
+                conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+            self._local.conn = conn
+        elif conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        conn.timeout = timeout
+        return conn
+
+    def _get(self, path, timeout):
+        """(status, parsed JSON body or None); raises _Unreachable."""
+        deadline = time.monotonic() + timeout
+        for attempt in (1, 2):
+            conn = self._connection(max(deadline - time.monotonic(), 0.001))
+            reused = conn.sock is not None
+            try:
+                conn.request("GET", path, headers=self._headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+                if resp.will_close:
+                    conn.close()
+                break
+            except (OSError, http.client.HTTPException) as e:
+                conn.close()
+                self._local.conn = None
+                # A kept-alive connection the daemon closed meanwhile: once more, anew.
+                stale = reused and not isinstance(e, TimeoutError) and not isinstance(
+                    e, ssl.SSLError)
+                if attempt == 1 and stale and time.monotonic() < deadline:
+                    continue
+                kind = "timed out" if isinstance(e, TimeoutError) else "failed"
+                raise _Unreachable("request to %s %s after %.0f ms: %s" % (
+                    self.url, kind, (time.monotonic() - deadline + timeout) * 1000, e)) from e
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        return resp.status, body
+
+    # -- connections -------------------------------------------------------
+
+    @contextlib.contextmanager
+    def read(self, cluster, cls, session=None, after=None, wait=None):
+        """A connection to the server a read of `cls` may use now, from that
+        server's pool; back to the pool (rolled back) at the end of the block.
+        A connection that cannot be had re-routes once (without that server)."""
+        d = self.route(cluster, cls, after=after, wait=wait, session=session)
+        with self._use(d, after=after, wait=wait, session=session) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def write(self, cluster, cls, session=None):
+        """A connection to the primary (`cls` must be a 0 s class). The block's
+        work is committed at its end; with a `session`, the primary's position
+        after the commit is recorded in it for later reads (read-your-writes).
+        An exception in the block rolls back."""
+        d = self.route(cluster, cls)
+        if d.role != "primary":
+            raise errors.NotPrimary("class %r routed to %s, a %s: writes need a 0 s class"
+                                    % (cls, d.server.name, d.role))
+        with self._use(d) as conn:
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self._need_driver().rollback(conn)
+                raise
+            self._need_driver().commit(conn)
+            if session is not None:
+                self.record_write(cluster, conn, session)
+
+    def record_write(self, cluster, conn, session):
+        """Records in `session` the position of a write `conn` (a connection
+        to the primary of `cluster`) has just committed; returns it. For
+        connections the application got by other means."""
+        position = self._need_driver().position(conn)
+        session.record(cluster, position)
+        return position
+
+    @contextlib.contextmanager
+    def connection(self, decision):
+        """A pooled connection to the server of `decision` (from route())."""
+        with self._use(decision, reroute=False) as conn:
+            yield conn
+
+    def close(self):
+        """Closes the client's idle database connections and its HTTP connection."""
+        if isinstance(self._pool, ServerPools):
+            self._pool.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _need_driver(self):
+        if self.driver is None:
+            raise ValueError("this needs a driver: Client(driver=lagrouter.Postgres(...)) or "
+                             "lagrouter.MySQL(...)")
+        return self.driver
+
+    @contextlib.contextmanager
+    def _use(self, d, reroute=True, after=None, wait=None, session=None):
+        if self._pool is None:
+            raise ValueError("read() and write() need Client(driver=...) or Client(pool=...)")
+        errs = self.driver.connection_errors if self.driver is not None else (OSError,)
+        try:
+            conn = self._pool.acquire(d.server)
+        except errs as e:
+            if not reroute:
+                raise
+            self._count("reroutes")
+            log.warning("lagrouter: cannot connect to %s (%s:%d) for cluster=%s class=%s: %s; "
+                        "routing once more", d.server.name, d.host, d.port, d.cluster, d.cls, e)
+            self._forget(d)
+            d = self.route(d.cluster, d.cls, after=after, wait=wait, session=session)
+            conn = self._pool.acquire(d.server)
+        broken = False
+        try:
+            yield conn
+        except errs:
+            broken = True
+            self._forget(d)
+            raise
+        finally:
+            self._pool.release(d.server, conn, broken)
+
+    def _forget(self, d):
+        """Stops using d's server from the cache of its cluster and class."""
+        key = (d.cluster, d.cls)
+        entry = self._cache.get(key)
+        if entry is not None:
+            rest = entry.without(d.server.name)
+            if rest is None:
+                self._cache.pop(key, None)
+            else:
+                self._cache[key] = rest

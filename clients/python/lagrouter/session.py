@@ -1,0 +1,57 @@
+"""Read-your-writes session tokens.
+
+A Session holds, per cluster, the replication position of the last write a
+user made: a PostgreSQL LSN ("0/3000060"), a MariaDB GTID ("0-1-42", or a
+list), or a MySQL GTID set. str(session) is a compact string that can travel
+between processes (a cookie, a message header, a queue message);
+Session.parse() reads it back. Reads routed with a session only go to
+servers that have replayed the position of their cluster.
+
+Format: "lr1." followed by the positions as an URL-encoded query string
+(cluster=position&...): only letters, digits and %-escapes, so it is safe in a
+cookie value and a header.
+"""
+import threading
+import urllib.parse
+
+PREFIX = "lr1."
+
+
+class Session:
+    def __init__(self, positions=None):
+        self._positions = dict(positions or {})
+        self._lock = threading.Lock()
+
+    def position(self, cluster):
+        """The position reads of `cluster` must see, or None."""
+        return self._positions.get(cluster)
+
+    def record(self, cluster, position):
+        """Remembers `position` (taken after a commit on the primary) for `cluster`."""
+        if not position:
+            return
+        with self._lock:
+            self._positions[cluster] = position
+
+    def __bool__(self):
+        return bool(self._positions)
+
+    def __str__(self):
+        with self._lock:
+            items = sorted(self._positions.items())
+        return PREFIX + urllib.parse.urlencode(items, quote_via=urllib.parse.quote, safe="")
+
+    def __repr__(self):
+        return "Session(%r)" % (self._positions,)
+
+    @classmethod
+    def parse(cls, text):
+        """A Session from str(session); an empty or None text gives an empty one.
+        Raises ValueError for text that is not a session token."""
+        if not text:
+            return cls()
+        if not text.startswith(PREFIX):
+            raise ValueError("not a lagrouter session token (want %r...): %r" % (PREFIX, text[:40]))
+        pairs = urllib.parse.parse_qsl(text[len(PREFIX):], keep_blank_values=False,
+                                       strict_parsing=bool(text[len(PREFIX):]))
+        return cls(dict(pairs))
