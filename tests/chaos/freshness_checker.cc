@@ -24,6 +24,12 @@
 //   primary  read on the primary (the writer's server): the baseline
 //   naive    always the first replica, bypassing lagrouter; run with faults,
 //            it must find violations (the checker can fail). --naive = this.
+//   client   the Python client (clients/python, cache on) reads, in a process
+//            of its own (--client-reader tests/chaos/client_reader.py) that
+//            reports each read's request time, server and result; this
+//            program judges them as any other read. Its readers also do
+//            read-your-writes rounds (a write with a session, then a read
+//            routed with the session's token), each of which must find its row.
 // Every read also returns the server's port and whether it is a replica, so
 // the share of reads on replicas is measured, not assumed.
 //
@@ -68,13 +74,14 @@ using std::chrono::milliseconds;
 // ---------------------------------------------------------------------------
 // Options
 
-enum class Path { kRoute, kListen, kPrimary, kNaive };
+enum class Path { kRoute, kListen, kPrimary, kNaive, kClient };
 const char* PathName(Path p) {
   switch (p) {
     case Path::kRoute: return "route";
     case Path::kListen: return "listen";
     case Path::kPrimary: return "primary";
     case Path::kNaive: return "naive";
+    case Path::kClient: return "client";
   }
   return "?";
 }
@@ -92,7 +99,8 @@ struct Options {
   std::map<std::string, int> listen;  // class -> listener port (Path::kListen)
   std::vector<std::string> classes;   // --classes: read in these only (default: all)
   std::vector<std::string> faults = kFaultKinds;
-  std::string check_margin;  // --print-config: check_margin of the 1 s and 10 s classes
+  std::string client_reader;  // Path::kClient: the Python reader program
+  std::string check_margin;   // --print-config: check_margin of the 1 s and 10 s classes
   bool print_config = false;
   int readers = 4;
   uint64_t seed = 0;
@@ -102,7 +110,8 @@ void Usage() {
   std::fprintf(stderr,
                "usage: freshness_checker --engine postgres|mariadb --script CLUSTER_SCRIPT\n"
                "         --base-port PORT --daemon-port PORT [--seconds N] [--readers N]\n"
-               "         [--seed N] [--path route|listen|primary|naive] [--naive]\n"
+               "         [--seed N] [--path route|listen|primary|naive|client] [--naive]\n"
+               "         [--client-reader tests/chaos/client_reader.py] (with --path client)\n"
                "         [--listen CLASS=PORT]... [--classes CLASS,...] [--faults KIND,...]\n"
                "       freshness_checker --print-config --engine E --base-port P --daemon-port P\n"
                "         [--check-margin DURATION]\n"
@@ -153,6 +162,8 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
         o.path = Path::kPrimary;
       } else if (p == "naive") {
         o.path = Path::kNaive;
+      } else if (p == "client") {
+        o.path = Path::kClient;
       } else {
         return std::nullopt;
       }
@@ -173,6 +184,8 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
     } else if (a == "--classes") {
       o.classes = SplitComma(next());
       if (o.classes.empty()) return std::nullopt;
+    } else if (a == "--client-reader") {
+      o.client_reader = next();
     } else if (a == "--check-margin") {
       o.check_margin = next();
     } else if (a == "--print-config") {
@@ -182,7 +195,8 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
     }
   }
   if ((o.script.empty() && !o.print_config) || o.daemon_port <= 0 || o.seconds <= 0 ||
-      o.readers <= 0 || (o.path == Path::kListen) != !o.listen.empty()) {
+      o.readers <= 0 || (o.path == Path::kListen) != !o.listen.empty() ||
+      (o.path == Path::kClient) == o.client_reader.empty()) {
     return std::nullopt;
   }
   if (o.seed == 0) o.seed = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
@@ -415,6 +429,10 @@ struct Stats {
   uint64_t violation_count = 0;
   int64_t worst_excess_ms = 0;
   std::vector<int64_t> read_us;  // time to choose the server and read, per successful read
+  // Path::kClient: read-your-writes rounds (reads routed with the session of a
+  // write just committed), those whose read missed the write, writes that failed.
+  std::atomic<uint64_t> ryw_reads{0}, ryw_misses{0}, ryw_write_errors{0}, ryw_not_read{0};
+  std::string client_stats;  // the Python client's counters, as it printed them
 };
 
 // The p-th percentile (0-100) of `v` (sorted here); 0 when empty.
@@ -439,6 +457,14 @@ class Checker {
   std::string ReadSql() const;
   void Writer();
   void Reader(int index);
+  // Path::kClient: runs the Python readers and judges what they report.
+  void ClientReaders();
+  // Counts a read of class k whose request was sent at `sent` and saw id
+  // `seen` on a server (`replica`: 1/ON on a replica), and records a
+  // violation when it misses an id whose commit returned before sent -
+  // max_staleness.
+  void Judge(size_t k, Clock::time_point sent, int64_t seen, const std::string& replica, int port,
+             const std::string& server, int64_t bound_ms);
   void Faults();
 
   // Cluster script helpers.
@@ -559,6 +585,7 @@ void Checker::Reader(int index) {
         r.server = "listener :" + std::to_string(r.port);
         db = std::move(held[k]);
         break;
+      case Path::kClient: return;  // ClientReaders() reads instead
     }
     if (r.status == 503) {
       stats_.reads[k][k503]++;
@@ -590,34 +617,110 @@ void Checker::Reader(int index) {
     int port = 0;
     std::string replica;  // PostgreSQL: 1/0; MariaDB's read_only: ON/OFF
     std::istringstream(value) >> seen >> replica >> port;
-    const auto cutoff = sent - milliseconds(kClassMs[k]);
-    Clock::time_point returned{};
-    const int64_t required = log_.RequiredBefore(cutoff, &returned);
-    stats_.reads[k][replica == "1" || replica == "ON" ? kReplica : kPrimary]++;
-    if (seen < required) {
-      // The read lacks commit seen + 1: its data is at least as old as that
-      // commit's return, which the class allows to be max_staleness old.
-      const auto missed = log_.ReturnedAt(seen + 1).value_or(returned);
-      Violation v;
-      v.cls = kClasses[k];
-      v.server = r.server + (port > 0 ? " (port " + std::to_string(port) + ")" : "");
-      v.at_s = std::chrono::duration<double>(sent - kStart).count();
-      v.required = required;
-      v.seen = seen;
-      v.bound_ms = r.bound_ms;
-      v.missed_age_ms = std::chrono::duration_cast<milliseconds>(sent - returned).count();
-      v.excess_ms =
-          std::chrono::ceil<milliseconds>(sent - missed - milliseconds(kClassMs[k])).count();
-      std::lock_guard lock(stats_.mu);
-      stats_.violation_count++;
-      stats_.worst_excess_ms = std::max(stats_.worst_excess_ms, v.excess_ms);
-      if (stats_.violations.size() < 20) stats_.violations.push_back(v);
-    }
+    Judge(k, sent, seen, replica, port, r.server, r.bound_ms);
     // Leave CPU to the servers and the daemon (2 cores run everything).
     std::this_thread::sleep_for(milliseconds(1));
   }
   std::lock_guard lock(stats_.mu);
   stats_.read_us.insert(stats_.read_us.end(), read_us.begin(), read_us.end());
+}
+
+void Checker::Judge(size_t k, Clock::time_point sent, int64_t seen, const std::string& replica,
+                    int port, const std::string& server, int64_t bound_ms) {
+  const auto cutoff = sent - milliseconds(kClassMs[k]);
+  Clock::time_point returned{};
+  const int64_t required = log_.RequiredBefore(cutoff, &returned);
+  stats_.reads[k][replica == "1" || replica == "ON" ? kReplica : kPrimary]++;
+  if (seen < required) {
+    // The read lacks commit seen + 1: its data is at least as old as that
+    // commit's return, which the class allows to be max_staleness old.
+    const auto missed = log_.ReturnedAt(seen + 1).value_or(returned);
+    Violation v;
+    v.cls = kClasses[k];
+    v.server = server + (port > 0 ? " (port " + std::to_string(port) + ")" : "");
+    v.at_s = std::chrono::duration<double>(sent - kStart).count();
+    v.required = required;
+    v.seen = seen;
+    v.bound_ms = bound_ms;
+    v.missed_age_ms = std::chrono::duration_cast<milliseconds>(sent - returned).count();
+    v.excess_ms =
+        std::chrono::ceil<milliseconds>(sent - missed - milliseconds(kClassMs[k])).count();
+    std::lock_guard lock(stats_.mu);
+    stats_.violation_count++;
+    stats_.worst_excess_ms = std::max(stats_.worst_excess_ms, v.excess_ms);
+    if (stats_.violations.size() < 20) stats_.violations.push_back(v);
+  }
+}
+
+void Checker::ClientReaders() {
+  std::string classes;
+  for (size_t k : classes_) classes += (classes.empty() ? "" : ",") + std::string(kClasses[k]);
+  const std::string command =
+      "/usr/bin/python3 " + ShellQuote(o_.client_reader) + " --engine " +
+      (o_.postgres ? "postgres" : "mariadb") + " --daemon-port " + std::to_string(o_.daemon_port) +
+      " --seconds " + std::to_string(o_.seconds) + " --readers " + std::to_string(o_.readers) +
+      " --seed " + std::to_string(o_.seed % 1000000) + " --classes " + classes + " --sql " +
+      ShellQuote(ReadSql());
+  FILE* in = popen(command.c_str(), "r");
+  if (in == nullptr) {
+    Log("cannot run %s", command.c_str());
+    return;
+  }
+  auto class_index = [](const std::string& name) -> std::optional<size_t> {
+    for (size_t k = 0; k < kClasses.size(); ++k) {
+      if (name == kClasses[k]) return k;
+    }
+    return std::nullopt;
+  };
+  const std::map<std::string, Outcome> failures = {
+      {"503", k503}, {"route_error", kRouteError}, {"read_error", kReadError}};
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, in) != nullptr) {
+    std::istringstream line(buf);
+    std::string kind, cls, outcome, replica, server;
+    int64_t sent_ns = 0, duration_us = 0;
+    line >> kind;
+    if (kind == "S") {
+      std::getline(line, stats_.client_stats);
+      continue;
+    }
+    line >> cls >> sent_ns >> duration_us >> outcome;
+    const auto k = class_index(cls);
+    if ((kind != "R" && kind != "W") || !k) {
+      Log("client reader: unexpected line: %s", buf);
+      continue;
+    }
+    const Clock::time_point sent{std::chrono::nanoseconds(sent_ns)};
+    if (outcome != "ok") {
+      if (kind == "W" && outcome == "write_error") {
+        stats_.ryw_write_errors++;
+      } else if (failures.count(outcome) != 0) {
+        stats_.reads[*k][failures.at(outcome)]++;
+        if (kind == "W") stats_.ryw_not_read++;
+      }
+      continue;
+    }
+    int port = 0;
+    if (kind == "R") {
+      int64_t seen = 0, bound_ms = -1;
+      line >> seen >> replica >> port >> server >> bound_ms;
+      Judge(*k, sent, seen, replica, port, "client: " + server, bound_ms);
+    } else {
+      int64_t written = 0, found = 0;
+      line >> written >> found >> replica >> port >> server;
+      stats_.ryw_reads++;
+      stats_.reads[*k][replica == "1" || replica == "ON" ? kReplica : kPrimary]++;
+      if (found != 1) {
+        stats_.ryw_misses++;
+        Log("READ-YOUR-WRITES MISS: class %s on %s did not find id %lld written just before",
+            cls.c_str(), server.c_str(), static_cast<long long>(written));
+      }
+    }
+    std::lock_guard lock(stats_.mu);
+    stats_.read_us.push_back(duration_us);
+  }
+  const int rc = pclose(in);
+  if (rc != 0) Log("client reader exited with status %d", rc);
 }
 
 std::vector<pid_t> Checker::ServerPids(int node) {
@@ -867,7 +970,11 @@ int Checker::Run() {
 
   std::thread writer([this] { Writer(); });
   std::vector<std::thread> readers;
-  for (int i = 0; i < o_.readers; ++i) readers.emplace_back([this, i] { Reader(i); });
+  if (o_.path == Path::kClient) {
+    readers.emplace_back([this] { ClientReaders(); });
+  } else {
+    for (int i = 0; i < o_.readers; ++i) readers.emplace_back([this, i] { Reader(i); });
+  }
   std::thread faults([this] { Faults(); });
 
   std::this_thread::sleep_for(std::chrono::seconds(o_.seconds));
@@ -911,6 +1018,14 @@ int Checker::Run() {
     std::printf("fault could not be healed: %s x%d\n", kind.c_str(), n);
     heal_failed += n;
   }
+  if (o_.path == Path::kClient) {
+    std::printf("read-your-writes: reads=%llu misses=%llu not_read=%llu write_errors=%llu\n",
+                static_cast<unsigned long long>(stats_.ryw_reads.load()),
+                static_cast<unsigned long long>(stats_.ryw_misses.load()),
+                static_cast<unsigned long long>(stats_.ryw_not_read.load()),
+                static_cast<unsigned long long>(stats_.ryw_write_errors.load()));
+    std::printf("client stats:%s\n", stats_.client_stats.c_str());
+  }
   for (const auto& v : stats_.violations) {
     std::printf(
         "VIOLATION at %.3f s: class %s on %s%s saw id %lld, but id %lld had "
@@ -939,11 +1054,12 @@ int Checker::Run() {
     std::printf("RESULT: error (a fault could not be healed)\n");
     return 2;
   }
-  if (stats_.violation_count > 0) {
+  if (stats_.violation_count > 0 || stats_.ryw_misses > 0) {
     std::printf("RESULT: violations found\n");
     return 1;
   }
   if (checked == 0 || faults_total == 0 || stats_.commits == 0 ||
+      (o_.path == Path::kClient && stats_.ryw_reads == 0) ||
       (o_.path != Path::kNaive && o_.path != Path::kPrimary && !every_class_used_replicas)) {
     std::printf("RESULT: vacuous run (no reads, commits, faults or replica reads in a class)\n");
     return 2;

@@ -2,14 +2,18 @@
 # Chaos run: starts an isolated cluster and a lagrouter daemon, runs the
 # freshness checker while it injects faults, and tears everything down.
 #
-#   tests/chaos/run.sh postgres|mariadb SECONDS [--naive | --haproxy new|old | --pgpool strict|defaults]
-#                      [-- CHECKER_ARGS]
+#   tests/chaos/run.sh postgres|mariadb SECONDS [--naive | --client | --haproxy new|old |
+#                      --pgpool strict|defaults] [-- CHECKER_ARGS]
 #
 # Isolated from the shared test clusters: data in $LAGROUTER_RUN_DIR (default
-# /tmp/lagrouter-chaos), PostgreSQL on 5461-5463, MariaDB on 3461-3463, the
-# daemon on a port found free at start. Readers ask /v1/route, except:
+# /tmp/lagrouter-chaos), PostgreSQL on 5461-5463, MariaDB on 3461-3463 (or
+# from $CHAOS_PG_BASE_PORT / $CHAOS_MYSQL_BASE_PORT), the daemon on a port
+# found free at start. Readers ask /v1/route, except:
 #   --naive        readers bypass lagrouter and read the first replica: the run
 #                  passes only when the checker finds violations.
+#   --client       readers read through the Python client (clients/python,
+#                  cache on; tests/chaos/client_reader.py), with read-your-writes
+#                  rounds: no violation, no read-your-writes miss.
 #   --haproxy new  readers connect through HAProxy running examples/haproxy.cfg
 #                  (its listeners for this engine, addresses changed only) with
 #                  the check_margin of examples/lagrouter.toml: no violation.
@@ -30,19 +34,20 @@ source "$REPO/tests/support/config.sh"
 source "$REPO/tests/support/haproxy.sh"
 
 usage() {
-  echo "usage: tests/chaos/run.sh postgres|mariadb SECONDS [--naive | --haproxy new|old | --pgpool strict|defaults] [-- CHECKER_ARGS]" >&2
+  echo "usage: tests/chaos/run.sh postgres|mariadb SECONDS [--naive | --client | --haproxy new|old | --pgpool strict|defaults] [-- CHECKER_ARGS]" >&2
   exit 2
 }
 engine="${1:-}"
 seconds="${2:-}"
 shift 2 || usage
-path=route  # route | naive | haproxy | pgpool
+path=route  # route | naive | client | haproxy | pgpool
 recipe=""
 pgpool_mode=""
 extra=()
 while (($#)); do
   case $1 in
     --naive) path=naive; shift ;;
+    --client) path=client; shift ;;
     --haproxy) path=haproxy; recipe=${2:-}; shift 2 || usage ;;
     --pgpool) path=pgpool; pgpool_mode=${2:-}; shift 2 || usage ;;
     --) shift; extra=("$@"); break ;;
@@ -62,8 +67,8 @@ expect_violations=0
 [[ $path == pgpool ]] && expect_violations=either
 
 export LAGROUTER_RUN_DIR="${LAGROUTER_RUN_DIR:-/tmp/lagrouter-chaos}"
-export LAGROUTER_PG_BASE_PORT=5461
-export LAGROUTER_MYSQL_BASE_PORT=3461
+export LAGROUTER_PG_BASE_PORT="${CHAOS_PG_BASE_PORT:-5461}"
+export LAGROUTER_MYSQL_BASE_PORT="${CHAOS_MYSQL_BASE_PORT:-3461}"
 export LAGROUTER_DB_PASSWORD="${LAGROUTER_DB_PASSWORD:-lagrouter-demo-pw}"
 BIN="${LAGROUTER_BIN:-$REPO/build/bin/lagrouter}"
 CHECKER="${FRESHNESS_CHECKER:-$REPO/build/bin/freshness_checker}"
@@ -142,6 +147,7 @@ args=(--engine "$engine" --script "$script" --base-port "$base" --daemon-port "$
   --seconds "$seconds" --readers "${CHAOS_READERS:-4}")
 [[ -n "${CHAOS_SEED:-}" ]] && args+=(--seed "$CHAOS_SEED")
 [[ $path == naive ]] && args+=(--path naive)
+[[ $path == client ]] && args+=(--path client --client-reader "$REPO/tests/chaos/client_reader.py")
 if [[ $path == haproxy && $ready == 0 ]]; then
   # The shipped recipe, for this engine's cluster: only addresses and names change.
   if [[ $engine == postgres ]]; then
