@@ -340,3 +340,15 @@ def test_package_installs(tmp_path):
                            env={"PYTHONPATH": str(tmp_path), "PATH": os.environ["PATH"]},
                            capture_output=True, text=True, cwd=str(tmp_path))
     assert check.stdout.startswith(str(tmp_path)), check.stdout + check.stderr
+
+
+def test_readme_example_runs(daemon, monkeypatch, capsys):
+    """The README's ten lines, as printed there, against the test daemon."""
+    readme = open(os.path.join(pydaemon.REPO, "README.md")).read()
+    section = readme[readme.index("## From Python"):]
+    code = section[section.index("```python\n") + len("```python\n"):]
+    code = code[:code.index("```")]
+    monkeypatch.setenv("LAGROUTER_TOKEN", daemon.token())
+    exec(compile(code.replace("http://127.0.0.1:8432", daemon.url), "README.md", "exec"), {})
+    before, after = capsys.readouterr().out.split()
+    assert int(after.strip("(),")) == int(before.strip("(),")) + 1  # the write was read back
