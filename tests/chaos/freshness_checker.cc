@@ -431,7 +431,8 @@ struct Stats {
   std::vector<int64_t> read_us;  // time to choose the server and read, per successful read
   // Path::kClient: read-your-writes rounds (reads routed with the session of a
   // write just committed), those whose read missed the write, writes that failed.
-  std::atomic<uint64_t> ryw_reads{0}, ryw_misses{0}, ryw_write_errors{0}, ryw_not_read{0};
+  std::atomic<uint64_t> ryw_reads{0}, ryw_on_replicas{0}, ryw_misses{0}, ryw_write_errors{0},
+      ryw_not_read{0};
   std::string client_stats;  // the Python client's counters, as it printed them
 };
 
@@ -708,8 +709,10 @@ void Checker::ClientReaders() {
     } else {
       int64_t written = 0, found = 0;
       line >> written >> found >> replica >> port >> server;
+      const bool on_replica = replica == "1" || replica == "ON";
       stats_.ryw_reads++;
-      stats_.reads[*k][replica == "1" || replica == "ON" ? kReplica : kPrimary]++;
+      if (on_replica) stats_.ryw_on_replicas++;
+      stats_.reads[*k][on_replica ? kReplica : kPrimary]++;
       if (found != 1) {
         stats_.ryw_misses++;
         Log("READ-YOUR-WRITES MISS: class %s on %s did not find id %lld written just before",
@@ -1019,11 +1022,14 @@ int Checker::Run() {
     heal_failed += n;
   }
   if (o_.path == Path::kClient) {
-    std::printf("read-your-writes: reads=%llu misses=%llu not_read=%llu write_errors=%llu\n",
-                static_cast<unsigned long long>(stats_.ryw_reads.load()),
-                static_cast<unsigned long long>(stats_.ryw_misses.load()),
-                static_cast<unsigned long long>(stats_.ryw_not_read.load()),
-                static_cast<unsigned long long>(stats_.ryw_write_errors.load()));
+    std::printf(
+        "read-your-writes: reads=%llu (on replicas %llu) misses=%llu not_read=%llu "
+        "write_errors=%llu\n",
+        static_cast<unsigned long long>(stats_.ryw_reads.load()),
+        static_cast<unsigned long long>(stats_.ryw_on_replicas.load()),
+        static_cast<unsigned long long>(stats_.ryw_misses.load()),
+        static_cast<unsigned long long>(stats_.ryw_not_read.load()),
+        static_cast<unsigned long long>(stats_.ryw_write_errors.load()));
     std::printf("client stats:%s\n", stats_.client_stats.c_str());
   }
   for (const auto& v : stats_.violations) {
