@@ -34,7 +34,7 @@ check "no read routed to paused pg-c ($on_c of $RUNS)" test $on_c -eq 0
 # Control: without after, the same class does route to pg-c (so 'after' is what kept it away).
 seen_c=0
 for ((i = 0; i < 10; i++)); do
-  curl -s "$DAEMON_URL/v1/route?cluster=shop&class=hour" | grep -q '"server":"pg-c"' && seen_c=1
+  [[ $(curl -s "$DAEMON_URL/v1/route?cluster=shop&class=hour" | jq -r .server) == pg-c ]] && seen_c=1
 done
 check "without 'after', the 1 h class does route to paused pg-c" test $seen_c -eq 1
 resume_replay 5443
