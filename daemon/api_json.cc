@@ -108,26 +108,24 @@ std::string ErrorBody(std::string_view error, std::string_view message) {
 
 namespace {
 
-// {"server":..,"role":..,"host":..,"port":..,"weight":..,"staleness_bound_ms":..,"valid_for_ms":..}
+// "server":..,"role":..,"host":..,"port":..,"staleness_bound_ms":..,"valid_for_ms":..
+// of one server a route may name (no braces).
 void AppendRouteServer(std::string& body, const router::ServerView& s, bool replica,
                        router::Duration bound, router::Duration valid_for) {
-  body += "{\"server\":";
+  body += "\"server\":";
   AppendJsonString(body, s.name);
   body += ",\"role\":";
   AppendJsonString(body, replica ? "replica" : "primary");
   body += ",\"host\":";
   AppendJsonString(body, s.host);
   body += ",\"port\":" + std::to_string(s.port);
-  body += ",\"weight\":" + std::to_string(s.weight);
   body += ",\"staleness_bound_ms\":" + std::to_string(router::ToMillisCeil(bound));
   body += ",\"valid_for_ms\":" + std::to_string(std::max<int64_t>(0, router::ToMillis(valid_for)));
-  body += "}";
 }
 
 }  // namespace
 
 std::string RouteBody(const RouteAsk& ask, const router::Decision& d) {
-  const auto& s = ask.view.servers[static_cast<size_t>(d.server)];
   const bool replica = d.outcome == router::Outcome::kFreshReplica;
   std::string body;
   body.reserve(512);
@@ -135,31 +133,28 @@ std::string RouteBody(const RouteAsk& ask, const router::Decision& d) {
   AppendJsonString(body, ask.cluster);
   body += ",\"class\":";
   AppendJsonString(body, ask.klass);
-  body += ",\"server\":";
-  AppendJsonString(body, s.name);
-  body += ",\"role\":";
-  AppendJsonString(body, replica ? "replica" : "primary");
-  body += ",\"host\":";
-  AppendJsonString(body, s.host);
-  body += ",\"port\":" + std::to_string(s.port);
-  body += ",\"staleness_bound_ms\":" + std::to_string(router::ToMillisCeil(d.bound));
-  body +=
-      ",\"valid_for_ms\":" + std::to_string(std::max<int64_t>(0, router::ToMillis(d.valid_for)));
+  body += ",";
+  AppendRouteServer(body, ask.view.servers[static_cast<size_t>(d.server)], replica, d.bound,
+                    d.valid_for);
   body += ",\"reason\":";
   AppendJsonString(body, router::OutcomeName(d.outcome));
   body += ",\"servers\":[";
-  if (replica) {
-    bool first = true;
-    for (size_t i = 0; i < ask.view.servers.size(); ++i) {
+  // The servers the decision could have named: every eligible replica, or the primary.
+  bool first = true;
+  for (size_t i = 0; i < ask.view.servers.size(); ++i) {
+    const auto& s = ask.view.servers[i];
+    router::Duration bound{0}, valid_for = d.valid_for;
+    if (replica) {
       if (!router::Eligible(ask.view, i, ask.cls, ask.class_index, ask.now, ask.after)) continue;
-      const auto& e = ask.view.servers[i];
-      const auto bound = *router::BoundAt(e, ask.now);
-      if (!first) body += ",";
-      first = false;
-      AppendRouteServer(body, e, true, bound, router::ValidFor(ask.cls, bound));
+      bound = *router::BoundAt(s, ask.now);
+      valid_for = router::ValidFor(ask.cls, bound);
+    } else if (static_cast<int>(i) != d.server) {
+      continue;
     }
-  } else {
-    AppendRouteServer(body, s, false, d.bound, d.valid_for);
+    body += first ? "{" : ",{";
+    first = false;
+    AppendRouteServer(body, s, replica, bound, valid_for);
+    body += ",\"weight\":" + std::to_string(s.weight) + "}";
   }
   body += "]}";
   return body;

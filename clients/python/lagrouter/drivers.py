@@ -5,7 +5,23 @@ imported only when such a driver is made (the extras `postgres` and `mysql`).
 """
 
 
-class Postgres:
+class _Driver:
+    """What both engines' DB-API connections do alike."""
+
+    def reset(self, conn):
+        conn.rollback()
+
+    def commit(self, conn):
+        conn.commit()
+
+    def rollback(self, conn):
+        conn.rollback()
+
+    def close(self, conn):
+        conn.close()
+
+
+class Postgres(_Driver):
     """psycopg 3. Keyword arguments go to psycopg.connect() (dbname, user,
     password, sslmode, ...); host and port come from the route."""
 
@@ -30,20 +46,8 @@ class Postgres:
     def usable(self, conn):
         return not conn.closed and not conn.broken
 
-    def reset(self, conn):
-        conn.rollback()
 
-    def commit(self, conn):
-        conn.commit()
-
-    def rollback(self, conn):
-        conn.rollback()
-
-    def close(self, conn):
-        conn.close()
-
-
-class MySQL:
+class MySQL(_Driver):
     """PyMySQL, for MariaDB and MySQL. Keyword arguments go to
     pymysql.connect() (database, user, password, ...); host and port come
     from the route."""
@@ -74,15 +78,3 @@ class MySQL:
 
     def usable(self, conn):
         return conn.open
-
-    def reset(self, conn):
-        conn.rollback()
-
-    def commit(self, conn):
-        conn.commit()
-
-    def rollback(self, conn):
-        conn.rollback()
-
-    def close(self, conn):
-        conn.close()

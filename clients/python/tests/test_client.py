@@ -5,6 +5,7 @@ fallback when lagrouter cannot be asked."""
 import collections
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -331,15 +332,20 @@ def test_session_token_round_trip():
 
 def test_package_installs(tmp_path):
     """pip installs the package from its pyproject.toml, and it imports from there."""
-    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # From a copy: building writes build/ and *.egg-info next to pyproject.toml.
+    src = tmp_path / "src"
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    shutil.copytree(here, src, ignore=shutil.ignore_patterns("tests", "__pycache__", "build",
+                                                             "*.egg-info"))
+    target = tmp_path / "site"
     out = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                          "--no-build-isolation", "--no-index", "--target", str(tmp_path), src],
+                          "--no-build-isolation", "--no-index", "--target", str(target), str(src)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     check = subprocess.run([sys.executable, "-c", "import lagrouter; print(lagrouter.__file__)"],
-                           env={"PYTHONPATH": str(tmp_path), "PATH": os.environ["PATH"]},
+                           env={"PYTHONPATH": str(target), "PATH": os.environ["PATH"]},
                            capture_output=True, text=True, cwd=str(tmp_path))
-    assert check.stdout.startswith(str(tmp_path)), check.stdout + check.stderr
+    assert check.stdout.startswith(str(target)), check.stdout + check.stderr
 
 
 def test_readme_example_runs(daemon, monkeypatch, capsys):
