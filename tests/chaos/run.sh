@@ -5,10 +5,11 @@
 #   tests/chaos/run.sh postgres|mariadb SECONDS [--naive | --client | --haproxy new|old |
 #                      --pgpool strict|defaults] [-- CHECKER_ARGS]
 #
-# Isolated from the shared test clusters: data in $LAGROUTER_RUN_DIR (default
-# /tmp/lagrouter-chaos), PostgreSQL on 5461-5463, MariaDB on 3461-3463 (or
-# from $CHAOS_PG_BASE_PORT / $CHAOS_MYSQL_BASE_PORT), the daemon on a port
-# found free at start. Readers ask /v1/route, except:
+# Isolated from the shared test clusters: data in $CHAOS_RUN_DIR (default
+# /tmp/lagrouter-chaos; never the shared clusters' $LAGROUTER_RUN_DIR, since
+# a chaos run deletes and recreates its data), PostgreSQL on 5461-5463,
+# MariaDB on 3461-3463 (or from $CHAOS_PG_BASE_PORT / $CHAOS_MYSQL_BASE_PORT),
+# the daemon on a port found free at start. Readers ask /v1/route, except:
 #   --naive        readers bypass lagrouter and read the first replica: the run
 #                  passes only when the checker finds violations.
 #   --client       readers read through the Python client (clients/python,
@@ -66,7 +67,7 @@ expect_violations=0
 [[ $path == naive || $recipe == old ]] && expect_violations=1
 [[ $path == pgpool ]] && expect_violations=either
 
-export LAGROUTER_RUN_DIR="${LAGROUTER_RUN_DIR:-/tmp/lagrouter-chaos}"
+export LAGROUTER_RUN_DIR="${CHAOS_RUN_DIR:-/tmp/lagrouter-chaos}"
 export LAGROUTER_PG_BASE_PORT="${CHAOS_PG_BASE_PORT:-5461}"
 export LAGROUTER_MYSQL_BASE_PORT="${CHAOS_MYSQL_BASE_PORT:-3461}"
 export LAGROUTER_DB_PASSWORD="${LAGROUTER_DB_PASSWORD:-lagrouter-demo-pw}"
