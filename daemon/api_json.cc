@@ -1,5 +1,6 @@
 #include "daemon/api_json.h"
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "daemon/json.h"
@@ -66,6 +67,7 @@ json ServerJson(const ClusterSnapshot& snap, size_t i, const Config& config,
   sj["last_probe_duration_ms"] = st.last_probe_seconds * 1000.0;
   sj["last_error"] = st.last_error;
   sj["last_error_kind"] = probes::ErrorKindName(st.last_error_kind);
+  sj["on_demand_probes"] = st.on_demand_probes;
   if (v.role == router::Role::kPrimary) sj["write_position"] = st.write_position;
   if (v.role != router::Role::kReplica) return sj;
   sj["replicating"] = st.replication_running;
@@ -138,6 +140,12 @@ std::string RouteBody(const RouteAsk& ask, const router::Decision& d) {
                     d.valid_for);
   body += ",\"reason\":";
   AppendJsonString(body, router::OutcomeName(d.outcome));
+  if (ask.waited) {
+    char ms[32];
+    std::snprintf(ms, sizeof ms, ",\"waited_ms\":%.3f",
+                  std::chrono::duration<double, std::milli>(*ask.waited).count());
+    body += ms;
+  }
   body += ",\"servers\":[";
   // The servers the decision could have named: every eligible replica, or the primary.
   bool first = true;
@@ -145,8 +153,8 @@ std::string RouteBody(const RouteAsk& ask, const router::Decision& d) {
     const auto& s = ask.view.servers[i];
     router::Duration bound{0}, valid_for = d.valid_for;
     if (replica) {
-      if (!router::Eligible(ask.view, i, ask.cls, ask.class_index, ask.now, ask.after)) continue;
-      bound = *router::BoundAt(s, ask.now);
+      if (!router::Eligible(ask.view, i, ask.cls, ask.class_index, d.at, ask.after)) continue;
+      bound = *router::BoundAt(s, d.at);
       valid_for = router::ValidFor(ask.cls, bound);
     } else if (static_cast<int>(i) != d.server) {
       continue;
@@ -194,13 +202,15 @@ std::string CheckBody(const ClusterSnapshot& snap, size_t server, const router::
 }
 
 std::string StatusBody(const SnapshotSource& source, const Config& config,
-                       const ClientConfig* client, router::TimePoint now) {
+                       const ClientConfig* client, router::TimePoint now, const Waits* waits) {
   auto class_visible = [client](const std::string& name) {
     return !client || client->AllowsClass(name);
   };
   json out;
   out["ready"] = source.Ready();
   out["probe_interval_ms"] = router::ToMillis(config.probe_interval);
+  out["on_demand"] = {{"max_wait_ms", router::ToMillis(config.max_wait)},
+                      {"probes_per_second", config.on_demand_probes_per_second}};
   json classes = json::array();
   for (const auto& c : config.classes) {
     if (!class_visible(c.name)) continue;
@@ -208,7 +218,8 @@ std::string StatusBody(const SnapshotSource& source, const Config& config,
                        {"max_staleness_ms", router::ToMillis(c.max_staleness)},
                        {"fallback", c.fallback == router::Fallback::kError ? "error" : "primary"},
                        {"settle_ms", router::ToMillis(c.settle)},
-                       {"check_margin_ms", router::ToMillis(c.check_margin)}});
+                       {"check_margin_ms", router::ToMillis(c.check_margin)},
+                       {"max_wait_ms", router::ToMillis(c.max_wait)}});
   }
   out["classes"] = std::move(classes);
   json clusters = json::array();
@@ -224,6 +235,9 @@ std::string StatusBody(const SnapshotSource& source, const Config& config,
     cj["primaries_claimed"] = view.primaries_claimed;
     cj["primary_problem"] = snap->primary_problem;
     cj["history"] = {{"latest_position", snap->history_latest}, {"entries", snap->history_size}};
+    uint64_t probes = 0;
+    for (const auto& st : snap->status) probes += st.on_demand_probes;
+    cj["on_demand"] = {{"waiting", waits != nullptr ? waits->waiting(ci) : 0}, {"probes", probes}};
     json servers = json::array();
     for (size_t i = 0; i < view.servers.size(); ++i) {
       servers.push_back(ServerJson(*snap, i, config, client, now));

@@ -3,11 +3,13 @@
 // the status body with nlohmann::json.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "daemon/config.h"
 #include "daemon/snapshot.h"
+#include "daemon/waits.h"
 #include "router/router.h"
 
 namespace lagrouter::daemon {
@@ -22,13 +24,15 @@ struct RouteAsk {
   const router::QueryClass& cls;
   size_t class_index;
   const router::Position* after;  // nullptr: no read-your-writes position
-  router::TimePoint now;
+  // How long the request was parked for an on-demand probe, if it was.
+  std::optional<router::Duration> waited;
 };
 
 // The answer of /v1/route for a decision that names a server: that server,
 // and in `servers` every server the decision could have named (each eligible
-// replica, or the primary), each with its weight and its own valid_for_ms, so
-// a client that caches the answer can still spread its reads by weight.
+// replica, or the primary), each with its weight and its own valid_for_ms as
+// of the decision (Decision::at), so a client that caches the answer can
+// still spread its reads by weight.
 std::string RouteBody(const RouteAsk& ask, const router::Decision& d);
 
 // The answer of /v1/check: why `server` may or may not serve `cls` now;
@@ -36,8 +40,10 @@ std::string RouteBody(const RouteAsk& ask, const router::Decision& d);
 std::string CheckBody(const ClusterSnapshot& snap, size_t server, const router::QueryClass& cls,
                       router::Reason reason, bool pass, router::TimePoint now);
 
-// The answer of /v1/status, limited to what `client` (nullptr: anyone) may see.
+// The answer of /v1/status, limited to what `client` (nullptr: anyone) may
+// see; `waits` (may be null) tells how many route requests wait now.
 std::string StatusBody(const SnapshotSource& source, const Config& config,
-                       const ClientConfig* client, router::TimePoint now);
+                       const ClientConfig* client, router::TimePoint now,
+                       const Waits* waits = nullptr);
 
 }  // namespace lagrouter::daemon

@@ -23,6 +23,10 @@ const char* OutcomeName(Outcome outcome) {
 
 void UpdateGate(Gate& gate, Duration limit, Duration comfortable, Duration settle, bool healthy,
                 Duration peak_bound, Duration bound, TimePoint now) {
+  if (settle <= Duration::zero()) {
+    gate = Gate{};  // no hysteresis: the bound alone decides, at request time
+    return;
+  }
   if (!healthy || peak_bound > limit || bound > limit) {
     gate.held = true;
     gate.comfortable_since.reset();
@@ -115,6 +119,7 @@ Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls,
 Decision Route(const ClusterView& cluster, const QueryClass& cls, size_t class_index,
                const Position* after, TimePoint now, uint64_t spread) {
   Decision d;
+  d.at = now;
   if (cls.max_staleness > Duration::zero()) {
     // Two passes over the servers instead of a list: no allocation per request.
     uint64_t total_weight = 0;
