@@ -4,7 +4,7 @@ match it: for each request, the status must be one the document lists for
 that path (or its generic 404/405), its body must validate against the
 listed schema (python3-jsonschema, JSON Schema 2020-12, as OpenAPI 3.1
 uses), and required headers must be there. Both engines; 200, 400, 401,
-403, 404, 405 and 503 cases."""
+403, 404, 405 and 503 cases, with and without `wait`."""
 import json
 import os
 import subprocess
@@ -162,9 +162,17 @@ def test_live_answers_match_the_document(daemon, engine):
     check_answer(daemon, "/v1/check/%s/%s/extra?class=dashboard" % (cluster, names[1]), check,
                  404)
     check_answer(daemon, q + "dashboard", route, 405, method="POST")
+    # wait (on-demand probes): a request parked then answered carries waited_ms;
+    # one that cannot parse is a 400.
+    future = "FF/0" if engine == "postgres" else "0-1-999999999"
+    assert check_answer(daemon, q + "dashboard&wait=50ms", route, 200)["role"] == "replica"
+    body = check_answer(daemon, q + "dashboard&wait=100ms&after=" + future, route, 200)
+    assert body["reason"] == "fallback_primary" and body["waited_ms"] >= 90, body
+    assert check_answer(daemon, q + "dashboard&wait=soon", route, 400)["error"] == "bad_request"
+    assert check_answer(daemon, q + "reports&wait=50ms&after=" + future, route,
+                        503)["error"] == "no_eligible_server"
     # 503: a position no replica has replayed, in a class that falls back with an error;
     # the primary in a replica-only check.
-    future = "FF/0" if engine == "postgres" else "0-1-999999999"
     assert check_answer(daemon, q + "reports&after=" + future, route,
                         503)["error"] == "no_eligible_server"
     body = check_answer(daemon, "/v1/check/%s/%s?class=dashboard&role=replica"

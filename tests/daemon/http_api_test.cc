@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/api_json.h"
 #include "tests/router/views.h"
 #include "tests/support/config_text.h"
 #include "tests/support/scripted.h"
@@ -233,6 +234,26 @@ TEST(Route, ListsEveryEligibleServerWithItsOwnValidity) {
   EXPECT_EQ(primary["servers"][0]["server"], "p");
   EXPECT_EQ(primary["servers"][0]["role"], "primary");
   EXPECT_EQ(primary["servers"][0]["valid_for_ms"], primary["valid_for_ms"]);
+}
+
+// A parked request (wait) is answered later, from a decision made then: the
+// list's bounds and valid_for_ms are as of that decision, never of the
+// request's arrival, when the bounds were smaller.
+TEST(Route, ListIsJudgedWhenTheDecisionWasMade) {
+  using std::chrono::milliseconds;
+  const auto view =
+      router::Cluster({router::Primary("p"), router::Replica("r", milliseconds(100))});
+  const auto cls = router::Class("second", std::chrono::seconds(1));
+  const auto later = router::kNow + milliseconds(300);
+  const auto d = router::Route(view, cls, 0, nullptr, later, 0);
+  ASSERT_EQ(d.outcome, router::Outcome::kFreshReplica);
+  const auto body = nlohmann::json::parse(
+      RouteBody({"shop", "second", view, cls, 0, nullptr, milliseconds(300)}, d));
+  EXPECT_EQ(body["valid_for_ms"], 600);
+  ASSERT_EQ(body["servers"].size(), 1u);
+  EXPECT_EQ(body["servers"][0]["staleness_bound_ms"], 400);
+  EXPECT_EQ(body["servers"][0]["valid_for_ms"], 600);
+  EXPECT_EQ(body["waited_ms"], 300.0);
 }
 
 // role=replica: the load balancer's replica pool; the primary fails it with

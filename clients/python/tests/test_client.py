@@ -309,6 +309,25 @@ def test_application_pool(daemon, engine, cluster):
     assert sorted(made) == sorted(pydaemon.ENGINES[engine][2][1:])
 
 
+def test_wait_lets_read_your_writes_reads_use_replicas(daemon, engine, cluster):
+    """reports falls back with an error: a read-your-writes read right after
+    its write finds no replica that replayed it yet. With `wait`, the daemon
+    probes on demand and answers once a replica has it; the client's 50 ms
+    timeout grows by the wait, so a parked request is not taken for an outage."""
+    c = lagrouter.Client(daemon.url, token=daemon.token(), driver=driver_for(engine),
+                         fallbacks={"reports": "error"})
+    for _ in range(5):
+        item = "ryw-wait-" + uuid.uuid4().hex[:10]
+        session = lagrouter.Session()
+        with c.write(cluster, "inventory", session=session) as conn:
+            run(conn, "INSERT INTO orders (item) VALUES (%s)", (item,))
+        with c.read(cluster, "reports", session=session, wait="2s") as conn:
+            (count,) = one(conn, "SELECT count(*) FROM orders WHERE item = %s", (item,))
+            replica, _ = server_of(conn, engine)
+        assert count == 1 and replica
+    assert "fallback_error" not in c.stats() and "route_errors" not in c.stats(), c.stats()
+
+
 def test_wait_is_passed_as_a_duration():
     assert lagrouter.duration_text(0.05) == "50ms"
     assert lagrouter.duration_text(2) == "2000ms"
