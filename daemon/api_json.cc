@@ -1,8 +1,7 @@
 #include "daemon/api_json.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "daemon/json.h"
 
@@ -208,8 +207,7 @@ std::string StatusBody(const SnapshotSource& source, const Config& config,
     cj["history"] = {{"latest_position", snap->history_latest}, {"entries", snap->history_size}};
     uint64_t probes = 0;
     for (const auto& st : snap->status) probes += st.on_demand_probes;
-    cj["on_demand"] = {{"waiting", waits != nullptr ? waits->waiting(ci) : 0},
-                       {"probes", probes}};
+    cj["on_demand"] = {{"waiting", waits != nullptr ? waits->waiting(ci) : 0}, {"probes", probes}};
     json servers = json::array();
     for (size_t i = 0; i < view.servers.size(); ++i) {
       servers.push_back(ServerJson(*snap, i, config, client, now));

@@ -212,9 +212,9 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
 }
 
 ApiResponse HttpApi::RouteAnswer(const std::string& cluster, const std::string& klass,
-                                 std::pair<size_t, size_t> indices,
-                                 const ClusterSnapshot& snapshot, const router::Decision& d,
-                                 int client, std::optional<router::Duration> waited) {
+                                 std::pair<size_t, size_t> indices, const ClusterSnapshot& snapshot,
+                                 const router::Decision& d, int client,
+                                 std::optional<router::Duration> waited) {
   metrics_.CountRoute(client, indices.first, indices.second, d.outcome);
   if (d.outcome == router::Outcome::kNoEligibleServer) {
     return {503, ErrorBody("no_eligible_server",

@@ -249,8 +249,8 @@ void Monitor::WorkerLoop(Cluster& c, size_t index) {
       // replicas at most kPrimaryLead per cycle.
       std::unique_lock<std::mutex> lock(c.tick_mu);
       c.tick_cv.wait_for(lock, kPrimaryLead, [&] {
-        return c.stopping || (turn.on_demand ? c.primary_sampled >= turn.since
-                                             : c.primary_done >= turn.seen);
+        return c.stopping ||
+               (turn.on_demand ? c.primary_sampled >= turn.since : c.primary_done >= turn.seen);
       });
       if (c.stopping) return;
     }
