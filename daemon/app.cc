@@ -59,8 +59,9 @@ std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config,
   in->metrics = std::make_unique<Metrics>(*config, counters);
   in->monitor = std::make_unique<Monitor>(config, in->metrics.get(), RealProbes());
   in->waits = std::make_unique<Waits>(config, *in->monitor, *in->monitor, in->metrics.get());
-  in->monitor->OnPublish(
-      [waits = in->waits.get()](size_t cluster) { waits->OnPublish(cluster, router::Clock::now()); });
+  in->monitor->OnPublish([waits = in->waits.get()](size_t cluster) {
+    waits->OnPublish(cluster, router::Clock::now());
+  });
   in->api = std::make_unique<HttpApi>(config, *in->monitor, *in->metrics, in->waits.get());
   HttpServer::Options options;
   options.host = config->listen_host;

@@ -69,7 +69,7 @@ std::string Errno(int e) {
 struct Mailbox {
   std::mutex mu;
   std::vector<std::pair<evhttp_request*, ApiResponse>> replies;  // guarded by mu
-  int wake_fd = -1;     // the loop's command pipe
+  int wake_fd = -1;                                              // the loop's command pipe
   bool closed = false;  // the loop and its connections are gone; guarded by mu
 };
 
@@ -78,7 +78,8 @@ class LoopReply final : public LaterReply {
   LoopReply(std::shared_ptr<Mailbox> mailbox, evhttp_request* req)
       : mailbox_(std::move(mailbox)), req_(req) {}
   ~LoopReply() override {
-    if (!sent_) Send({500, R"({"error":"internal","message":"internal error; see the daemon's log"})"});
+    if (!sent_)
+      Send({500, R"({"error":"internal","message":"internal error; see the daemon's log"})"});
   }
 
   void Send(ApiResponse response) override {

@@ -91,12 +91,12 @@ Metrics::Metrics(const Config& config, const ProcessCounters& process)
                              "primary pass; near_limit: failed by the class's check_margin).")
                          .Register(*registry_);
   route_waits_ = &prometheus::BuildCounter()
-                     .Name("lagrouter_route_waits_total")
-                     .Help(
-                         "/v1/route requests that waited for an on-demand probe, by cluster, "
-                         "class and result: started, replica (a replica qualified in time), "
-                         "fallback (the wait ran out: the class's fallback answered).")
-                     .Register(*registry_);
+                      .Name("lagrouter_route_waits_total")
+                      .Help(
+                          "/v1/route requests that waited for an on-demand probe, by cluster, "
+                          "class and result: started, replica (a replica qualified in time), "
+                          "fallback (the wait ran out: the class's fallback answered).")
+                      .Register(*registry_);
   route_wait_seconds_ = &prometheus::BuildHistogram()
                              .Name("lagrouter_route_wait_seconds")
                              .Help("How long /v1/route requests that waited were parked.")
@@ -284,9 +284,9 @@ std::vector<MetricFamily> SnapshotCollector::Collect() const {
   }
   auto ready = Gauge("lagrouter_ready", "1 once a full probe cycle is done.");
   Add(ready, {}, source_.Ready() ? 1 : 0);
-  return {std::move(lag),     std::move(lag_bytes),  std::move(lag_tx),    std::move(reported),
-          std::move(up),      std::move(is_primary), std::move(running),   std::move(paused),
-          std::move(last_ok), std::move(eligible),   std::move(primaries), std::move(ready),
+  return {std::move(lag),      std::move(lag_bytes),  std::move(lag_tx),    std::move(reported),
+          std::move(up),       std::move(is_primary), std::move(running),   std::move(paused),
+          std::move(last_ok),  std::move(eligible),   std::move(primaries), std::move(ready),
           std::move(on_demand)};
 }
 

@@ -14,6 +14,12 @@ using probes::Sample;
 
 // How long replicas of a known primary wait for its sample each cycle.
 constexpr auto kPrimaryLead = std::chrono::milliseconds(20);
+// On-demand probes a server may get back to back: 1/20 of its per-second
+// budget (at least one), i.e. the budget of 50 ms.
+double BurstOf(int per_second) {
+  return std::max(1.0, per_second / 20.0);
+}
+
 // The longest wait between two probes of a failing server.
 constexpr router::Duration kMaxBackoff = std::chrono::seconds(2);
 
@@ -29,7 +35,11 @@ struct Monitor::Cluster {
     router::TimePoint since = router::TimePoint::min();  // a probe must start at or after this
     bool primary_first = false;
     router::TimePoint last_started = router::TimePoint::min();  // scheduled or not
-    router::TimePoint next_allowed = router::TimePoint::min();  // the per-server rate cap
+    // The per-server rate cap, a token bucket: probes_per_second on average,
+    // a burst of kBurst, so a replica that missed a write by a millisecond
+    // is asked again at once, not a whole spacing later.
+    double tokens = -1;  // < 0: full (never used)
+    router::TimePoint refilled_at{};
   };
 
   std::mutex tick_mu;
@@ -192,8 +202,8 @@ struct Monitor::Turn {
 };
 
 bool Monitor::NextTurn(Cluster& c, size_t index, Turn& turn) {
-  const auto spacing = std::chrono::duration_cast<router::Clock::duration>(
-      std::chrono::seconds(1) / std::max(1, config_->on_demand_probes_per_second));
+  const double rate = std::max(1, config_->on_demand_probes_per_second);  // per second
+  const double burst = BurstOf(config_->on_demand_probes_per_second);
   std::unique_lock<std::mutex> lock(c.tick_mu);
   Cluster::Demanded& d = c.demanded[index];
   for (;;) {
@@ -205,14 +215,22 @@ bool Monitor::NextTurn(Cluster& c, size_t index, Turn& turn) {
     }
     if (d.since > d.last_started) {
       const auto now = router::Clock::now();
-      if (now >= d.next_allowed) {
+      d.tokens =
+          d.tokens < 0
+              ? burst
+              : std::min(
+                    burst,
+                    d.tokens + rate * std::chrono::duration<double>(now - d.refilled_at).count());
+      d.refilled_at = now;
+      if (d.tokens >= 1) {
+        d.tokens -= 1;
         turn.on_demand = true;
         turn.since = d.since;
         turn.primary_first = d.primary_first;
-        d.next_allowed = now + spacing;
         return true;
       }
-      c.tick_cv.wait_until(lock, d.next_allowed);
+      c.tick_cv.wait_until(lock, now + std::chrono::duration_cast<router::Clock::duration>(
+                                           std::chrono::duration<double>((1 - d.tokens) / rate)));
     } else {
       c.tick_cv.wait(lock);
     }
@@ -249,8 +267,8 @@ void Monitor::WorkerLoop(Cluster& c, size_t index) {
       // replicas at most kPrimaryLead per cycle.
       std::unique_lock<std::mutex> lock(c.tick_mu);
       c.tick_cv.wait_for(lock, kPrimaryLead, [&] {
-        return c.stopping || (turn.on_demand ? c.primary_sampled >= turn.since
-                                             : c.primary_done >= turn.seen);
+        return c.stopping ||
+               (turn.on_demand ? c.primary_sampled >= turn.since : c.primary_done >= turn.seen);
       });
       if (c.stopping) return;
     }

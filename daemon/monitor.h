@@ -46,7 +46,9 @@ class Monitor final : public SnapshotSource, public ProbeDemand {
               router::TimePoint since) override;
   // Called with the cluster's index after each snapshot it publishes, on the
   // probe's thread. Set before Start().
-  void OnPublish(std::function<void(size_t cluster)> listener) { on_publish_ = std::move(listener); }
+  void OnPublish(std::function<void(size_t cluster)> listener) {
+    on_publish_ = std::move(listener);
+  }
 
  private:
   struct Cluster;

@@ -59,8 +59,8 @@ bool Waits::Park(Waiter waiter, const ProbePlan& plan) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return false;
-    const bool earliest = std::all_of(
-        parked_.begin(), parked_.end(), [&](const std::vector<Waiter>& ws) {
+    const bool earliest =
+        std::all_of(parked_.begin(), parked_.end(), [&](const std::vector<Waiter>& ws) {
           return std::all_of(ws.begin(), ws.end(),
                              [&](const Waiter& w) { return w.deadline > waiter.deadline; });
         });
