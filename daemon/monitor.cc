@@ -14,11 +14,15 @@ using probes::Sample;
 
 // How long replicas of a known primary wait for its sample each cycle.
 constexpr auto kPrimaryLead = std::chrono::milliseconds(20);
+namespace {
+
 // On-demand probes a server may get back to back: 1/20 of its per-second
 // budget (at least one), i.e. the budget of 50 ms.
 double BurstOf(int per_second) {
   return std::max(1.0, per_second / 20.0);
 }
+
+}  // namespace
 
 // The longest wait between two probes of a failing server.
 constexpr router::Duration kMaxBackoff = std::chrono::seconds(2);
@@ -36,8 +40,8 @@ struct Monitor::Cluster {
     bool primary_first = false;
     router::TimePoint last_started = router::TimePoint::min();  // scheduled or not
     // The per-server rate cap, a token bucket: probes_per_second on average,
-    // a burst of kBurst, so a replica that missed a write by a millisecond
-    // is asked again at once, not a whole spacing later.
+    // bursts of BurstOf() it, so a replica that missed a write by a
+    // millisecond is asked again at once, not a whole spacing later.
     double tokens = -1;  // < 0: full (never used)
     router::TimePoint refilled_at{};
   };

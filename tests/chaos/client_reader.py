@@ -12,7 +12,7 @@ Each reader thread loops for N seconds. Most iterations are a plain read in
 a random class: `with client.read("shop", cls)` then SQL (the checker's:
 max(id) of seq, whether the server is a replica, its port). One in five is a
 read-your-writes round: a write on the primary through `client.write` into
-table ryw with a Session, the session passed on as its string (as a cookie
+table client_ryw with a Session, the session passed on as its string (as a cookie
 would be), and a read in a random class routed with it, which must see the
 row. Lines on stdout (times: time.monotonic_ns(), CLOCK_MONOTONIC, the
 checker's clock):
@@ -64,7 +64,7 @@ class Reader:
         self.index = index
         self.next_id = 0
         self.postgres = opts.engine == "postgres"
-        self.table = "ryw" if self.postgres else "shop.ryw"
+        self.table = "client_ryw" if self.postgres else "shop.client_ryw"
         self.errors = self.client.driver.connection_errors
 
     def read(self, cls):
@@ -137,9 +137,8 @@ def main():
         driver = lagrouter.MySQL(database="shop", user="app", password=PASSWORD, read_timeout=2)
     client = lagrouter.Client("http://127.0.0.1:%d" % o.daemon_port, driver=driver)
     with client.write("shop", "primary") as conn:
-        query(conn, "CREATE TABLE IF NOT EXISTS " + ("ryw" if o.engine == "postgres" else
-                                                      "shop.ryw") + " (id BIGINT PRIMARY KEY)",
-              fetch=False)
+        table = "client_ryw" if o.engine == "postgres" else "shop.client_ryw"
+        query(conn, "CREATE TABLE IF NOT EXISTS " + table + " (id BIGINT PRIMARY KEY)", fetch=False)
     until = time.monotonic() + o.seconds
     threads = [threading.Thread(target=Reader(o, client, i).run, args=(until,))
                for i in range(o.readers)]

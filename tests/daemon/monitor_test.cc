@@ -67,5 +67,58 @@ TEST(Monitor, ProbesEveryServerPublishesAndStops) {
   EXPECT_EQ(runs.load(), after_stop);
 }
 
+TEST(Monitor, OnDemandProbesComeBetweenTicksWithinTheRateCap) {
+  using test_support::ClusterSpec;
+  // A 1 h interval: every probe after the first cycle is an on-demand one.
+  auto parsed =
+      ParseConfig(test_support::ConfigText()
+                      .Probe("1h", "100ms")
+                      .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r", 2))
+                      .Class("reports", "1h")
+                      .Raw("[on_demand]\nprobes_per_second = 20\n"),
+                  "t");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  auto config = std::make_shared<const Config>(std::move(parsed).value());
+  std::atomic<int> runs{0};
+  Monitor monitor(config, nullptr, [&](const ClusterConfig&, const ServerConfig& s) {
+    return std::make_unique<InstantProbe>(s.name == "p", runs);
+  });
+  std::atomic<int> published{0};
+  monitor.OnPublish([&](size_t) { ++published; });
+  monitor.Start();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!monitor.Ready() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_TRUE(monitor.Ready());
+  auto on_demand = [&](size_t server) {
+    return monitor.Snapshot(0)->status[server].on_demand_probes;
+  };
+  // One demand of the replica: one probe of it, none of the primary.
+  monitor.Demand(0, {1}, false, router::Clock::now());
+  // (The listener runs after the snapshot is out: wait for both.)
+  while ((on_demand(1) < 1 || published.load() < 3) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(on_demand(1), 1u);
+  EXPECT_EQ(on_demand(0), 0u);
+  EXPECT_GE(published.load(), 3) << "every sample is published to the listener";
+  // A storm of demands for 300 ms: the bucket's burst (1) plus 20/s, never
+  // one probe per demand.
+  const auto storm_start = std::chrono::steady_clock::now();
+  int demands = 0;
+  while (std::chrono::steady_clock::now() < storm_start + std::chrono::milliseconds(300)) {
+    monitor.Demand(0, {1}, false, router::Clock::now());
+    ++demands;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - storm_start;
+  monitor.Stop();
+  const double allowed = 1 + 1 + 20 * std::chrono::duration<double>(elapsed).count();
+  EXPECT_LE(static_cast<double>(on_demand(1)), allowed + 1) << demands << " demands";
+  EXPECT_GE(on_demand(1), 2u) << "demands after the first are served too";
+}
+
 }  // namespace
 }  // namespace lagrouter::daemon
