@@ -182,6 +182,7 @@ start_patroni() {  # start_patroni N
   write_config "$n"
   log "starting $(name "$n"): postgres 127.0.0.1:$(pg_port "$n"), REST 127.0.0.1:$(rest_port "$n")"
   # The pid file holds Patroni's own pid (not runuser's), so stop signals it.
+  # shellcheck disable=SC2016  # expanded by the inner sh
   as_pg setsid sh -c 'echo $$ >"$1"; exec patroni "$2"' sh "$(pid_file "$n")" "$(config_file "$n")" \
     </dev/null >>"$DIR/$(name "$n").log" 2>&1 &
   wait_until "$(name "$n")'s pid file" test -s "$(pid_file "$n")"
@@ -194,7 +195,7 @@ stop_patroni() {  # stop_patroni N: Patroni stops its PostgreSQL, then exits
   # A stopped (SIGSTOP) postmaster would never shut down: wake it first.
   local pm
   pm="$(head -1 "$DIR/$(name "$n")/postmaster.pid" 2>/dev/null || true)"
-  [[ -n "$pm" ]] && kill -CONT "$pm" 2>/dev/null || true
+  if [[ -n "$pm" ]]; then kill -CONT "$pm" 2>/dev/null || true; fi
   kill -TERM "$pid" 2>/dev/null || true
   local deadline=$((SECONDS + WAIT_SECONDS))
   while kill -0 "$pid" 2>/dev/null; do
