@@ -51,6 +51,7 @@ trap cleanup EXIT
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_open "${LAGROUTER_PG_BASE_PORT:-5441}" || stop_clusters+=(pg)
 port_open "${LAGROUTER_MYSQL_BASE_PORT:-3407}" || stop_clusters+=(mariadb)
+port_open "${LAGROUTER_PATRONI_PG_PORT:-5481}" || stop_clusters+=(patroni)
 
 step "unit tests"
 run_ctest unit --test-dir build -L unit -j "$jobs"
@@ -67,6 +68,7 @@ summary+=("fuzz: 3 targets x ${fuzz_seconds}s passed;")
 step "servers"
 scripts/pg-cluster.sh start
 scripts/mariadb-cluster.sh start
+scripts/patroni-cluster.sh start
 
 step "integration, end-to-end and chaos tests (real servers)"
 run_ctest "integration, e2e, chaos" --test-dir build -LE unit

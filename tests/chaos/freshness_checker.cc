@@ -1090,7 +1090,8 @@ int Checker::Run() {
     for (const auto& [kind, count] : stats_.faults) n += count;
     return n;
   };
-  const auto give_up = Clock::now() + std::chrono::seconds(o_.seconds);
+  // A failover cycle (kill, promotion, rejoin) takes ~15 s here: allow 30 s each.
+  const auto give_up = Clock::now() + std::chrono::seconds(o_.seconds + 30 * o_.min_faults);
   while (injected() < o_.min_faults && Clock::now() < give_up) {
     std::this_thread::sleep_for(milliseconds(100));
   }
