@@ -3,7 +3,7 @@
 #   1. installs the Debian packages (scripts/install-deps.sh),
 #   2. builds (scripts/build.sh) and runs the unit tests,
 #   3. runs the libFuzzer targets for a bounded time (fuzz/run.sh, ~15 s each),
-#   4. starts the local PostgreSQL and MariaDB clusters (the project's scripts),
+#   4. starts the local PostgreSQL and MariaDB clusters and the Patroni cluster (the project's scripts),
 #   5. runs the integration, end-to-end and chaos tests against them (ctest; the
 #      chaos tests start isolated clusters of their own, tests/chaos/run.sh),
 #   6. runs the unit tests again under ASan+UBSan and under TSan.
