@@ -497,7 +497,9 @@ class Checker {
     return rc == 0;
   }
   bool Sql(int node, const std::string& sql, std::string* out = nullptr) {
-    return Script("sql " + std::to_string(node) + " " + ShellQuote(sql), out);
+    // scripts/patroni-cluster.sh numbers its members from 1 (pt1 on the base port).
+    const int script_node = o_.patroni_urls.empty() ? node : node + 1;
+    return Script("sql " + std::to_string(script_node) + " " + ShellQuote(sql), out);
   }
   std::vector<pid_t> ServerPids(int node);
   bool WaitGone(pid_t pid);

@@ -7,6 +7,10 @@
 #
 #   tests/chaos/patroni.sh FAILOVERS [--haproxy lagrouter|patroni] [-- CHECKER_ARGS]
 #
+# CHECKER_ARGS go to the freshness checker, e.g. `--faults
+# patroni_failover,pause_replay --min-faults 10` (replay paused on a replica
+# between failovers; FAILOVERS still counts failovers only).
+#
 # Readers ask /v1/route (default), or connect through HAProxy:
 #   --haproxy lagrouter  examples/haproxy.cfg's class listeners (checks: /v1/check)
 #   --haproxy patroni    the same listeners checked by Patroni's REST API,

@@ -128,6 +128,13 @@ check "liar unreachable: lagrouter_discovery_ok{cluster=\"liar\"} 0" \
   grep -q '^lagrouter_discovery_ok{cluster="liar"} 0' <<<"$(curl -s "$DAEMON_URL/metrics")"
 check "liar unreachable: a warning in the log" grep -q "cluster=liar discovery unreachable: keeping the last known members (ghost, pt1, pt2, pt3)" "$WORK/lagrouter.log"
 check "liar unreachable: still routes the 0s class to $real_leader" routes_to liar inventory "$real_leader"
+# The status page (headless Chromium, after its scripts ran) says so too.
+chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+  --disable-component-update --disable-sync --virtual-time-budget=3000 \
+  --user-data-dir="$(mktemp -d "$WORK/chr-XXXX")" --dump-dom "$DAEMON_URL/" >"$WORK/page.html" 2>/dev/null
+check "liar unreachable: the status page shows 'patroni unreachable: keeping 4 members'" \
+  grep -q "patroni unreachable: keeping 4 members" "$WORK/page.html"
+check "the status page shows the healthy cluster's 'patroni: 3 members'" grep -q "patroni: 3 members" "$WORK/page.html"
 # --- Half an answer: a member without a port. Nothing is removed.
 fake_cluster '.members |= map(if .name == "ghost" then del(.port) else . end)'
 rm -f "$WORK/fake/down"
