@@ -8,7 +8,12 @@
 #include <atomic>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "daemon/http_api.h"
+#include "daemon/metrics.h"
+#include "tests/support/scripted.h"
 
 namespace lagrouter::daemon {
 namespace {
@@ -313,6 +318,56 @@ TEST(Discovery, AReloadKeepsMembersOfTheSameUrls) {
   auto moved = discovery.Adopt(DiscoveringConfig({"http://c"}));
   EXPECT_EQ(patroni.asked(), (std::vector<std::string>{"http://c"}));
   EXPECT_EQ(Names(moved->clusters[1].servers), (std::vector<std::string>{"pt9@127.0.0.1:9"}));
+}
+
+// What /v1/status, /metrics and /v1/route make of a discovering cluster that
+// Patroni never answered for: no members, and they say why; the listed
+// cluster beside it is unaffected.
+TEST(Discovery, StatusMetricsAndRoutesOfAClusterWithoutMembers) {
+  FakePatroni patroni;
+  Discovery discovery(patroni.fetcher());
+  Config base = DiscoveringConfig({"http://a"});
+  router::QueryClass inventory;
+  inventory.name = "inventory";
+  base.classes = {inventory};
+  auto config = discovery.Adopt(base);
+  test_support::ScriptedClusters clusters(*config);
+  ProcessCounters process;
+  Metrics metrics(*config, process);
+  HttpApi api(config, clusters, metrics);
+  auto get = [&](const std::string& path, const std::string& query) {
+    HttpRequest r;
+    r.method = "GET";
+    r.path = path;
+    r.params = ParseQuery(query);
+    return api.Handle(r);
+  };
+
+  const auto route = get("/v1/route", "cluster=ha&class=inventory");
+  EXPECT_EQ(route.status, 503) << route.body;
+  EXPECT_NE(route.body.find("no_eligible_server"), std::string::npos) << route.body;
+
+  const auto status = get("/v1/status", "");
+  ASSERT_EQ(status.status, 200);
+  const auto j = nlohmann::json::parse(status.body);
+  EXPECT_TRUE(j["clusters"][0]["discovery"].is_null());
+  const auto& ha = j["clusters"][1];
+  EXPECT_TRUE(ha["servers"].empty());
+  const auto& d = ha["discovery"];
+  EXPECT_EQ(d["source"], "patroni");
+  EXPECT_EQ(d["urls"], nlohmann::json({"http://a"}));
+  EXPECT_EQ(d["state"], "unreachable");
+  EXPECT_EQ(d["error"], "http://a: Connection");
+  EXPECT_TRUE(d["members"].empty());
+  EXPECT_TRUE(d["last_ok_age_ms"].is_null());
+  EXPECT_EQ(d["failed_polls"], 1);
+
+  const std::string text = metrics.Render(clusters);
+  EXPECT_NE(text.find("lagrouter_discovery_ok{cluster=\"ha\"} 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("lagrouter_discovery_members{cluster=\"ha\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("lagrouter_discovery_failed_polls_total{cluster=\"ha\"} 1"),
+            std::string::npos);
+  EXPECT_EQ(text.find("lagrouter_discovery_ok{cluster=\"listed\"}"), std::string::npos);
 }
 
 }  // namespace
