@@ -96,8 +96,8 @@ const char* PathName(Path p) {
 }
 
 const std::vector<std::string> kFaultKinds = {
-    "pause_replay", "stop_replication", "kill_replica",     "kill_primary",
-    "hang_replica", "failover",         "patroni_failover", "patroni_switchover"};
+    "pause_replay", "stop_replication", "kill_replica",     "kill_primary",      "hang_replica",
+    "failover",     "stall_replay",     "patroni_failover", "patroni_switchover"};
 
 struct Options {
   bool postgres = true;
@@ -128,7 +128,7 @@ void Usage() {
                "         [--check-margin DURATION]\n"
                "         (prints the daemon's configuration for the cluster)\n"
                "classes: c300ms c1s c10s; faults: pause_replay stop_replication kill_replica\n"
-               "         kill_primary hang_replica failover; with --patroni-urls:\n"
+               "         kill_primary hang_replica failover stall_replay; with --patroni-urls:\n"
                "         patroni_failover patroni_switchover\n");
 }
 
@@ -685,7 +685,10 @@ std::vector<pid_t> Checker::ServerPids(int node) {
   std::vector<pid_t> pids;
   std::ifstream in;
   if (o_.postgres) {
-    in.open(data_dir_ + "/pg-" + std::string(1, static_cast<char>('a' + node)) + "/postmaster.pid");
+    in.open(data_dir_ +
+            (o_.patroni_urls.empty() ? "/pg-" + std::string(1, static_cast<char>('a' + node))
+                                     : "/pt" + std::to_string(node + 1)) +
+            "/postmaster.pid");
   } else {
     in.open(data_dir_ + "/n" + std::to_string(node) + "/mariadbd.pid");
   }
@@ -797,6 +800,23 @@ void Checker::Inject(const std::string& kind, int node) {
       injected = kill(pids[0], SIGKILL) == 0 && WaitGone(pids[0]);
     }
     heal = [this, node] { return RestartNode(node); };
+  } else if (kind == "stall_replay") {
+    // Replay stuck while the replica keeps answering and receiving WAL (as
+    // behind a query conflicting with replay, up to max_standby_streaming_delay):
+    // SIGSTOP of the startup process alone. Unlike pg_wal_replay_pause(),
+    // which Patroni resumes by itself on PostgreSQL 14+, Patroni leaves it be.
+    std::vector<pid_t> startup;
+    for (pid_t p : ServerPids(node)) {
+      std::ifstream cmd("/proc/" + std::to_string(p) + "/cmdline");
+      std::string text;
+      std::getline(cmd, text, '\0');
+      if (text.find("startup") != std::string::npos) startup.push_back(p);
+    }
+    for (pid_t p : startup) injected = kill(p, SIGSTOP) == 0 || injected;
+    heal = [startup] {
+      for (pid_t p : startup) kill(p, SIGCONT);
+      return true;
+    };
   } else if (kind == "hang_replica") {
     const auto pids = ServerPids(node);
     for (pid_t p : pids) injected = kill(p, SIGSTOP) == 0 || injected;

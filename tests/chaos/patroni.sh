@@ -8,7 +8,7 @@
 #   tests/chaos/patroni.sh FAILOVERS [--haproxy lagrouter|patroni] [-- CHECKER_ARGS]
 #
 # CHECKER_ARGS go to the freshness checker, e.g. `--faults
-# patroni_failover,pause_replay --min-faults 10` (replay paused on a replica
+# patroni_failover,stall_replay --min-faults 10` (replay stuck on a replica
 # between failovers; FAILOVERS still counts failovers only).
 #
 # Readers ask /v1/route (default), or connect through HAProxy:
@@ -58,9 +58,9 @@ passed=0 failed=0
 check() {  # check DESCRIPTION RESULT(0 = pass)
   if [[ "$2" == 0 ]]; then passed=$((passed + 1)); echo "chaos: PASS $1"; else failed=$((failed + 1)); echo "chaos: FAIL $1"; fi
 }
-teardown() {
-  [[ -n "$haproxy_pid" ]] && { kill "$haproxy_pid" 2>/dev/null; wait "$haproxy_pid" 2>/dev/null; }
-  [[ -n "$daemon_pid" ]] && { kill "$daemon_pid" 2>/dev/null; wait "$daemon_pid" 2>/dev/null; }
+teardown() {  # (wait returns the killed process's status: never let errexit stop this)
+  if [[ -n "$haproxy_pid" ]]; then kill "$haproxy_pid" 2>/dev/null || true; wait "$haproxy_pid" 2>/dev/null || true; fi
+  if [[ -n "$daemon_pid" ]]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap teardown EXIT
@@ -125,5 +125,12 @@ if ((failed > 0)) || [[ "${CHAOS_KEEP_LOGS:-0}" == 1 ]]; then
   echo "--- lagrouter log (last 40 lines)"
   tail -n 40 "$work/lagrouter.log"
 fi
+teardown
+trap - EXIT
+left=1
+for p in "$daemon_port" ${c1s:-} ${c10s:-}; do
+  (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && left=0
+done
+check "nothing left listening on $daemon_port${c1s:+, HAProxy $c1s, $c10s}" "$((1 - left))"
 echo "$passed passed, $failed failed"
 ((failed == 0))
