@@ -16,8 +16,8 @@
 #   scripts/patroni-cluster.sh wait-leader OLD  waits until a member other than OLD leads; prints it
 #   scripts/patroni-cluster.sh switchover [TO]  patronictl switchover (to TO, or any replica)
 #   scripts/patroni-cluster.sh reinit N         patronictl reinit of member ptN (a replica)
-#   scripts/patroni-cluster.sh add-member N     start ptN (4: the fourth member); waits until it streams
-#   scripts/patroni-cluster.sh remove-member N  stop ptN's Patroni and PostgreSQL; waits until it left /cluster
+#   scripts/patroni-cluster.sh add-member N     start ptN afresh (4: the fourth member); waits until it streams
+#   scripts/patroni-cluster.sh remove-member N  stop ptN's Patroni and PostgreSQL, delete its data; waits until it left /cluster
 #   scripts/patroni-cluster.sh wait-streaming N waits until ptN is a streaming replica
 #   scripts/patroni-cluster.sh sql N "SQL"      run SQL on ptN as the superuser (unaligned, no headers)
 #   scripts/patroni-cluster.sh port N | rest-port N | env
@@ -310,10 +310,13 @@ case "${1:-}" in
   switchover) cmd_switchover "${2:-}" ;;
   reinit) check_node "${2:-}"; ctl reinit --force "$SCOPE" "$(name "$2")" >/dev/null ;;
   add-member)
-    check_node "${2:-}"; start_patroni "$2"
+    # A new member: no data left from an earlier life (it would be on an old timeline).
+    check_node "${2:-}"
+    patroni_running "$2" || rm -rf "${DIR:?}/$(name "$2")"
+    start_patroni "$2"
     wait_until "$(name "$2") to stream" is_streaming "$2" ;;
   remove-member)
-    check_node "${2:-}"; stop_patroni "$2"
+    check_node "${2:-}"; stop_patroni "$2"; rm -rf "${DIR:?}/$(name "$2")"
     wait_until "$(name "$2") to leave /cluster" absent "$2" ;;
   wait-streaming) check_node "${2:-}"; wait_until "$(name "$2") to stream" is_streaming "$2" ;;
   member-state) check_node "${2:-}"; member_state "$2" ;;
