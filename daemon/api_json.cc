@@ -1,6 +1,7 @@
 #include "daemon/api_json.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "daemon/json.h"
@@ -67,6 +68,7 @@ json ServerJson(const ClusterSnapshot& snap, size_t i, const Config& config,
   sj["last_probe_duration_ms"] = st.last_probe_seconds * 1000.0;
   sj["last_error"] = st.last_error;
   sj["last_error_kind"] = probes::ErrorKindName(st.last_error_kind);
+  sj["on_demand_probes"] = st.on_demand_probes;
   if (v.role == router::Role::kPrimary) sj["write_position"] = st.write_position;
   if (v.role != router::Role::kReplica) return sj;
   sj["replicating"] = st.replication_running;
@@ -108,7 +110,7 @@ std::string ErrorBody(std::string_view error, std::string_view message) {
 }
 
 std::string RouteBody(std::string_view cluster, std::string_view klass, const router::ServerView& s,
-                      const router::Decision& d) {
+                      const router::Decision& d, std::optional<router::Duration> waited) {
   std::string body;
   body.reserve(256);
   body += "{\"cluster\":";
@@ -127,6 +129,12 @@ std::string RouteBody(std::string_view cluster, std::string_view klass, const ro
       ",\"valid_for_ms\":" + std::to_string(std::max<int64_t>(0, router::ToMillis(d.valid_for)));
   body += ",\"reason\":";
   AppendJsonString(body, router::OutcomeName(d.outcome));
+  if (waited) {
+    char ms[32];
+    std::snprintf(ms, sizeof ms, ",\"waited_ms\":%.3f",
+                  std::chrono::duration<double, std::milli>(*waited).count());
+    body += ms;
+  }
   body += "}";
   return body;
 }
@@ -190,13 +198,15 @@ json DiscoveryJson(const Config& config, const std::string& cluster, router::Tim
 }  // namespace
 
 std::string StatusBody(const SnapshotSource& source, const Config& config,
-                       const ClientConfig* client, router::TimePoint now) {
+                       const ClientConfig* client, router::TimePoint now, const Waits* waits) {
   auto class_visible = [client](const std::string& name) {
     return !client || client->AllowsClass(name);
   };
   json out;
   out["ready"] = source.Ready();
   out["probe_interval_ms"] = router::ToMillis(config.probe_interval);
+  out["on_demand"] = {{"max_wait_ms", router::ToMillis(config.max_wait)},
+                      {"probes_per_second", config.on_demand_probes_per_second}};
   json classes = json::array();
   for (const auto& c : config.classes) {
     if (!class_visible(c.name)) continue;
@@ -204,7 +214,8 @@ std::string StatusBody(const SnapshotSource& source, const Config& config,
                        {"max_staleness_ms", router::ToMillis(c.max_staleness)},
                        {"fallback", c.fallback == router::Fallback::kError ? "error" : "primary"},
                        {"settle_ms", router::ToMillis(c.settle)},
-                       {"check_margin_ms", router::ToMillis(c.check_margin)}});
+                       {"check_margin_ms", router::ToMillis(c.check_margin)},
+                       {"max_wait_ms", router::ToMillis(c.max_wait)}});
   }
   out["classes"] = std::move(classes);
   json clusters = json::array();
@@ -221,6 +232,9 @@ std::string StatusBody(const SnapshotSource& source, const Config& config,
     cj["primary_problem"] = snap->primary_problem;
     cj["history"] = {{"latest_position", snap->history_latest}, {"entries", snap->history_size}};
     cj["discovery"] = DiscoveryJson(config, view.name, now);
+    uint64_t probes = 0;
+    for (const auto& st : snap->status) probes += st.on_demand_probes;
+    cj["on_demand"] = {{"waiting", waits != nullptr ? waits->waiting(ci) : 0}, {"probes", probes}};
     json servers = json::array();
     for (size_t i = 0; i < view.servers.size(); ++i) {
       servers.push_back(ServerJson(*snap, i, config, client, now));

@@ -14,6 +14,7 @@
 #include "daemon/metrics.h"
 #include "daemon/monitor.h"
 #include "daemon/version.h"
+#include "daemon/waits.h"
 
 namespace lagrouter::daemon {
 
@@ -25,10 +26,14 @@ struct Instance {
   std::shared_ptr<const Config> config;
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<Monitor> monitor;
+  std::unique_ptr<Waits> waits;
   std::unique_ptr<HttpApi> api;
   std::unique_ptr<HttpServer> server;
 
   ~Instance() {
+    // Parked route requests are answered first, so the server's drain
+    // writes them out; then no request is left waiting for a probe.
+    if (waits) waits->Close();
     if (server) server->Stop();
     if (monitor) monitor->Stop();
   }
@@ -55,7 +60,11 @@ std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config,
   in->config = config;
   in->metrics = std::make_unique<Metrics>(*config, counters);
   in->monitor = std::make_unique<Monitor>(config, in->metrics.get(), RealProbes());
-  in->api = std::make_unique<HttpApi>(config, *in->monitor, *in->metrics);
+  in->waits = std::make_unique<Waits>(config, *in->monitor, *in->monitor, in->metrics.get());
+  in->monitor->OnPublish([waits = in->waits.get()](size_t cluster) {
+    waits->OnPublish(cluster, router::Clock::now());
+  });
+  in->api = std::make_unique<HttpApi>(config, *in->monitor, *in->metrics, in->waits.get());
   HttpServer::Options options;
   options.host = config->listen_host;
   options.port = config->listen_port;
@@ -72,6 +81,7 @@ std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config,
     return nullptr;
   }
   in->server = std::move(server).value();
+  in->waits->Start();
   in->monitor->Start();
   return in;
 }

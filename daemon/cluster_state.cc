@@ -39,8 +39,10 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Initial() {
 }
 
 ClusterState::Update ClusterState::Apply(size_t server, Sample sample, TimePoint now,
-                                         std::chrono::system_clock::time_point wall) {
+                                         std::chrono::system_clock::time_point wall,
+                                         bool on_demand) {
   Update update;
+  if (on_demand) ++servers_[server].on_demand_probes;
   Observe(server, std::move(sample), wall, update.events);
   Elect(update.events);
   RecordHistory(server, update.events);
@@ -129,6 +131,7 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
   view.primaries_claimed = claims_;
   if (!history_.empty()) {
     snap->history_latest = router::ToString(history_.latest());
+    snap->history_latest_at = history_.latest_at();
     snap->history_size = history_.size();
   }
   const Sample* primary_sample =
@@ -177,6 +180,7 @@ router::ServerView ClusterState::ViewOf(size_t index, const Sample* primary_samp
   v.weight = config.weight;
   v.probed = s.probed;
   v.up = s.probed && s.last.ok;
+  st.on_demand_probes = s.on_demand_probes;
   st.last_error_kind = s.last.ok ? probes::ErrorKind::kNone : s.last.error_kind;
   st.last_error = s.last.ok ? "" : s.last.error;
   st.last_probe_at = s.last.received_at;

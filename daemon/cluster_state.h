@@ -44,8 +44,9 @@ class ClusterState {
   // Folds in a sample of server `server`, applied at `now` (`wall`: the same
   // instant on the wall clock, for people); returns what changed and the
   // snapshot to publish.
+  // `on_demand`: the probe was asked for by a waiting request, not scheduled.
   Update Apply(size_t server, probes::Sample sample, router::TimePoint now,
-               std::chrono::system_clock::time_point wall);
+               std::chrono::system_clock::time_point wall, bool on_demand = false);
 
   // The snapshot before any sample: every server unprobed.
   std::shared_ptr<const ClusterSnapshot> Initial();
@@ -68,6 +69,7 @@ class ClusterState {
     // sent_at), until it runs again.
     std::optional<router::TimePoint> not_streaming_since;
     std::vector<router::Gate> gates, check_gates;
+    uint64_t on_demand_probes = 0;
   };
 
   void Observe(size_t server, probes::Sample sample, std::chrono::system_clock::time_point wall,

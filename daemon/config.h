@@ -89,6 +89,11 @@ struct Config {
   bool protect_health = false;
   router::Duration probe_interval = std::chrono::milliseconds(250);
   router::Duration probe_timeout = std::chrono::seconds(1);
+  // [on_demand]: the longest any /v1/route request may wait for an on-demand
+  // probe (caps `wait=` and each class's max_wait; 0 turns waiting off), and
+  // how many on-demand probes each server may get per second.
+  router::Duration max_wait = std::chrono::seconds(1);
+  int on_demand_probes_per_second = 100;
   std::string log_level = "info";
   std::vector<ClusterConfig> clusters;
   std::vector<router::QueryClass> classes;  // sorted by name

@@ -82,6 +82,21 @@ void LoadProbe(const Table& root, Config& cfg) {
   }
 }
 
+// The longest a request may be parked waiting for an on-demand probe; a
+// connection idle longer than evhttp's timeout would be cut meanwhile.
+constexpr router::Duration kMaxWaitCeiling = std::chrono::seconds(10);
+
+void LoadOnDemand(const Table& root, Config& cfg) {
+  const Table* on_demand = Find(root, "on_demand");
+  if (on_demand == nullptr) return;
+  if (!on_demand->is_table()) Fail("on_demand", "must be a table");
+  CheckKeys(*on_demand, "on_demand", {"max_wait", "probes_per_second"});
+  cfg.max_wait = GetDuration(*on_demand, "on_demand", "max_wait", cfg.max_wait);
+  if (cfg.max_wait > kMaxWaitCeiling) Fail("on_demand.max_wait", "must be at most 10s");
+  cfg.on_demand_probes_per_second = static_cast<int>(GetInt(
+      *on_demand, "on_demand", "probes_per_second", cfg.on_demand_probes_per_second, 1, 10000));
+}
+
 void LoadLog(const Table& root, Config& cfg) {
   const Table* log = Find(root, "log");
   if (log == nullptr) return;
@@ -268,7 +283,7 @@ void LoadClasses(const Table& root, Config& cfg) {
     const std::string w = "class." + name;
     if (!ValidName(name)) Fail(w, "class names are 1-64 letters, digits, '-', '_' or '.'");
     if (!c.is_table()) Fail(w, "must be a table");
-    CheckKeys(c, w, {"max_staleness", "fallback", "settle", "check_margin"});
+    CheckKeys(c, w, {"max_staleness", "fallback", "settle", "check_margin", "max_wait"});
     router::QueryClass qc;
     qc.name = name;
     qc.max_staleness = GetDuration(c, w, "max_staleness", router::Duration{0}, true);
@@ -280,6 +295,11 @@ void LoadClasses(const Table& root, Config& cfg) {
                std::to_string(router::ToMillis(qc.max_staleness)) +
                " ms): a replica must be able to pass the check; a 0s class is served by the "
                "primary only and needs no margin");
+    }
+    qc.max_wait = GetDuration(c, w, "max_wait", router::Duration{0});
+    if (qc.max_wait > cfg.max_wait) {
+      Fail(w + ".max_wait", "must be at most on_demand.max_wait (" +
+                                std::to_string(router::ToMillis(cfg.max_wait)) + " ms)");
     }
     const std::string fallback = GetString(c, w, "fallback", false, "primary");
     if (fallback == "primary") {
@@ -383,9 +403,11 @@ void CheckExposure(const Config& cfg) {
 
 Config Load(const Table& root) {
   Config cfg;
-  CheckKeys(root, "", {"listen", "probe", "log", "cluster", "class", "client", "auth"});
+  CheckKeys(root, "",
+            {"listen", "probe", "on_demand", "log", "cluster", "class", "client", "auth"});
   LoadListen(root, cfg);
   LoadProbe(root, cfg);
+  LoadOnDemand(root, cfg);
   LoadLog(root, cfg);
   LoadClusters(root, cfg);
   LoadClasses(root, cfg);

@@ -55,8 +55,12 @@ bool PortInUse(const std::string& host, int port) {
 }
 
 HttpApi::HttpApi(std::shared_ptr<const Config> config, const SnapshotSource& source,
-                 Metrics& metrics)
-    : config_(std::move(config)), source_(source), metrics_(metrics), auth_(*config_) {
+                 Metrics& metrics, Waits* waits)
+    : config_(std::move(config)),
+      source_(source),
+      metrics_(metrics),
+      waits_(waits),
+      auth_(*config_) {
   for (size_t i = 0; i < config_->clusters.size(); ++i) {
     cluster_index_[config_->clusters[i].name] = i;
     known_clusters_ += (i ? ", " : "") + config_->clusters[i].name;
@@ -141,13 +145,15 @@ std::variant<HttpApi::Target, ApiResponse> HttpApi::Resolve(const std::string* c
   return Target{ci->second, ki->second, source_.Snapshot(ci->second)};
 }
 
-ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int client) {
-  static constexpr std::array<const char*, 3> kNames = {"cluster", "class", "after"};
-  std::array<const std::string*, 3> given{};
-  if (auto bad = TakeParams(params, kNames, given, "/v1/route takes cluster, class and after")) {
+ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int client,
+                           Deferrer* deferrer) {
+  static constexpr std::array<const char*, 4> kNames = {"cluster", "class", "after", "wait"};
+  std::array<const std::string*, 4> given{};
+  if (auto bad =
+          TakeParams(params, kNames, given, "/v1/route takes cluster, class, after and wait")) {
     return BadRequest("bad_request", *bad);
   }
-  const auto [cluster_name, class_name, after_text] = given;
+  const auto [cluster_name, class_name, after_text, wait_text] = given;
   auto resolved = Resolve(cluster_name, class_name);
   if (auto* refused = std::get_if<ApiResponse>(&resolved)) return std::move(*refused);
   const Target& t = std::get<Target>(resolved);
@@ -162,17 +168,60 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
     after = std::move(parsed).value();
   }
   const auto& cls = config_->classes[t.klass];
+  router::Duration wait = cls.max_wait;
+  if (wait_text != nullptr) {
+    auto parsed = ParseDuration(*wait_text);
+    if (!parsed) {
+      return BadRequest("bad_request", "parameter 'wait' " + Quote(Printable(*wait_text, 64)) +
+                                           ": " + parsed.error());
+    }
+    wait = *parsed;
+  }
+  wait = std::min(wait, config_->max_wait);
   const size_t slot = t.cluster * config_->classes.size() + t.klass;
   const uint64_t spread = spread_[slot].fetch_add(1, std::memory_order_relaxed);
-  const auto d =
-      router::Route(t.snapshot->view, cls, t.klass, after_text ? &after : nullptr, now, spread);
-  metrics_.CountRoute(client, t.cluster, t.klass, d.outcome);
-  if (d.outcome == router::Outcome::kNoEligibleServer) {
-    return {503, ErrorBody("no_eligible_server", "cluster '" + *cluster_name + "', class '" +
-                                                     *class_name + "': " + d.why)};
+  const router::Position* after_ptr = after_text ? &after : nullptr;
+  const auto d = router::Route(t.snapshot->view, cls, t.klass, after_ptr, now, spread);
+  if (d.outcome != router::Outcome::kFreshReplica && wait > router::Duration::zero() &&
+      deferrer != nullptr && waits_ != nullptr) {
+    const ProbePlan plan = PlanProbes(*t.snapshot, cls, t.klass, after_ptr, now);
+    if (!plan.empty()) {
+      std::shared_ptr<LaterReply> later = deferrer->Defer();
+      Waits::Waiter w;
+      w.cluster = t.cluster;
+      w.klass = t.klass;
+      if (after_ptr != nullptr) w.after = after;
+      w.spread = spread;
+      w.started = now;
+      w.deadline = now + wait;
+      w.answer = [this, later, cluster = *cluster_name, klass = *class_name, client,
+                  indices = std::pair(t.cluster, t.klass),
+                  now](const ClusterSnapshot& snapshot, const router::Decision& decision) {
+        later->Send(RouteAnswer(cluster, klass, indices, snapshot, decision, client,
+                                router::Clock::now() - now));
+      };
+      if (!waits_->Park(std::move(w), plan)) {  // shutting down: answer now
+        later->Send(RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot, d,
+                                client, std::nullopt));
+      }
+      return {};  // the LaterReply answers
+    }
   }
-  const auto& server = t.snapshot->view.servers[static_cast<size_t>(d.server)];
-  return {200, RouteBody(*cluster_name, *class_name, server, d)};
+  return RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot, d, client,
+                     std::nullopt);
+}
+
+ApiResponse HttpApi::RouteAnswer(const std::string& cluster, const std::string& klass,
+                                 std::pair<size_t, size_t> indices, const ClusterSnapshot& snapshot,
+                                 const router::Decision& d, int client,
+                                 std::optional<router::Duration> waited) {
+  metrics_.CountRoute(client, indices.first, indices.second, d.outcome);
+  if (d.outcome == router::Outcome::kNoEligibleServer) {
+    return {503, ErrorBody("no_eligible_server",
+                           "cluster '" + cluster + "', class '" + klass + "': " + d.why)};
+  }
+  const auto& server = snapshot.view.servers[static_cast<size_t>(d.server)];
+  return {200, RouteBody(cluster, klass, server, d, waited)};
 }
 
 ApiResponse HttpApi::Check(std::string_view cluster_name, std::string_view server_name,
@@ -213,7 +262,7 @@ ApiResponse HttpApi::Status(router::TimePoint now, int client) const {
   const ClientConfig* who = client >= 0 && static_cast<size_t>(client) < config_->clients.size()
                                 ? &config_->clients[static_cast<size_t>(client)]
                                 : nullptr;
-  return {200, StatusBody(source_, *config_, who, now)};
+  return {200, StatusBody(source_, *config_, who, now, waits_)};
 }
 
 ApiResponse HttpApi::Ready() const {
@@ -261,7 +310,7 @@ ApiResponse HttpApi::NotFound(const HttpRequest& req) {
 
 ApiResponse HttpApi::ServeRoute(const HttpRequest& req, int client) {
   const auto started = router::Clock::now();
-  ApiResponse res = Route(req.params, started, client);
+  ApiResponse res = Route(req.params, started, client, req.deferrer);
   metrics_.ObserveRouteDuration(
       std::chrono::duration<double>(router::Clock::now() - started).count());
   return res;

@@ -15,6 +15,7 @@
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/snapshot.h"
+#include "daemon/waits.h"
 
 namespace lagrouter::daemon {
 
@@ -24,7 +25,9 @@ bool PortInUse(const std::string& host, int port);
 
 class HttpApi {
  public:
-  HttpApi(std::shared_ptr<const Config> config, const SnapshotSource& source, Metrics& metrics);
+  // `waits`: where route requests that wait are parked; null: none waits.
+  HttpApi(std::shared_ptr<const Config> config, const SnapshotSource& source, Metrics& metrics,
+          Waits* waits = nullptr);
 
   // One request, end to end: the access gate, then the endpoint. Every
   // answer, errors included, is JSON (the status page at / is HTML).
@@ -32,7 +35,10 @@ class HttpApi {
 
   // The endpoints, callable without a socket (unit tests, fuzzing). `client`:
   // the authenticated client (index into Config::clients), -1 when auth is off.
-  ApiResponse Route(const QueryParams& params, router::TimePoint now, int client = -1);
+  // With a `deferrer` (and waits), a request whose wait may let a replica
+  // serve it is parked and answered later through the deferrer.
+  ApiResponse Route(const QueryParams& params, router::TimePoint now, int client = -1,
+                    Deferrer* deferrer = nullptr);
   // GET /v1/check/<cluster>/<server>?class=K: 200 when that server may serve
   // class K now, else 503 (for load balancer health checks, e.g. HAProxy).
   ApiResponse Check(std::string_view cluster, std::string_view server, const QueryParams& params,
@@ -62,6 +68,12 @@ class HttpApi {
   // the same bad input gets the same answer (400, see docs/api.md).
   std::variant<Target, ApiResponse> Resolve(const std::string* cluster, const std::string* klass);
   ApiResponse BadRequest(const char* error, const std::string& message);
+  // The answer to a route request for decision `d`, counted. `indices`: the
+  // cluster's and the class's; `waited`: how long the request was parked.
+  ApiResponse RouteAnswer(const std::string& cluster, const std::string& klass,
+                          std::pair<size_t, size_t> indices, const ClusterSnapshot& snapshot,
+                          const router::Decision& d, int client,
+                          std::optional<router::Duration> waited);
   ApiResponse NotFound(const HttpRequest& req);
 
   struct Endpoint {
@@ -82,6 +94,7 @@ class HttpApi {
   std::shared_ptr<const Config> config_;
   const SnapshotSource& source_;
   Metrics& metrics_;
+  Waits* waits_;
   Authenticator auth_;
   std::unordered_map<std::string, size_t> cluster_index_;
   std::unordered_map<std::string, size_t> class_index_;

@@ -24,6 +24,8 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace lagrouter::daemon {
 
@@ -63,6 +65,40 @@ std::string Errno(int e) {
   return std::strerror(e);
 }
 
+// Answers handed to a loop by other threads (LaterReply), written by the loop.
+struct Mailbox {
+  std::mutex mu;
+  std::vector<std::pair<evhttp_request*, ApiResponse>> replies;  // guarded by mu
+  int wake_fd = -1;                                              // the loop's command pipe
+  bool closed = false;  // the loop and its connections are gone; guarded by mu
+};
+
+class LoopReply final : public LaterReply {
+ public:
+  LoopReply(std::shared_ptr<Mailbox> mailbox, evhttp_request* req)
+      : mailbox_(std::move(mailbox)), req_(req) {}
+  ~LoopReply() override {
+    if (!sent_)
+      Send({500, R"({"error":"internal","message":"internal error; see the daemon's log"})"});
+  }
+
+  void Send(ApiResponse response) override {
+    if (std::exchange(sent_, true)) return;
+    std::lock_guard<std::mutex> lock(mailbox_->mu);
+    if (mailbox_->closed) return;
+    mailbox_->replies.emplace_back(req_, std::move(response));
+    // One wake-up per batch: the loop takes every queued answer when it wakes.
+    if (mailbox_->replies.size() == 1 && write(mailbox_->wake_fd, "r", 1) != 1) {
+      spdlog::error("cannot wake an HTTP event loop for a deferred answer: {}", Errno(errno));
+    }
+  }
+
+ private:
+  std::shared_ptr<Mailbox> mailbox_;
+  evhttp_request* req_;
+  bool sent_ = false;
+};
+
 }  // namespace
 
 QueryParams ParseQuery(std::string_view query) {
@@ -85,7 +121,7 @@ std::string DecodePath(std::string_view path) {
   return Decode(path, false);
 }
 
-struct HttpServer::Loop {
+struct HttpServer::Loop final : Deferrer {
   HttpServer* server = nullptr;
   event_base* base = nullptr;
   evhttp* http = nullptr;
@@ -100,8 +136,18 @@ struct HttpServer::Loop {
   bool draining = false;
   std::chrono::steady_clock::time_point last_accept_warning{};
   std::thread thread;
+  std::shared_ptr<Mailbox> mailbox = std::make_shared<Mailbox>();
+  evhttp_request* current = nullptr;  // the request the handler has now
+  bool deferred = false;              // the handler took its answer out (Defer)
 
   ~Loop() {
+    {
+      // Answers still to come find the loop gone and are dropped: its
+      // connections, and their requests, are freed below.
+      std::lock_guard<std::mutex> lock(mailbox->mu);
+      mailbox->closed = true;
+      mailbox->replies.clear();
+    }
     if (listener != nullptr) {
       std::lock_guard<std::mutex> lock(RegistryMutex());
       Registry().erase(listener);
@@ -128,6 +174,24 @@ struct HttpServer::Loop {
         }
       }
     }
+    loop->WriteDeferred();
+  }
+
+  std::unique_ptr<LaterReply> Defer() override {
+    deferred = true;
+    return std::make_unique<LoopReply>(mailbox, current);
+  }
+
+  // The answers other threads handed in, written in the order they came.
+  void WriteDeferred() {
+    std::vector<std::pair<evhttp_request*, ApiResponse>> replies;
+    {
+      std::lock_guard<std::mutex> lock(mailbox->mu);
+      replies.swap(mailbox->replies);
+    }
+    // A request whose client has gone is detached from its connection by
+    // libevent and freed by the reply, so writing it is always safe.
+    for (auto& [req, res] : replies) Write(req, res);
   }
 
   static void OnRequest(evhttp_request* req, void* arg) { static_cast<Loop*>(arg)->Serve(req); }
@@ -152,6 +216,9 @@ struct HttpServer::Loop {
       r.remote_port = port;
     }
 
+    r.deferrer = this;
+    current = req;
+    deferred = false;
     ApiResponse res;
     try {
       res = server->handler_(r);
@@ -159,6 +226,12 @@ struct HttpServer::Loop {
       spdlog::error("handler for {} failed: {}", r.path, e.what());
       res = {500, R"({"error":"internal","message":"internal error; see the daemon's log"})"};
     }
+    current = nullptr;
+    if (deferred) return;  // a LaterReply answers
+    Write(req, res);
+  }
+
+  void Write(evhttp_request* req, const ApiResponse& res) {
     evkeyvalq* headers = evhttp_request_get_output_headers(req);
     evhttp_add_header(headers, "Content-Type", res.content_type);
     // The client's next request goes to a fresh connection, and so to the
@@ -340,6 +413,7 @@ std::optional<StartError> HttpServer::AddLoop() {
   if (pipe2(loop->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
     return StartError{Kind::kEventLoop, "cannot create an event loop: " + Errno(errno)};
   }
+  loop->mailbox->wake_fd = loop->wake[1];
   loop->wake_event =
       event_new(loop->base, loop->wake[0], EV_READ | EV_PERSIST, &Loop::OnWake, loop.get());
   if (loop->resume == nullptr || loop->wake_event == nullptr ||

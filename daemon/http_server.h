@@ -26,6 +26,25 @@ namespace lagrouter::daemon {
 
 using QueryParams = std::multimap<std::string, std::string>;
 
+// An answer given later, from any thread (a route request that waits for a
+// probe); the event loop that took the request writes it. Send() once;
+// destroyed unsent, it answers 500, so no client is left hanging.
+class LaterReply {
+ public:
+  virtual ~LaterReply() = default;
+  virtual void Send(struct ApiResponse response) = 0;
+};
+
+// Offered to the handler with each request: after Defer(), the handler's
+// return value is ignored and the answer goes out through the LaterReply.
+class Deferrer {
+ public:
+  virtual std::unique_ptr<LaterReply> Defer() = 0;
+
+ protected:
+  ~Deferrer() = default;
+};
+
 struct HttpRequest {
   std::string method;         // "GET", "HEAD", "POST", ...
   std::string path;           // percent-decoded; may hold any byte
@@ -33,6 +52,7 @@ struct HttpRequest {
   std::string authorization;  // the Authorization header, empty when absent
   std::string remote_addr;
   int remote_port = 0;
+  Deferrer* deferrer = nullptr;  // null: the answer must be returned (tests, fuzzing)
 };
 
 struct ApiResponse {

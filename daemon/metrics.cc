@@ -90,6 +90,30 @@ Metrics::Metrics(const Config& config, const ProcessCounters& process)
                              "/v1/check answers by cluster, class and reason (fresh_replica and "
                              "primary pass; near_limit: failed by the class's check_margin).")
                          .Register(*registry_);
+  route_waits_ = &prometheus::BuildCounter()
+                      .Name("lagrouter_route_waits_total")
+                      .Help(
+                          "/v1/route requests that waited for an on-demand probe, by cluster, "
+                          "class and result: started, replica (a replica qualified in time), "
+                          "fallback (the wait ran out: the class's fallback answered).")
+                      .Register(*registry_);
+  route_wait_seconds_ = &prometheus::BuildHistogram()
+                             .Name("lagrouter_route_wait_seconds")
+                             .Help("How long /v1/route requests that waited were parked.")
+                             .Register(*registry_);
+  for (const auto& c : config_.clusters) {
+    wait_hist_.push_back(&route_wait_seconds_->Add(
+        {{"cluster", c.name}}, prometheus::Histogram::BucketBoundaries{
+                                   0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5}));
+    for (const auto& k : config_.classes) {
+      std::array<prometheus::Counter*, 3> w{};
+      const char* results[] = {"started", "replica", "fallback"};
+      for (size_t r = 0; r < w.size(); ++r) {
+        w[r] = &route_waits_->Add({{"cluster", c.name}, {"class", k.name}, {"result", results[r]}});
+      }
+      waits_.push_back(w);
+    }
+  }
   checks_ = std::vector<std::atomic<prometheus::Counter*>>(config_.clusters.size() *
                                                            config_.classes.size() * kReasons);
   const prometheus::Histogram::BucketBoundaries probe_buckets{
@@ -165,6 +189,17 @@ void Metrics::CountCheck(size_t cluster, size_t klass, router::Reason reason) {
   c->Increment();
 }
 
+void Metrics::CountWaitStarted(size_t cluster, size_t klass) {
+  const size_t i = cluster * config_.classes.size() + klass;
+  if (i < waits_.size()) waits_[i][0]->Increment();
+}
+
+void Metrics::CountWaitFinished(size_t cluster, size_t klass, bool replica, double seconds) {
+  const size_t i = cluster * config_.classes.size() + klass;
+  if (i < waits_.size()) waits_[i][replica ? 1 : 2]->Increment();
+  if (cluster < wait_hist_.size()) wait_hist_[cluster]->Observe(seconds);
+}
+
 void Metrics::CountDenied(std::string_view reason, std::string_view client) {
   std::lock_guard<std::mutex> lock(bad_mu_);  // rare path; labels bounded by reasons x clients
   denied_requests_->Add({{"reason", std::string(reason)}, {"client", std::string(client)}})
@@ -209,6 +244,9 @@ std::vector<MetricFamily> SnapshotCollector::Collect() const {
                        "Unix time of the latest successful probe of the server.");
   auto eligible =
       Gauge("lagrouter_class_eligible_replicas", "Replicas that may serve the class right now.");
+  auto on_demand = Counter("lagrouter_on_demand_probes_total",
+                           "Probes of the server asked for by waiting /v1/route requests, on top "
+                           "of the schedule (at most [on_demand] probes_per_second).");
   auto primaries = Gauge("lagrouter_cluster_primaries",
                          "Servers claiming the primary role (1 normal, 0 none, >1 split brain).");
   for (size_t ci = 0; ci < source_.cluster_count(); ++ci) {
@@ -222,6 +260,7 @@ std::vector<MetricFamily> SnapshotCollector::Collect() const {
       const bool server_up = router::UpAt(v, now);
       Add(up, l, server_up ? 1 : 0);
       Add(is_primary, l, server_up && v.role == router::Role::kPrimary ? 1 : 0);
+      Add(on_demand, l, static_cast<double>(st.on_demand_probes));
       if (st.last_ok_wall) {
         Add(last_ok, l, std::chrono::duration<double>(st.last_ok_wall->time_since_epoch()).count());
       }
@@ -245,9 +284,10 @@ std::vector<MetricFamily> SnapshotCollector::Collect() const {
   }
   auto ready = Gauge("lagrouter_ready", "1 once a full probe cycle is done.");
   Add(ready, {}, source_.Ready() ? 1 : 0);
-  return {std::move(lag),     std::move(lag_bytes),  std::move(lag_tx),    std::move(reported),
-          std::move(up),      std::move(is_primary), std::move(running),   std::move(paused),
-          std::move(last_ok), std::move(eligible),   std::move(primaries), std::move(ready)};
+  return {std::move(lag),      std::move(lag_bytes),  std::move(lag_tx),    std::move(reported),
+          std::move(up),       std::move(is_primary), std::move(running),   std::move(paused),
+          std::move(last_ok),  std::move(eligible),   std::move(primaries), std::move(ready),
+          std::move(on_demand)};
 }
 
 MetricFamily Metrics::RouteDuration() const {

@@ -58,6 +58,10 @@ class Metrics {
   // checks a class's check_margin failed). Series appear on first use, so
   // only the reasons that happen add to the exposition.
   void CountCheck(size_t cluster, size_t klass, router::Reason reason);
+  // A /v1/route request parked to wait for an on-demand probe, and how its
+  // wait ended: answered by a replica, or the wait over (the class's fallback).
+  void CountWaitStarted(size_t cluster, size_t klass);
+  void CountWaitFinished(size_t cluster, size_t klass, bool replica, double seconds);
   // A request refused with 401/403, by reason and client ("" when unknown).
   void CountDenied(std::string_view reason, std::string_view client);
   void ObserveRouteDuration(double seconds);
@@ -81,6 +85,11 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* bad_requests_;
   prometheus::Family<prometheus::Counter>* denied_requests_;
   prometheus::Family<prometheus::Counter>* check_requests_;
+  prometheus::Family<prometheus::Counter>* route_waits_;
+  prometheus::Family<prometheus::Histogram>* route_wait_seconds_;
+  // [cluster * classes + class]: started, answered by a replica, fell back
+  std::vector<std::array<prometheus::Counter*, 3>> waits_;
+  std::vector<prometheus::Histogram*> wait_hist_;  // [cluster]
   static constexpr std::array<double, 9> kRouteBuckets = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4,
                                                           5e-4, 1e-3, 5e-3, 1e-2};
   std::array<std::atomic<uint64_t>, kRouteBuckets.size() + 1> route_buckets_{};  // + the +Inf one

@@ -14,6 +14,16 @@ using probes::Sample;
 
 // How long replicas of a known primary wait for its sample each cycle.
 constexpr auto kPrimaryLead = std::chrono::milliseconds(20);
+namespace {
+
+// On-demand probes a server may get back to back: 1/20 of its per-second
+// budget (at least one), i.e. the budget of 50 ms.
+double BurstOf(int per_second) {
+  return std::max(1.0, per_second / 20.0);
+}
+
+}  // namespace
+
 // The longest wait between two probes of a failing server.
 constexpr router::Duration kMaxBackoff = std::chrono::seconds(2);
 
@@ -24,10 +34,25 @@ struct Monitor::Cluster {
   std::vector<std::unique_ptr<probes::Probe>> probes;
   std::vector<std::thread> threads;
 
+  // Probes asked for by waiting requests, per server (ProbeDemand).
+  struct Demanded {
+    router::TimePoint since = router::TimePoint::min();  // a probe must start at or after this
+    bool primary_first = false;
+    router::TimePoint last_started = router::TimePoint::min();  // scheduled or not
+    // The per-server rate cap, a token bucket: probes_per_second on average,
+    // bursts of BurstOf() it, so a replica that missed a write by a
+    // millisecond is asked again at once, not a whole spacing later.
+    double tokens = -1;  // < 0: full (never used)
+    router::TimePoint refilled_at{};
+  };
+
   std::mutex tick_mu;
   std::condition_variable tick_cv;
   uint64_t tick = 0;          // guarded by tick_mu
   uint64_t primary_done = 0;  // the last tick whose primary sample is in; guarded by tick_mu
+  // When the primary's newest finished probe started; guarded by tick_mu.
+  router::TimePoint primary_sampled = router::TimePoint::min();
+  std::vector<Demanded> demanded;  // per server; guarded by tick_mu
   bool stopping = false;
 
   std::mutex mu;  // guards state
@@ -74,6 +99,7 @@ Monitor::Monitor(std::shared_ptr<const Config> config, Metrics* metrics, ProbeFa
     auto c = std::make_unique<Cluster>(cc, *config_);
     c->index = i;
     for (const auto& sc : cc.servers) c->probes.push_back(factory_(cc, sc));
+    c->demanded.resize(cc.servers.size());
     total += cc.servers.size();
     c->Publish(c->state.Initial());
     clusters_.push_back(std::move(c));
@@ -156,38 +182,107 @@ void Monitor::SchedulerLoop() {
   }
 }
 
+void Monitor::Demand(size_t cluster, const std::vector<size_t>& servers, bool primary_first,
+                     router::TimePoint since) {
+  Cluster& c = *clusters_[cluster];
+  {
+    std::lock_guard<std::mutex> lock(c.tick_mu);
+    for (size_t s : servers) {
+      if (s >= c.demanded.size()) continue;
+      Cluster::Demanded& d = c.demanded[s];
+      if (since > d.since) d.since = since;
+      d.primary_first = d.primary_first || primary_first;
+    }
+  }
+  c.tick_cv.notify_all();
+}
+
+// What a worker's next probe is for.
+struct Monitor::Turn {
+  uint64_t seen = 0;  // the latest scheduled tick taken
+  bool on_demand = false;
+  router::TimePoint since{};  // on demand: the probe must start at or after this
+  bool primary_first = false;
+};
+
+bool Monitor::NextTurn(Cluster& c, size_t index, Turn& turn) {
+  const double rate = std::max(1, config_->on_demand_probes_per_second);  // per second
+  const double burst = BurstOf(config_->on_demand_probes_per_second);
+  std::unique_lock<std::mutex> lock(c.tick_mu);
+  Cluster::Demanded& d = c.demanded[index];
+  for (;;) {
+    if (c.stopping) return false;
+    if (c.tick != turn.seen) {
+      turn.seen = c.tick;  // a probe that overran misses ticks instead of queueing them
+      turn.on_demand = false;
+      return true;
+    }
+    if (d.since > d.last_started) {
+      const auto now = router::Clock::now();
+      d.tokens =
+          d.tokens < 0
+              ? burst
+              : std::min(
+                    burst,
+                    d.tokens + rate * std::chrono::duration<double>(now - d.refilled_at).count());
+      d.refilled_at = now;
+      if (d.tokens >= 1) {
+        d.tokens -= 1;
+        turn.on_demand = true;
+        turn.since = d.since;
+        turn.primary_first = d.primary_first;
+        return true;
+      }
+      c.tick_cv.wait_until(lock, now + std::chrono::duration_cast<router::Clock::duration>(
+                                           std::chrono::duration<double>((1 - d.tokens) / rate)));
+    } else {
+      c.tick_cv.wait(lock);
+    }
+  }
+}
+
 void Monitor::WorkerLoop(Cluster& c, size_t index) {
   probes::Probe& probe = *c.probes[index];
-  uint64_t seen = 0;
+  Turn turn;
   int failures = 0;  // consecutive failed probes
   router::TimePoint retry_at{};
   std::mt19937 rng(std::random_device{}());
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(c.tick_mu);
-      c.tick_cv.wait(lock, [&] { return c.stopping || c.tick != seen; });
-      if (c.stopping) return;
-      seen = c.tick;  // a probe that overran misses ticks instead of queueing them
-    }
+  while (NextTurn(c, index, turn)) {
     // A failing server is retried with jittered exponential backoff, so a
-    // flapping or hung server never sees a storm of connection attempts.
-    if (failures > 0 && router::Clock::now() < retry_at) continue;
+    // flapping or hung server never sees a storm of connection attempts;
+    // waiting requests do not shorten it.
+    if (failures > 0 && router::Clock::now() < retry_at) {
+      if (turn.on_demand) {
+        std::lock_guard<std::mutex> lock(c.tick_mu);
+        c.demanded[index].since = router::TimePoint::min();
+      }
+      continue;
+    }
     bool replica_of_known_primary;
     {
       std::lock_guard<std::mutex> lock(c.mu);
       replica_of_known_primary =
           c.state.primary() >= 0 && c.state.primary() != static_cast<int>(index);
     }
-    if (replica_of_known_primary) {
+    if (replica_of_known_primary && (!turn.on_demand || turn.primary_first)) {
       // Sample replicas just after the primary's reply: a replica position
       // read then covers the primary's newest sample more often, which
       // tightens the bound under load. Bounded, so a hung primary costs
       // replicas at most kPrimaryLead per cycle.
       std::unique_lock<std::mutex> lock(c.tick_mu);
-      c.tick_cv.wait_for(lock, kPrimaryLead, [&] { return c.stopping || c.primary_done >= seen; });
+      c.tick_cv.wait_for(lock, kPrimaryLead, [&] {
+        return c.stopping ||
+               (turn.on_demand ? c.primary_sampled >= turn.since : c.primary_done >= turn.seen);
+      });
       if (c.stopping) return;
     }
     const auto started = router::Clock::now();
+    {
+      std::lock_guard<std::mutex> lock(c.tick_mu);
+      Cluster::Demanded& d = c.demanded[index];
+      d.last_started = started;  // satisfies every demand made until now
+      if (d.since <= started) d.primary_first = false;
+    }
     Sample sample = probe.Run(started + config_->probe_timeout);
     if (metrics_ != nullptr) {
       metrics_->ObserveProbe(c.index, index,
@@ -205,21 +300,23 @@ void Monitor::WorkerLoop(Cluster& c, size_t index) {
                  std::chrono::duration_cast<router::Duration>(backoff * jitter) -
                  config_->probe_interval;  // the retry itself waits for a tick
     }
-    const bool was_primary = OnSample(c, index, std::move(sample));
+    const bool was_primary = OnSample(c, index, std::move(sample), turn.on_demand);
     if (was_primary) {
       {
         std::lock_guard<std::mutex> lock(c.tick_mu);
-        c.primary_done = seen;
+        c.primary_done = turn.seen;
+        c.primary_sampled = std::max(c.primary_sampled, started);
       }
       c.tick_cv.notify_all();
     }
+    if (on_publish_) on_publish_(c.index);
   }
 }
 
-bool Monitor::OnSample(Cluster& c, size_t index, Sample sample) {
+bool Monitor::OnSample(Cluster& c, size_t index, Sample sample, bool on_demand) {
   std::lock_guard<std::mutex> lock(c.mu);
   auto update = c.state.Apply(index, std::move(sample), router::Clock::now(),
-                              std::chrono::system_clock::now());
+                              std::chrono::system_clock::now(), on_demand);
   c.Publish(std::move(update.snapshot));
   for (const auto& event : update.events) OnEvent(c.state, event);
   return c.state.primary() == static_cast<int>(index);

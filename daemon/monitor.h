@@ -27,7 +27,7 @@ using ProbeFactory =
 // The real probes, by engine.
 ProbeFactory RealProbes();
 
-class Monitor final : public SnapshotSource {
+class Monitor final : public SnapshotSource, public ProbeDemand {
  public:
   Monitor(std::shared_ptr<const Config> config, Metrics* metrics, ProbeFactory factory);
   ~Monitor() override;
@@ -42,19 +42,32 @@ class Monitor final : public SnapshotSource {
   std::shared_ptr<const ClusterSnapshot> Snapshot(size_t cluster) const override;
   bool Ready() const override { return ready_.load(std::memory_order_acquire); }
 
+  void Demand(size_t cluster, const std::vector<size_t>& servers, bool primary_first,
+              router::TimePoint since) override;
+  // Called with the cluster's index after each snapshot it publishes, on the
+  // probe's thread. Set before Start().
+  void OnPublish(std::function<void(size_t cluster)> listener) {
+    on_publish_ = std::move(listener);
+  }
+
  private:
   struct Cluster;
 
   void SchedulerLoop();
   void WorkerLoop(Cluster& c, size_t index);
   // Folds in a sample and publishes; true when it came from the (single) primary.
-  bool OnSample(Cluster& c, size_t index, probes::Sample sample);
+  bool OnSample(Cluster& c, size_t index, probes::Sample sample, bool on_demand);
+  // Waits for the next scheduled tick or on-demand probe of server `index`;
+  // false once stopping.
+  struct Turn;
+  bool NextTurn(Cluster& c, size_t index, Turn& turn);
   // Logs an event once, when it happens; first probes count towards Ready().
   void OnEvent(const ClusterState& state, const ClusterEvent& event);
 
   std::shared_ptr<const Config> config_;
   Metrics* metrics_;
   ProbeFactory factory_;
+  std::function<void(size_t)> on_publish_;
   std::vector<std::unique_ptr<Cluster>> clusters_;
   std::thread scheduler_;
   std::mutex stop_mu_;

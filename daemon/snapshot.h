@@ -29,6 +29,7 @@ struct ServerStatus {
   bool replication_running = false;  // as the engine says (IO thread / WAL receiver)
   std::optional<double> reported_lag_seconds;
   std::optional<uint64_t> lag_distance;  // WAL bytes (postgres) / transactions (GTID)
+  uint64_t on_demand_probes = 0;         // probes asked for by waiting requests, so far
   std::string replay_position;
   std::string receive_position;
   std::string write_position;
@@ -39,6 +40,9 @@ struct ClusterSnapshot {
   std::vector<ServerStatus> status;  // indexed like view.servers
   std::string primary_problem;       // empty, or why no primary may be used
   std::string history_latest;        // the primary's latest sampled position
+  // When the primary's latest position was sampled (its probe's sent_at);
+  // unset while the history is empty.
+  std::optional<router::TimePoint> history_latest_at;
   size_t history_size = 0;
 };
 
@@ -52,6 +56,24 @@ class SnapshotSource {
   virtual std::shared_ptr<const ClusterSnapshot> Snapshot(size_t cluster) const = 0;
   // True once every server has finished at least one probe.
   virtual bool Ready() const = 0;
+};
+
+}  // namespace lagrouter::daemon
+
+namespace lagrouter::daemon {
+
+// Where requests that wait ask for probes outside the schedule: the Monitor,
+// or a test's recorder.
+class ProbeDemand {
+ public:
+  virtual ~ProbeDemand() = default;
+  // Asks for one probe of each of `servers` of `cluster` that starts at or
+  // after `since`. Coalesced: a probe already started later satisfies it,
+  // and each server gets at most [on_demand] probes_per_second. With
+  // `primary_first` the primary is among `servers` and replicas wait briefly
+  // for its sample, so their bound can count from it.
+  virtual void Demand(size_t cluster, const std::vector<size_t>& servers, bool primary_first,
+                      router::TimePoint since) = 0;
 };
 
 }  // namespace lagrouter::daemon

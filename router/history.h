@@ -34,6 +34,9 @@ class PositionHistory {
   // at least `now - oldest()` stale.
   TimePoint oldest() const { return entries_.front().t; }
   const Position& latest() const { return entries_.back().p; }
+  // When the latest position was sampled: no replica's bound can be less
+  // than `now - latest_at()`.
+  TimePoint latest_at() const { return entries_.back().t; }
 
  private:
   struct Entry {

@@ -23,6 +23,10 @@ const char* OutcomeName(Outcome outcome) {
 
 void UpdateGate(Gate& gate, Duration limit, Duration comfortable, Duration settle, bool healthy,
                 Duration peak_bound, Duration bound, TimePoint now) {
+  if (settle <= Duration::zero()) {
+    gate = Gate{};  // no hysteresis: the bound alone decides, at request time
+    return;
+  }
   if (!healthy || peak_bound > limit || bound > limit) {
     gate.held = true;
     gate.comfortable_since.reset();

@@ -23,13 +23,19 @@ struct QueryClass {
   Duration max_staleness{0};  // 0: primary only
   Fallback fallback = Fallback::kPrimary;
   // Hysteresis: a replica held back from this class is re-admitted once its
-  // bound has stayed at or below half the limit for `settle`.
+  // bound has stayed at or below half the limit for `settle`. 0: none, the
+  // bound alone decides (for classes tighter than the probe interval, whose
+  // bound passes the limit between any two probes).
   Duration settle = std::chrono::seconds(1);
   // /v1/check only: a polling load balancer keeps a server for up to one
   // check period after its check last passed, and the bound grows by that
   // much meanwhile. The check fails once bound + check_margin passes the
   // limit, so the server is out before its bound can pass the limit itself.
   Duration check_margin{0};
+  // /v1/route: how long a request without `wait` may wait for an on-demand
+  // probe when no replica qualifies yet (0: answer at once). Not a routing
+  // rule: the answer is the same judgement, made on newer samples.
+  Duration max_wait{0};
 };
 
 // Hysteresis gate of one replica for one class, updated on every new sample.
@@ -40,7 +46,8 @@ struct Gate {
 };
 
 // Advances a gate at time `now`: held once the bound passes `limit`,
-// re-admitted after it stayed at or below `comfortable` for `settle`.
+// re-admitted after it stayed at or below `comfortable` for `settle`; never
+// held when `settle` is 0.
 // `healthy`: up, a replica, replicating, bound known. `peak_bound`: the bound
 // just before this sample arrived (the highest it reached since the last
 // update); `bound`: the bound with this sample.

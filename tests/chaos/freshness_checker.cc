@@ -42,6 +42,14 @@
 // Every read also returns the server's port and whether it is a replica, so
 // the share of reads on replicas is measured, not assumed.
 //
+// Read-your-writes readers (--ryw-readers N) each commit their own row
+// (ryw: reader, n) on the primary, take its position on the same connection
+// (pg_current_wal_lsn(), @@gtid_binlog_pos), route a read with after=<it>
+// (and --wait) and check that the server named has the row. A read without
+// it counts as a violation, unless the current primary lacks the row too:
+// then an asynchronous failover lost the write itself, which no routing can
+// give back; such writes are reported apart as lost.
+//
 // Exit: 0 no violation, 1 violations, 2 setup error or a vacuous run (no
 // replica reads, no faults) or a fault that could not be healed.
 #include <mysql.h>
@@ -110,7 +118,11 @@ struct Options {
   std::map<std::string, int> listen;  // class -> listener port (Path::kListen)
   std::vector<std::string> classes;   // --classes: read in these only (default: all)
   std::vector<std::string> faults = kFaultKinds;
-  std::string check_margin;  // --print-config: check_margin of the 1 s and 10 s classes
+  std::string check_margin;       // --print-config: check_margin of the 1 s and 10 s classes
+  std::string interval = "50ms";  // the daemon's probe interval (--print-config)
+  std::string wait;               // route requests ask to wait this long (wait=)
+  int ryw_readers = 0;
+  int write_pause_ms = 2;  // the writer's pause between commits (long: an idle primary)
   bool print_config = false;
   int readers = 4;
   int min_faults = 0;  // run past --seconds until this many faults were injected
@@ -123,11 +135,13 @@ void Usage() {
                "         --base-port PORT --daemon-port PORT [--seconds N] [--readers N]\n"
                "         [--seed N] [--path route|listen|primary|naive] [--naive]\n"
                "         [--listen CLASS=PORT]... [--classes CLASS,...] [--faults KIND,...]\n"
+               "         [--wait DURATION] [--ryw-readers N] [--write-pause MS]\n"
                "         [--patroni-urls URL,...] [--min-faults N]\n"
                "       freshness_checker --print-config --engine E --base-port P --daemon-port P\n"
-               "         [--check-margin DURATION]\n"
+               "         [--check-margin DURATION] [--interval DURATION]\n"
                "         (prints the daemon's configuration for the cluster)\n"
-               "classes: c300ms c1s c10s; faults: pause_replay stop_replication kill_replica\n"
+               "classes: c300ms c1s c10s (the default), c50ms (settle 0s: use --wait)\n"
+               "faults: pause_replay stop_replication kill_replica\n"
                "         kill_primary hang_replica failover stall_replay; with --patroni-urls:\n"
                "         patroni_failover patroni_switchover\n");
 }
@@ -201,6 +215,14 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
       if (o.patroni_urls.empty()) return std::nullopt;
     } else if (a == "--check-margin") {
       o.check_margin = next();
+    } else if (a == "--interval") {
+      o.interval = next();
+    } else if (a == "--wait") {
+      o.wait = next();
+    } else if (a == "--ryw-readers") {
+      o.ryw_readers = std::atoi(next().c_str());
+    } else if (a == "--write-pause") {
+      o.write_pause_ms = std::atoi(next().c_str());
     } else if (a == "--print-config") {
       o.print_config = true;
     } else {
@@ -208,7 +230,8 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
     }
   }
   if ((o.script.empty() && !o.print_config) || o.daemon_port <= 0 || o.seconds <= 0 ||
-      o.readers <= 0 || (o.path == Path::kListen) != !o.listen.empty()) {
+      o.readers <= 0 || o.ryw_readers < 0 || o.write_pause_ms < 0 ||
+      (o.path == Path::kListen) != !o.listen.empty()) {
     return std::nullopt;
   }
   if (o.seed == 0) o.seed = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
@@ -350,9 +373,12 @@ struct Route {
   int64_t bound_ms = -1;
 };
 
-Route AskRoute(HttpClient& client, const std::string& cls) {
+// `wait`: wait= (empty: none); `after`: after= (empty: none).
+Route AskRoute(HttpClient& client, const std::string& cls, const std::string& wait = "",
+               const std::string& after = "") {
   Route r;
-  const HttpReply reply = client.Get(RoutePath("shop", cls));
+  const HttpReply reply =
+      client.Get(RoutePath("shop", cls, after) + (wait.empty() ? "" : "&wait=" + wait));
   r.status = reply.status;
   if (r.status != 200) return r;
   const Json& j = reply.json;
@@ -415,9 +441,11 @@ std::string DaemonConfig(const Options& o) {
   }
   ConfigText config;
   config.Listen(o.daemon_port)
-      .Probe("50ms", "500ms")
+      .Probe(o.interval, "500ms")
       .Cluster(cluster)
       .Class("primary", "0s")
+      .Class("c50ms", "50ms")
+      .ClassSet("c50ms", "settle", "0s")
       .Class("c300ms", "300ms")
       .Class("c1s", "1s")
       .Class("c10s", "10s");
@@ -431,8 +459,10 @@ std::string DaemonConfig(const Options& o) {
 // ---------------------------------------------------------------------------
 // Statistics
 
-const std::array<const char*, 3> kClasses = {"c300ms", "c1s", "c10s"};
-const std::array<int64_t, 3> kClassMs = {300, 1000, 10000};
+// The first three are read in unless --classes says otherwise.
+const std::array<const char*, 4> kClasses = {"c300ms", "c1s", "c10s", "c50ms"};
+const std::array<int64_t, 4> kClassMs = {300, 1000, 10000, 50};
+constexpr size_t kDefaultClasses = 3;
 enum Outcome { kReplica, kPrimary, k503, kRouteError, kReadError, kOutcomes };
 const std::array<const char*, kOutcomes> kOutcomeNames = {"replica", "primary", "503",
                                                           "route_error", "read_error"};
@@ -448,7 +478,7 @@ struct Violation {
 };
 
 struct Stats {
-  std::array<std::array<std::atomic<uint64_t>, kOutcomes>, 3> reads{};
+  std::array<std::array<std::atomic<uint64_t>, kOutcomes>, kClasses.size()> reads{};
   std::atomic<uint64_t> commits{0}, write_errors{0};
   std::mutex mu;
   std::map<std::string, int> faults, inject_failed, heal_failed;
@@ -461,6 +491,11 @@ struct Stats {
   uint64_t routes_to_demoted = 0;
   int64_t worst_excess_ms = 0;
   std::vector<int64_t> read_us;  // time to choose the server and read, per successful read
+  // Read-your-writes readers: reads made, on replicas, missing their own
+  // write (violations) or its write lost by a failover; route time (wait incl.).
+  std::atomic<uint64_t> ryw_reads{0}, ryw_on_replica{0}, ryw_missed{0}, ryw_lost{0};
+  std::vector<int64_t> ryw_route_us;
+  std::vector<std::string> ryw_violations;
 };
 
 // The p-th percentile (0-100) of `v` (sorted here); 0 when empty.
@@ -485,6 +520,10 @@ class Checker {
   std::string ReadSql() const;
   void Writer();
   void Reader(int index);
+  void RywReader(int index);
+  // Whether row n of ryw reader `index` is on the current primary (nullopt:
+  // cannot tell now).
+  std::optional<bool> OnPrimary(HttpClient& client, int index, int64_t n);
   void Faults();
 
   // Cluster script helpers.
@@ -561,7 +600,7 @@ void Checker::Writer() {
       log_.Append(next, Clock::now());
       ++next;
       stats_.commits++;
-      std::this_thread::sleep_for(milliseconds(2));
+      std::this_thread::sleep_for(milliseconds(o_.write_pause_ms));
     } else {
       stats_.write_errors++;
       db.reset();
@@ -599,7 +638,7 @@ void Checker::Reader(int index) {
         r.port = o_.base_port + naive_node_;
         r.server = "node" + std::to_string(naive_node_);
         break;
-      case Path::kRoute: r = AskRoute(client, kClasses[k]); break;
+      case Path::kRoute: r = AskRoute(client, kClasses[k], o_.wait); break;
       case Path::kPrimary:
         if (primary_port == 0) {
           const Route p = AskRoute(client, "primary");
@@ -679,6 +718,107 @@ void Checker::Reader(int index) {
   }
   std::lock_guard lock(stats_.mu);
   stats_.read_us.insert(stats_.read_us.end(), read_us.begin(), read_us.end());
+}
+
+void Checker::RywReader(int index) {
+  HttpClient client(o_.daemon_port, Http());
+  std::mt19937_64 rng(o_.seed + 1000 + static_cast<uint64_t>(index));
+  std::unique_ptr<SqlConn> primary;
+  int64_t n = 0;
+  std::vector<int64_t> route_us;
+  std::string value, error;
+  const std::string table = o_.postgres ? "ryw" : "shop.ryw";
+  while (!stop_.load()) {
+    if (primary == nullptr) {
+      const Route p = AskRoute(client, "primary");
+      if (p.status != 200 || (primary = pool_.Acquire(p.port, &error)) == nullptr) {
+        SleepFor(milliseconds(20), stop_);
+        continue;
+      }
+    }
+    const int64_t next = n + 1;
+    const std::string insert = std::string(o_.postgres ? "INSERT" : "INSERT IGNORE") + " INTO " +
+                               table + " (reader, n) VALUES (" + std::to_string(index) + ", " +
+                               std::to_string(next) + ")" +
+                               (o_.postgres ? " ON CONFLICT DO NOTHING" : "");
+    std::string position;
+    if (!primary->TryQuery(insert, &value, &error) ||
+        !primary->TryQuery(o_.postgres ? "SELECT pg_current_wal_lsn()" : "SELECT @@gtid_binlog_pos",
+                           &position, &error)) {
+      primary.reset();  // whether it committed is unknown: that row is never asked for
+      n = next;
+      SleepFor(milliseconds(20), stop_);
+      continue;
+    }
+    n = next;
+    const size_t k = classes_[rng() % classes_.size()];
+    const auto asked = Clock::now();
+    const Route r = AskRoute(client, kClasses[k], o_.wait, position);
+    const auto routed = Clock::now();
+    if (r.status != 200) {
+      stats_.reads[k][r.status == 503 ? k503 : kRouteError]++;
+      SleepFor(milliseconds(5), stop_);
+      continue;
+    }
+    std::unique_ptr<SqlConn> db = pool_.Acquire(r.port, &error);
+    const std::string sql = "SELECT CONCAT(COALESCE(MAX(n), 0), ' ', " +
+                            std::string(o_.postgres ? "pg_is_in_recovery()::int" : "@@read_only") +
+                            ") FROM " + table + " WHERE reader = " + std::to_string(index);
+    if (db == nullptr || !db->TryQuery(sql, &value, &error)) {
+      stats_.reads[k][kReadError]++;
+      SleepFor(milliseconds(5), stop_);
+      continue;
+    }
+    pool_.Release(r.port, std::move(db));
+    route_us.push_back(
+        std::chrono::duration_cast<std::chrono::microseconds>(routed - asked).count());
+    int64_t seen = 0;
+    std::string replica;
+    std::istringstream(value) >> seen >> replica;
+    stats_.ryw_reads++;
+    if (replica == "1" || replica == "ON") stats_.ryw_on_replica++;
+    if (seen < n) {
+      // Lost by a failover (the primary lacks it too), or misrouted.
+      const std::optional<bool> kept = OnPrimary(client, index, n);
+      if (kept && !*kept) {
+        stats_.ryw_lost++;
+        Log("ryw reader %d: row %lld lost (not on the current primary either)", index,
+            static_cast<long long>(n));
+      } else {
+        stats_.ryw_missed++;
+        std::lock_guard lock(stats_.mu);
+        if (stats_.ryw_violations.size() < 20) {
+          stats_.ryw_violations.push_back("class " + std::string(kClasses[k]) + " on " + r.server +
+                                          ": reader " + std::to_string(index) + " wrote row " +
+                                          std::to_string(n) + " at " + position +
+                                          " but read up to row " + std::to_string(seen));
+        }
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  std::lock_guard lock(stats_.mu);
+  stats_.ryw_route_us.insert(stats_.ryw_route_us.end(), route_us.begin(), route_us.end());
+}
+
+std::optional<bool> Checker::OnPrimary(HttpClient& client, int index, int64_t n) {
+  for (int attempt = 0; attempt < 20 && !stop_.load(); ++attempt) {
+    const Route p = AskRoute(client, "primary");
+    std::string error, value;
+    if (p.status == 200) {
+      auto db = pool_.Acquire(p.port, &error);
+      if (db != nullptr &&
+          db->TryQuery("SELECT COUNT(*) FROM " + std::string(o_.postgres ? "ryw" : "shop.ryw") +
+                           " WHERE reader = " + std::to_string(index) +
+                           " AND n = " + std::to_string(n),
+                       &value, &error)) {
+        pool_.Release(p.port, std::move(db));
+        return value == "1";
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return std::nullopt;
 }
 
 std::vector<pid_t> Checker::ServerPids(int node) {
@@ -1071,14 +1211,15 @@ int Checker::Run() {
   if (wanted.empty() && o_.path == Path::kListen) {
     for (const auto& [name, port] : o_.listen) wanted.push_back(name);
   }
+  if (wanted.empty()) wanted.assign(kClasses.begin(), kClasses.begin() + kDefaultClasses);
   for (size_t k = 0; k < kClasses.size(); ++k) {
-    if (wanted.empty() || std::find(wanted.begin(), wanted.end(), kClasses[k]) != wanted.end()) {
+    if (std::find(wanted.begin(), wanted.end(), kClasses[k]) != wanted.end()) {
       if (o_.path != Path::kListen || o_.listen.count(kClasses[k]) != 0) classes_.push_back(k);
     }
   }
   if (classes_.empty() || (!wanted.empty() && classes_.size() != wanted.size())) {
     Log("a class given to --classes or --listen is not one this checker reads in (c300ms, c1s, "
-        "c10s), or has no listener");
+        "c10s, c50ms), or has no listener");
     return 2;
   }
   std::string error, value;
@@ -1088,6 +1229,13 @@ int Checker::Run() {
                                      "committed_at TIMESTAMP(6) NOT NULL DEFAULT "
                                      "CURRENT_TIMESTAMP(6)) ENGINE=InnoDB",
                                      &value, &error)) ||
+      !db->TryQuery(o_.postgres ? "CREATE TABLE IF NOT EXISTS ryw (reader int, n bigint, "
+                                  "PRIMARY KEY (reader, n))"
+                                : "CREATE TABLE IF NOT EXISTS shop.ryw (reader INT, n BIGINT, "
+                                  "PRIMARY KEY (reader, n)) ENGINE=InnoDB",
+                    &value, &error) ||
+      !db->TryQuery("DELETE FROM " + std::string(o_.postgres ? "ryw" : "shop.ryw"), &value,
+                    &error) ||
       !db->TryQuery("SELECT COALESCE(MAX(id), 0) FROM " + Table(), &value, &error)) {
     Log("cannot prepare %s on the primary (node %d): %s", Table().c_str(), topo->primary,
         error.c_str());
@@ -1103,6 +1251,7 @@ int Checker::Run() {
   std::thread writer([this] { Writer(); });
   std::vector<std::thread> readers;
   for (int i = 0; i < o_.readers; ++i) readers.emplace_back([this, i] { Reader(i); });
+  for (int i = 0; i < o_.ryw_readers; ++i) readers.emplace_back([this, i] { RywReader(i); });
   std::thread faults([this] { Faults(); });
 
   std::this_thread::sleep_for(std::chrono::seconds(o_.seconds));
@@ -1205,6 +1354,19 @@ int Checker::Run() {
       static_cast<unsigned long long>(read_errors),
       static_cast<long long>(Percentile(stats_.read_us, 50)),
       static_cast<long long>(Percentile(stats_.read_us, 99)));
+  if (o_.ryw_readers > 0) {
+    for (const auto& v : stats_.ryw_violations) std::printf("RYW VIOLATION: %s\n", v.c_str());
+    std::printf(
+        "RYW reads=%llu on_replica=%llu missed_own_write=%llu lost_by_failover=%llu "
+        "route_p50_us=%lld route_p99_us=%lld (wait=%s)\n",
+        static_cast<unsigned long long>(stats_.ryw_reads.load()),
+        static_cast<unsigned long long>(stats_.ryw_on_replica.load()),
+        static_cast<unsigned long long>(stats_.ryw_missed.load()),
+        static_cast<unsigned long long>(stats_.ryw_lost.load()),
+        static_cast<long long>(Percentile(stats_.ryw_route_us, 50)),
+        static_cast<long long>(Percentile(stats_.ryw_route_us, 99)),
+        o_.wait.empty() ? "none" : o_.wait.c_str());
+  }
   std::printf("reads checked: %llu, faults injected: %d, violations: %llu\n",
               static_cast<unsigned long long>(checked), faults_total,
               static_cast<unsigned long long>(stats_.violation_count));
@@ -1213,11 +1375,12 @@ int Checker::Run() {
     std::printf("RESULT: error (a fault could not be healed)\n");
     return 2;
   }
-  if (stats_.violation_count > 0 || stats_.routes_to_demoted > 0) {
+  if (stats_.violation_count > 0 || stats_.ryw_missed > 0 || stats_.routes_to_demoted > 0) {
     std::printf("RESULT: violations found\n");
     return 1;
   }
   if (checked == 0 || faults_total == 0 || stats_.commits == 0 ||
+      (o_.ryw_readers > 0 && stats_.ryw_reads == 0) ||
       (o_.path != Path::kNaive && o_.path != Path::kPrimary && !every_class_used_replicas)) {
     std::printf("RESULT: vacuous run (no reads, commits, faults or replica reads in a class)\n");
     return 2;

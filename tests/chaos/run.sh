@@ -19,7 +19,8 @@
 #   --pgpool MODE  readers connect through Pgpool-II (bench/pgpool.sh, PostgreSQL)
 #                  for side-by-side measurements: violations are reported, not
 #                  failed on.
-# CHECKER_ARGS go to the freshness checker (e.g. --faults pause_replay).
+# CHECKER_ARGS go to the freshness checker (e.g. --faults pause_replay,
+# --ryw-readers 2 --wait 50ms, --interval 250ms --classes c50ms).
 # Prints "N passed, M failed" last.
 #
 # Environment: LAGROUTER_BIN, FRESHNESS_CHECKER (default build/bin/...),
@@ -130,7 +131,8 @@ if [[ $recipe == new ]]; then
   [[ -n "$margin" ]] || { echo "chaos: no check_margin in examples/lagrouter.toml" >&2; exit 2; }
   config_args+=(--check-margin "$margin")
 fi
-"$CHECKER" --print-config "${config_args[@]}" >"$work/lagrouter.toml"
+# CHECKER_ARGS shape the config too (--interval).
+"$CHECKER" --print-config "${config_args[@]}" "${extra[@]}" >"$work/lagrouter.toml"
 
 "$BIN" --config "$work/lagrouter.toml" >"$work/lagrouter.log" 2>&1 &
 daemon_pid=$!

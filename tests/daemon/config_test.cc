@@ -170,6 +170,13 @@ TEST_F(ConfigTest, RejectsWithTheKeyNamed) {
       {"max_staleness = \"1h\"", "max_staleness = \"1h\"\ncheck_margin = \"-1s\"",
        "class.reports.check_margin"},
       {"[[cluster]]", "[[clusters]]", "clusters: unknown key"},
+      {"max_staleness = \"1h\"", "max_staleness = \"1h\"\nmax_wait = \"2s\"",
+       "class.reports.max_wait: must be at most on_demand.max_wait (1000 ms)"},
+      {"[[cluster]]", "[on_demand]\nmax_wait = \"1m\"\n[[cluster]]",
+       "on_demand.max_wait: must be at most 10s"},
+      {"[[cluster]]", "[on_demand]\nprobes_per_second = 0\n[[cluster]]",
+       "on_demand.probes_per_second"},
+      {"[[cluster]]", "[on_demand]\nrate = 5\n[[cluster]]", "on_demand.rate: unknown key"},
       {"address = \"127.0.0.1:8432\"", "address = [", "test.toml"},  // TOML syntax error
   };
   for (const auto& c : cases) {
@@ -309,6 +316,28 @@ TEST_F(ConfigTest, PasswordFileMustBePrivate) {
   auto ok = LoadConfigText(text, "t");
   ASSERT_TRUE(ok.ok()) << ok.error();
   EXPECT_EQ(ok->clusters[0].password, "file-secret");
+}
+
+TEST_F(ConfigTest, OnDemandWaitsAndTheirCap) {
+  std::string text = kValid;
+  auto replace = [&text](const std::string& from, const std::string& to) {
+    text.replace(text.find(from), from.size(), to);
+  };
+  replace("[[cluster]]", "[on_demand]\nmax_wait = \"200ms\"\nprobes_per_second = 40\n[[cluster]]");
+  replace("max_staleness = \"1h\"", "max_staleness = \"1h\"\nmax_wait = \"200ms\"");
+  auto cfg = LoadConfigText(text, "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  EXPECT_EQ(cfg->max_wait, std::chrono::milliseconds(200));
+  EXPECT_EQ(cfg->on_demand_probes_per_second, 40);
+  for (const auto& c : cfg->classes) {
+    EXPECT_EQ(c.max_wait,
+              c.name == "reports" ? std::chrono::milliseconds(200) : router::Duration::zero())
+        << c.name;
+  }
+  auto defaults = LoadConfigText(kValid, "test.toml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->max_wait, std::chrono::seconds(1));
+  EXPECT_EQ(defaults->on_demand_probes_per_second, 100);
 }
 
 }  // namespace

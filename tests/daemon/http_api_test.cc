@@ -99,6 +99,12 @@ TEST_F(HandleTest, RouteAndCheckAnswerTheSameBadInputTheSameWay) {
       {"unknown parameter", "cluster=shop&class=reports&colour=red", "/v1/check/shop/pg-a",
        "class=reports&colour=red", "bad_request"},
   };
+  for (const char* wait : {"wait=soon", "wait=-1s", "wait=50", "wait=1ms&wait=2ms"}) {
+    const auto route = t_.Get("/v1/route", std::string("cluster=shop&class=reports&") + wait);
+    EXPECT_EQ(route.status, 400) << wait;
+    EXPECT_EQ(Error(route), "bad_request") << wait;
+    EXPECT_NE(route.body.find("wait"), std::string::npos) << route.body;
+  }
   for (const auto& c : cases) {
     const auto route = t_.Get("/v1/route", c.route_query);
     const auto check = t_.Get(c.check_path, c.check_query);

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,6 +60,12 @@ class HttpServerTest : public ::testing::Test {
     port_ = o.port;
     auto server = HttpServer::Bind(o, [this](const HttpRequest& r) {
       ++requests_;
+      if (r.path == "/later" && r.deferrer != nullptr) {
+        // Answered by the test, from its own thread.
+        std::lock_guard<std::mutex> lock(parked_mu_);
+        parked_.push_back(r.deferrer->Defer());
+        return ApiResponse{500, "ignored once deferred", "text/plain"};
+      }
       std::string body = r.method + " " + r.path;
       for (const auto& [k, v] : r.params) body += " " + k + "=" + v;
       if (!r.authorization.empty()) body += " auth=" + r.authorization;
@@ -100,8 +107,24 @@ class HttpServerTest : public ::testing::Test {
     return fd;
   }
 
+  // Waits until `n` requests to /later are parked; takes them.
+  std::vector<std::unique_ptr<LaterReply>> TakeParked(size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(parked_mu_);
+        if (parked_.size() >= n || std::chrono::steady_clock::now() > deadline) {
+          return std::move(parked_);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
   int port_ = 0;
   std::atomic<int> requests_{0};
+  std::mutex parked_mu_;
+  std::vector<std::unique_ptr<LaterReply>> parked_;
   std::unique_ptr<HttpServer> server_;
 };
 
@@ -266,6 +289,68 @@ TEST_F(HttpServerTest, ASuccessorOnTheSameAddressTakesOverWithoutALostRequest) {
   EXPECT_EQ(failed.load(), 0) << ok.load() << " ok";
   EXPECT_GT(from_next.load(), 0);
   (*next)->Stop();
+}
+
+TEST_F(HttpServerTest, DeferredAnswersComeFromAnotherThreadAndOthersDoNotWait) {
+  std::vector<std::thread> clients;
+  std::vector<std::string> bodies(4);
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", port_);
+      c.set_read_timeout(5);
+      auto r = c.Get("/later");
+      bodies[static_cast<size_t>(i)] = r ? std::to_string(r->status) + " " + r->body : "failed";
+    });
+  }
+  auto parked = TakeParked(4);
+  ASSERT_EQ(parked.size(), 4u);
+  // Parked requests hold no loop: another client is answered meanwhile.
+  httplib::Client other("127.0.0.1", port_);
+  auto r = other.Get("/now");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "GET /now");
+  std::thread answerer([&] {
+    for (auto& later : parked) later->Send({200, "answered later", "text/plain"});
+  });
+  answerer.join();
+  for (auto& t : clients) t.join();
+  for (const auto& b : bodies) EXPECT_EQ(b, "200 answered later");
+}
+
+TEST_F(HttpServerTest, ADeferredAnswerNeverSentIsA500NotAHang) {
+  std::string body;
+  std::thread client([&] {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(5);
+    auto r = c.Get("/later");
+    body = r ? std::to_string(r->status) : "failed";
+  });
+  TakeParked(1).clear();  // dropped unsent
+  client.join();
+  EXPECT_EQ(body, "500");
+}
+
+TEST_F(HttpServerTest, ADeferredAnswerToAClientThatLeftOrAStoppedServerIsHarmless) {
+  const int fd = Connect();
+  ASSERT_GE(fd, 0);
+  const std::string req = "GET /later HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  auto gone = TakeParked(1);
+  ASSERT_EQ(gone.size(), 1u);
+  close(fd);  // the client leaves before its answer
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  gone[0]->Send({200, "nobody reads this", "text/plain"});
+
+  std::thread client([&] {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(2);
+    c.Get("/later");
+  });
+  auto stranded = TakeParked(1);
+  ASSERT_EQ(stranded.size(), 1u);
+  server_->Stop();                                     // its loops and connections are gone...
+  stranded[0]->Send({200, "too late", "text/plain"});  // ...so this is dropped
+  client.join();
 }
 
 TEST(HttpServerBind, ErrorsSayWhatFailed) {

@@ -178,6 +178,19 @@ TEST(Gate, HoldsBackAndReadmitsAfterSettle) {
   EXPECT_EQ(g.eligible_from, TimePoint::min());
 }
 
+TEST(Gate, SettleZeroTurnsHysteresisOff) {
+  // A 50 ms class probed every 250 ms: its bound passes the limit between
+  // any two probes. With settle 0 only the bound at request time decides.
+  auto cls = Class("tight", milliseconds(50));
+  cls.settle = Duration::zero();
+  Gate g;
+  UpdateRouteGate(g, cls, true, milliseconds(260), milliseconds(3), kNow);
+  EXPECT_FALSE(g.held);
+  EXPECT_EQ(g.eligible_from, TimePoint::min());
+  UpdateRouteGate(g, cls, false, milliseconds(900), milliseconds(900), kNow + milliseconds(250));
+  EXPECT_EQ(g.eligible_from, TimePoint::min()) << "unhealthy or stale: Explain says so itself";
+}
+
 TEST(Gate, ASpikeDuringSettleRestartsIt) {
   const auto cls = Class("second", seconds(1));
   Gate g;
