@@ -1,5 +1,6 @@
 #include "daemon/api_json.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -201,6 +202,31 @@ std::string CheckBody(const ClusterSnapshot& snap, size_t server, const router::
   return body;
 }
 
+namespace {
+
+// A discovering cluster's "discovery" object; null for listed members.
+json DiscoveryJson(const Config& config, const std::string& cluster, router::TimePoint now) {
+  const auto it = std::find_if(config.clusters.begin(), config.clusters.end(),
+                               [&](const ClusterConfig& c) { return c.name == cluster; });
+  if (it == config.clusters.end() || !it->discovery.enabled()) return json();
+  json d;
+  d["source"] = it->discovery.kind;
+  d["urls"] = it->discovery.urls;
+  if (it->discovery_board == nullptr) return d;
+  const auto st = it->discovery_board->Get();
+  d["state"] = DiscoveryStateName(st->state);
+  d["answered_by"] = st->source;
+  d["error"] = st->last_error;
+  d["members"] = st->members;
+  d["last_ok_age_ms"] = st->last_ok ? json(router::ToMillis(now - *st->last_ok)) : json();
+  d["polls"] = st->polls;
+  d["failed_polls"] = st->failed_polls;
+  d["member_changes"] = st->member_changes;
+  return d;
+}
+
+}  // namespace
+
 std::string StatusBody(const SnapshotSource& source, const Config& config,
                        const ClientConfig* client, router::TimePoint now, const Waits* waits) {
   auto class_visible = [client](const std::string& name) {
@@ -235,6 +261,7 @@ std::string StatusBody(const SnapshotSource& source, const Config& config,
     cj["primaries_claimed"] = view.primaries_claimed;
     cj["primary_problem"] = snap->primary_problem;
     cj["history"] = {{"latest_position", snap->history_latest}, {"entries", snap->history_size}};
+    cj["discovery"] = DiscoveryJson(config, view.name, now);
     uint64_t probes = 0;
     for (const auto& st : snap->status) probes += st.on_demand_probes;
     cj["on_demand"] = {{"waiting", waits != nullptr ? waits->waiting(ci) : 0}, {"probes", probes}};

@@ -1,5 +1,6 @@
 #include "daemon/app.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "daemon/discovery.h"
 #include "daemon/http_api.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
@@ -135,32 +137,16 @@ void LogConfiguration(const Config& config) {
   }
 }
 
-// SIGHUP: the new configuration replaces the running one only when it is
-// valid and its listener and first probe cycle are up; otherwise the running
-// one stays, and the log says why.
-void Reload(std::unique_ptr<Instance>& running, ProcessCounters& counters) {
-  const std::string& path = running->config->path;
-  auto loaded = LoadConfig(path);
-  if (!loaded) {
-    counters.reloads_rejected.fetch_add(1);
-    spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}", loaded.error());
-    return;
-  }
-  auto config = std::make_shared<const Config>(std::move(loaded).value());
-  const bool same_listener = config->listen_host == running->config->listen_host &&
-                             config->listen_port == running->config->listen_port;
-  if (!same_listener && PortInUse(config->listen_host, config->listen_port)) {
-    counters.reloads_rejected.fetch_add(1);
-    spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}:{} is in use",
-                  config->listen_host, config->listen_port);
-    return;
-  }
-  StartError error;
-  auto next = StartInstance(config, counters, &error, running.get());
+// Starts `config` beside the running instance and, once its first probe
+// cycle is done (bounded), swaps it in; the old one drains and stops. False
+// (and `error` says why) when it could not start: the running one stays.
+bool Replace(std::unique_ptr<Instance>& running, std::shared_ptr<const Config> config,
+             ProcessCounters& counters, std::string* error) {
+  StartError start_error;
+  auto next = StartInstance(config, counters, &start_error, running.get());
   if (!next) {
-    counters.reloads_rejected.fetch_add(1);
-    spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}", error.message);
-    return;
+    *error = start_error.message;
+    return false;
   }
   // Answer from real data at once: the old instance keeps serving while we
   // wait (bounded) for the first probe cycle.
@@ -169,14 +155,75 @@ void Reload(std::unique_ptr<Instance>& running, ProcessCounters& counters) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   Serve(*next);
-  // Applied once the new configuration serves; said before the old one goes
-  // (`path` belongs to it, and its drain takes a while).
-  counters.reloads_applied.fetch_add(1);
-  spdlog::info("SIGHUP: configuration reloaded from {}", path);
   // Destroys the old instance: it drains (answers what is under way), then
   // closes its connections; its clients reconnect to the new one.
-  running = std::move(next);
+  std::swap(running, next);
+  next.reset();
+  return true;
+}
+
+// SIGHUP: the new configuration replaces the running one only when it is
+// valid and its listener and first probe cycle are up; otherwise the running
+// one stays, and the log says why. Discovering clusters keep the members
+// they know (Discovery::Adopt).
+void Reload(std::unique_ptr<Instance>& running, Discovery& discovery, ProcessCounters& counters) {
+  const std::string path = running->config->path;
+  auto loaded = LoadConfig(path);
+  if (!loaded) {
+    counters.reloads_rejected.fetch_add(1);
+    spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}", loaded.error());
+    return;
+  }
+  const bool same_listener = loaded->listen_host == running->config->listen_host &&
+                             loaded->listen_port == running->config->listen_port;
+  if (!same_listener && PortInUse(loaded->listen_host, loaded->listen_port)) {
+    counters.reloads_rejected.fetch_add(1);
+    spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}:{} is in use",
+                  loaded->listen_host, loaded->listen_port);
+    return;
+  }
+  auto config = discovery.Adopt(std::move(loaded).value());
+  std::string error;
+  if (!Replace(running, config, counters, &error)) {
+    counters.reloads_rejected.fetch_add(1);
+    discovery.Adopt(*running->config);  // back to the running file's clusters
+    spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}", error);
+    return;
+  }
+  counters.reloads_applied.fetch_add(1);
+  spdlog::info("SIGHUP: configuration reloaded from {}", path);
   LogConfiguration(*running->config);
+}
+
+// True when every cluster of `a` has the same servers as in `b`.
+bool SameMemberSets(const Config& a, const Config& b) {
+  if (a.clusters.size() != b.clusters.size()) return false;
+  for (size_t i = 0; i < a.clusters.size(); ++i) {
+    if (!SameMembers(a.clusters[i].servers, b.clusters[i].servers)) return false;
+  }
+  return true;
+}
+
+// A discovering cluster's members changed: the members known now are probed
+// by a new instance beside the running one, exactly as on a reload (the
+// file is not re-read).
+void ApplyDiscovered(std::unique_ptr<Instance>& running, Discovery& discovery,
+                     ProcessCounters& counters) {
+  auto config = discovery.Current();
+  if (SameMemberSets(*config, *running->config)) return;
+  std::string error;
+  if (!Replace(running, config, counters, &error)) {
+    spdlog::error("discovery: cannot start probing the new members, keeping the old set: {}",
+                  error);
+    return;
+  }
+  for (const auto& c : running->config->clusters) {
+    if (!c.discovery.enabled()) continue;
+    std::string names;
+    for (const auto& s : c.servers) names += (names.empty() ? "" : ", ") + s.name;
+    spdlog::info("cluster={} discovery: probing {} members ({})", c.name, c.servers.size(),
+                 names.empty() ? "none" : names);
+  }
 }
 
 }  // namespace
@@ -189,6 +236,7 @@ int RunDaemon(std::shared_ptr<const Config> config) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);  // the discovery thread: a member set changed
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   // Every open connection is a descriptor: take the hard limit, not the
@@ -206,6 +254,10 @@ int RunDaemon(std::shared_ptr<const Config> config) {
                   config->listen_port);
     return ExitCode(StartError::Kind::kListen);
   }
+  // Discovering clusters are asked for their members once before the
+  // first probes start (bounded by discovery_timeout per URL).
+  Discovery discovery(FetchHttp());
+  config = discovery.Adopt(*config);
   StartError error;
   ProcessCounters counters;  // outlive every configuration
   auto running = StartInstance(config, counters, &error);
@@ -215,17 +267,24 @@ int RunDaemon(std::shared_ptr<const Config> config) {
   }
   Serve(*running);
   LogConfiguration(*config);
+  const pthread_t main_thread = pthread_self();
+  discovery.Start([main_thread] { pthread_kill(main_thread, SIGUSR1); });
 
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      Reload(running, counters);
+      Reload(running, discovery, counters);
+      continue;
+    }
+    if (sig == SIGUSR1) {
+      ApplyDiscovered(running, discovery, counters);
       continue;
     }
     spdlog::info("signal {}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
+  discovery.Stop();
   running.reset();  // stops accepting, drains (answers what is under way), stops the probes
   spdlog::info("stopped");
   return 0;

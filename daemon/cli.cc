@@ -174,7 +174,7 @@ void PrintStatus(const std::string& url, const nlohmann::json& status) {
 
   std::vector<Row> rows = {
       {"CLUSTER", "SERVER", "ROLE", "UP", "REPLICATING", "BOUND", "ELIGIBLE", "LAST ERROR"}};
-  std::vector<std::string> problems;
+  std::vector<std::string> problems, discovery;
   for (const auto& c : status["clusters"]) {
     if (!c.is_object() || !c.contains("servers") || !c["servers"].is_array()) continue;
     for (const auto& s : c["servers"]) {
@@ -182,9 +182,19 @@ void PrintStatus(const std::string& url, const nlohmann::json& status) {
     }
     const std::string problem = Str(c, "primary_problem");
     if (!problem.empty()) problems.push_back(Str(c, "name") + ": " + problem);
+    // Members from Patroni: say when the last known ones are kept.
+    if (c.contains("discovery") && c["discovery"].is_object()) {
+      const auto& d = c["discovery"];
+      const std::string state = Str(d, "state");
+      if (state != "ok") {
+        discovery.push_back(Str(c, "name") + ": " + Str(d, "source") + " " + state +
+                            ", keeping the last known members: " + Str(d, "error"));
+      }
+    }
   }
   PrintTable(rows);
   for (const auto& p : problems) std::printf("\nprimary problem in %s\n", p.c_str());
+  for (const auto& d : discovery) std::printf("\nmember discovery in %s\n", d.c_str());
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "daemon/discovery_status.h"
 #include "daemon/secret.h"
 #include "router/position.h"
 #include "router/router.h"
@@ -21,6 +22,18 @@ struct ServerConfig {
   uint32_t weight = 1;
 };
 
+// Where a cluster's members come from: listed ([[cluster.server]]), or the
+// HA manager (discovery = "patroni": GET /cluster of its REST API). Only the
+// members come from the manager; roles always come from probing.
+struct DiscoveryConfig {
+  std::string kind;               // "" (listed) or "patroni"
+  std::vector<std::string> urls;  // patroni_urls: "http://host:port", tried in order
+  router::Duration interval = std::chrono::seconds(1);
+  router::Duration timeout = std::chrono::seconds(1);
+
+  bool enabled() const { return !kind.empty(); }
+};
+
 struct ClusterConfig {
   std::string name;
   router::Engine engine = router::Engine::kPostgres;
@@ -31,7 +44,13 @@ struct ClusterConfig {
   std::string password;       // set by ResolveConfig
   std::string database;       // postgres: dbname
   std::string sslmode, sslrootcert, sslcert, sslkey;
+  // Listed, or (with discovery) the members discovered when this
+  // configuration was started.
   std::vector<ServerConfig> servers;
+  DiscoveryConfig discovery;
+  // With discovery: what it last saw (shared with the discovery thread;
+  // outlives reloads). Null for listed members and in parsed-only configs.
+  std::shared_ptr<DiscoveryBoard> discovery_board;
 };
 
 // An application allowed to call the API ([[client]]). `clusters` and

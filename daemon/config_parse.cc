@@ -135,10 +135,83 @@ void LoadSsl(const Table& c, const std::string& w, ClusterConfig& out) {
   out.sslkey = GetString(c, w, "sslkey", false);
 }
 
+// patroni_urls entries: "http://host:port" with an optional path prefix.
+void CheckPatroniUrl(const std::string& key, const std::string& url) {
+  const std::string scheme = "http://";
+  if (url.rfind("https://", 0) == 0) {
+    Fail(key,
+         "'" + url + "': https is not supported for Patroni yet; use http:// on a trusted network");
+  }
+  if (url.rfind(scheme, 0) != 0) {
+    Fail(key, "'" + url +
+                  "' must be an http:// URL of Patroni's REST API, e.g. \"http://10.0.0.5:8008\"");
+  }
+  const std::string rest = url.substr(scheme.size());
+  const std::string authority = rest.substr(0, rest.find('/'));
+  const auto colon = authority.rfind(':');
+  int port = 0;
+  if (authority.empty() || colon == 0 || authority.find('@') != std::string::npos ||
+      (colon != std::string::npos &&
+       (std::from_chars(authority.data() + colon + 1, authority.data() + authority.size(), port)
+                .ptr != authority.data() + authority.size() ||
+        port < 1 || port > 65535))) {
+    Fail(key, "'" + url + "' must be http://host[:port][/path], e.g. \"http://10.0.0.5:8008\"");
+  }
+}
+
+// discovery = "patroni" with patroni_urls; the other discovery keys need it.
+void LoadDiscovery(const Table& c, const std::string& w, ClusterConfig& out) {
+  DiscoveryConfig& d = out.discovery;
+  d.kind = GetString(c, w, "discovery", false);
+  if (d.kind.empty()) {
+    for (const char* key : {"patroni_urls", "discovery_interval", "discovery_timeout"}) {
+      if (Find(c, key) != nullptr) Fail(w + "." + key, "needs discovery = \"patroni\"");
+    }
+    return;
+  }
+  if (d.kind != "patroni") {
+    Fail(w + ".discovery", "'" + d.kind + "' is not a member source (known: patroni)");
+  }
+  if (Find(c, "server") != nullptr) {
+    Fail(w + ".server",
+         "members come from Patroni with discovery = \"patroni\"; remove the "
+         "[[cluster.server]] entries, or remove discovery to list them");
+  }
+  const Table* urls = Find(c, "patroni_urls");
+  if (urls == nullptr || !urls->is_array() || urls->as_array().empty()) {
+    Fail(w + ".patroni_urls",
+         "discovery = \"patroni\" needs a list of Patroni REST URLs, e.g. "
+         "[\"http://10.0.0.5:8008\", \"http://10.0.0.6:8008\"]");
+  }
+  for (size_t i = 0; i < urls->as_array().size(); ++i) {
+    const Table& u = urls->as_array()[i];
+    const std::string key = w + ".patroni_urls[" + std::to_string(i) + "]";
+    if (!u.is_string()) Fail(key, "must be a string");
+    std::string url = u.as_string().str;
+    CheckPatroniUrl(key, url);
+    while (url.size() > 1 && url.back() == '/') url.pop_back();
+    if (std::find(d.urls.begin(), d.urls.end(), url) != d.urls.end()) {
+      Fail(key, "duplicate URL '" + url + "'");
+    }
+    d.urls.push_back(std::move(url));
+  }
+  d.interval = GetDuration(c, w, "discovery_interval", d.interval);
+  d.timeout = GetDuration(c, w, "discovery_timeout", d.timeout);
+  if (d.interval < std::chrono::milliseconds(100)) {
+    Fail(w + ".discovery_interval", "must be at least 100ms");
+  }
+  if (d.timeout < std::chrono::milliseconds(10) || d.timeout > std::chrono::seconds(60)) {
+    Fail(w + ".discovery_timeout", "must be between 10ms and 60s");
+  }
+}
+
 void LoadServers(const Table& c, const std::string& w, ClusterConfig& out) {
+  if (out.discovery.enabled()) return;  // filled in by discovery at run time
   const Table* servers = Find(c, "server");
   if (servers == nullptr || !servers->is_array() || servers->as_array().empty()) {
-    Fail(w + ".server", "a cluster needs at least one [[cluster.server]]");
+    Fail(w + ".server",
+         "a cluster needs at least one [[cluster.server]], or discovery = \"patroni\" with "
+         "patroni_urls");
   }
   std::set<std::string> names;
   for (size_t i = 0; i < servers->as_array().size(); ++i) {
@@ -162,7 +235,8 @@ void LoadCluster(const Table& c, const std::string& where, ClusterConfig& out) {
   if (!c.is_table()) Fail(where, "must be a table ([[cluster]])");
   CheckKeys(c, where,
             {"name", "engine", "user", "password", "password_env", "password_file", "database",
-             "sslmode", "sslrootcert", "sslcert", "sslkey", "server"});
+             "sslmode", "sslrootcert", "sslcert", "sslkey", "server", "discovery", "patroni_urls",
+             "discovery_interval", "discovery_timeout"});
   out.name = GetString(c, where, "name", true);
   RequireValidName(where + ".name", out.name);
   const std::string w = "cluster." + out.name;
@@ -179,6 +253,7 @@ void LoadCluster(const Table& c, const std::string& where, ClusterConfig& out) {
   out.database =
       GetString(c, w, "database", false, out.engine == router::Engine::kPostgres ? "postgres" : "");
   LoadSsl(c, w, out);
+  LoadDiscovery(c, w, out);
   LoadServers(c, w, out);
 }
 

@@ -330,8 +330,41 @@ std::vector<MetricFamily> Metrics::ProcessFamilies() const {
                                "Connections the API could not accept (out of file descriptors, "
                                "most likely); accepting pauses 100 ms after each.");
   Add(accept_errors, {}, static_cast<double>(process_.accept_errors.load()));
-  return {std::move(max_staleness), std::move(build), std::move(reloads), std::move(accept_errors),
-          RouteDuration()};
+  std::vector<MetricFamily> out = {std::move(max_staleness), std::move(build), std::move(reloads),
+                                   std::move(accept_errors), RouteDuration()};
+  for (auto& f : DiscoveryFamilies()) out.push_back(std::move(f));
+  return out;
+}
+
+// Member discovery (clusters with discovery = "patroni"): what it last saw.
+// Its counters live as long as the process, like the reload counters.
+std::vector<MetricFamily> Metrics::DiscoveryFamilies() const {
+  auto ok = Gauge("lagrouter_discovery_ok",
+                  "1 when the HA manager's last answer listed the cluster's members completely; "
+                  "0 while the last known members are kept (manager unreachable or answering "
+                  "partly).");
+  auto members = Gauge("lagrouter_discovery_members", "Members of the cluster lagrouter probes.");
+  auto last_ok = Gauge("lagrouter_discovery_last_success_timestamp_seconds",
+                       "Unix time of the HA manager's last complete answer.");
+  auto failed = Counter("lagrouter_discovery_failed_polls_total",
+                        "Polls of the HA manager that got no complete member list.");
+  auto changes = Counter("lagrouter_discovery_member_changes_total",
+                         "Member-set changes applied since start (members added, removed, moved).");
+  for (const auto& c : config_.clusters) {
+    if (c.discovery_board == nullptr) continue;
+    const auto st = c.discovery_board->Get();
+    const std::vector<ClientMetric::Label> l = {{"cluster", c.name}};
+    Add(ok, l, st->state == DiscoveryState::kOk ? 1 : 0);
+    Add(members, l, static_cast<double>(st->members.size()));
+    if (st->last_ok_wall) {
+      Add(last_ok, l, std::chrono::duration<double>(st->last_ok_wall->time_since_epoch()).count());
+    }
+    Add(failed, l, static_cast<double>(st->failed_polls));
+    Add(changes, l, static_cast<double>(st->member_changes));
+  }
+  if (ok.metric.empty()) return {};
+  return {std::move(ok), std::move(members), std::move(last_ok), std::move(failed),
+          std::move(changes)};
 }
 
 std::string Metrics::Render(const SnapshotSource& source) const {

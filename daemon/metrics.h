@@ -74,6 +74,7 @@ class Metrics {
  private:
   prometheus::MetricFamily RouteDuration() const;
   std::vector<prometheus::MetricFamily> ProcessFamilies() const;
+  std::vector<prometheus::MetricFamily> DiscoveryFamilies() const;
 
   const Config& config_;
   const ProcessCounters& process_;

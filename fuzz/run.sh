@@ -9,7 +9,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-20}"
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "usage: fuzz/run.sh [SECONDS]" >&2; exit 2; }
 build="$REPO/build-fuzz"
-targets=(fuzz_route fuzz_position fuzz_config)
+targets=(fuzz_route fuzz_position fuzz_config fuzz_patroni)
 
 # -O1 -g1, as libFuzzer's documentation builds targets: -O2 -g compiles much
 # slower (see scripts/build.sh).

@@ -14,6 +14,8 @@ PACKAGES=(
   # servers and tools for the demo and the tests
   postgresql-15 postgresql-client-15 mariadb-server mariadb-client
   prometheus prometheus-alertmanager haproxy iptables iproute2
+  # a PostgreSQL HA stack for the Patroni tests (scripts/patroni-cluster.sh)
+  patroni etcd-server
   curl jq python3 shellcheck wrk procps openssl chromium util-linux
   # the Python client (clients/python) and its tests; the OpenAPI checks
   python3-psycopg python3-pymysql python3-pytest python3-pip python3-setuptools

@@ -3,7 +3,7 @@
 #   1. installs the Debian packages (scripts/install-deps.sh),
 #   2. builds (scripts/build.sh) and runs the unit tests,
 #   3. runs the libFuzzer targets for a bounded time (fuzz/run.sh, ~15 s each),
-#   4. starts the local PostgreSQL and MariaDB clusters (the project's scripts),
+#   4. starts the local PostgreSQL and MariaDB clusters and the Patroni cluster (the project's scripts),
 #   5. runs the integration, end-to-end and chaos tests against them (ctest; the
 #      chaos tests start isolated clusters of their own, tests/chaos/run.sh),
 #   6. runs the unit tests again under ASan+UBSan and under TSan.
@@ -51,6 +51,7 @@ trap cleanup EXIT
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_open "${LAGROUTER_PG_BASE_PORT:-5441}" || stop_clusters+=(pg)
 port_open "${LAGROUTER_MYSQL_BASE_PORT:-3407}" || stop_clusters+=(mariadb)
+port_open "${LAGROUTER_PATRONI_PG_PORT:-5481}" || stop_clusters+=(patroni)
 
 step "unit tests"
 run_ctest unit --test-dir build -L unit -j "$jobs"
@@ -61,12 +62,13 @@ if ! fuzz/run.sh "$fuzz_seconds"; then
   echo "FAILED: fuzz" >&2
   exit 1
 fi
-passed=$((passed + 3))
-summary+=("fuzz: 3 targets x ${fuzz_seconds}s passed;")
+passed=$((passed + 4))
+summary+=("fuzz: 4 targets x ${fuzz_seconds}s passed;")
 
 step "servers"
 scripts/pg-cluster.sh start
 scripts/mariadb-cluster.sh start
+scripts/patroni-cluster.sh start
 
 step "integration, end-to-end and chaos tests (real servers)"
 run_ctest "integration, e2e, chaos" --test-dir build -LE unit

@@ -148,7 +148,7 @@ contract = {
     "lagrouter_class_max_staleness_seconds", "lagrouter_cluster_primaries",
     "lagrouter_build_info",
     # Beyond the design's list, documented in docs/operations.md:
-    "lagrouter_http_accept_errors_total",
+    "lagrouter_http_accept_errors_total", "lagrouter_discovery_ok",
 }
 out = subprocess.run([repo + "/tests/alerts/dashboard_queries.sh", "--list"],
                      capture_output=True, text=True, check=True).stdout

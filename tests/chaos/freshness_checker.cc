@@ -16,6 +16,21 @@
 // switchover, see PgSwitchover). The writer follows the primary through the
 // daemon's answer for a 0 s class.
 //
+// Patroni (--patroni-urls, with scripts/patroni-cluster.sh as --script): the
+// daemon discovers the members from Patroni, and the faults are Patroni's own
+// automatic failovers (patroni_failover: kill -9 of the leader's postmaster)
+// and switchovers (patroni_switchover). For each, the checker times the
+// promotion (the first moment a new leader answers pg_is_in_recovery() =
+// false, polled every 5 ms) and the first /v1/route answer for the 0 s class
+// that names it, and counts 0 s answers naming the old leader after that.
+//
+// Lost writes: an asynchronous failover can lose commits that had returned on
+// the old leader. At the end the checker reads every id from the final
+// primary; an id whose commit returned but is absent there was lost. A read
+// that misses commits is a routing violation only when one of the commits it
+// misses survived; a read that misses lost commits only is reported apart
+// ("reads missing lost commits only"): it saw all of the history that exists.
+//
 // How readers reach a server (--path):
 //   route    ask /v1/route, then read on the server it names (the default)
 //   listen   connect to a listener per class (--listen CLASS=PORT: HAProxy,
@@ -63,6 +78,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -94,15 +110,17 @@ const char* PathName(Path p) {
   return "?";
 }
 
-const std::vector<std::string> kFaultKinds = {"pause_replay", "stop_replication", "kill_replica",
-                                              "kill_primary", "hang_replica",     "failover"};
+const std::vector<std::string> kFaultKinds = {
+    "pause_replay", "stop_replication", "kill_replica",     "kill_primary",      "hang_replica",
+    "failover",     "stall_replay",     "patroni_failover", "patroni_switchover"};
 
 struct Options {
   bool postgres = true;
   int seconds = 45;
   int daemon_port = 0;  // required
   int base_port = 5461;
-  std::string script;  // scripts/pg-cluster.sh or scripts/mariadb-cluster.sh
+  std::string script;  // scripts/pg-cluster.sh, mariadb-cluster.sh or patroni-cluster.sh
+  std::vector<std::string> patroni_urls;  // set: the daemon discovers members from Patroni
   Path path = Path::kRoute;
   std::map<std::string, int> listen;  // class -> listener port (Path::kListen)
   std::vector<std::string> classes;   // --classes: read in these only (default: all)
@@ -115,6 +133,7 @@ struct Options {
   int write_pause_ms = 2;  // the writer's pause between commits (long: an idle primary)
   bool print_config = false;
   int readers = 4;
+  int min_faults = 0;  // run past --seconds until this many faults were injected
   uint64_t seed = 0;
 };
 
@@ -126,12 +145,14 @@ void Usage() {
                "         [--client-reader tests/chaos/client_reader.py] (with --path client)\n"
                "         [--listen CLASS=PORT]... [--classes CLASS,...] [--faults KIND,...]\n"
                "         [--wait DURATION] [--ryw-readers N] [--write-pause MS]\n"
+               "         [--patroni-urls URL,...] [--min-faults N]\n"
                "       freshness_checker --print-config --engine E --base-port P --daemon-port P\n"
                "         [--check-margin DURATION] [--interval DURATION]\n"
                "         (prints the daemon's configuration for the cluster)\n"
                "classes: c300ms c1s c10s (the default), c50ms (settle 0s: use --wait)\n"
                "faults: pause_replay stop_replication kill_replica\n"
-               "         kill_primary hang_replica failover\n");
+               "         kill_primary hang_replica failover stall_replay; with --patroni-urls:\n"
+               "         patroni_failover patroni_switchover\n");
 }
 
 std::vector<std::string> SplitComma(const std::string& text) {
@@ -200,6 +221,11 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
       if (o.classes.empty()) return std::nullopt;
     } else if (a == "--client-reader") {
       o.client_reader = next();
+    } else if (a == "--min-faults") {
+      o.min_faults = std::atoi(next().c_str());
+    } else if (a == "--patroni-urls") {
+      o.patroni_urls = SplitComma(next());
+      if (o.patroni_urls.empty()) return std::nullopt;
     } else if (a == "--check-margin") {
       o.check_margin = next();
     } else if (a == "--interval") {
@@ -335,6 +361,12 @@ class CommitLog {
     std::lock_guard lock(mu_);
     return entries_.size();
   }
+  std::vector<int64_t> Ids() const {
+    std::lock_guard lock(mu_);
+    std::vector<int64_t> ids;
+    for (const auto& e : entries_) ids.push_back(e.id);
+    return ids;
+  }
 
  private:
   struct Entry {
@@ -414,10 +446,17 @@ std::optional<Topology> CurrentTopology(const Options& o) {
 // writer follows, and the readers' classes; with --check-margin, the 1 s and
 // 10 s classes carry it (a load balancer's checks poll them).
 std::string DaemonConfig(const Options& o) {
+  ClusterSpec cluster = o.postgres ? PgShop(o.base_port) : MariaDbShop("shop", o.base_port);
+  if (!o.patroni_urls.empty()) {
+    cluster = ClusterSpec("shop", "postgres");
+    cluster.Set("discovery", "patroni")
+        .Set("patroni_urls", o.patroni_urls)
+        .Set("discovery_interval", "500ms");
+  }
   ConfigText config;
   config.Listen(o.daemon_port)
       .Probe(o.interval, "500ms")
-      .Cluster(o.postgres ? PgShop(o.base_port) : MariaDbShop("shop", o.base_port))
+      .Cluster(cluster)
       .Class("primary", "0s")
       .Class("c50ms", "50ms")
       .ClassSet("c50ms", "settle", "0s")
@@ -444,6 +483,8 @@ const std::array<const char*, kOutcomes> kOutcomeNames = {"replica", "primary", 
 
 struct Violation {
   std::string cls, server;
+  Clock::time_point sent;
+  int64_t class_ms;
   double at_s;
   int64_t required, seen, bound_ms;
   int64_t missed_age_ms;  // the missed commit had returned this long before the request
@@ -455,8 +496,13 @@ struct Stats {
   std::atomic<uint64_t> commits{0}, write_errors{0};
   std::mutex mu;
   std::map<std::string, int> faults, inject_failed, heal_failed;
+  std::vector<Violation> suspects;  // reads that missed commits: violations or lost writes
   std::vector<Violation> violations;
-  uint64_t violation_count = 0;
+  uint64_t violation_count = 0, lost_write_reads = 0, suspects_dropped = 0;
+  // Patroni failovers: ms from the kill to the promotion, and from the
+  // promotion to the first route naming the new leader.
+  std::vector<int64_t> promote_ms, route_after_promote_ms, kill_to_route_ms;
+  uint64_t routes_to_demoted = 0;
   int64_t worst_excess_ms = 0;
   std::vector<int64_t> read_us;  // time to choose the server and read, per successful read
   // Read-your-writes readers: reads made, on replicas, missing their own
@@ -517,12 +563,22 @@ class Checker {
     return rc == 0;
   }
   bool Sql(int node, const std::string& sql, std::string* out = nullptr) {
-    return Script("sql " + std::to_string(node) + " " + ShellQuote(sql), out);
+    // scripts/patroni-cluster.sh numbers its members from 1 (pt1 on the base port).
+    const int script_node = o_.patroni_urls.empty() ? node : node + 1;
+    return Script("sql " + std::to_string(script_node) + " " + ShellQuote(sql), out);
   }
   std::vector<pid_t> ServerPids(int node);
   bool WaitGone(pid_t pid);
   bool RestartNode(int node);
   bool PgSwitchover(int old_primary, int new_primary, int other);
+  // Patroni: kill -9 the leader's postmaster (or switch over), time the
+  // promotion and the route, heal when the old leader streams again.
+  bool PatroniFailover(bool switchover, std::function<bool()>* heal);
+  // Commits that returned but are absent from the final primary; nullopt
+  // when they could not be read.
+  std::optional<std::set<int64_t>> LostCommits();
+  // Sorts the suspects into violations and reads that missed lost commits only.
+  void Classify(const std::set<int64_t>& lost);
 
   // One fault: inject, hold, heal. False when the heal failed.
   void Inject(const std::string& kind, int node);
@@ -676,6 +732,8 @@ void Checker::Judge(size_t k, Clock::time_point sent, int64_t seen, const std::s
     // commit's return, which the class allows to be max_staleness old.
     const auto missed = log_.ReturnedAt(seen + 1).value_or(returned);
     Violation v;
+    v.sent = sent;
+    v.class_ms = kClassMs[k];
     v.cls = kClasses[k];
     v.server = server + (port > 0 ? " (port " + std::to_string(port) + ")" : "");
     v.at_s = std::chrono::duration<double>(sent - kStart).count();
@@ -685,10 +743,13 @@ void Checker::Judge(size_t k, Clock::time_point sent, int64_t seen, const std::s
     v.missed_age_ms = std::chrono::duration_cast<milliseconds>(sent - returned).count();
     v.excess_ms =
         std::chrono::ceil<milliseconds>(sent - missed - milliseconds(kClassMs[k])).count();
+    // Classified at the end, once the lost commits are known.
     std::lock_guard lock(stats_.mu);
-    stats_.violation_count++;
-    stats_.worst_excess_ms = std::max(stats_.worst_excess_ms, v.excess_ms);
-    if (stats_.violations.size() < 20) stats_.violations.push_back(v);
+    if (stats_.suspects.size() < 1000000) {
+      stats_.suspects.push_back(v);
+    } else {
+      stats_.suspects_dropped++;  // counted as violations
+    }
   }
 }
 
@@ -870,7 +931,10 @@ std::vector<pid_t> Checker::ServerPids(int node) {
   std::vector<pid_t> pids;
   std::ifstream in;
   if (o_.postgres) {
-    in.open(data_dir_ + "/pg-" + std::string(1, static_cast<char>('a' + node)) + "/postmaster.pid");
+    in.open(data_dir_ +
+            (o_.patroni_urls.empty() ? "/pg-" + std::string(1, static_cast<char>('a' + node))
+                                     : "/pt" + std::to_string(node + 1)) +
+            "/postmaster.pid");
   } else {
     in.open(data_dir_ + "/n" + std::to_string(node) + "/mariadbd.pid");
   }
@@ -982,6 +1046,23 @@ void Checker::Inject(const std::string& kind, int node) {
       injected = kill(pids[0], SIGKILL) == 0 && WaitGone(pids[0]);
     }
     heal = [this, node] { return RestartNode(node); };
+  } else if (kind == "stall_replay") {
+    // Replay stuck while the replica keeps answering and receiving WAL (as
+    // behind a query conflicting with replay, up to max_standby_streaming_delay):
+    // SIGSTOP of the startup process alone. Unlike pg_wal_replay_pause(),
+    // which Patroni resumes by itself on PostgreSQL 14+, Patroni leaves it be.
+    std::vector<pid_t> startup;
+    for (pid_t p : ServerPids(node)) {
+      std::ifstream cmd("/proc/" + std::to_string(p) + "/cmdline");
+      std::string text;
+      std::getline(cmd, text, '\0');
+      if (text.find("startup") != std::string::npos) startup.push_back(p);
+    }
+    for (pid_t p : startup) injected = kill(p, SIGSTOP) == 0 || injected;
+    heal = [startup] {
+      for (pid_t p : startup) kill(p, SIGCONT);
+      return true;
+    };
   } else if (kind == "hang_replica") {
     const auto pids = ServerPids(node);
     for (pid_t p : pids) injected = kill(p, SIGSTOP) == 0 || injected;
@@ -990,6 +1071,8 @@ void Checker::Inject(const std::string& kind, int node) {
       for (pid_t p : ServerPids(node)) kill(p, SIGCONT);  // any child forked since
       return true;
     };
+  } else if (kind == "patroni_failover" || kind == "patroni_switchover") {
+    injected = PatroniFailover(kind == "patroni_switchover", &heal);
   } else if (kind == "failover") {
     const auto topo = CurrentTopology(o_);
     if (topo && topo->primary != node) {
@@ -1033,6 +1116,156 @@ void Checker::Inject(const std::string& kind, int node) {
   }
 }
 
+bool Checker::PatroniFailover(bool switchover, std::function<bool()>* heal) {
+  const auto topo = CurrentTopology(o_);
+  if (!topo) return false;
+  const int old_node = topo->primary;
+  const std::string old_name = "pt" + std::to_string(old_node + 1);
+  // Connections to the other members, to see the promotion happen; (re)opened
+  // as needed (a member that just rejoined may not accept connections yet).
+  std::map<int, std::unique_ptr<SqlConn>> others;
+  for (int node : topo->replicas) others[node] = nullptr;
+  const auto connect = [this](int node) {
+    PgOptions po;
+    po.connect_timeout_s = 1;
+    po.query_timeout_s = 1;
+    po.application_name = "";
+    auto c = std::make_unique<PgConn>(o_.base_port + node, "lagrouter", "postgres", po);
+    return c->ok() ? std::move(c) : nullptr;
+  };
+  for (auto& [node, c] : others) c = connect(node);
+  const auto killed = Clock::now();
+  std::string out;
+  std::thread switcher;
+  if (switchover) {
+    // patronictl waits for the switchover: run it beside the timing loop.
+    switcher = std::thread([this] { Script("switchover"); });
+  } else if (!Script("kill-leader", &out) || out != old_name) {
+    Log("kill-leader killed '%s', expected %s", out.c_str(), old_name.c_str());
+    return false;
+  }
+  HttpClient client(o_.daemon_port, Http());
+  std::optional<Clock::time_point> promoted, routed;
+  int new_node = -1;
+  const auto deadline = killed + std::chrono::seconds(60);
+  while ((!promoted || !routed) && Clock::now() < deadline) {
+    if (!promoted) {
+      for (auto& [node, c] : others) {
+        if (c == nullptr && (c = connect(node)) == nullptr) continue;
+        std::string value, error;
+        if (!c->TryQuery("SELECT pg_is_in_recovery()", &value, &error)) {
+          c.reset();
+        } else if (value == "f") {
+          promoted = Clock::now();
+          new_node = node;
+          break;
+        }
+      }
+    }
+    const Route r = AskRoute(client, "primary");
+    if (r.status == 200 && promoted && r.port == o_.base_port + new_node && !routed) {
+      routed = Clock::now();
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  if (switcher.joinable()) switcher.join();
+  if (!promoted || !routed) {
+    Log("%s: no promotion routed within 60 s", switchover ? "switchover" : "failover");
+    return false;
+  }
+  const auto ms = [](Clock::duration d) {
+    return std::chrono::duration_cast<milliseconds>(d).count();
+  };
+  Log("%s: %s -> pt%d promoted %lld ms after the %s, routed %lld ms after the promotion",
+      switchover ? "switchover" : "failover", old_name.c_str(), new_node + 1,
+      static_cast<long long>(ms(*promoted - killed)), switchover ? "request" : "kill",
+      static_cast<long long>(ms(*routed - *promoted)));
+  {
+    std::lock_guard lock(stats_.mu);
+    if (!switchover) {
+      stats_.promote_ms.push_back(ms(*promoted - killed));
+      stats_.route_after_promote_ms.push_back(ms(*routed - *promoted));
+      stats_.kill_to_route_ms.push_back(ms(*routed - killed));
+    }
+  }
+  // Healed when the old leader streams from the new one; meanwhile no 0 s
+  // route may name the old leader (demoted, restarting as a replica).
+  *heal = [this, old_node, old_name] {
+    HttpClient client(o_.daemon_port, Http());
+    std::atomic<bool> done{false};
+    std::thread watcher([&] {
+      while (!done.load()) {
+        const Route r = AskRoute(client, "primary");
+        if (r.status == 200 && r.port == o_.base_port + old_node) {
+          std::lock_guard lock(stats_.mu);
+          stats_.routes_to_demoted++;
+        }
+        std::this_thread::sleep_for(milliseconds(5));
+      }
+    });
+    const bool ok = Script("wait-streaming " + std::to_string(old_node + 1));
+    done = true;
+    watcher.join();
+    if (!ok) Log("%s did not stream again", old_name.c_str());
+    return ok;
+  };
+  return true;
+}
+
+std::optional<std::set<int64_t>> Checker::LostCommits() {
+  std::set<int64_t> lost;
+  if (!o_.postgres) return lost;  // MariaDB runs fail over cleanly (promote/repoint)
+  std::optional<Topology> topo;
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (!(topo = CurrentTopology(o_)) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  if (!topo) return std::nullopt;
+  std::string error, value;
+  auto db = pool_.Acquire(o_.base_port + topo->primary, &error);
+  if (db == nullptr ||
+      !db->TryQuery("SELECT COALESCE(string_agg(id::text, ',' ORDER BY id), '') FROM seq WHERE id "
+                    "> " +
+                        std::to_string(start_id_.load()),
+                    &value, &error)) {
+    Log("cannot read the ids on the final primary: %s", error.c_str());
+    return std::nullopt;
+  }
+  std::set<int64_t> present;
+  for (const auto& id : SplitComma(value)) present.insert(std::strtoll(id.c_str(), nullptr, 10));
+  for (int64_t id : log_.Ids()) {
+    if (present.count(id) == 0) lost.insert(id);
+  }
+  return lost;
+}
+
+void Checker::Classify(const std::set<int64_t>& lost) {
+  std::lock_guard lock(stats_.mu);
+  stats_.violation_count = stats_.suspects_dropped;
+  for (auto v : stats_.suspects) {
+    // The oldest missed commit that survived, if any.
+    int64_t first_survivor = 0;
+    for (int64_t id = v.seen + 1; id <= v.required; ++id) {
+      if (lost.count(id) == 0) {
+        first_survivor = id;
+        break;
+      }
+    }
+    if (first_survivor == 0) {
+      stats_.lost_write_reads++;
+      continue;
+    }
+    const auto missed = log_.ReturnedAt(first_survivor);
+    if (missed) {
+      v.excess_ms =
+          std::chrono::ceil<milliseconds>(v.sent - *missed - milliseconds(v.class_ms)).count();
+    }
+    stats_.violation_count++;
+    stats_.worst_excess_ms = std::max(stats_.worst_excess_ms, v.excess_ms);
+    if (stats_.violations.size() < 20) stats_.violations.push_back(v);
+  }
+}
+
 void Checker::Faults() {
   const std::vector<std::string>& kinds = o_.faults;
   const bool pauses = std::find(kinds.begin(), kinds.end(), "pause_replay") != kinds.end();
@@ -1059,7 +1292,9 @@ void Checker::Faults() {
 
 int Checker::Run() {
   // Where the cluster keeps its data (pid files), from the script itself.
-  const std::string key = o_.postgres ? "LAGROUTER_PG_DIR" : "LAGROUTER_MARIADB_DIR";
+  const std::string key = !o_.patroni_urls.empty() ? "PATRONI_DIR"
+                          : o_.postgres            ? "LAGROUTER_PG_DIR"
+                                                   : "LAGROUTER_MARIADB_DIR";
   data_dir_ = ScriptEnv(o_.script, key);
   if (data_dir_.empty()) {
     Log("no %s in the output of '%s env'", key.c_str(), o_.script.c_str());
@@ -1130,11 +1365,28 @@ int Checker::Run() {
   std::thread faults([this] { Faults(); });
 
   std::this_thread::sleep_for(std::chrono::seconds(o_.seconds));
+  const auto injected = [this] {
+    std::lock_guard lock(stats_.mu);
+    int n = 0;
+    for (const auto& [kind, count] : stats_.faults) n += count;
+    return n;
+  };
+  // A failover cycle (kill, promotion, rejoin) takes ~15 s here: allow 30 s each.
+  const auto give_up = Clock::now() + std::chrono::seconds(o_.seconds + 30 * o_.min_faults);
+  while (injected() < o_.min_faults && Clock::now() < give_up) {
+    std::this_thread::sleep_for(milliseconds(100));
+  }
   faults_stop_ = true;
   faults.join();  // heals the fault in progress
   stop_ = true;
   writer.join();
   for (auto& t : readers) t.join();
+  const auto lost = LostCommits();
+  if (!lost) {
+    std::printf("RESULT: error (the ids on the final primary could not be read)\n");
+    return 2;
+  }
+  Classify(*lost);
 
   // Report.
   std::printf("\n== freshness checker report (%s, path %s, %d s)\n",
@@ -1169,6 +1421,28 @@ int Checker::Run() {
   for (const auto& [kind, n] : stats_.heal_failed) {
     std::printf("fault could not be healed: %s x%d\n", kind.c_str(), n);
     heal_failed += n;
+  }
+  if (!lost->empty()) {
+    std::printf("commits lost by failovers: %zu (ids %lld-%lld), absent from the final primary\n",
+                lost->size(), static_cast<long long>(*lost->begin()),
+                static_cast<long long>(*lost->rbegin()));
+  }
+  std::printf("reads missing lost commits only (not routing violations): %llu\n",
+              static_cast<unsigned long long>(stats_.lost_write_reads));
+  if (!stats_.promote_ms.empty()) {
+    std::printf(
+        "patroni failovers: %zu; kill -> promoted ms: p50 %lld max %lld; promoted -> "
+        "routed ms: p50 %lld max %lld; kill -> routed ms: p50 %lld max %lld\n",
+        stats_.promote_ms.size(), static_cast<long long>(Percentile(stats_.promote_ms, 50)),
+        static_cast<long long>(Percentile(stats_.promote_ms, 100)),
+        static_cast<long long>(Percentile(stats_.route_after_promote_ms, 50)),
+        static_cast<long long>(Percentile(stats_.route_after_promote_ms, 100)),
+        static_cast<long long>(Percentile(stats_.kill_to_route_ms, 50)),
+        static_cast<long long>(Percentile(stats_.kill_to_route_ms, 100)));
+  }
+  if (!o_.patroni_urls.empty()) {
+    std::printf("0s routes naming a demoted leader: %llu\n",
+                static_cast<unsigned long long>(stats_.routes_to_demoted));
   }
   if (o_.path == Path::kClient) {
     std::printf(
@@ -1222,7 +1496,8 @@ int Checker::Run() {
     std::printf("RESULT: error (a fault could not be healed)\n");
     return 2;
   }
-  if (stats_.violation_count > 0 || stats_.ryw_missed > 0 || stats_.client_ryw_misses > 0) {
+  if (stats_.violation_count > 0 || stats_.ryw_missed > 0 || stats_.routes_to_demoted > 0 ||
+      stats_.client_ryw_misses > 0) {
     std::printf("RESULT: violations found\n");
     return 1;
   }

@@ -192,6 +192,78 @@ TEST_F(ConfigTest, RejectsWithTheKeyNamed) {
   }
 }
 
+// discovery = "patroni": members from Patroni's REST API instead of a list.
+const char* kDiscovering = R"(
+[[cluster]]
+name = "ha"
+engine = "postgres"
+user = "lagrouter"
+password_env = "LAGROUTER_TEST_PW"
+discovery = "patroni"
+patroni_urls = ["http://10.0.0.5:8008", "http://pg-2.example:8008/"]
+discovery_interval = "2s"
+[class.inventory]
+max_staleness = "0s"
+)";
+
+TEST_F(ConfigTest, LoadsADiscoveringCluster) {
+  auto cfg = LoadConfigText(kDiscovering, "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  const auto& c = cfg->clusters[0];
+  EXPECT_TRUE(c.discovery.enabled());
+  EXPECT_EQ(c.discovery.kind, "patroni");
+  EXPECT_EQ(c.discovery.urls,
+            (std::vector<std::string>{"http://10.0.0.5:8008", "http://pg-2.example:8008"}));
+  EXPECT_EQ(c.discovery.interval, std::chrono::seconds(2));
+  EXPECT_EQ(c.discovery.timeout, std::chrono::seconds(1));
+  EXPECT_TRUE(c.servers.empty());
+  EXPECT_FALSE(cfg->clusters.empty());
+}
+
+TEST_F(ConfigTest, RejectsBadDiscoveryWithTheKeyNamed) {
+  struct Case {
+    std::string from, to, expected;
+  };
+  const std::string urls =
+      "patroni_urls = [\"http://10.0.0.5:8008\", \"http://pg-2.example:8008/\"]";
+  const Case cases[] = {
+      {"discovery = \"patroni\"", "discovery = \"consul\"",
+       "cluster.ha.discovery: 'consul' is not a member source (known: patroni)"},
+      {urls, "", "cluster.ha.patroni_urls: discovery = \"patroni\" needs a list"},
+      {urls, "patroni_urls = []", "cluster.ha.patroni_urls: discovery = \"patroni\" needs"},
+      {urls, "patroni_urls = \"http://a:8008\"", "cluster.ha.patroni_urls: discovery"},
+      {urls, "patroni_urls = [8008]", "cluster.ha.patroni_urls[0]: must be a string"},
+      {urls, "patroni_urls = [\"10.0.0.5:8008\"]",
+       "cluster.ha.patroni_urls[0]: '10.0.0.5:8008' must be an http:// URL"},
+      {urls, "patroni_urls = [\"https://a:8008\"]",
+       "cluster.ha.patroni_urls[0]: 'https://a:8008': https is not supported"},
+      {urls, "patroni_urls = [\"http://a:99999\"]", "cluster.ha.patroni_urls[0]: 'http://a:99999'"},
+      {urls, "patroni_urls = [\"http://\"]", "cluster.ha.patroni_urls[0]"},
+      {urls, "patroni_urls = [\"http://user:pw@a:8008\"]", "cluster.ha.patroni_urls[0]"},
+      {urls, "patroni_urls = [\"http://a:8008\", \"http://a:8008/\"]",
+       "cluster.ha.patroni_urls[1]: duplicate URL 'http://a:8008'"},
+      {"discovery_interval = \"2s\"", "discovery_interval = \"10ms\"",
+       "cluster.ha.discovery_interval: must be at least 100ms"},
+      {"discovery_interval = \"2s\"", "discovery_timeout = \"2m\"",
+       "cluster.ha.discovery_timeout: must be between 10ms and 60s"},
+      {"discovery_interval = \"2s\"", "discovery_intervall = \"2s\"",
+       "discovery_intervall: unknown key"},
+      {"discovery_interval = \"2s\"", "[[cluster.server]]\nname = \"a\"\nhost = \"h\"\nport = 1",
+       "cluster.ha.server: members come from Patroni"},
+      {"discovery = \"patroni\"", "", "cluster.ha.patroni_urls: needs discovery = \"patroni\""},
+  };
+  for (const auto& c : cases) {
+    std::string text = kDiscovering;
+    const auto at = text.find(c.from);
+    ASSERT_NE(at, std::string::npos) << c.from;
+    text.replace(at, c.from.size(), c.to);
+    auto cfg = LoadConfigText(text, "test.toml");
+    ASSERT_FALSE(cfg.ok()) << "accepted: " << c.to;
+    EXPECT_NE(cfg.error().find(c.expected), std::string::npos)
+        << "message '" << cfg.error() << "' lacks '" << c.expected << "'";
+  }
+}
+
 // listen.threads: omitted or "auto" is one event loop per usable core, set
 // when the config is resolved (parsing alone reads no machine facts).
 TEST_F(ConfigTest, ThreadsDefaultToTheUsableCores) {
