@@ -58,12 +58,14 @@ rps() { awk '/Requests\/sec/ {print int($2)}'; }
 quiet=$(wrk -t1 -c8 -d"${SECONDS_PER_RUN}s" --latency "$plain")
 # With it: the waiting requests start first and outlast the measured run.
 before=$(probes)
+started=$(date +%s.%N)
 wrk -t1 -c100 -d"$((SECONDS_PER_RUN + 2))s" --latency "$burst" >"$tmp/burst.txt" &
 burst_pid=$!
 sleep 1
 busy=$(wrk -t1 -c8 -d"${SECONDS_PER_RUN}s" --latency "$plain")
 wait "$burst_pid"
 after=$(probes)
+elapsed=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 
 echo "| run | requests without wait / s | their p99 |"
 echo "|---|---|---|"
@@ -71,9 +73,9 @@ echo "| alone | $(rps <<<"$quiet") | $(p99 <<<"$quiet") |"
 echo "| beside the burst | $(rps <<<"$busy") | $(p99 <<<"$busy") |"
 echo
 echo "burst: $(rps <"$tmp/burst.txt") waiting requests/s (p50 $(awk '$1 == "50%" {print $2}' "$tmp/burst.txt"), each waits 50 ms); probes_per_second = $rate"
-echo "on-demand probes per server per second during the burst ($((SECONDS_PER_RUN + 2)) s):"
+echo "on-demand probes per server per second during the burst ($elapsed s):"
 join <(sort <<<"$before") <(sort <<<"$after") | while read -r name b a; do
-  awk -v n="$name" -v d="$((a - b))" -v s="$((SECONDS_PER_RUN + 2))" -v cap="$rate" \
+  awk -v n="$name" -v d="$((a - b))" -v s="$elapsed" -v cap="$rate" \
     'BEGIN { printf "  %s: %.1f/s (cap %d)\n", n, d / s, cap }'
 done
 echo "probe failures: $(grep -c 'probe failed' "$tmp/lagrouter.log" || true); $(autogroup_note)"
