@@ -115,8 +115,8 @@ void LogConfiguration(const Config& config) {
   for (const auto& k : config.classes) {
     // Its bound passes the limit between any two probes: hysteresis would
     // hold its replicas back after every scheduled probe.
-    if (k.max_staleness > router::Duration::zero() &&
-        k.max_staleness < 2 * config.probe_interval && k.settle > router::Duration::zero()) {
+    if (k.max_staleness > router::Duration::zero() && k.max_staleness < 2 * config.probe_interval &&
+        k.settle > router::Duration::zero()) {
       spdlog::warn(
           "class={} max_staleness {} ms is under two probe intervals: set settle = \"0s\" and "
           "ask with wait= (or max_wait) so replicas can serve it (see docs/configuration.md)",
