@@ -50,19 +50,7 @@ ETCD_PORT="${LAGROUTER_PATRONI_ETCD_PORT:-2389}"
 
 # PostgreSQL refuses to run as root, so Patroni runs as postgres and the data
 # lives where that user can reach it.
-DIR="$RUN_DIR/patroni"
-if [[ "$(id -u)" == 0 ]]; then
-  mkdir -p "$DIR"
-  runuser -u postgres -- test -w "$DIR" 2>/dev/null || chown postgres: "$DIR" 2>/dev/null || true
-  if ! runuser -u postgres -- test -w "$DIR" 2>/dev/null; then
-    DIR="/var/tmp/lagrouter-patroni-$(echo "$REPO" | md5sum | cut -c1-8)"
-    mkdir -p "$DIR" && chown postgres: "$DIR"
-  fi
-  as_pg() { runuser -u postgres -- "$@"; }
-else
-  mkdir -p "$DIR"
-  as_pg() { "$@"; }
-fi
+postgres_dir patroni
 SOCK="$DIR/sock"
 
 name() { echo "pt$1"; }

@@ -37,21 +37,7 @@ cluster_base_port LAGROUTER_PG_BASE_PORT 5441
 
 # PostgreSQL refuses to run as root: the data lives where the postgres user
 # can reach it. The repository may sit under a directory it cannot traverse.
-DIR="$RUN_DIR/pg"
-if [[ "$(id -u)" == 0 ]]; then
-  mkdir -p "$DIR"
-  if ! runuser -u postgres -- test -w "$DIR" 2>/dev/null; then
-    chown postgres: "$DIR" 2>/dev/null || true
-  fi
-  if ! runuser -u postgres -- test -w "$DIR" 2>/dev/null; then
-    DIR="/var/tmp/lagrouter-pg-$(echo "$REPO" | md5sum | cut -c1-8)"
-    mkdir -p "$DIR" && chown postgres: "$DIR"
-  fi
-  as_pg() { runuser -u postgres -- "$@"; }
-else
-  mkdir -p "$DIR"
-  as_pg() { "$@"; }
-fi
+postgres_dir pg
 SOCK="$DIR/sock"
 
 data() { echo "$DIR/${NAMES[$1]}"; }
