@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <span>
 
 namespace lagrouter::daemon {
 namespace {
@@ -140,12 +141,31 @@ TEST(Duration, Parses) {
   }
 }
 
+// A broken config: `base` with `from` replaced by `to`, and what its error
+// message must say.
+struct BrokenCase {
+  std::string from, to;
+  std::string expected;  // in the message
+};
+
+// Every case must be rejected with its expected words, never echoing a secret.
+void ExpectRejected(const std::string& base, std::span<const BrokenCase> cases) {
+  for (const auto& c : cases) {
+    std::string text = base;
+    const auto at = text.find(c.from);
+    ASSERT_NE(at, std::string::npos) << c.from;
+    text.replace(at, c.from.size(), c.to);
+    auto cfg = LoadConfigText(text, "test.toml");
+    ASSERT_FALSE(cfg.ok()) << "accepted: " << c.to;
+    EXPECT_NE(cfg.error().find(c.expected), std::string::npos)
+        << "message '" << cfg.error() << "' lacks '" << c.expected << "'";
+    EXPECT_EQ(cfg.error().find("hunter2"), std::string::npos) << "secret echoed";
+  }
+}
+
 // Each broken config must be rejected with a message naming the key.
 TEST_F(ConfigTest, RejectsWithTheKeyNamed) {
-  struct Case {
-    std::string from, to;  // replace `from` in kValid with `to`
-    std::string expected;  // in the message
-  };
+  using Case = BrokenCase;
   const Case cases[] = {
       {"interval = \"250ms\"", "interval = \"fast\"", "probe.interval"},
       {"interval = \"250ms\"", "interval = 250", "probe.interval"},
@@ -179,17 +199,7 @@ TEST_F(ConfigTest, RejectsWithTheKeyNamed) {
       {"[[cluster]]", "[on_demand]\nrate = 5\n[[cluster]]", "on_demand.rate: unknown key"},
       {"address = \"127.0.0.1:8432\"", "address = [", "test.toml"},  // TOML syntax error
   };
-  for (const auto& c : cases) {
-    std::string text = kValid;
-    const auto at = text.find(c.from);
-    ASSERT_NE(at, std::string::npos) << c.from;
-    text.replace(at, c.from.size(), c.to);
-    auto cfg = LoadConfigText(text, "test.toml");
-    ASSERT_FALSE(cfg.ok()) << "accepted: " << c.to;
-    EXPECT_NE(cfg.error().find(c.expected), std::string::npos)
-        << "message '" << cfg.error() << "' lacks '" << c.expected << "'";
-    EXPECT_EQ(cfg.error().find("hunter2"), std::string::npos) << "secret echoed";
-  }
+  ExpectRejected(kValid, cases);
 }
 
 // discovery = "patroni": members from Patroni's REST API instead of a list.
@@ -221,9 +231,7 @@ TEST_F(ConfigTest, LoadsADiscoveringCluster) {
 }
 
 TEST_F(ConfigTest, RejectsBadDiscoveryWithTheKeyNamed) {
-  struct Case {
-    std::string from, to, expected;
-  };
+  using Case = BrokenCase;
   const std::string urls =
       "patroni_urls = [\"http://10.0.0.5:8008\", \"http://pg-2.example:8008/\"]";
   const Case cases[] = {
@@ -252,16 +260,7 @@ TEST_F(ConfigTest, RejectsBadDiscoveryWithTheKeyNamed) {
        "cluster.ha.server: members come from Patroni"},
       {"discovery = \"patroni\"", "", "cluster.ha.patroni_urls: needs discovery = \"patroni\""},
   };
-  for (const auto& c : cases) {
-    std::string text = kDiscovering;
-    const auto at = text.find(c.from);
-    ASSERT_NE(at, std::string::npos) << c.from;
-    text.replace(at, c.from.size(), c.to);
-    auto cfg = LoadConfigText(text, "test.toml");
-    ASSERT_FALSE(cfg.ok()) << "accepted: " << c.to;
-    EXPECT_NE(cfg.error().find(c.expected), std::string::npos)
-        << "message '" << cfg.error() << "' lacks '" << c.expected << "'";
-  }
+  ExpectRejected(kDiscovering, cases);
 }
 
 // listen.threads: omitted or "auto" is one event loop per usable core, set
