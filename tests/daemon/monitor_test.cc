@@ -32,6 +32,15 @@ class InstantProbe final : public probes::Probe {
   std::atomic<int>& runs_;
 };
 
+// Waits for the first probe cycle, bounded; nothing here asserts how long it took.
+bool WaitReady(const Monitor& monitor) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!monitor.Ready() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  return monitor.Ready();
+}
+
 TEST(Monitor, ProbesEveryServerPublishesAndStops) {
   using test_support::ClusterSpec;
   auto parsed =
@@ -51,12 +60,7 @@ TEST(Monitor, ProbesEveryServerPublishesAndStops) {
   EXPECT_FALSE(monitor.Ready());
   EXPECT_FALSE(monitor.Snapshot(0)->view.servers[0].probed);
   monitor.Start();
-  // Waits for the event, bounded; nothing here asserts how long it took.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!monitor.Ready() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
-  ASSERT_TRUE(monitor.Ready());
+  ASSERT_TRUE(WaitReady(monitor));
   monitor.Stop();
   const auto snap = monitor.Snapshot(0);
   EXPECT_EQ(snap->view.primary, 0);
@@ -86,11 +90,8 @@ TEST(Monitor, OnDemandProbesComeBetweenTicksWithinTheRateCap) {
   std::atomic<int> published{0};
   monitor.OnPublish([&](size_t) { ++published; });
   monitor.Start();
+  ASSERT_TRUE(WaitReady(monitor));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!monitor.Ready() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
-  ASSERT_TRUE(monitor.Ready());
   auto on_demand = [&](size_t server) {
     return monitor.Snapshot(0)->status[server].on_demand_probes;
   };
