@@ -1,12 +1,10 @@
 #include "daemon/http_server.h"
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/listener.h>
+// h2o's event-loop flavour (libh2o-evloop), not its libuv one.
+#define H2O_USE_LIBUV 0
 #include <fcntl.h>
+#include <h2o.h>
+#include <h2o/socket/evloop.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,13 +17,15 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include "common/text.h"
 
 namespace lagrouter::daemon {
 
@@ -33,60 +33,98 @@ namespace {
 
 // How long a stopping server keeps answering requests already under way.
 constexpr auto kDrain = std::chrono::milliseconds(200);
+// Then how long it waits for the connections it cut to be closed.
+constexpr auto kCloseWait = std::chrono::milliseconds(500);
+// Request line and headers, and the body: larger requests are refused.
+// h2o itself buffers up to H2O_MAX_REQLEN (~400 KiB) of headers per
+// connection before it parses them; the 16 KiB limit is applied on top.
+constexpr size_t kMaxHeaderBytes = 16 * 1024;
+constexpr size_t kMaxBodyBytes = 64 * 1024;
+// After accept() failed for lack of descriptors, a loop pauses accepting this long.
+constexpr uint64_t kAcceptPauseMs = 100;
 
-std::string Decode(std::string_view s, bool plus_is_space) {
-  // evhttp_uridecode needs a NUL-terminated input and reports the decoded
-  // length, so "%00" survives as a NUL byte instead of cutting the value.
-  const std::string in(s);
-  size_t size = 0;
-  char* out = evhttp_uridecode(in.c_str(), plus_is_space ? 1 : 0, &size);
-  if (out == nullptr) return in;
-  std::string decoded(out, size);
-  std::free(out);
-  return decoded;
+constexpr const char* kInternalError =
+    R"({"error":"internal","message":"internal error; see the daemon's log"})";
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
 }
 
-const char* MethodName(evhttp_cmd_type cmd) {
-  switch (cmd) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
+// %XX becomes its byte (so "%00" is a NUL byte, not the end of the value);
+// an escape that is not two hex digits is kept as written.
+std::string Decode(std::string_view s, bool plus_is_space) {
+  if (s.find_first_of(plus_is_space ? "%+" : "%") == std::string_view::npos) return std::string(s);
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '%' && i + 2 < s.size()) {
+      const int hi = HexValue(s[i + 1]), lo = HexValue(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(plus_is_space && c == '+' ? ' ' : c);
   }
-  return "UNKNOWN";
+  return out;
+}
+
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+  }
+  return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
 }
 
 std::string Errno(int e) {
   return std::strerror(e);
 }
 
+bool HasLineBreakOrNul(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
 // Answers handed to a loop by other threads (LaterReply), written by the loop.
+// A parked request is known by its number: the loop alone knows whether it
+// still exists (its client may have gone, and h2o freed it).
 struct Mailbox {
   std::mutex mu;
-  std::vector<std::pair<evhttp_request*, ApiResponse>> replies;  // guarded by mu
-  int wake_fd = -1;                                              // the loop's command pipe
+  std::vector<std::pair<uint64_t, ApiResponse>> replies;  // guarded by mu
+  int wake_fd = -1;                                       // the loop's command pipe
   bool closed = false;  // the loop and its connections are gone; guarded by mu
 };
 
 class LoopReply final : public LaterReply {
  public:
-  LoopReply(std::shared_ptr<Mailbox> mailbox, evhttp_request* req)
-      : mailbox_(std::move(mailbox)), req_(req) {}
+  LoopReply(std::shared_ptr<Mailbox> mailbox, uint64_t id)
+      : mailbox_(std::move(mailbox)), id_(id) {}
   ~LoopReply() override {
-    if (!sent_)
-      Send({500, R"({"error":"internal","message":"internal error; see the daemon's log"})"});
+    if (!sent_) Send({500, kInternalError});
   }
 
   void Send(ApiResponse response) override {
     if (std::exchange(sent_, true)) return;
     std::lock_guard<std::mutex> lock(mailbox_->mu);
     if (mailbox_->closed) return;
-    mailbox_->replies.emplace_back(req_, std::move(response));
+    mailbox_->replies.emplace_back(id_, std::move(response));
     // One wake-up per batch: the loop takes every queued answer when it wakes.
     if (mailbox_->replies.size() == 1 && write(mailbox_->wake_fd, "r", 1) != 1) {
       spdlog::error("cannot wake an HTTP event loop for a deferred answer: {}", Errno(errno));
@@ -95,7 +133,7 @@ class LoopReply final : public LaterReply {
 
  private:
   std::shared_ptr<Mailbox> mailbox_;
-  evhttp_request* req_;
+  uint64_t id_;
   bool sent_ = false;
 };
 
@@ -121,99 +159,228 @@ std::string DecodePath(std::string_view path) {
   return Decode(path, false);
 }
 
+// What HttpServer keeps of h2o: the configuration every loop's context reads.
+struct HttpServer::H2oConfig {
+  h2o_globalconf_t global{};
+  bool initialized = false;
+  ~H2oConfig() {
+    if (initialized) h2o_config_dispose(&global);
+  }
+};
+
 struct HttpServer::Loop final : Deferrer {
+  // h2o hands a request with its context: the context leads to its loop.
+  struct Context {
+    h2o_context_t h2o;  // first member: a Context* is an h2o_context_t*
+    Loop* loop;
+  };
+  // An accepted connection, until h2o closes its socket.
+  struct Connection {
+    Loop* loop;
+    int fd;
+    std::string peer_addr;  // for the handler's logs: looked up once, not per request
+    int peer_port = 0;
+  };
+  // Lives in a parked request's memory pool: h2o runs Forget when it frees
+  // the request (its client left, or the server stopped).
+  struct ParkedMark {
+    Loop* loop;
+    uint64_t id;
+    static void Forget(void* p) {
+      auto* mark = static_cast<ParkedMark*>(p);
+      mark->loop->parked.erase(mark->id);
+    }
+  };
+
   HttpServer* server = nullptr;
-  event_base* base = nullptr;
-  evhttp* http = nullptr;
-  evconnlistener* listener = nullptr;
-  event* resume = nullptr;  // re-enables accepting after an accept error
-  // Stop() writes commands to wake[1]: 'd' (drain), then 'x' (exit). The loop
-  // acts on them itself; reaching into a loop from another thread would need
-  // libevent's locks on every event.
+  h2o_evloop_t* evloop = nullptr;
+  Context context{};
+  bool context_ready = false;
+  h2o_accept_ctx_t accept_ctx{};
+  h2o_socket_t* listener = nullptr;
+  // Stop() writes commands to wake[1]: 'd' (drain), then 'x' (exit); other
+  // threads' answers write 'r'. The loop acts on them itself: h2o is not
+  // thread-safe.
   int wake[2] = {-1, -1};
-  event* wake_event = nullptr;
-  // Draining: no more accepting, and every answer closes its connection.
-  bool draining = false;
+  h2o_socket_t* wake_socket = nullptr;
+  // The timer that resumes accepting after a pause (entry first: h2o hands
+  // the entry back).
+  struct ResumeTimer {
+    h2o_timeout_entry_t entry;
+    Loop* loop;
+  };
+  h2o_timeout_t accept_pause{};
+  ResumeTimer resume_accepting{};
+  bool accept_pause_ready = false;
+  bool accepting = false;
+  bool draining = false;  // no more accepting, and every answer closes its connection
+  bool exiting = false;
   std::chrono::steady_clock::time_point last_accept_warning{};
+  std::unordered_set<Connection*> connections;
+  std::unordered_map<uint64_t, h2o_req_t*> parked;  // deferred requests still alive
+  uint64_t next_parked = 0;
+  h2o_req_t* current = nullptr;  // the request the handler has now
+  bool deferred = false;         // the handler took its answer out (Defer)
   std::thread thread;
   std::shared_ptr<Mailbox> mailbox = std::make_shared<Mailbox>();
-  evhttp_request* current = nullptr;  // the request the handler has now
-  bool deferred = false;              // the handler took its answer out (Defer)
 
   ~Loop() {
     {
-      // Answers still to come find the loop gone and are dropped: its
-      // connections, and their requests, are freed below.
+      // Answers still to come find the loop gone and are dropped.
       std::lock_guard<std::mutex> lock(mailbox->mu);
       mailbox->closed = true;
       mailbox->replies.clear();
     }
-    if (listener != nullptr) {
-      std::lock_guard<std::mutex> lock(RegistryMutex());
-      Registry().erase(listener);
+    if (evloop == nullptr) return;
+    CloseOwnSockets();
+    if (!connections.empty()) {
+      // h2o still owns them: freeing the loop under them would be worse
+      // than leaving this stopped loop's memory behind.
+      spdlog::error("an HTTP event loop stopped with {} connections still open",
+                    connections.size());
+      return;
     }
-    if (wake_event != nullptr) event_free(wake_event);
-    if (resume != nullptr) event_free(resume);
-    if (http != nullptr) evhttp_free(http);  // closes its listener dup and connections
-    if (base != nullptr) event_base_free(base);
-    for (int fd : wake) {
-      if (fd >= 0) close(fd);
+    if (accept_pause_ready) {
+      h2o_timeout_unlink(&resume_accepting.entry);
+      h2o_timeout_dispose(evloop, &accept_pause);
+    }
+    if (context_ready) h2o_context_dispose(&context.h2o);
+    h2o_evloop_destroy(evloop);
+    if (wake[1] >= 0) close(wake[1]);
+  }
+
+  // The listener and the command pipe; h2o frees them on its next turn.
+  void CloseOwnSockets() {
+    if (listener != nullptr) h2o_socket_close(std::exchange(listener, nullptr));
+    if (wake_socket != nullptr) {
+      h2o_socket_close(std::exchange(wake_socket, nullptr));
+      wake[0] = -1;  // closed with its socket
+    } else if (wake[0] >= 0) {
+      close(std::exchange(wake[0], -1));
+    }
+    h2o_evloop_run(evloop, 0);
+  }
+
+  void Run() {
+    pthread_setname_np(pthread_self(), "lagrouter-http");
+    StartAccepting();
+    while (!exiting) h2o_evloop_run(evloop, INT32_MAX);
+    // Cut every connection left (idle keep-alive ones, mostly): h2o sees the
+    // end of its stream and closes it the way it closes any other.
+    for (const Connection* conn : connections) shutdown(conn->fd, SHUT_RDWR);
+    const auto deadline = std::chrono::steady_clock::now() + kCloseWait;
+    while (!connections.empty() && std::chrono::steady_clock::now() < deadline) {
+      h2o_evloop_run(evloop, 10);
     }
   }
 
-  static void OnWake(evutil_socket_t fd, short, void* arg) {
-    Loop* loop = static_cast<Loop*>(arg);
-    char commands[16];
-    for (ssize_t n; (n = read(fd, commands, sizeof commands)) > 0;) {
-      for (ssize_t i = 0; i < n; ++i) {
-        if (commands[i] == 'd' && !loop->draining) {
-          loop->draining = true;
-          evconnlistener_disable(loop->listener);
-        } else if (commands[i] == 'x') {
-          event_base_loopbreak(loop->base);
-        }
+  void StartAccepting() {
+    if (accepting || draining || listener == nullptr) return;
+    accepting = true;
+    h2o_socket_read_start(listener, &Loop::OnAccept);
+  }
+  void StopAccepting() {
+    if (!accepting) return;
+    accepting = false;
+    h2o_socket_read_stop(listener);
+  }
+
+  static void OnWake(h2o_socket_t* sock, const char* err) {
+    Loop* loop = static_cast<Loop*>(sock->data);
+    if (err != nullptr) {
+      spdlog::error("an HTTP event loop lost its command pipe: {}", err);
+      loop->exiting = true;
+      return;
+    }
+    const std::string_view commands(sock->input->bytes, sock->input->size);
+    for (char c : commands) {
+      if (c == 'd' && !loop->draining) {
+        loop->StopAccepting();
+        loop->draining = true;
+        // New requests get no keep-alive. (h2o_context_request_shutdown also
+        // arms HTTP/2's shutdown timer, which this HTTP/1.1 server never uses.)
+        loop->context.h2o.shutdown_requested = 1;
+      } else if (c == 'x') {
+        loop->exiting = true;
       }
     }
+    h2o_buffer_consume(&sock->input, sock->input->size);
     loop->WriteDeferred();
+    if (loop->exiting) loop->AnswerParked();
   }
 
   std::unique_ptr<LaterReply> Defer() override {
     deferred = true;
-    return std::make_unique<LoopReply>(mailbox, current);
+    const uint64_t id = ++next_parked;
+    parked.emplace(id, current);
+    auto* mark = static_cast<ParkedMark*>(
+        h2o_mem_alloc_shared(&current->pool, sizeof(ParkedMark), &ParkedMark::Forget));
+    mark->loop = this;
+    mark->id = id;
+    return std::make_unique<LoopReply>(mailbox, id);
   }
 
-  // The answers other threads handed in, written in the order they came.
+  // The answers other threads handed in, written in the order they came; a
+  // request whose client has gone is no longer parked, and its answer dropped.
   void WriteDeferred() {
-    std::vector<std::pair<evhttp_request*, ApiResponse>> replies;
+    std::vector<std::pair<uint64_t, ApiResponse>> replies;
     {
       std::lock_guard<std::mutex> lock(mailbox->mu);
       replies.swap(mailbox->replies);
     }
-    // A request whose client has gone is detached from its connection by
-    // libevent and freed by the reply, so writing it is always safe.
-    for (auto& [req, res] : replies) Write(req, res);
+    for (auto& [id, res] : replies) {
+      const auto it = parked.find(id);
+      if (it == parked.end()) continue;
+      h2o_req_t* req = it->second;
+      parked.erase(it);
+      Write(req, res);
+    }
   }
 
-  static void OnRequest(evhttp_request* req, void* arg) { static_cast<Loop*>(arg)->Serve(req); }
+  // Stopping: the requests still parked get an answer rather than a cut.
+  void AnswerParked() {
+    while (!parked.empty()) {
+      h2o_req_t* req = parked.begin()->second;
+      parked.erase(parked.begin());
+      Write(req, {503, R"({"error":"unavailable","message":"the server is stopping; ask again"})"});
+    }
+  }
 
-  void Serve(evhttp_request* req) {
+  static int OnRequest(h2o_handler_t*, h2o_req_t* req) {
+    reinterpret_cast<Context*>(req->conn->ctx)->loop->Serve(req);
+    return 0;
+  }
+
+  void Serve(h2o_req_t* req) {
+    size_t header_bytes = req->input.method.len + req->input.path.len;
+    for (size_t i = 0; i < req->headers.size; ++i) {
+      header_bytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    }
+    if (header_bytes > kMaxHeaderBytes) {
+      req->http1_is_persistent = 0;
+      Write(req, {431, R"({"error":"bad_request","message":"request headers over 16 KiB"})"});
+      return;
+    }
+
     HttpRequest r;
-    r.method = MethodName(evhttp_request_get_command(req));
-    if (const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req)) {
-      if (const char* path = evhttp_uri_get_path(uri)) r.path = DecodePath(path);
-      if (const char* query = evhttp_uri_get_query(uri)) r.params = ParseQuery(query);
+    r.method.assign(req->input.method.base, req->input.method.len);
+    const std::string_view target(req->input.path.base, req->input.path.len);
+    const size_t q = req->input.query_at;
+    if (q == SIZE_MAX || q > target.size()) {
+      r.path = DecodePath(target);
+    } else {
+      r.path = DecodePath(target.substr(0, q));
+      r.params = ParseQuery(target.substr(q + 1));
     }
     if (r.path.empty()) r.path = "/";
-    if (const char* auth =
-            evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization")) {
-      r.authorization = auth;
+    const ssize_t auth = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (auth >= 0) {
+      const h2o_iovec_t& v = req->headers.entries[auth].value;
+      r.authorization.assign(v.base, v.len);
     }
-    if (evhttp_connection* conn = evhttp_request_get_connection(req)) {
-      char* addr = nullptr;
-      ev_uint16_t port = 0;
-      evhttp_connection_get_peer(conn, &addr, &port);
-      if (addr != nullptr) r.remote_addr = addr;
-      r.remote_port = port;
+    if (const Connection* conn = ConnectionOf(req)) {
+      r.remote_addr = conn->peer_addr;
+      r.remote_port = conn->peer_port;
     }
 
     r.deferrer = this;
@@ -224,83 +391,98 @@ struct HttpServer::Loop final : Deferrer {
       res = server->handler_(r);
     } catch (const std::exception& e) {
       spdlog::error("handler for {} failed: {}", r.path, e.what());
-      res = {500, R"({"error":"internal","message":"internal error; see the daemon's log"})"};
+      res = {500, kInternalError};
     }
     current = nullptr;
     if (deferred) return;  // a LaterReply answers
     Write(req, res);
   }
 
-  void Write(evhttp_request* req, const ApiResponse& res) {
-    evkeyvalq* headers = evhttp_request_get_output_headers(req);
-    evhttp_add_header(headers, "Content-Type", res.content_type);
+  void Write(h2o_req_t* req, const ApiResponse& res) {
+    req->res.status = res.status;
+    req->res.reason = ReasonPhrase(res.status);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type",
+                   res.content_type, std::strlen(res.content_type));
+    for (const auto& [name, value] : res.headers) {
+      if (name.empty() || HasLineBreakOrNul(name) || HasLineBreakOrNul(value)) {
+        spdlog::error("refusing to send a header with a line break: {}", Printable(name, 64));
+        continue;
+      }
+      const h2o_iovec_t n = h2o_strdup(&req->pool, name.data(), name.size());
+      const h2o_iovec_t v = h2o_strdup(&req->pool, value.data(), value.size());
+      h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 1, n.base, v.base, v.len);
+    }
     // The client's next request goes to a fresh connection, and so to the
     // next listener's loops (a reload) or nowhere (a shutdown): never lost.
-    if (draining) evhttp_add_header(headers, "Connection", "close");
-    for (const auto& [name, value] : res.headers) {
-      evhttp_add_header(headers, name.c_str(), value.c_str());  // refuses CR/LF
-    }
-    evbuffer_add(evhttp_request_get_output_buffer(req), res.body.data(), res.body.size());
-    evhttp_send_reply(req, res.status, nullptr, nullptr);  // HEAD: headers only
+    if (draining) req->http1_is_persistent = 0;
+    req->res.content_length = res.body.size();
+    h2o_send_inline(req, res.body.data(), res.body.size());  // HEAD: headers only
   }
 
-  // The accept error callback gets the listener's own argument, which is
-  // evhttp's: the loop is found by its listener instead (a rare path; a lock
-  // is fine).
-  static std::mutex& RegistryMutex() {
-    static std::mutex mu;
-    return mu;
+  static void OnAccept(h2o_socket_t* listener, const char* err) {
+    Loop* loop = static_cast<Loop*>(listener->data);
+    if (err != nullptr) return;
+    // A bounded batch: a flood of connections cannot starve answers.
+    for (int i = 0; i < 16; ++i) {
+      h2o_socket_t* sock = h2o_evloop_socket_accept(listener);
+      if (sock == nullptr) {
+        const int e = errno;
+        if (e == EINTR || e == ECONNABORTED) continue;
+        if (e != EAGAIN && e != EWOULDBLOCK) loop->AcceptFailed(e);
+        return;
+      }
+      auto* conn = new Connection{loop, h2o_socket_get_fd(sock), {}, 0};
+      sockaddr_storage peer{};
+      const socklen_t len = h2o_socket_getpeername(sock, reinterpret_cast<sockaddr*>(&peer));
+      char host[NI_MAXHOST];
+      const size_t n =
+          len > 0 ? h2o_socket_getnumerichost(reinterpret_cast<sockaddr*>(&peer), len, host)
+                  : SIZE_MAX;
+      if (n != SIZE_MAX) {
+        conn->peer_addr.assign(host, n);
+        conn->peer_port = std::max(0, h2o_socket_getport(reinterpret_cast<sockaddr*>(&peer)));
+      }
+      loop->connections.insert(conn);
+      sock->on_close.cb = &Loop::OnClosed;
+      sock->on_close.data = conn;
+      h2o_accept(&loop->accept_ctx, sock);
+    }
   }
-  static std::unordered_map<const evconnlistener*, Loop*>& Registry() {
-    static std::unordered_map<const evconnlistener*, Loop*> loops;
-    return loops;
+
+  static const Connection* ConnectionOf(h2o_req_t* req) {
+    h2o_socket_t* sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == nullptr || sock->on_close.cb != &Loop::OnClosed) return nullptr;
+    return static_cast<const Connection*>(sock->on_close.data);
   }
-  void Register() {
-    std::lock_guard<std::mutex> lock(RegistryMutex());
-    Registry()[listener] = this;
-  }
-  static Loop* FindLoop(const evconnlistener* listener) {
-    std::lock_guard<std::mutex> lock(RegistryMutex());
-    const auto it = Registry().find(listener);
-    return it == Registry().end() ? nullptr : it->second;
+
+  static void OnClosed(void* data) {
+    auto* conn = static_cast<Connection*>(data);
+    conn->loop->connections.erase(conn);
+    delete conn;
   }
 
   // accept() failed for a reason that retrying at once cannot fix (out of
   // file descriptors, most likely): pause this loop's accepting briefly
   // instead of spinning on the readable listener.
-  static void OnAcceptError(evconnlistener* listener, void*) {
-    const int err = EVUTIL_SOCKET_ERROR();
-    Loop* loop = FindLoop(listener);
-    if (loop == nullptr) return;
-    if (auto* count = loop->server->options_.accept_errors) {
+  void AcceptFailed(int err) {
+    if (auto* count = server->options_.accept_errors)
       count->fetch_add(1, std::memory_order_relaxed);
-    }
     const auto now = std::chrono::steady_clock::now();
-    if (now - loop->last_accept_warning > std::chrono::seconds(10)) {
-      loop->last_accept_warning = now;
+    if (now - last_accept_warning > std::chrono::seconds(10)) {
+      last_accept_warning = now;
       spdlog::warn(
           "accepting a connection failed: {}; new connections wait (raise the open file "
           "limit, LimitNOFILE=, if this repeats)",
           Errno(err));
     }
-    evconnlistener_disable(listener);
-    const timeval pause{0, 100 * 1000};
-    event_add(loop->resume, &pause);
+    StopAccepting();
+    if (!h2o_timeout_is_linked(&resume_accepting.entry)) {
+      h2o_timeout_link(evloop, &accept_pause, &resume_accepting.entry);
+    }
   }
 
-  static void OnResume(evutil_socket_t, short, void* arg) {
-    Loop* loop = static_cast<Loop*>(arg);
-    if (!loop->draining) evconnlistener_enable(loop->listener);
-  }
-
-  static bufferevent* MakeTlsConnection(event_base* base, void* arg) {
-    SSL* ssl = SSL_new(static_cast<SSL_CTX*>(arg));
-    if (ssl == nullptr) return nullptr;
-    bufferevent* bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                      BEV_OPT_CLOSE_ON_FREE);
-    // Clients that close without a TLS close_notify are not an error.
-    if (bev != nullptr) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
+  static void OnResume(h2o_timeout_entry_t* entry) {
+    reinterpret_cast<ResumeTimer*>(entry)->loop->StartAccepting();
   }
 };
 
@@ -317,10 +499,28 @@ BindResult HttpServer::Bind(const Options& options, Handler handler, const HttpS
     auto ok = ConfigureServerTls(*server->tls_ctx_, options.tls_files);
     if (!ok) return StartError{StartError::Kind::kTls, "cannot set up HTTPS: " + ok.error()};
   }
+  server->ConfigureH2o();
   for (int i = 0; i < std::max(1, options.threads); ++i) {
     if (auto failed = server->AddLoop()) return std::move(*failed);
   }
   return server;
+}
+
+void HttpServer::ConfigureH2o() {
+  h2o_config_ = std::make_unique<H2oConfig>();
+  h2o_globalconf_t& g = h2o_config_->global;
+  h2o_config_init(&g);
+  h2o_config_->initialized = true;
+  g.server_name = h2o_iovec_init(H2O_STRLIT(""));  // no Server header
+  g.max_request_entity_size = kMaxBodyBytes;
+  // h2o's request timeout runs from the end of one answer (or the accept) to
+  // the whole next request: an idle or a slow client is closed after it.
+  g.http1.req_timeout = static_cast<uint64_t>(std::max(1, options_.idle_timeout_seconds)) * 1000;
+  g.http1.upgrade_to_http2 = 0;  // HTTP/1.1 only, as documented
+  h2o_hostconf_t* host = h2o_config_register_host(&g, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+  h2o_pathconf_t* path = h2o_config_register_path(host, "/", 0);
+  h2o_handler_t* h = h2o_create_handler(path, sizeof(h2o_handler_t));
+  h->on_req = &Loop::OnRequest;
 }
 
 std::optional<StartError> HttpServer::Listen(const HttpServer* previous) {
@@ -378,52 +578,32 @@ std::optional<StartError> HttpServer::AddLoop() {
   const StartError no_loop{Kind::kEventLoop, "cannot create an event loop"};
   auto loop = std::make_unique<Loop>();
   loop->server = this;
-  // Changelist: a connection's read/write interest flips several times per
-  // request; epoll then sees one change per loop turn instead of each flip.
-  event_config* cfg = event_config_new();
-  if (cfg == nullptr) return no_loop;
-  event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-  // One thread per base: no locks (Stop() reaches a loop through its pipe).
-  event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
-  loop->base = event_base_new_with_config(cfg);
-  event_config_free(cfg);
-  if (loop->base == nullptr) return no_loop;
-  loop->http = evhttp_new(loop->base);
-  if (loop->http == nullptr) return StartError{Kind::kEventLoop, "cannot create an HTTP server"};
-  evhttp_set_gencb(loop->http, &Loop::OnRequest, loop.get());
-  // Every method reaches the handler, which answers 405 in JSON itself.
-  evhttp_set_allowed_methods(loop->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-  evhttp_set_timeout(loop->http, options_.idle_timeout_seconds);
-  evhttp_set_max_headers_size(loop->http, 16 * 1024);
-  evhttp_set_max_body_size(loop->http, 64 * 1024);
-  if (tls_ctx_ != nullptr) evhttp_set_bevcb(loop->http, &Loop::MakeTlsConnection, tls_ctx_);
+  loop->evloop = h2o_evloop_create();
+  if (loop->evloop == nullptr) return no_loop;
+  h2o_context_init(&loop->context.h2o, loop->evloop, &h2o_config_->global);
+  loop->context.loop = loop.get();
+  loop->context_ready = true;
+  loop->accept_ctx.ctx = &loop->context.h2o;
+  loop->accept_ctx.hosts = h2o_config_->global.hosts;
+  loop->accept_ctx.ssl_ctx = tls_ctx_;
+  h2o_timeout_init(loop->evloop, &loop->accept_pause, kAcceptPauseMs);
+  loop->resume_accepting.entry.cb = &Loop::OnResume;
+  loop->resume_accepting.loop = loop.get();
+  loop->accept_pause_ready = true;
   // Every loop accepts from the same socket (its own descriptor of it).
   const std::string where = options_.host + ":" + std::to_string(options_.port);
   const int fd = fcntl(listen_fd_, F_DUPFD_CLOEXEC, 0);
   if (fd < 0) return StartError{Kind::kListen, "cannot listen on " + where + ": " + Errno(errno)};
-  evhttp_bound_socket* bound = evhttp_accept_socket_with_handle(loop->http, fd);
-  if (bound == nullptr) {
-    close(fd);
-    return StartError{Kind::kListen, "cannot listen on " + where + ": libevent refused the socket"};
-  }
-  loop->listener = evhttp_bound_socket_get_listener(bound);
-  loop->resume = evtimer_new(loop->base, &Loop::OnResume, loop.get());
+  // Not accepting until Start(): the kernel queues connections meanwhile.
+  loop->listener = h2o_evloop_socket_create(loop->evloop, fd, H2O_SOCKET_FLAG_DONT_READ);
+  loop->listener->data = loop.get();
   if (pipe2(loop->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
     return StartError{Kind::kEventLoop, "cannot create an event loop: " + Errno(errno)};
   }
   loop->mailbox->wake_fd = loop->wake[1];
-  loop->wake_event =
-      event_new(loop->base, loop->wake[0], EV_READ | EV_PERSIST, &Loop::OnWake, loop.get());
-  if (loop->resume == nullptr || loop->wake_event == nullptr ||
-      event_add(loop->wake_event, nullptr) != 0) {
-    return no_loop;
-  }
-  loop->Register();
-  evconnlistener_set_error_cb(loop->listener, &Loop::OnAcceptError);
-  // Not accepting until Start(): the kernel queues connections meanwhile.
-  evconnlistener_disable(loop->listener);
+  loop->wake_socket = h2o_evloop_socket_create(loop->evloop, loop->wake[0], 0);
+  loop->wake_socket->data = loop.get();
+  h2o_socket_read_start(loop->wake_socket, &Loop::OnWake);
   loops_.push_back(std::move(loop));
   return std::nullopt;
 }
@@ -432,11 +612,7 @@ void HttpServer::Start() {
   if (started_ || stopped_) return;
   started_ = true;
   for (auto& loop : loops_) {
-    evconnlistener_enable(loop->listener);
-    loop->thread = std::thread([base = loop->base] {
-      pthread_setname_np(pthread_self(), "lagrouter-http");
-      event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY);
-    });
+    loop->thread = std::thread([l = loop.get()] { l->Run(); });
   }
 }
 
@@ -458,7 +634,8 @@ void HttpServer::Stop() {
   for (auto& loop : loops_) {
     if (loop->thread.joinable()) loop->thread.join();
   }
-  loops_.clear();  // closes the connections and the loops' listener descriptors
+  loops_.clear();  // closes the loops' listener descriptors
+  h2o_config_.reset();
   if (listen_fd_ >= 0) close(listen_fd_);
   listen_fd_ = -1;
   if (tls_ctx_ != nullptr) SSL_CTX_free(tls_ctx_);

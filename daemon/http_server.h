@@ -1,8 +1,8 @@
-// The HTTP transport: libevent's evhttp on a few event-loop threads that share
-// one listening socket. Each loop serves many keep-alive connections, so a
-// request costs no thread wake-up of its own (cpp-httplib's thread per
-// connection spent a third of the daemon's CPU switching threads; see
-// docs/benchmarks.md), and idle or slow clients hold no thread.
+// The HTTP transport: h2o's HTTP/1.1 server (libh2o-evloop) on a few
+// event-loop threads that share one listening socket. Each loop serves many
+// keep-alive connections, so a request costs no thread wake-up of its own, and
+// idle or slow clients hold no thread. h2o parses and answers with about a
+// third of the CPU libevent's evhttp spent (docs/benchmarks.md).
 //
 // The transport knows nothing of routes: it decodes the request into an
 // HttpRequest, hands it to the handler and writes back the ApiResponse.
@@ -118,10 +118,12 @@ class HttpServer {
   // connection and joins the loops. Idempotent.
   void Stop();
 
-  struct Loop;  // one event loop: its thread, event_base and evhttp
+  struct Loop;  // one event loop: its thread, h2o loop and context
 
  private:
+  struct H2oConfig;  // h2o's configuration, shared by the loops
   HttpServer() = default;
+  void ConfigureH2o();
   // Bind's steps: the listening socket, then one event loop accepting from it.
   std::optional<StartError> Listen(const HttpServer* previous);
   std::optional<StartError> AddLoop();
@@ -130,6 +132,7 @@ class HttpServer {
   Handler handler_;
   int listen_fd_ = -1;
   SSL_CTX* tls_ctx_ = nullptr;  // shared by the loops
+  std::unique_ptr<H2oConfig> h2o_config_;
   std::vector<std::unique_ptr<Loop>> loops_;
   bool started_ = false;
   bool stopped_ = false;

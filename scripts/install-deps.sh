@@ -9,7 +9,7 @@ PACKAGES=(
   # fuzzing (fuzz/run.sh): clang++ with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
   # libraries
-  libpq-dev libmariadb-dev prometheus-cpp-dev libcpp-httplib-dev libevent-dev libtoml11-dev libspdlog-dev
+  libpq-dev libmariadb-dev prometheus-cpp-dev libcpp-httplib-dev libh2o-evloop-dev libtoml11-dev libspdlog-dev
   nlohmann-json3-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   # servers and tools for the demo and the tests
   postgresql-15 postgresql-client-15 mariadb-server mariadb-client
