@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -193,14 +194,14 @@ struct HttpServer::Loop final : Deferrer {
   };
 
   HttpServer* server = nullptr;
+  int listen_fd = -1;  // this loop's own descriptor of the listening socket
   h2o_evloop_t* evloop = nullptr;
   Context context{};
   bool context_ready = false;
   h2o_accept_ctx_t accept_ctx{};
   h2o_socket_t* listener = nullptr;
-  // Stop() writes commands to wake[1]: 'd' (drain), then 'x' (exit); other
-  // threads' answers write 'r'. The loop acts on them itself: h2o is not
-  // thread-safe.
+  // Commands come through wake[1]: 's' (start accepting), 'd' (drain), 'x'
+  // (exit); other threads' answers write 'r'. The loop acts on them itself.
   int wake[2] = {-1, -1};
   h2o_socket_t* wake_socket = nullptr;
   // The timer that resumes accepting after a pause (entry first: h2o hands
@@ -231,8 +232,74 @@ struct HttpServer::Loop final : Deferrer {
       mailbox->closed = true;
       mailbox->replies.clear();
     }
+    if (thread.joinable()) {
+      Tell('x');
+      thread.join();
+    }
+    for (int fd : wake) {
+      if (fd >= 0) close(fd);
+    }
+  }
+
+  void Tell(char command) const {
+    if (write(wake[1], &command, 1) != 1) {
+      spdlog::error("cannot reach an HTTP event loop: {}", Errno(errno));
+    }
+  }
+
+  // The loop's thread: h2o keeps per-thread buffer pools (and frees a buffer
+  // into the pool of the thread that made it), so everything of h2o's is
+  // made, run and freed here, never on the thread that binds or stops.
+  void Run(std::promise<std::optional<StartError>>& ready) {
+    pthread_setname_np(pthread_self(), "lagrouter-http");
+    auto failed = SetUp();
+    ready.set_value(failed);
+    if (failed) {
+      TearDown();
+      return;
+    }
+    while (!exiting) h2o_evloop_run(evloop, INT32_MAX);
+    // Cut every connection left (idle keep-alive ones, mostly): h2o sees the
+    // end of its stream and closes it the way it closes any other.
+    for (const Connection* conn : connections) shutdown(conn->fd, SHUT_RDWR);
+    const auto deadline = std::chrono::steady_clock::now() + kCloseWait;
+    while (!connections.empty() && std::chrono::steady_clock::now() < deadline) {
+      h2o_evloop_run(evloop, 10);
+    }
+    TearDown();
+  }
+
+  std::optional<StartError> SetUp() {
+    const StartError no_loop{StartError::Kind::kEventLoop, "cannot create an event loop"};
+    evloop = h2o_evloop_create();
+    if (evloop == nullptr) return no_loop;
+    h2o_context_init(&context.h2o, evloop, &server->h2o_config_->global);
+    context.loop = this;
+    context_ready = true;
+    accept_ctx.ctx = &context.h2o;
+    accept_ctx.hosts = server->h2o_config_->global.hosts;
+    accept_ctx.ssl_ctx = server->tls_ctx_;
+    h2o_timeout_init(evloop, &accept_pause, kAcceptPauseMs);
+    resume_accepting.entry.cb = &Loop::OnResume;
+    resume_accepting.loop = this;
+    accept_pause_ready = true;
+    // Not accepting until Start(): the kernel queues connections meanwhile.
+    listener =
+        h2o_evloop_socket_create(evloop, std::exchange(listen_fd, -1), H2O_SOCKET_FLAG_DONT_READ);
+    listener->data = this;
+    wake_socket = h2o_evloop_socket_create(evloop, wake[0], 0);
+    wake[0] = -1;  // the socket owns it now
+    wake_socket->data = this;
+    h2o_socket_read_start(wake_socket, &Loop::OnWake);
+    return std::nullopt;
+  }
+
+  void TearDown() {
+    if (listen_fd >= 0) close(std::exchange(listen_fd, -1));
     if (evloop == nullptr) return;
-    CloseOwnSockets();
+    if (listener != nullptr) h2o_socket_close(std::exchange(listener, nullptr));
+    if (wake_socket != nullptr) h2o_socket_close(std::exchange(wake_socket, nullptr));
+    h2o_evloop_run(evloop, 0);  // frees the sockets just closed
     if (!connections.empty()) {
       // h2o still owns them: freeing the loop under them would be worse
       // than leaving this stopped loop's memory behind.
@@ -245,33 +312,7 @@ struct HttpServer::Loop final : Deferrer {
       h2o_timeout_dispose(evloop, &accept_pause);
     }
     if (context_ready) h2o_context_dispose(&context.h2o);
-    h2o_evloop_destroy(evloop);
-    if (wake[1] >= 0) close(wake[1]);
-  }
-
-  // The listener and the command pipe; h2o frees them on its next turn.
-  void CloseOwnSockets() {
-    if (listener != nullptr) h2o_socket_close(std::exchange(listener, nullptr));
-    if (wake_socket != nullptr) {
-      h2o_socket_close(std::exchange(wake_socket, nullptr));
-      wake[0] = -1;  // closed with its socket
-    } else if (wake[0] >= 0) {
-      close(std::exchange(wake[0], -1));
-    }
-    h2o_evloop_run(evloop, 0);
-  }
-
-  void Run() {
-    pthread_setname_np(pthread_self(), "lagrouter-http");
-    StartAccepting();
-    while (!exiting) h2o_evloop_run(evloop, INT32_MAX);
-    // Cut every connection left (idle keep-alive ones, mostly): h2o sees the
-    // end of its stream and closes it the way it closes any other.
-    for (const Connection* conn : connections) shutdown(conn->fd, SHUT_RDWR);
-    const auto deadline = std::chrono::steady_clock::now() + kCloseWait;
-    while (!connections.empty() && std::chrono::steady_clock::now() < deadline) {
-      h2o_evloop_run(evloop, 10);
-    }
+    h2o_evloop_destroy(std::exchange(evloop, nullptr));
   }
 
   void StartAccepting() {
@@ -294,7 +335,9 @@ struct HttpServer::Loop final : Deferrer {
     }
     const std::string_view commands(sock->input->bytes, sock->input->size);
     for (char c : commands) {
-      if (c == 'd' && !loop->draining) {
+      if (c == 's') {
+        loop->StartAccepting();
+      } else if (c == 'd' && !loop->draining) {
         loop->StopAccepting();
         loop->draining = true;
         // New requests get no keep-alive. (h2o_context_request_shutdown also
@@ -575,35 +618,25 @@ std::optional<StartError> HttpServer::Listen(const HttpServer* previous) {
 
 std::optional<StartError> HttpServer::AddLoop() {
   using Kind = StartError::Kind;
-  const StartError no_loop{Kind::kEventLoop, "cannot create an event loop"};
   auto loop = std::make_unique<Loop>();
   loop->server = this;
-  loop->evloop = h2o_evloop_create();
-  if (loop->evloop == nullptr) return no_loop;
-  h2o_context_init(&loop->context.h2o, loop->evloop, &h2o_config_->global);
-  loop->context.loop = loop.get();
-  loop->context_ready = true;
-  loop->accept_ctx.ctx = &loop->context.h2o;
-  loop->accept_ctx.hosts = h2o_config_->global.hosts;
-  loop->accept_ctx.ssl_ctx = tls_ctx_;
-  h2o_timeout_init(loop->evloop, &loop->accept_pause, kAcceptPauseMs);
-  loop->resume_accepting.entry.cb = &Loop::OnResume;
-  loop->resume_accepting.loop = loop.get();
-  loop->accept_pause_ready = true;
-  // Every loop accepts from the same socket (its own descriptor of it).
-  const std::string where = options_.host + ":" + std::to_string(options_.port);
-  const int fd = fcntl(listen_fd_, F_DUPFD_CLOEXEC, 0);
-  if (fd < 0) return StartError{Kind::kListen, "cannot listen on " + where + ": " + Errno(errno)};
-  // Not accepting until Start(): the kernel queues connections meanwhile.
-  loop->listener = h2o_evloop_socket_create(loop->evloop, fd, H2O_SOCKET_FLAG_DONT_READ);
-  loop->listener->data = loop.get();
   if (pipe2(loop->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
     return StartError{Kind::kEventLoop, "cannot create an event loop: " + Errno(errno)};
   }
   loop->mailbox->wake_fd = loop->wake[1];
-  loop->wake_socket = h2o_evloop_socket_create(loop->evloop, loop->wake[0], 0);
-  loop->wake_socket->data = loop.get();
-  h2o_socket_read_start(loop->wake_socket, &Loop::OnWake);
+  // Every loop accepts from the same socket (its own descriptor of it).
+  loop->listen_fd = fcntl(listen_fd_, F_DUPFD_CLOEXEC, 0);
+  if (loop->listen_fd < 0) {
+    return StartError{Kind::kListen, "cannot listen on " + options_.host + ":" +
+                                         std::to_string(options_.port) + ": " + Errno(errno)};
+  }
+  std::promise<std::optional<StartError>> ready;
+  auto set_up = ready.get_future();
+  loop->thread = std::thread([l = loop.get(), &ready] { l->Run(ready); });
+  if (auto failed = set_up.get()) {
+    loop->thread.join();
+    return failed;
+  }
   loops_.push_back(std::move(loop));
   return std::nullopt;
 }
@@ -611,30 +644,20 @@ std::optional<StartError> HttpServer::AddLoop() {
 void HttpServer::Start() {
   if (started_ || stopped_) return;
   started_ = true;
-  for (auto& loop : loops_) {
-    loop->thread = std::thread([l = loop.get()] { l->Run(); });
-  }
+  for (auto& loop : loops_) loop->Tell('s');
 }
 
 void HttpServer::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  auto tell = [](Loop& loop, const char* command) {
-    if (loop.thread.joinable() && write(loop.wake[1], command, 1) != 1) {
-      spdlog::error("cannot reach an HTTP event loop: {}", Errno(errno));
-    }
-  };
   if (started_) {
     // Drain: requests already on their way are answered (with Connection:
     // close), new connections wait in the accept queue for the next server.
-    for (auto& loop : loops_) tell(*loop, "d");
+    for (auto& loop : loops_) loop->Tell('d');
     std::this_thread::sleep_for(kDrain);
   }
-  for (auto& loop : loops_) tell(*loop, "x");
-  for (auto& loop : loops_) {
-    if (loop->thread.joinable()) loop->thread.join();
-  }
-  loops_.clear();  // closes the loops' listener descriptors
+  for (auto& loop : loops_) loop->Tell('x');
+  loops_.clear();  // joins the loops; they close their connections first
   h2o_config_.reset();
   if (listen_fd_ >= 0) close(listen_fd_);
   listen_fd_ = -1;
