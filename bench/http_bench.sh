@@ -236,6 +236,7 @@ for m in 0 1; do
   for server in $(printf '%s\n' "${!probes[@]}" | sort); do done_list+="${done_list:+, }$server ${probes[$server]}"; done
   schedule+=("| $mode | $polls ($failed_polls failed) | $max_age ms | $late_cycles | $probe_failures | ${done_list:-none} of $expected expected |")
   ((probe_failures == 0)) || failures+=("$mode: $probe_failures probe failures")
+  ((polls > 0)) || failures+=("$mode: /v1/status never answered during the runs")
   ((late_cycles == 0)) || failures+=("$mode: $late_cycles late probe cycles (age > $late_ms ms)")
   unset probes
   stop_nginx
