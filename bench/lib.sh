@@ -1,25 +1,39 @@
+# shellcheck shell=bash
 # Shared by the bench/ scripts that saturate the machine with wrk.
 #
 # The kernel's autogroup scheduling (on in this machine's kernel) shares the
-# CPU per session rather than per thread. When wrk and the daemon saturate
-# both cores, processes of other sessions starve for seconds (a sleep(10 ms)
-# loop in another session woke up to 4 s late) and so do threads queued
-# behind a busy one: the PostgreSQL servers stopped answering the daemon's
-# probes and routes turned into 503s; at 200 clusters, wrk saw a 100-300 ms
-# p99. That is this single machine shared by client, server and databases,
-# not the daemon, so the benchmarks turn autogroup off while they run and
-# put it back afterwards (autogroup_restore, from the caller's EXIT trap).
+# CPU per session rather than per thread. With the daemon in wrk's session, a
+# 10 ms sleep loop in another session (as the PostgreSQL servers answering the
+# daemon's probes are) woke up to 700 ms late under the load, probes failed
+# and routes turned into 503s; with the daemon in a session of its own, as
+# systemd starts it, 4 ms at most. bench/http_bench.sh places the daemon so
+# and measures with autogroup as it is and off (autogroup_set);
+# scale_bench.sh and on_demand_bench.sh turn it off while they run
+# (autogroup_off). The caller's EXIT trap puts it back (autogroup_restore).
+#
+# The setting applies to processes as they are forked (or change session):
+# those already running keep their group, so start the processes to measure
+# after autogroup_set / autogroup_off.
 AUTOGROUP=/proc/sys/kernel/sched_autogroup_enabled
 autogroup_was=""
-autogroup_off() {
-  if [[ -w $AUTOGROUP ]]; then
-    autogroup_was=$(cat "$AUTOGROUP")
-    echo 0 >"$AUTOGROUP"
-  fi
+# autogroup_now: the current setting (0 or 1; "?" if the kernel has none).
+autogroup_now() { cat "$AUTOGROUP" 2>/dev/null || echo "?"; }
+# autogroup_set 0|1: sets it, remembering the value found first for
+# autogroup_restore; false (and nothing changed) if it cannot be written.
+autogroup_set() {
+  [[ -w $AUTOGROUP ]] || return 1
+  local now
+  now=$(cat "$AUTOGROUP")
+  echo "$1" 2>/dev/null >"$AUTOGROUP" || return 1
+  [[ -n $autogroup_was ]] || autogroup_was=$now
 }
+autogroup_off() { autogroup_set 0 || true; }
 autogroup_restore() {
   if [[ -n $autogroup_was ]]; then echo "$autogroup_was" >"$AUTOGROUP"; fi
 }
 autogroup_note() {
-  echo "autogroup ${autogroup_was:+was $autogroup_was, }off for the run"
+  local now
+  now=$(autogroup_now)
+  [[ $now == 0 ]] && now=off || now="$now (could not turn it off)"
+  echo "autogroup ${autogroup_was:+was $autogroup_was, }$now for the run"
 }
