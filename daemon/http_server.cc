@@ -17,7 +17,11 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -138,6 +142,52 @@ class LoopReply final : public LaterReply {
   bool sent_ = false;
 };
 
+// The threads event loops run on, kept when a server stops for the next
+// server's loops (a reload): h2o caches freed memory per thread and never
+// returns it, so a new thread per loop per reload would leak those caches.
+class LoopThreads {
+ public:
+  static LoopThreads& Instance() {
+    static auto* threads = new LoopThreads();  // never destroyed: idle threads outlive main()
+    return *threads;
+  }
+
+  // Runs `work` on an idle thread, or a new one when none is idle.
+  std::future<void> Run(std::function<void()> work) {
+    std::packaged_task<void()> task(std::move(work));
+    std::future<void> done = task.get_future();
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back(std::move(task));
+    if (idle_ < tasks_.size()) {
+      std::thread([this] { Serve(); }).detach();
+    } else {
+      wake_.notify_one();
+    }
+    return done;
+  }
+
+ private:
+  void Serve() {
+    pthread_setname_np(pthread_self(), "lagrouter-http");
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      ++idle_;
+      wake_.wait(lock, [this] { return !tasks_.empty(); });
+      --idle_;
+      std::packaged_task<void()> task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<std::packaged_task<void()>> tasks_;  // guarded by mu_
+  size_t idle_ = 0;                               // threads waiting for a task; guarded by mu_
+};
+
 }  // namespace
 
 QueryParams ParseQuery(std::string_view query) {
@@ -222,7 +272,7 @@ struct HttpServer::Loop final : Deferrer {
   uint64_t next_parked = 0;
   h2o_req_t* current = nullptr;  // the request the handler has now
   bool deferred = false;         // the handler took its answer out (Defer)
-  std::thread thread;
+  std::future<void> ran;         // ready once Run() has returned
   std::shared_ptr<Mailbox> mailbox = std::make_shared<Mailbox>();
 
   ~Loop() {
@@ -232,9 +282,9 @@ struct HttpServer::Loop final : Deferrer {
       mailbox->closed = true;
       mailbox->replies.clear();
     }
-    if (thread.joinable()) {
+    if (ran.valid()) {
       Tell('x');
-      thread.join();
+      ran.wait();
     }
     for (int fd : wake) {
       if (fd >= 0) close(fd);
@@ -251,7 +301,6 @@ struct HttpServer::Loop final : Deferrer {
   // into the pool of the thread that made it), so everything of h2o's is
   // made, run and freed here, never on the thread that binds or stops.
   void Run(std::promise<std::optional<StartError>>& ready) {
-    pthread_setname_np(pthread_self(), "lagrouter-http");
     auto failed = SetUp();
     ready.set_value(failed);
     if (failed) {
@@ -313,6 +362,8 @@ struct HttpServer::Loop final : Deferrer {
     }
     if (context_ready) h2o_context_dispose(&context.h2o);
     h2o_evloop_destroy(std::exchange(evloop, nullptr));
+    // h2o 2.2.5 destroys the context's message queue without freeing it.
+    if (context_ready) free(context.h2o.queue);
   }
 
   void StartAccepting() {
@@ -632,9 +683,9 @@ std::optional<StartError> HttpServer::AddLoop() {
   }
   std::promise<std::optional<StartError>> ready;
   auto set_up = ready.get_future();
-  loop->thread = std::thread([l = loop.get(), &ready] { l->Run(ready); });
+  loop->ran = LoopThreads::Instance().Run([l = loop.get(), &ready] { l->Run(ready); });
   if (auto failed = set_up.get()) {
-    loop->thread.join();
+    loop->ran.wait();
     return failed;
   }
   loops_.push_back(std::move(loop));
