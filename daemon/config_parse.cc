@@ -83,7 +83,7 @@ void LoadProbe(const Table& root, Config& cfg) {
 }
 
 // The longest a request may be parked waiting for an on-demand probe; a
-// connection idle longer than evhttp's timeout would be cut meanwhile.
+// stays well under the HTTP server's 30 s request timeout.
 constexpr router::Duration kMaxWaitCeiling = std::chrono::seconds(10);
 
 void LoadOnDemand(const Table& root, Config& cfg) {
