@@ -9,6 +9,15 @@
 // instructions per call = (Ir of the second - Ir of the first) / 20000 (the
 // difference removes the set-up). It prints the heap allocations per call
 // itself (a global operator new counts them, as in route_bench.cc).
+//
+// A server counts as down once its last answer is older than interval +
+// timeout, and a callgrind run lasts seconds: every kCallsPerRound calls a
+// new probe round keeps the servers up, as the monitor would (it also
+// publishes new snapshots, as the monitor does). The rounds are left out of
+// the counts, instructions and allocations alike.
+#include <valgrind/callgrind.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -85,22 +94,27 @@ check_margin = "500ms"
 fallback = "error"
 )";
 
+constexpr long kCallsPerRound = 1000;
+
+// pg-a primary, pg-b and pg-c replicas that replay each write at once.
+void ProbeRound(ApiUnderTest& t, lagrouter::router::TimePoint at, uint64_t lsn) {
+  t.clusters().Apply("shop", "pg-a", PrimarySample(Lsn{lsn}, at), at);
+  for (const char* replica : {"pg-b", "pg-c"}) {
+    t.clusters().Apply("shop", replica, ReplicaSample(Lsn{lsn}, at + milliseconds(1)),
+                       at + milliseconds(1));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const long calls = argc > 1 ? std::atol(argv[1]) : 100000;
   ApiUnderTest t(kConfig);
-  // Probe rounds over the last 3 s: pg-a primary, pg-b and pg-c replicas that
-  // replay each write at once, so both are fresh and settled.
-  const auto now = lagrouter::router::Clock::now();
+  // Rounds over the last 3 s, so the replicas are fresh and settled.
   uint64_t lsn = 1000;
-  for (auto at = now - milliseconds(3000); at <= now; at += milliseconds(250)) {
-    ++lsn;
-    t.clusters().Apply("shop", "pg-a", PrimarySample(Lsn{lsn}, at), at);
-    for (const char* replica : {"pg-b", "pg-c"}) {
-      t.clusters().Apply("shop", replica, ReplicaSample(Lsn{lsn}, at + milliseconds(1)),
-                         at + milliseconds(1));
-    }
+  const auto start = lagrouter::router::Clock::now();
+  for (auto at = start - milliseconds(3000); at <= start; at += milliseconds(250)) {
+    ProbeRound(t, at, ++lsn);
   }
   lagrouter::daemon::HttpRequest req;
   req.method = "GET";
@@ -113,9 +127,29 @@ int main(int argc, char** argv) {
     return 1;
   }
   size_t bytes = 0;  // keeps the answers observable
-  const uint64_t before = g_allocations.load();
-  for (long i = 0; i < calls; ++i) bytes += t.api().Handle(req).body.size();
-  const uint64_t allocations = g_allocations.load() - before;
+  long not_fresh = 0;
+  uint64_t allocations = 0;
+  for (long done = 0; done < calls;) {
+    const long round = std::min(kCallsPerRound, calls - done);
+    const uint64_t before = g_allocations.load();
+    std::string last;
+    for (long i = 0; i < round; ++i) {
+      auto res = t.api().Handle(req);
+      bytes += res.body.size();
+      not_fresh += res.status != 200;
+      if (i + 1 == round) last = std::move(res.body);
+    }
+    allocations += g_allocations.load() - before;
+    not_fresh += last.find("fresh_replica") == std::string::npos;
+    done += round;
+    CALLGRIND_TOGGLE_COLLECT;
+    ProbeRound(t, lagrouter::router::Clock::now(), ++lsn);
+    CALLGRIND_TOGGLE_COLLECT;
+  }
+  if (not_fresh > 0) {
+    std::fprintf(stderr, "%ld answers were not a fresh replica's\n", not_fresh);
+    return 1;
+  }
   std::printf("calls=%ld allocations/call=%.2f body_bytes=%zu\n%s\n", calls,
               calls ? static_cast<double>(allocations) / static_cast<double>(calls) : 0.0, bytes,
               first.body.c_str());
