@@ -112,34 +112,38 @@ std::string ErrorBody(std::string_view error, std::string_view message) {
 namespace {
 
 // "server":..,"role":..,"host":..,"port":..,"staleness_bound_ms":..,"valid_for_ms":..
-// of one server a route may name (no braces).
+// of one server a route may name (no braces). Literals as string_views: no
+// strlen per append.
 void AppendRouteServer(std::string& body, const router::ServerView& s, bool replica,
                        router::Duration bound, router::Duration valid_for) {
-  body += "\"server\":";
+  using namespace std::string_view_literals;
+  body += "\"server\":"sv;
   AppendJsonString(body, s.name);
-  body += ",\"role\":";
-  AppendJsonString(body, replica ? "replica" : "primary");
-  body += ",\"host\":";
+  body += replica ? ",\"role\":\"replica\",\"host\":"sv : ",\"role\":\"primary\",\"host\":"sv;
   AppendJsonString(body, s.host);
-  body += ",\"port\":" + std::to_string(s.port);
-  body += ",\"staleness_bound_ms\":" + std::to_string(router::ToMillisCeil(bound));
-  body += ",\"valid_for_ms\":" + std::to_string(std::max<int64_t>(0, router::ToMillis(valid_for)));
+  body += ",\"port\":"sv;
+  AppendJsonNumber(body, s.port);
+  body += ",\"staleness_bound_ms\":"sv;
+  AppendJsonNumber(body, router::ToMillisCeil(bound));
+  body += ",\"valid_for_ms\":"sv;
+  AppendJsonNumber(body, std::max<int64_t>(0, router::ToMillis(valid_for)));
 }
 
 }  // namespace
 
 std::string RouteBody(const RouteAsk& ask, const router::Decision& d) {
+  using namespace std::string_view_literals;
   const bool replica = d.outcome == router::Outcome::kFreshReplica;
   std::string body;
   body.reserve(512);
-  body += "{\"cluster\":";
+  body += "{\"cluster\":"sv;
   AppendJsonString(body, ask.cluster);
-  body += ",\"class\":";
+  body += ",\"class\":"sv;
   AppendJsonString(body, ask.klass);
-  body += ",";
+  body += ","sv;
   AppendRouteServer(body, ask.view.servers[static_cast<size_t>(d.server)], replica, d.bound,
                     d.valid_for);
-  body += ",\"reason\":";
+  body += ",\"reason\":"sv;
   AppendJsonString(body, router::OutcomeName(d.outcome));
   if (ask.waited) {
     char ms[32];
@@ -147,7 +151,7 @@ std::string RouteBody(const RouteAsk& ask, const router::Decision& d) {
                   std::chrono::duration<double, std::milli>(*ask.waited).count());
     body += ms;
   }
-  body += ",\"servers\":[";
+  body += ",\"servers\":["sv;
   // The servers the decision could have named: every eligible replica, or the primary.
   bool first = true;
   for (size_t i = 0; i < ask.view.servers.size(); ++i) {
@@ -160,12 +164,14 @@ std::string RouteBody(const RouteAsk& ask, const router::Decision& d) {
     } else if (static_cast<int>(i) != d.server) {
       continue;
     }
-    body += first ? "{" : ",{";
+    body += first ? "{"sv : ",{"sv;
     first = false;
     AppendRouteServer(body, s, replica, bound, valid_for);
-    body += ",\"weight\":" + std::to_string(s.weight) + "}";
+    body += ",\"weight\":"sv;
+    AppendJsonNumber(body, s.weight);
+    body += "}"sv;
   }
-  body += "]}";
+  body += "]}"sv;
   return body;
 }
 
