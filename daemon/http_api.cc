@@ -54,9 +54,29 @@ bool PortInUse(const std::string& host, int port) {
   return in_use;
 }
 
+// A request reads what it needs from its thread's cache, so it writes no
+// cache line that the other threads' requests write too (a lock, a shared
+// reference count). Kept for one HttpApi at a time: a thread that moves to
+// another drops the snapshots it kept for the previous one.
+struct HttpApi::ThreadCache {
+  struct Cluster {
+    uint64_t generation = SnapshotSource::kUntracked;
+    std::shared_ptr<const ClusterSnapshot> snapshot;
+  };
+  uint64_t api = 0;  // the id_ of the HttpApi this is for; 0: none yet
+  std::vector<Cluster> clusters;
+};
+
+namespace {
+
+std::atomic<uint64_t> g_next_api_id{1};
+
+}  // namespace
+
 HttpApi::HttpApi(std::shared_ptr<const Config> config, const SnapshotSource& source,
                  Metrics& metrics, Waits* waits)
-    : config_(std::move(config)),
+    : id_(g_next_api_id.fetch_add(1, std::memory_order_relaxed)),
+      config_(std::move(config)),
       source_(source),
       metrics_(metrics),
       waits_(waits),
@@ -72,6 +92,27 @@ HttpApi::HttpApi(std::shared_ptr<const Config> config, const SnapshotSource& sou
   const size_t n = config_->clusters.size() * config_->classes.size();
   spread_ = std::make_unique<std::atomic<uint64_t>[]>(n);
   for (size_t i = 0; i < n; ++i) spread_[i].store(0);
+}
+
+HttpApi::ThreadCache& HttpApi::ThisThread() {
+  thread_local ThreadCache cache;
+  if (cache.api != id_) {
+    cache = ThreadCache{};
+    cache.api = id_;
+    cache.clusters.resize(source_.cluster_count());
+  }
+  return cache;
+}
+
+const ClusterSnapshot& HttpApi::CachedSnapshot(size_t cluster) {
+  ThreadCache::Cluster& cached = ThisThread().clusters[cluster];
+  const uint64_t generation = source_.Generation(cluster);
+  if (generation == SnapshotSource::kUntracked || generation != cached.generation ||
+      cached.snapshot == nullptr) {
+    cached.snapshot = source_.Snapshot(cluster);
+    cached.generation = generation;
+  }
+  return *cached.snapshot;
 }
 
 ApiResponse HttpApi::BadRequest(const char* error, const std::string& message) {
@@ -142,7 +183,7 @@ std::variant<HttpApi::Target, ApiResponse> HttpApi::Resolve(const std::string* c
     return BadRequest("unknown_class",
                       "unknown class " + Quote(*klass) + "; known classes: " + known_classes_);
   }
-  return Target{ci->second, ki->second, source_.Snapshot(ci->second)};
+  return Target{ci->second, ki->second, &CachedSnapshot(ci->second)};
 }
 
 ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int client,

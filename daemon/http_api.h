@@ -58,11 +58,20 @@ class HttpApi {
   std::optional<ApiResponse> Guard(const HttpRequest& req, int& client);
 
  private:
+  // What each thread keeps between its requests (see ThisThread()).
+  struct ThreadCache;
+  // This thread's cache for this HttpApi: made on its first request, and
+  // again when it last served another HttpApi (a reload's, or a test's).
+  ThreadCache& ThisThread();
+  // The cluster's latest snapshot, as this thread last read it: re-read only
+  // when the source's generation changed. Valid until this thread's next call.
+  const ClusterSnapshot& CachedSnapshot(size_t cluster);
+
   // A cluster and class named by a request, resolved against the configuration.
   struct Target {
     size_t cluster;
     size_t klass;
-    std::shared_ptr<const ClusterSnapshot> snapshot;
+    const ClusterSnapshot* snapshot;  // CachedSnapshot(cluster)
   };
   // The one resolution of cluster and class names for /v1/route and /v1/check:
   // the same bad input gets the same answer (400, see docs/api.md).
@@ -92,6 +101,9 @@ class HttpApi {
   ApiResponse ServeReady(const HttpRequest& req, int client);
   ApiResponse ServeMetrics(const HttpRequest& req, int client);
 
+  // Unique in the process, unlike the address (a later HttpApi may get it):
+  // the key of the threads' caches.
+  const uint64_t id_;
   std::shared_ptr<const Config> config_;
   const SnapshotSource& source_;
   Metrics& metrics_;

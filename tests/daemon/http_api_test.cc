@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "daemon/api_json.h"
 #include "tests/router/views.h"
@@ -118,6 +119,41 @@ TEST_F(HandleTest, RouteAndCheckAnswerTheSameBadInputTheSameWay) {
   EXPECT_EQ(server.status, 400);
   EXPECT_EQ(Error(server), "unknown_server");
   EXPECT_NE(server.body.find("known servers: pg-a"), std::string::npos) << server.body;
+}
+
+// Each thread keeps the snapshots it read per HttpApi, keyed by an id and not
+// the address: a new API built where an old one was (as after a reload) must
+// not answer from the old one's snapshots, and two APIs served in turn by one
+// thread each answer from their own.
+TEST(HandleCache, NeverAnswersFromAnotherApisSnapshot) {
+  using test_support::PrimarySample;
+  auto served = [](ApiUnderTest& t) {
+    const auto r = t.Get("/v1/route", "cluster=shop&class=reports");
+    return r.status == 200 ? nlohmann::json::parse(r.body)["server"].get<std::string>() : "";
+  };
+  auto config = [](const char* server) {
+    return ConfigText()
+        .Cluster(ClusterSpec("shop", "postgres").Server(server, 1))
+        .Class("reports", "1h");
+  };
+  std::optional<ApiUnderTest> t;
+  t.emplace(config("pg-a"));
+  const auto now = router::Clock::now();
+  t->clusters().Apply("shop", "pg-a", PrimarySample(router::Lsn{1}, now), now);
+  EXPECT_EQ(served(*t), "pg-a");
+  const void* address = &t->api();
+  t.emplace(config("pg-b"));  // the same storage, a new API over unprobed servers
+  ASSERT_EQ(&t->api(), address);
+  EXPECT_EQ(served(*t), "");
+  t->clusters().Apply("shop", "pg-b", PrimarySample(router::Lsn{1}, now), now);
+  EXPECT_EQ(served(*t), "pg-b");
+
+  ApiUnderTest other(config("pg-c"));
+  other.clusters().Apply("shop", "pg-c", PrimarySample(router::Lsn{1}, now), now);
+  for (int turn = 0; turn < 3; ++turn) {
+    EXPECT_EQ(served(*t), "pg-b");
+    EXPECT_EQ(served(other), "pg-c");
+  }
 }
 
 // Serves one fixed cluster view, as the monitor would publish it.
