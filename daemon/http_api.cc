@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -65,11 +66,18 @@ struct HttpApi::ThreadCache {
   };
   uint64_t api = 0;  // the id_ of the HttpApi this is for; 0: none yet
   std::vector<Cluster> clusters;
+  // This thread's request sequence per (cluster, class), to spread load over
+  // replicas: round-robin per thread, where one shared counter per slot
+  // bounced its cache line between the threads.
+  std::vector<uint64_t> spread;
 };
 
 namespace {
 
 std::atomic<uint64_t> g_next_api_id{1};
+// Where each thread's sequences start, so the threads' first requests do
+// not all go to the same replica.
+std::atomic<uint64_t> g_next_thread_start{0};
 
 }  // namespace
 
@@ -89,9 +97,6 @@ HttpApi::HttpApi(std::shared_ptr<const Config> config, const SnapshotSource& sou
     class_index_[config_->classes[i].name] = i;
     known_classes_ += (i ? ", " : "") + config_->classes[i].name;
   }
-  const size_t n = config_->clusters.size() * config_->classes.size();
-  spread_ = std::make_unique<std::atomic<uint64_t>[]>(n);
-  for (size_t i = 0; i < n; ++i) spread_[i].store(0);
 }
 
 HttpApi::ThreadCache& HttpApi::ThisThread() {
@@ -100,12 +105,14 @@ HttpApi::ThreadCache& HttpApi::ThisThread() {
     cache = ThreadCache{};
     cache.api = id_;
     cache.clusters.resize(source_.cluster_count());
+    thread_local const uint64_t start = g_next_thread_start.fetch_add(1, std::memory_order_relaxed);
+    cache.spread.assign(config_->clusters.size() * config_->classes.size(), start);
   }
   return cache;
 }
 
-const ClusterSnapshot& HttpApi::CachedSnapshot(size_t cluster) {
-  ThreadCache::Cluster& cached = ThisThread().clusters[cluster];
+const ClusterSnapshot& HttpApi::CachedSnapshot(ThreadCache& cache, size_t cluster) {
+  ThreadCache::Cluster& cached = cache.clusters[cluster];
   const uint64_t generation = source_.Generation(cluster);
   if (generation == SnapshotSource::kUntracked || generation != cached.generation ||
       cached.snapshot == nullptr) {
@@ -183,7 +190,9 @@ std::variant<HttpApi::Target, ApiResponse> HttpApi::Resolve(const std::string* c
     return BadRequest("unknown_class",
                       "unknown class " + Quote(*klass) + "; known classes: " + known_classes_);
   }
-  return Target{ci->second, ki->second, &CachedSnapshot(ci->second)};
+  ThreadCache& cache = ThisThread();
+  return Target{ci->second, ki->second, &CachedSnapshot(cache, ci->second),
+                &cache.spread[ci->second * config_->classes.size() + ki->second]};
 }
 
 ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int client,
@@ -219,8 +228,7 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
     wait = *parsed;
   }
   wait = std::min(wait, config_->max_wait);
-  const size_t slot = t.cluster * config_->classes.size() + t.klass;
-  const uint64_t spread = spread_[slot].fetch_add(1, std::memory_order_relaxed);
+  const uint64_t spread = (*t.spread)++;
   const router::Position* after_ptr = after_text ? &after : nullptr;
   const auto d = router::Route(t.snapshot->view, cls, t.klass, after_ptr, now, spread);
   if (d.outcome != router::Outcome::kFreshReplica && wait > router::Duration::zero() &&

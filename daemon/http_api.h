@@ -3,7 +3,6 @@
 // they never wait for a probe. Bodies are built in api_json.h.
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,13 +64,14 @@ class HttpApi {
   ThreadCache& ThisThread();
   // The cluster's latest snapshot, as this thread last read it: re-read only
   // when the source's generation changed. Valid until this thread's next call.
-  const ClusterSnapshot& CachedSnapshot(size_t cluster);
+  const ClusterSnapshot& CachedSnapshot(ThreadCache& cache, size_t cluster);
 
   // A cluster and class named by a request, resolved against the configuration.
   struct Target {
     size_t cluster;
     size_t klass;
     const ClusterSnapshot* snapshot;  // CachedSnapshot(cluster)
+    uint64_t* spread;                 // this thread's request sequence of (cluster, class)
   };
   // The one resolution of cluster and class names for /v1/route and /v1/check:
   // the same bad input gets the same answer (400, see docs/api.md).
@@ -113,8 +113,6 @@ class HttpApi {
   std::unordered_map<std::string, size_t> class_index_;
   std::string known_clusters_;
   std::string known_classes_;
-  // Per (cluster, class) request sequence, to spread load over replicas.
-  std::unique_ptr<std::atomic<uint64_t>[]> spread_;
 };
 
 }  // namespace lagrouter::daemon

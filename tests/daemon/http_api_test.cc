@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -153,6 +154,35 @@ TEST(HandleCache, NeverAnswersFromAnotherApisSnapshot) {
   for (int turn = 0; turn < 3; ++turn) {
     EXPECT_EQ(served(*t), "pg-b");
     EXPECT_EQ(served(other), "pg-c");
+  }
+}
+
+// Load is spread per (cluster, class): one thread's requests alternate over
+// two equal replicas for each class, even when the classes' requests
+// interleave.
+TEST(Route, SpreadsEachClassOverTheReplicas) {
+  using test_support::PrimarySample;
+  using test_support::ReplicaSample;
+  ApiUnderTest t(
+      ConfigText()
+          .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r1", 2).Server("r2", 3))
+          .Class("a", "1h", "", "0s")
+          .Class("b", "1h", "", "0s"));
+  const auto now = router::Clock::now();
+  t.clusters().Apply("shop", "p", PrimarySample(router::Lsn{7}, now), now);
+  t.clusters().Apply("shop", "r1", ReplicaSample(router::Lsn{7}, now), now);
+  t.clusters().Apply("shop", "r2", ReplicaSample(router::Lsn{7}, now), now);
+  std::map<std::string, std::map<std::string, int>> served;  // class -> server -> answers
+  for (int i = 0; i < 10; ++i) {
+    for (const char* cls : {"a", "b"}) {
+      const auto r = t.Get("/v1/route", std::string("cluster=shop&class=") + cls);
+      ASSERT_EQ(r.status, 200) << r.body;
+      ++served[cls][nlohmann::json::parse(r.body)["server"].get<std::string>()];
+    }
+  }
+  for (const char* cls : {"a", "b"}) {
+    EXPECT_EQ(served[cls]["r1"], 5) << cls;
+    EXPECT_EQ(served[cls]["r2"], 5) << cls;
   }
 }
 
