@@ -63,6 +63,7 @@ struct HttpApi::ThreadCache {
   struct Cluster {
     uint64_t generation = SnapshotSource::kUntracked;
     std::shared_ptr<const ClusterSnapshot> snapshot;
+    RouteFragments fragments;  // of `snapshot`
   };
   uint64_t api = 0;  // the id_ of the HttpApi this is for; 0: none yet
   std::vector<Cluster> clusters;
@@ -111,15 +112,19 @@ HttpApi::ThreadCache& HttpApi::ThisThread() {
   return cache;
 }
 
-const ClusterSnapshot& HttpApi::CachedSnapshot(ThreadCache& cache, size_t cluster) {
+HttpApi::CachedCluster HttpApi::Cached(ThreadCache& cache, size_t cluster) {
   ThreadCache::Cluster& cached = cache.clusters[cluster];
   const uint64_t generation = source_.Generation(cluster);
   if (generation == SnapshotSource::kUntracked || generation != cached.generation ||
       cached.snapshot == nullptr) {
-    cached.snapshot = source_.Snapshot(cluster);
+    auto latest = source_.Snapshot(cluster);
+    if (latest != cached.snapshot) {
+      cached.fragments = RouteFragments(latest->view);
+      cached.snapshot = std::move(latest);
+    }
     cached.generation = generation;
   }
-  return *cached.snapshot;
+  return {*cached.snapshot, cached.fragments};
 }
 
 ApiResponse HttpApi::BadRequest(const char* error, const std::string& message) {
@@ -191,7 +196,8 @@ std::variant<HttpApi::Target, ApiResponse> HttpApi::Resolve(const std::string* c
                       "unknown class " + Quote(*klass) + "; known classes: " + known_classes_);
   }
   ThreadCache& cache = ThisThread();
-  return Target{ci->second, ki->second, &CachedSnapshot(cache, ci->second),
+  const CachedCluster cached = Cached(cache, ci->second);
+  return Target{ci->second, ki->second, &cached.snapshot, &cached.fragments,
                 &cache.spread[ci->second * config_->classes.size() + ki->second]};
 }
 
@@ -246,32 +252,33 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
       w.answer = [this, later, cluster = *cluster_name, klass = *class_name, client,
                   indices = std::pair(t.cluster, t.klass), after = w.after,
                   now](const ClusterSnapshot& snapshot, const router::Decision& decision) {
-        later->Send(RouteAnswer(cluster, klass, indices, snapshot, decision,
+        later->Send(RouteAnswer(cluster, klass, indices, snapshot, nullptr, decision,
                                 after ? &*after : nullptr, client, router::Clock::now() - now));
       };
       if (!waits_->Park(std::move(w), plan)) {  // shutting down: answer now
-        later->Send(RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot, d,
-                                after_ptr, client, std::nullopt));
+        later->Send(RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot,
+                                t.fragments, d, after_ptr, client, std::nullopt));
       }
       return {};  // the LaterReply answers
     }
   }
-  return RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot, d, after_ptr,
-                     client, std::nullopt);
+  return RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot, t.fragments, d,
+                     after_ptr, client, std::nullopt);
 }
 
 ApiResponse HttpApi::RouteAnswer(const std::string& cluster, const std::string& klass,
                                  std::pair<size_t, size_t> indices, const ClusterSnapshot& snapshot,
-                                 const router::Decision& d, const router::Position* after,
-                                 int client, std::optional<router::Duration> waited) {
+                                 const RouteFragments* fragments, const router::Decision& d,
+                                 const router::Position* after, int client,
+                                 std::optional<router::Duration> waited) {
   metrics_.CountRoute(client, indices.first, indices.second, d.outcome);
   if (d.outcome == router::Outcome::kNoEligibleServer) {
     return {503, ErrorBody("no_eligible_server",
                            "cluster '" + cluster + "', class '" + klass + "': " + d.why)};
   }
-  return {200, RouteBody({cluster, klass, snapshot.view, config_->classes[indices.second],
-                          indices.second, after, waited},
-                         d)};
+  const RouteAsk ask{cluster,        klass, snapshot.view, config_->classes[indices.second],
+                     indices.second, after, waited};
+  return {200, fragments != nullptr ? RouteBody(ask, d, *fragments) : RouteBody(ask, d)};
 }
 
 ApiResponse HttpApi::Check(std::string_view cluster_name, std::string_view server_name,

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "daemon/api_json.h"
 #include "daemon/auth.h"
 #include "daemon/config.h"
 #include "daemon/http_server.h"
@@ -62,15 +63,21 @@ class HttpApi {
   // This thread's cache for this HttpApi: made on its first request, and
   // again when it last served another HttpApi (a reload's, or a test's).
   ThreadCache& ThisThread();
-  // The cluster's latest snapshot, as this thread last read it: re-read only
-  // when the source's generation changed. Valid until this thread's next call.
-  const ClusterSnapshot& CachedSnapshot(ThreadCache& cache, size_t cluster);
+  // The cluster's latest snapshot, as this thread last read it, and its
+  // route fragments: re-read only when the source's generation changed.
+  // Valid until this thread's next call.
+  struct CachedCluster {
+    const ClusterSnapshot& snapshot;
+    const RouteFragments& fragments;
+  };
+  CachedCluster Cached(ThreadCache& cache, size_t cluster);
 
   // A cluster and class named by a request, resolved against the configuration.
   struct Target {
     size_t cluster;
     size_t klass;
-    const ClusterSnapshot* snapshot;  // CachedSnapshot(cluster)
+    const ClusterSnapshot* snapshot;  // Cached(cluster)
+    const RouteFragments* fragments;  // of `snapshot`
     uint64_t* spread;                 // this thread's request sequence of (cluster, class)
   };
   // The one resolution of cluster and class names for /v1/route and /v1/check:
@@ -78,11 +85,13 @@ class HttpApi {
   std::variant<Target, ApiResponse> Resolve(const std::string* cluster, const std::string* klass);
   ApiResponse BadRequest(const char* error, const std::string& message);
   // The answer to a route request for decision `d`, counted. `indices`: the
-  // cluster's and the class's; `after`: the request's position (or nullptr);
-  // `waited`: how long the request was parked.
+  // cluster's and the class's; `fragments`: the snapshot's (nullptr: built
+  // here); `after`: the request's position (or nullptr); `waited`: how long
+  // the request was parked.
   ApiResponse RouteAnswer(const std::string& cluster, const std::string& klass,
                           std::pair<size_t, size_t> indices, const ClusterSnapshot& snapshot,
-                          const router::Decision& d, const router::Position* after, int client,
+                          const RouteFragments* fragments, const router::Decision& d,
+                          const router::Position* after, int client,
                           std::optional<router::Duration> waited);
   ApiResponse NotFound(const HttpRequest& req);
 
