@@ -1,6 +1,7 @@
 #include "daemon/api_json.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -133,6 +134,23 @@ void AppendRouteServer(std::string& body, const std::string& head, router::Durat
   AppendJsonNumber(body, std::max<int64_t>(0, router::ToMillis(valid_for)));
 }
 
+// ,"reason":"<OutcomeName>" of each outcome, escaped once for the process.
+std::string_view ReasonMember(router::Outcome outcome) {
+  static const auto kMembers = [] {
+    constexpr router::Outcome kOutcomes[] = {
+        router::Outcome::kFreshReplica, router::Outcome::kPrimaryClass,
+        router::Outcome::kFallbackPrimary, router::Outcome::kNoEligibleServer};
+    std::array<std::string, std::size(kOutcomes)> members;
+    for (const auto o : kOutcomes) {
+      auto& m = members[static_cast<size_t>(o)];
+      m = ",\"reason\":";
+      AppendJsonString(m, router::OutcomeName(o));
+    }
+    return members;
+  }();
+  return kMembers[static_cast<size_t>(outcome)];
+}
+
 }  // namespace
 
 RouteFragments::RouteFragments(const router::ClusterView& view) {
@@ -170,8 +188,7 @@ std::string RouteBody(const RouteAsk& ask, const router::Decision& d,
   AppendJsonString(body, ask.klass);
   body += ","sv;
   AppendRouteServer(body, head(static_cast<size_t>(d.server)), d.bound, d.valid_for);
-  body += ",\"reason\":"sv;
-  AppendJsonString(body, router::OutcomeName(d.outcome));
+  body += ReasonMember(d.outcome);
   if (ask.waited) {
     char ms[32];
     std::snprintf(ms, sizeof ms, ",\"waited_ms\":%.3f",
