@@ -1,6 +1,7 @@
 #include "daemon/api_json.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -111,61 +112,107 @@ std::string ErrorBody(std::string_view error, std::string_view message) {
 
 namespace {
 
-// "server":..,"role":..,"host":..,"port":..,"staleness_bound_ms":..,"valid_for_ms":..
-// of one server a route may name (no braces).
-void AppendRouteServer(std::string& body, const router::ServerView& s, bool replica,
-                       router::Duration bound, router::Duration valid_for) {
-  body += "\"server\":";
-  AppendJsonString(body, s.name);
-  body += ",\"role\":";
-  AppendJsonString(body, replica ? "replica" : "primary");
-  body += ",\"host\":";
-  AppendJsonString(body, s.host);
-  body += ",\"port\":" + std::to_string(s.port);
-  body += ",\"staleness_bound_ms\":" + std::to_string(router::ToMillisCeil(bound));
-  body += ",\"valid_for_ms\":" + std::to_string(std::max<int64_t>(0, router::ToMillis(valid_for)));
+// "server":..,"role":..,"host":..,"port":..,"staleness_bound_ms":
+void AppendServerHead(std::string& out, const router::ServerView& s, bool replica) {
+  using namespace std::string_view_literals;
+  out += "\"server\":"sv;
+  AppendJsonString(out, s.name);
+  out += replica ? ",\"role\":\"replica\",\"host\":"sv : ",\"role\":\"primary\",\"host\":"sv;
+  AppendJsonString(out, s.host);
+  out += ",\"port\":"sv;
+  AppendJsonNumber(out, s.port);
+  out += ",\"staleness_bound_ms\":"sv;
+}
+
+// The server's head (see RouteFragments), then its bound and validity.
+void AppendRouteServer(std::string& body, const std::string& head, router::Duration bound,
+                       router::Duration valid_for) {
+  using namespace std::string_view_literals;
+  body += head;
+  AppendJsonNumber(body, router::ToMillisCeil(bound));
+  body += ",\"valid_for_ms\":"sv;
+  AppendJsonNumber(body, std::max<int64_t>(0, router::ToMillis(valid_for)));
+}
+
+// ,"reason":"<OutcomeName>" of each outcome, escaped once for the process.
+std::string_view ReasonMember(router::Outcome outcome) {
+  static const auto kMembers = [] {
+    constexpr router::Outcome kOutcomes[] = {
+        router::Outcome::kFreshReplica, router::Outcome::kPrimaryClass,
+        router::Outcome::kFallbackPrimary, router::Outcome::kNoEligibleServer};
+    std::array<std::string, std::size(kOutcomes)> members;
+    for (const auto o : kOutcomes) {
+      auto& m = members[static_cast<size_t>(o)];
+      m = ",\"reason\":";
+      AppendJsonString(m, router::OutcomeName(o));
+    }
+    return members;
+  }();
+  return kMembers[static_cast<size_t>(outcome)];
 }
 
 }  // namespace
 
+RouteFragments::RouteFragments(const router::ClusterView& view) {
+  servers_.resize(view.servers.size());
+  for (size_t i = 0; i < view.servers.size(); ++i) {
+    const auto& s = view.servers[i];
+    const size_t head_size = 80 + s.name.size() + s.host.size();  // one allocation each
+    servers_[i].as_replica.reserve(head_size);
+    servers_[i].as_primary.reserve(head_size);
+    AppendServerHead(servers_[i].as_replica, s, true);
+    AppendServerHead(servers_[i].as_primary, s, false);
+    servers_[i].weight = ",\"weight\":";
+    AppendJsonNumber(servers_[i].weight, s.weight);
+    servers_[i].weight += '}';
+  }
+}
+
 std::string RouteBody(const RouteAsk& ask, const router::Decision& d) {
+  return RouteBody(ask, d, RouteFragments(ask.view));
+}
+
+std::string RouteBody(const RouteAsk& ask, const router::Decision& d,
+                      const RouteFragments& fragments) {
+  using namespace std::string_view_literals;
   const bool replica = d.outcome == router::Outcome::kFreshReplica;
+  auto head = [&](size_t server) -> const std::string& {
+    const auto& f = fragments.servers_[server];
+    return replica ? f.as_replica : f.as_primary;
+  };
   std::string body;
   body.reserve(512);
-  body += "{\"cluster\":";
+  body += "{\"cluster\":"sv;
   AppendJsonString(body, ask.cluster);
-  body += ",\"class\":";
+  body += ",\"class\":"sv;
   AppendJsonString(body, ask.klass);
-  body += ",";
-  AppendRouteServer(body, ask.view.servers[static_cast<size_t>(d.server)], replica, d.bound,
-                    d.valid_for);
-  body += ",\"reason\":";
-  AppendJsonString(body, router::OutcomeName(d.outcome));
+  body += ","sv;
+  AppendRouteServer(body, head(static_cast<size_t>(d.server)), d.bound, d.valid_for);
+  body += ReasonMember(d.outcome);
   if (ask.waited) {
     char ms[32];
     std::snprintf(ms, sizeof ms, ",\"waited_ms\":%.3f",
                   std::chrono::duration<double, std::milli>(*ask.waited).count());
     body += ms;
   }
-  body += ",\"servers\":[";
+  body += ",\"servers\":["sv;
   // The servers the decision could have named: every eligible replica, or the primary.
   bool first = true;
   for (size_t i = 0; i < ask.view.servers.size(); ++i) {
-    const auto& s = ask.view.servers[i];
     router::Duration bound{0}, valid_for = d.valid_for;
     if (replica) {
       if (!router::Eligible(ask.view, i, ask.cls, ask.class_index, d.at, ask.after)) continue;
-      bound = *router::BoundAt(s, d.at);
+      bound = *router::BoundAt(ask.view.servers[i], d.at);
       valid_for = router::ValidFor(ask.cls, bound);
     } else if (static_cast<int>(i) != d.server) {
       continue;
     }
-    body += first ? "{" : ",{";
+    body += first ? "{"sv : ",{"sv;
     first = false;
-    AppendRouteServer(body, s, replica, bound, valid_for);
-    body += ",\"weight\":" + std::to_string(s.weight) + "}";
+    AppendRouteServer(body, head(i), bound, valid_for);
+    body += fragments.servers_[i].weight;
   }
-  body += "]}";
+  body += "]}"sv;
   return body;
 }
 

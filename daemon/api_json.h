@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "daemon/config.h"
 #include "daemon/snapshot.h"
@@ -28,11 +29,34 @@ struct RouteAsk {
   std::optional<router::Duration> waited;
 };
 
+// What route answers from one cluster view share: each server's escaped
+// name and host, its port and weight, in either role. Built once per
+// snapshot (HttpApi keeps it with the snapshot), it leaves only the bounds
+// to write per answer.
+class RouteFragments {
+ public:
+  RouteFragments() = default;
+  explicit RouteFragments(const router::ClusterView& view);
+
+ private:
+  friend std::string RouteBody(const RouteAsk&, const router::Decision&, const RouteFragments&);
+  struct Server {
+    // "server":..,"role":"replica","host":..,"port":..,"staleness_bound_ms":
+    std::string as_replica;
+    std::string as_primary;  // the same with "role":"primary"
+    std::string weight;      // ,"weight":..}
+  };
+  std::vector<Server> servers_;  // indexed like the view's servers
+};
+
 // The answer of /v1/route for a decision that names a server: that server,
 // and in `servers` every server the decision could have named (each eligible
 // replica, or the primary), each with its weight and its own valid_for_ms as
 // of the decision (Decision::at), so a client that caches the answer can
-// still spread its reads by weight.
+// still spread its reads by weight. `fragments`: those of ask.view.
+std::string RouteBody(const RouteAsk& ask, const router::Decision& d,
+                      const RouteFragments& fragments);
+// The same, building the fragments (an answer off the hot path: a parked request's).
 std::string RouteBody(const RouteAsk& ask, const router::Decision& d);
 
 // The answer of /v1/check: why `server` may or may not serve `cls` now;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -54,9 +55,37 @@ bool PortInUse(const std::string& host, int port) {
   return in_use;
 }
 
+// A request reads what it needs from its thread's cache, so it writes no
+// cache line that the other threads' requests write too (a lock, a shared
+// reference count). Kept for one HttpApi at a time: a thread that moves to
+// another drops the snapshots it kept for the previous one.
+struct HttpApi::ThreadCache {
+  struct Cluster {
+    uint64_t generation = SnapshotSource::kUntracked;
+    std::shared_ptr<const ClusterSnapshot> snapshot;
+    RouteFragments fragments;  // of `snapshot`
+  };
+  uint64_t api = 0;  // the id_ of the HttpApi this is for; 0: none yet
+  std::vector<Cluster> clusters;
+  // This thread's request sequence per (cluster, class), to spread load over
+  // replicas: round-robin per thread, where one shared counter per slot
+  // bounced its cache line between the threads.
+  std::vector<uint64_t> spread;
+};
+
+namespace {
+
+std::atomic<uint64_t> g_next_api_id{1};
+// Where each thread's sequences start, so the threads' first requests do
+// not all go to the same replica.
+std::atomic<uint64_t> g_next_thread_start{0};
+
+}  // namespace
+
 HttpApi::HttpApi(std::shared_ptr<const Config> config, const SnapshotSource& source,
                  Metrics& metrics, Waits* waits)
-    : config_(std::move(config)),
+    : id_(g_next_api_id.fetch_add(1, std::memory_order_relaxed)),
+      config_(std::move(config)),
       source_(source),
       metrics_(metrics),
       waits_(waits),
@@ -69,9 +98,33 @@ HttpApi::HttpApi(std::shared_ptr<const Config> config, const SnapshotSource& sou
     class_index_[config_->classes[i].name] = i;
     known_classes_ += (i ? ", " : "") + config_->classes[i].name;
   }
-  const size_t n = config_->clusters.size() * config_->classes.size();
-  spread_ = std::make_unique<std::atomic<uint64_t>[]>(n);
-  for (size_t i = 0; i < n; ++i) spread_[i].store(0);
+}
+
+HttpApi::ThreadCache& HttpApi::ThisThread() {
+  thread_local ThreadCache cache;
+  if (cache.api != id_) {
+    cache = ThreadCache{};
+    cache.api = id_;
+    cache.clusters.resize(source_.cluster_count());
+    thread_local const uint64_t start = g_next_thread_start.fetch_add(1, std::memory_order_relaxed);
+    cache.spread.assign(config_->clusters.size() * config_->classes.size(), start);
+  }
+  return cache;
+}
+
+HttpApi::CachedCluster HttpApi::Cached(ThreadCache& cache, size_t cluster) {
+  ThreadCache::Cluster& cached = cache.clusters[cluster];
+  const uint64_t generation = source_.Generation(cluster);
+  if (generation == SnapshotSource::kUntracked || generation != cached.generation ||
+      cached.snapshot == nullptr) {
+    auto latest = source_.Snapshot(cluster);
+    if (latest != cached.snapshot) {
+      cached.fragments = RouteFragments(latest->view);
+      cached.snapshot = std::move(latest);
+    }
+    cached.generation = generation;
+  }
+  return {*cached.snapshot, cached.fragments};
 }
 
 ApiResponse HttpApi::BadRequest(const char* error, const std::string& message) {
@@ -142,7 +195,10 @@ std::variant<HttpApi::Target, ApiResponse> HttpApi::Resolve(const std::string* c
     return BadRequest("unknown_class",
                       "unknown class " + Quote(*klass) + "; known classes: " + known_classes_);
   }
-  return Target{ci->second, ki->second, source_.Snapshot(ci->second)};
+  ThreadCache& cache = ThisThread();
+  const CachedCluster cached = Cached(cache, ci->second);
+  return Target{ci->second, ki->second, &cached.snapshot, &cached.fragments,
+                &cache.spread[ci->second * config_->classes.size() + ki->second]};
 }
 
 ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int client,
@@ -178,8 +234,7 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
     wait = *parsed;
   }
   wait = std::min(wait, config_->max_wait);
-  const size_t slot = t.cluster * config_->classes.size() + t.klass;
-  const uint64_t spread = spread_[slot].fetch_add(1, std::memory_order_relaxed);
+  const uint64_t spread = (*t.spread)++;
   const router::Position* after_ptr = after_text ? &after : nullptr;
   const auto d = router::Route(t.snapshot->view, cls, t.klass, after_ptr, now, spread);
   if (d.outcome != router::Outcome::kFreshReplica && wait > router::Duration::zero() &&
@@ -197,32 +252,33 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
       w.answer = [this, later, cluster = *cluster_name, klass = *class_name, client,
                   indices = std::pair(t.cluster, t.klass), after = w.after,
                   now](const ClusterSnapshot& snapshot, const router::Decision& decision) {
-        later->Send(RouteAnswer(cluster, klass, indices, snapshot, decision,
+        later->Send(RouteAnswer(cluster, klass, indices, snapshot, nullptr, decision,
                                 after ? &*after : nullptr, client, router::Clock::now() - now));
       };
       if (!waits_->Park(std::move(w), plan)) {  // shutting down: answer now
-        later->Send(RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot, d,
-                                after_ptr, client, std::nullopt));
+        later->Send(RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot,
+                                t.fragments, d, after_ptr, client, std::nullopt));
       }
       return {};  // the LaterReply answers
     }
   }
-  return RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot, d, after_ptr,
-                     client, std::nullopt);
+  return RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot, t.fragments, d,
+                     after_ptr, client, std::nullopt);
 }
 
 ApiResponse HttpApi::RouteAnswer(const std::string& cluster, const std::string& klass,
                                  std::pair<size_t, size_t> indices, const ClusterSnapshot& snapshot,
-                                 const router::Decision& d, const router::Position* after,
-                                 int client, std::optional<router::Duration> waited) {
+                                 const RouteFragments* fragments, const router::Decision& d,
+                                 const router::Position* after, int client,
+                                 std::optional<router::Duration> waited) {
   metrics_.CountRoute(client, indices.first, indices.second, d.outcome);
   if (d.outcome == router::Outcome::kNoEligibleServer) {
     return {503, ErrorBody("no_eligible_server",
                            "cluster '" + cluster + "', class '" + klass + "': " + d.why)};
   }
-  return {200, RouteBody({cluster, klass, snapshot.view, config_->classes[indices.second],
-                          indices.second, after, waited},
-                         d)};
+  const RouteAsk ask{cluster,        klass, snapshot.view, config_->classes[indices.second],
+                     indices.second, after, waited};
+  return {200, fragments != nullptr ? RouteBody(ask, d, *fragments) : RouteBody(ask, d)};
 }
 
 ApiResponse HttpApi::Check(std::string_view cluster_name, std::string_view server_name,

@@ -3,13 +3,13 @@
 // they never wait for a probe. Bodies are built in api_json.h.
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <variant>
 
+#include "daemon/api_json.h"
 #include "daemon/auth.h"
 #include "daemon/config.h"
 #include "daemon/http_server.h"
@@ -58,22 +58,40 @@ class HttpApi {
   std::optional<ApiResponse> Guard(const HttpRequest& req, int& client);
 
  private:
+  // What each thread keeps between its requests (see ThisThread()).
+  struct ThreadCache;
+  // This thread's cache for this HttpApi: made on its first request, and
+  // again when it last served another HttpApi (a reload's, or a test's).
+  ThreadCache& ThisThread();
+  // The cluster's latest snapshot, as this thread last read it, and its
+  // route fragments: re-read only when the source's generation changed.
+  // Valid until this thread's next call.
+  struct CachedCluster {
+    const ClusterSnapshot& snapshot;
+    const RouteFragments& fragments;
+  };
+  CachedCluster Cached(ThreadCache& cache, size_t cluster);
+
   // A cluster and class named by a request, resolved against the configuration.
   struct Target {
     size_t cluster;
     size_t klass;
-    std::shared_ptr<const ClusterSnapshot> snapshot;
+    const ClusterSnapshot* snapshot;  // Cached(cluster)
+    const RouteFragments* fragments;  // of `snapshot`
+    uint64_t* spread;                 // this thread's request sequence of (cluster, class)
   };
   // The one resolution of cluster and class names for /v1/route and /v1/check:
   // the same bad input gets the same answer (400, see docs/api.md).
   std::variant<Target, ApiResponse> Resolve(const std::string* cluster, const std::string* klass);
   ApiResponse BadRequest(const char* error, const std::string& message);
   // The answer to a route request for decision `d`, counted. `indices`: the
-  // cluster's and the class's; `after`: the request's position (or nullptr);
-  // `waited`: how long the request was parked.
+  // cluster's and the class's; `fragments`: the snapshot's (nullptr: built
+  // here); `after`: the request's position (or nullptr); `waited`: how long
+  // the request was parked.
   ApiResponse RouteAnswer(const std::string& cluster, const std::string& klass,
                           std::pair<size_t, size_t> indices, const ClusterSnapshot& snapshot,
-                          const router::Decision& d, const router::Position* after, int client,
+                          const RouteFragments* fragments, const router::Decision& d,
+                          const router::Position* after, int client,
                           std::optional<router::Duration> waited);
   ApiResponse NotFound(const HttpRequest& req);
 
@@ -92,6 +110,9 @@ class HttpApi {
   ApiResponse ServeReady(const HttpRequest& req, int client);
   ApiResponse ServeMetrics(const HttpRequest& req, int client);
 
+  // Unique in the process, unlike the address (a later HttpApi may get it):
+  // the key of the threads' caches.
+  const uint64_t id_;
   std::shared_ptr<const Config> config_;
   const SnapshotSource& source_;
   Metrics& metrics_;
@@ -101,8 +122,6 @@ class HttpApi {
   std::unordered_map<std::string, size_t> class_index_;
   std::string known_clusters_;
   std::string known_classes_;
-  // Per (cluster, class) request sequence, to spread load over replicas.
-  std::unique_ptr<std::atomic<uint64_t>[]> spread_;
 };
 
 }  // namespace lagrouter::daemon

@@ -64,11 +64,19 @@ struct Monitor::Cluster {
   // connections). A mutex held for one reference-count increment does not spin.
   mutable std::mutex snapshot_mu;
   std::shared_ptr<const ClusterSnapshot> snapshot;
+  // SnapshotSource::Generation: every request thread reads it, only Publish
+  // writes it; its own cache line, so the writes to the fields around it do
+  // not evict it from the readers' caches.
+  alignas(64) std::atomic<uint64_t> generation{SnapshotSource::kUntracked + 1};
 
   void Publish(std::shared_ptr<const ClusterSnapshot> next) {
     std::shared_ptr<const ClusterSnapshot> old;  // released outside the lock
-    std::lock_guard<std::mutex> lock(snapshot_mu);
-    old = std::exchange(snapshot, std::move(next));
+    {
+      std::lock_guard<std::mutex> lock(snapshot_mu);
+      old = std::exchange(snapshot, std::move(next));
+    }
+    // After the swap: a reader that sees the new generation reads the new snapshot.
+    generation.fetch_add(1, std::memory_order_release);
   }
 };
 
@@ -146,6 +154,10 @@ std::shared_ptr<const ClusterSnapshot> Monitor::Snapshot(size_t cluster) const {
   const Cluster& c = *clusters_[cluster];
   std::lock_guard<std::mutex> lock(c.snapshot_mu);
   return c.snapshot;
+}
+
+uint64_t Monitor::Generation(size_t cluster) const {
+  return clusters_[cluster]->generation.load(std::memory_order_acquire);
 }
 
 void Monitor::SchedulerLoop() {

@@ -40,6 +40,7 @@ class Monitor final : public SnapshotSource, public ProbeDemand {
   size_t cluster_count() const override { return clusters_.size(); }
   // An atomic load of the latest snapshot: never waits for a probe.
   std::shared_ptr<const ClusterSnapshot> Snapshot(size_t cluster) const override;
+  uint64_t Generation(size_t cluster) const override;
   bool Ready() const override { return ready_.load(std::memory_order_acquire); }
 
   void Demand(size_t cluster, const std::vector<size_t>& servers, bool primary_first,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +55,13 @@ class SnapshotSource {
   virtual size_t cluster_count() const = 0;
   // Never blocks on a probe.
   virtual std::shared_ptr<const ClusterSnapshot> Snapshot(size_t cluster) const = 0;
+  // Changes whenever Snapshot(cluster) may return another snapshot, and is
+  // incremented only after it does: a reader that keeps the snapshot it read
+  // (a thread's cache in HttpApi) re-reads only when it changed, rather than
+  // take a lock and a reference count per request. kUntracked: re-read
+  // every time.
+  static constexpr uint64_t kUntracked = 0;
+  virtual uint64_t Generation(size_t /*cluster*/) const { return kUntracked; }
   // True once every server has finished at least one probe.
   virtual bool Ready() const = 0;
 };

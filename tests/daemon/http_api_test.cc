@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "daemon/api_json.h"
 #include "tests/router/views.h"
@@ -118,6 +120,70 @@ TEST_F(HandleTest, RouteAndCheckAnswerTheSameBadInputTheSameWay) {
   EXPECT_EQ(server.status, 400);
   EXPECT_EQ(Error(server), "unknown_server");
   EXPECT_NE(server.body.find("known servers: pg-a"), std::string::npos) << server.body;
+}
+
+// Each thread keeps the snapshots it read per HttpApi, keyed by an id and not
+// the address: a new API built where an old one was (as after a reload) must
+// not answer from the old one's snapshots, and two APIs served in turn by one
+// thread each answer from their own.
+TEST(HandleCache, NeverAnswersFromAnotherApisSnapshot) {
+  using test_support::PrimarySample;
+  auto served = [](ApiUnderTest& t) {
+    const auto r = t.Get("/v1/route", "cluster=shop&class=reports");
+    return r.status == 200 ? nlohmann::json::parse(r.body)["server"].get<std::string>() : "";
+  };
+  auto config = [](const char* server) {
+    return ConfigText()
+        .Cluster(ClusterSpec("shop", "postgres").Server(server, 1))
+        .Class("reports", "1h");
+  };
+  std::optional<ApiUnderTest> t;
+  t.emplace(config("pg-a"));
+  const auto now = router::Clock::now();
+  t->clusters().Apply("shop", "pg-a", PrimarySample(router::Lsn{1}, now), now);
+  EXPECT_EQ(served(*t), "pg-a");
+  const void* address = &t->api();
+  t.emplace(config("pg-b"));  // the same storage, a new API over unprobed servers
+  ASSERT_EQ(&t->api(), address);
+  EXPECT_EQ(served(*t), "");
+  t->clusters().Apply("shop", "pg-b", PrimarySample(router::Lsn{1}, now), now);
+  EXPECT_EQ(served(*t), "pg-b");
+
+  ApiUnderTest other(config("pg-c"));
+  other.clusters().Apply("shop", "pg-c", PrimarySample(router::Lsn{1}, now), now);
+  for (int turn = 0; turn < 3; ++turn) {
+    EXPECT_EQ(served(*t), "pg-b");
+    EXPECT_EQ(served(other), "pg-c");
+  }
+}
+
+// Load is spread per (cluster, class): one thread's requests alternate over
+// two equal replicas for each class, even when the classes' requests
+// interleave.
+TEST(Route, SpreadsEachClassOverTheReplicas) {
+  using test_support::PrimarySample;
+  using test_support::ReplicaSample;
+  ApiUnderTest t(
+      ConfigText()
+          .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r1", 2).Server("r2", 3))
+          .Class("a", "1h", "", "0s")
+          .Class("b", "1h", "", "0s"));
+  const auto now = router::Clock::now();
+  t.clusters().Apply("shop", "p", PrimarySample(router::Lsn{7}, now), now);
+  t.clusters().Apply("shop", "r1", ReplicaSample(router::Lsn{7}, now), now);
+  t.clusters().Apply("shop", "r2", ReplicaSample(router::Lsn{7}, now), now);
+  std::map<std::string, std::map<std::string, int>> served;  // class -> server -> answers
+  for (int i = 0; i < 10; ++i) {
+    for (const char* cls : {"a", "b"}) {
+      const auto r = t.Get("/v1/route", std::string("cluster=shop&class=") + cls);
+      ASSERT_EQ(r.status, 200) << r.body;
+      ++served[cls][nlohmann::json::parse(r.body)["server"].get<std::string>()];
+    }
+  }
+  for (const char* cls : {"a", "b"}) {
+    EXPECT_EQ(served[cls]["r1"], 5) << cls;
+    EXPECT_EQ(served[cls]["r2"], 5) << cls;
+  }
 }
 
 // Serves one fixed cluster view, as the monitor would publish it.

@@ -7,8 +7,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
+#include "daemon/http_api.h"
 #include "daemon/metrics.h"
 #include "tests/support/config_text.h"
 #include "tests/support/scripted.h"
@@ -119,6 +122,55 @@ TEST(Monitor, OnDemandProbesComeBetweenTicksWithinTheRateCap) {
   const double allowed = 1 + 1 + 20 * std::chrono::duration<double>(elapsed).count();
   EXPECT_LE(static_cast<double>(on_demand(1)), allowed + 1) << demands << " demands";
   EXPECT_GE(on_demand(1), 2u) << "demands after the first are served too";
+}
+
+// Request threads keep the snapshot they read and re-read it only when the
+// cluster's generation moves: each thread still follows the publications
+// (its answers' bounds fall back as probes come in, where one kept snapshot
+// would show a bound growing with the clock), and under TSan the hand-over
+// is race-free.
+TEST(Monitor, RequestThreadsFollowThePublications) {
+  using test_support::ClusterSpec;
+  auto parsed = ParseConfig(
+      test_support::ConfigText()
+          .Probe("10ms", "100ms")
+          .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r1", 2).Server("r2", 3))
+          .Class("reports", "1h", "", "0s"),
+      "t");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  auto config = std::make_shared<const Config>(std::move(parsed).value());
+  ProcessCounters process;
+  Metrics metrics(*config, process);
+  std::atomic<int> runs{0};
+  Monitor monitor(config, &metrics, [&](const ClusterConfig&, const ServerConfig& s) {
+    return std::make_unique<InstantProbe>(s.name == "p", runs);
+  });
+  HttpApi api(config, monitor, metrics);
+  const uint64_t first_generation = monitor.Generation(0);
+  monitor.Start();
+  ASSERT_TRUE(WaitReady(monitor));
+  constexpr int kThreads = 3;
+  std::vector<int> bounds_fell(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+      int64_t last = -1;
+      while (std::chrono::steady_clock::now() < until || (bounds_fell[t] == 0 && last < 5000)) {
+        const auto r = api.Route(ParseQuery("cluster=shop&class=reports"), router::Clock::now());
+        if (r.status != 200) continue;
+        const auto body = nlohmann::json::parse(r.body);
+        if (body["reason"] != "fresh_replica") continue;
+        const auto bound = body["staleness_bound_ms"].get<int64_t>();
+        bounds_fell[t] += bound < last;
+        last = bound;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  monitor.Stop();
+  EXPECT_GT(monitor.Generation(0), first_generation + 3);
+  for (int t = 0; t < kThreads; ++t) EXPECT_GT(bounds_fell[t], 0) << "thread " << t;
 }
 
 }  // namespace

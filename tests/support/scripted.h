@@ -64,6 +64,7 @@ class ScriptedClusters final : public daemon::SnapshotSource {
     for (const auto& c : config.clusters) {
       states_.push_back(std::make_unique<daemon::ClusterState>(c, config));
       snapshots_.push_back(states_.back()->Initial());
+      generations_.push_back(SnapshotSource::kUntracked + 1);
       unprobed_ += c.servers.size();
     }
   }
@@ -79,6 +80,7 @@ class ScriptedClusters final : public daemon::SnapshotSource {
     if (s == servers.size()) throw std::invalid_argument("no server " + std::string(server));
     auto update = state.Apply(s, std::move(sample), now, std::chrono::system_clock::now());
     snapshots_[c] = std::move(update.snapshot);
+    ++generations_[c];
     for (const auto& e : update.events) {
       if (e.kind == daemon::ClusterEvent::Kind::kFirstProbe) --unprobed_;
     }
@@ -93,6 +95,7 @@ class ScriptedClusters final : public daemon::SnapshotSource {
   std::shared_ptr<const daemon::ClusterSnapshot> Snapshot(size_t cluster) const override {
     return snapshots_[cluster];
   }
+  uint64_t Generation(size_t cluster) const override { return generations_[cluster]; }
   bool Ready() const override { return unprobed_ == 0; }
 
  private:
@@ -105,6 +108,7 @@ class ScriptedClusters final : public daemon::SnapshotSource {
 
   std::vector<std::unique_ptr<daemon::ClusterState>> states_;
   std::vector<std::shared_ptr<const daemon::ClusterSnapshot>> snapshots_;
+  std::vector<uint64_t> generations_;
   size_t unprobed_ = 0;
 };
 
