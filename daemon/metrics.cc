@@ -68,12 +68,6 @@ Metrics::Metrics(const Config& config, const ProcessCounters& process)
                        .Name("lagrouter_probe_errors_total")
                        .Help("Failed probes by kind: connect, timeout, query, parse, auth.")
                        .Register(*registry_);
-  route_requests_ = &prometheus::BuildCounter()
-                         .Name("lagrouter_route_requests_total")
-                         .Help(
-                             "Route answers by client, cluster, class, role served and "
-                             "outcome (client \"anonymous\" when no [[client]] is configured).")
-                         .Register(*registry_);
   bad_requests_ = &prometheus::BuildCounter()
                        .Name("lagrouter_http_bad_requests_total")
                        .Help("Requests refused with 400, by error code.")
@@ -133,28 +127,38 @@ Metrics::Metrics(const Config& config, const ProcessCounters& process)
   }
   // One slot per configured client, or one "anonymous" slot when auth is off.
   const size_t slots = config_.clients.empty() ? 1 : config_.clients.size();
-  routes_.resize(slots);
   for (size_t cl = 0; cl < slots; ++cl) {
     const ClientConfig* client = config_.clients.empty() ? nullptr : &config_.clients[cl];
     const std::string label = client ? client->name : "anonymous";
     for (const auto& c : config_.clusters) {
-      routes_[cl].emplace_back();
       for (const auto& k : config_.classes) {
-        routes_[cl].back().emplace_back();
         const bool allowed =
             !client || (client->AllowsCluster(c.name) && client->AllowsClass(k.name));
         for (auto o : kOutcomes) {
-          routes_[cl].back().back().push_back(
-              allowed ? &route_requests_->Add({{"client", label},
-                                               {"cluster", c.name},
-                                               {"class", k.name},
-                                               {"role", RoleOf(o)},
-                                               {"outcome", router::OutcomeName(o)}})
-                      : nullptr);
+          route_series_.emplace_back();
+          if (!allowed) continue;
+          // In name order, as prometheus-cpp writes the labels of the others.
+          route_series_.back() = {{"class", k.name},
+                                  {"client", label},
+                                  {"cluster", c.name},
+                                  {"outcome", router::OutcomeName(o)},
+                                  {"role", RoleOf(o)}};
         }
       }
     }
   }
+  for (auto& shard : shards_) {
+    shard.answers = std::make_unique<std::atomic<uint64_t>[]>(route_series_.size());
+    for (size_t i = 0; i < route_series_.size(); ++i) shard.answers[i].store(0);
+  }
+}
+
+Metrics::RouteShard& Metrics::ThisThreadsShard() {
+  // Threads take shards in turn, once: with no more request threads than
+  // shards, no two share one.
+  static std::atomic<size_t> next{0};
+  thread_local const size_t mine = next.fetch_add(1, std::memory_order_relaxed) % kShards;
+  return shards_[mine];
 }
 
 void Metrics::ObserveProbe(size_t cluster, size_t server, double seconds, probes::ErrorKind error) {
@@ -167,8 +171,11 @@ void Metrics::ObserveProbe(size_t cluster, size_t server, double seconds, probes
 
 void Metrics::CountRoute(int client, size_t cluster, size_t klass, router::Outcome outcome) {
   const size_t slot = client < 0 ? 0 : static_cast<size_t>(client);
-  if (slot >= routes_.size()) return;
-  if (auto* c = routes_[slot][cluster][klass][static_cast<size_t>(outcome)]) c->Increment();
+  const size_t i = ((slot * config_.clusters.size() + cluster) * config_.classes.size() + klass) *
+                       std::size(kOutcomes) +
+                   static_cast<size_t>(outcome);
+  if (i >= route_series_.size() || route_series_[i].empty()) return;
+  ThisThreadsShard().answers[i].fetch_add(1, std::memory_order_relaxed);
 }
 
 void Metrics::CountCheck(size_t cluster, size_t klass, router::Reason reason) {
@@ -211,8 +218,9 @@ void Metrics::ObserveRouteDuration(double seconds) {
   // every route request would contend on.
   size_t b = 0;
   while (b < kRouteBuckets.size() && seconds > kRouteBuckets[b]) ++b;
-  route_buckets_[b].fetch_add(1, std::memory_order_relaxed);
-  route_sum_ns_.fetch_add(static_cast<uint64_t>(seconds * 1e9), std::memory_order_relaxed);
+  RouteShard& shard = ThisThreadsShard();
+  shard.buckets[b].fetch_add(1, std::memory_order_relaxed);
+  shard.sum_ns.fetch_add(static_cast<uint64_t>(seconds * 1e9), std::memory_order_relaxed);
 }
 
 void Metrics::CountBadRequest(std::string_view error) {
@@ -297,8 +305,11 @@ MetricFamily Metrics::RouteDuration() const {
   f.type = MetricType::Histogram;
   ClientMetric m;
   uint64_t cumulative = 0;
+  uint64_t sum_ns = 0;
+  for (const auto& shard : shards_) sum_ns += shard.sum_ns.load(std::memory_order_relaxed);
   for (size_t b = 0; b <= kRouteBuckets.size(); ++b) {
-    cumulative += route_buckets_[b].load(std::memory_order_relaxed);
+    for (const auto& shard : shards_)
+      cumulative += shard.buckets[b].load(std::memory_order_relaxed);
     ClientMetric::Bucket bucket;
     bucket.cumulative_count = cumulative;
     bucket.upper_bound =
@@ -306,8 +317,21 @@ MetricFamily Metrics::RouteDuration() const {
     m.histogram.bucket.push_back(bucket);
   }
   m.histogram.sample_count = cumulative;
-  m.histogram.sample_sum = static_cast<double>(route_sum_ns_.load()) / 1e9;
+  m.histogram.sample_sum = static_cast<double>(sum_ns) / 1e9;
   f.metric.push_back(std::move(m));
+  return f;
+}
+
+MetricFamily Metrics::RouteRequests() const {
+  auto f = Counter("lagrouter_route_requests_total",
+                   "Route answers by client, cluster, class, role served and outcome (client "
+                   "\"anonymous\" when no [[client]] is configured).");
+  for (size_t i = 0; i < route_series_.size(); ++i) {
+    if (route_series_[i].empty()) continue;
+    uint64_t n = 0;
+    for (const auto& shard : shards_) n += shard.answers[i].load(std::memory_order_relaxed);
+    Add(f, route_series_[i], static_cast<double>(n));
+  }
   return f;
 }
 
@@ -331,7 +355,7 @@ std::vector<MetricFamily> Metrics::ProcessFamilies() const {
                                "most likely); accepting pauses 100 ms after each.");
   Add(accept_errors, {}, static_cast<double>(process_.accept_errors.load()));
   std::vector<MetricFamily> out = {std::move(max_staleness), std::move(build), std::move(reloads),
-                                   std::move(accept_errors), RouteDuration()};
+                                   std::move(accept_errors), RouteDuration(),  RouteRequests()};
   for (auto& f : DiscoveryFamilies()) out.push_back(std::move(f));
   return out;
 }

@@ -73,6 +73,7 @@ class Metrics {
 
  private:
   prometheus::MetricFamily RouteDuration() const;
+  prometheus::MetricFamily RouteRequests() const;
   std::vector<prometheus::MetricFamily> ProcessFamilies() const;
   std::vector<prometheus::MetricFamily> DiscoveryFamilies() const;
 
@@ -81,7 +82,6 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>* probe_duration_;
   prometheus::Family<prometheus::Counter>* probe_errors_;
-  prometheus::Family<prometheus::Counter>* route_requests_;
   prometheus::Family<prometheus::Counter>* bad_requests_;
   prometheus::Family<prometheus::Counter>* denied_requests_;
   prometheus::Family<prometheus::Counter>* check_requests_;
@@ -92,14 +92,24 @@ class Metrics {
   std::vector<prometheus::Histogram*> wait_hist_;  // [cluster]
   static constexpr std::array<double, 9> kRouteBuckets = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4,
                                                           5e-4, 1e-3, 5e-3, 1e-2};
-  std::array<std::atomic<uint64_t>, kRouteBuckets.size() + 1> route_buckets_{};  // + the +Inf one
-  std::atomic<uint64_t> route_sum_ns_{0};
+  // What every /v1/route answer counts, sharded: a request thread adds to its
+  // own shard and a scrape sums them. One counter shared by every event loop
+  // cost each answer a cache-line transfer between cores.
+  static constexpr size_t kShards = 8;
+  struct alignas(64) RouteShard {
+    std::unique_ptr<std::atomic<uint64_t>[]> answers;                       // [RouteSeries index]
+    std::array<std::atomic<uint64_t>, kRouteBuckets.size() + 1> buckets{};  // + the +Inf one
+    std::atomic<uint64_t> sum_ns{0};
+  };
+  RouteShard& ThisThreadsShard();
+  std::array<RouteShard, kShards> shards_;
+  // [((client slot * clusters + cluster) * classes + class) * outcomes + outcome]:
+  // the series' labels, empty where the client may not go.
+  std::vector<std::vector<prometheus::ClientMetric::Label>> route_series_;
   // [cluster][server]
   std::vector<std::vector<prometheus::Histogram*>> probe_hist_;
   // [cluster][server][kind]
   std::vector<std::vector<std::vector<prometheus::Counter*>>> probe_err_;
-  // [client slot][cluster][class][outcome]; nullptr where the client may not go
-  std::vector<std::vector<std::vector<std::vector<prometheus::Counter*>>>> routes_;
   // [(cluster * classes + class) * reasons + reason]; nullptr until first used
   std::vector<std::atomic<prometheus::Counter*>> checks_;
   std::mutex checks_mu_;

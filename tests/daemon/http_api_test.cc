@@ -9,6 +9,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include "daemon/api_json.h"
 #include "tests/router/views.h"
@@ -350,6 +352,45 @@ TEST(Check, RoleReplicaPassesFreshReplicasOnly) {
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("not one of replica"), std::string::npos) << bad.body;
   EXPECT_EQ(check("r", "class=second&role=replica&role=any").status, 400);
+}
+
+TEST(Metrics, RouteAnswersFromManyThreadsAreAllCounted) {
+  // Counts are kept per thread (more threads than shards here) and summed
+  // when scraped: none may be lost.
+  auto parsed = ParseConfig(ConfigText()
+                                .Cluster(ClusterSpec("shop", "postgres").Server("a", 1))
+                                .Class("dash", "1s")
+                                .Class("fraud", "0s"),
+                            "t");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  const Config config = std::move(parsed).value();
+  ProcessCounters process;
+  Metrics metrics(config, process);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t) {
+    threads.emplace_back([&metrics, t] {
+      for (int i = 0; i < 1000; ++i) {
+        metrics.CountRoute(-1, 0, t % 2,
+                           t % 2 ? router::Outcome::kPrimaryClass : router::Outcome::kFreshReplica);
+        metrics.ObserveRouteDuration(2e-6);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  test_support::ScriptedClusters none(config);
+  const std::string text = metrics.Render(none);
+  EXPECT_NE(text.find("lagrouter_route_requests_total{class=\"dash\",client=\"anonymous\","
+                      "cluster=\"shop\",outcome=\"fresh_replica\",role=\"replica\"} 6000"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("lagrouter_route_requests_total{class=\"fraud\",client=\"anonymous\","
+                      "cluster=\"shop\",outcome=\"primary_class\",role=\"primary\"} 6000"),
+            std::string::npos);
+  EXPECT_NE(text.find("lagrouter_route_duration_seconds_count 12000"), std::string::npos);
+  EXPECT_NE(text.find("lagrouter_route_duration_seconds_bucket{le=\"1e-06\"} 0"),
+            std::string::npos);
+  EXPECT_NE(text.find("lagrouter_route_duration_seconds_bucket{le=\"5e-06\"} 12000"),
+            std::string::npos);
 }
 
 }  // namespace
