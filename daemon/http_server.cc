@@ -273,6 +273,7 @@ struct HttpServer::Loop final : Deferrer {
   h2o_req_t* current = nullptr;  // the request the handler has now
   bool deferred = false;         // the handler took its answer out (Defer)
   std::future<void> ran;         // ready once Run() has returned
+  bool told_exit = false;        // by the thread that owns the server
   std::shared_ptr<Mailbox> mailbox = std::make_shared<Mailbox>();
 
   ~Loop() {
@@ -283,7 +284,7 @@ struct HttpServer::Loop final : Deferrer {
       mailbox->replies.clear();
     }
     if (ran.valid()) {
-      Tell('x');
+      Tell('x');  // unless Stop() did
       ran.wait();
     }
     for (int fd : wake) {
@@ -291,7 +292,11 @@ struct HttpServer::Loop final : Deferrer {
     }
   }
 
-  void Tell(char command) const {
+  // Once told to exit, a loop closes its end of the pipe: nothing more is
+  // written to it (a write would fail, or raise SIGPIPE).
+  void Tell(char command) {
+    if (told_exit) return;
+    told_exit = command == 'x';
     if (write(wake[1], &command, 1) != 1) {
       spdlog::error("cannot reach an HTTP event loop: {}", Errno(errno));
     }
@@ -344,6 +349,12 @@ struct HttpServer::Loop final : Deferrer {
   }
 
   void TearDown() {
+    {
+      // Answers from now on are dropped, before the pipe they wake us by closes.
+      std::lock_guard<std::mutex> lock(mailbox->mu);
+      mailbox->closed = true;
+      mailbox->replies.clear();
+    }
     if (listen_fd >= 0) close(std::exchange(listen_fd, -1));
     if (evloop == nullptr) return;
     if (listener != nullptr) h2o_socket_close(std::exchange(listener, nullptr));

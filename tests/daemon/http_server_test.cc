@@ -8,6 +8,8 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -464,6 +466,31 @@ TEST(HttpServerTimeout, SilentAndHalfSentConnectionsAreClosedAfterTheIdleTimeout
   EXPECT_EQ(until_closed(served, 3).rfind("HTTP/1.1 200", 0), 0u);
   close(served);
   (*server)->Stop();
+}
+
+TEST(HttpServerStop, StoppingLogsNoError) {
+  // Stop and the destructor both tell the loops to exit; the second finds
+  // them gone, which is no error (a reload did log one per loop).
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  {
+    HttpServer::Options o;
+    o.host = "127.0.0.1";
+    o.port = test_support::FreePort();
+    o.threads = 2;
+    auto server = HttpServer::Bind(o, [](const HttpRequest&) { return ApiResponse{200, "ok"}; });
+    ASSERT_TRUE(server.ok()) << server.error();
+    (*server)->Start();
+    httplib::Client c("127.0.0.1", o.port);
+    ASSERT_TRUE(c.Get("/"));
+    (*server)->Stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the loops are gone
+  }                                                              // destroyed: tells them again
+  spdlog::set_default_logger(previous);
+  for (const auto& line : sink->last_formatted()) {
+    EXPECT_EQ(line.find("[error]"), std::string::npos) << line;
+  }
 }
 
 TEST(HttpServerBind, ErrorsSayWhatFailed) {
