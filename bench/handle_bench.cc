@@ -22,33 +22,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <new>
 #include <string>
 
+#include "bench/allocation_counter.h"
 #include "daemon/http_api.h"
 #include "tests/support/scripted.h"
-
-namespace {
-
-std::atomic<uint64_t> g_allocations{0};
-
-}  // namespace
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n)) return p;
-  throw std::bad_alloc();
-}
-// GCC cannot see that operator new above is malloc-based.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-#pragma GCC diagnostic pop
 
 namespace {
 
@@ -131,7 +109,7 @@ int main(int argc, char** argv) {
   uint64_t allocations = 0;
   for (long done = 0; done < calls;) {
     const long round = std::min(kCallsPerRound, calls - done);
-    const uint64_t before = g_allocations.load();
+    const uint64_t before = lagrouter::bench::Allocations();
     std::string last;
     for (long i = 0; i < round; ++i) {
       auto res = t.api().Handle(req);
@@ -139,7 +117,7 @@ int main(int argc, char** argv) {
       not_fresh += res.status != 200;
       if (i + 1 == round) last = std::move(res.body);
     }
-    allocations += g_allocations.load() - before;
+    allocations += lagrouter::bench::Allocations() - before;
     not_fresh += last.find("fresh_replica") == std::string::npos;
     done += round;
     CALLGRIND_TOGGLE_COLLECT;

@@ -2,34 +2,8 @@
 // 16 replicas. Goal: under 1 us per call, no allocation.
 #include <benchmark/benchmark.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
+#include "bench/allocation_counter.h"
 #include "router/router.h"
-
-namespace {
-
-// Counts heap allocations so the benchmark can prove the path allocates nothing.
-std::atomic<uint64_t> g_allocations{0};
-
-}  // namespace
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n)) return p;
-  throw std::bad_alloc();
-}
-// GCC cannot see that operator new above is malloc-based.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-#pragma GCC diagnostic pop
 
 namespace lagrouter::router {
 namespace {
@@ -73,13 +47,14 @@ void BM_RouteReplicaClass(benchmark::State& state) {
   cls.name = "dashboard";
   cls.max_staleness = seconds(1);
   uint64_t spread = 0;
-  const uint64_t before = g_allocations.load();
+  const uint64_t before = lagrouter::bench::Allocations();
   for (auto _ : state) {
     auto d = Route(cluster, cls, 1, nullptr, kNow, spread++);
     benchmark::DoNotOptimize(d);
   }
-  state.counters["allocs_per_call"] = benchmark::Counter(
-      static_cast<double>(g_allocations.load() - before), benchmark::Counter::kAvgIterations);
+  state.counters["allocs_per_call"] =
+      benchmark::Counter(static_cast<double>(lagrouter::bench::Allocations() - before),
+                         benchmark::Counter::kAvgIterations);
 }
 BENCHMARK(BM_RouteReplicaClass)->Arg(2)->Arg(16);
 
@@ -90,13 +65,14 @@ void BM_RouteWithAfterPosition(benchmark::State& state) {
   cls.max_staleness = std::chrono::hours(1);
   const Position after = Lsn{1000008};
   uint64_t spread = 0;
-  const uint64_t before = g_allocations.load();
+  const uint64_t before = lagrouter::bench::Allocations();
   for (auto _ : state) {
     auto d = Route(cluster, cls, 2, &after, kNow, spread++);
     benchmark::DoNotOptimize(d);
   }
-  state.counters["allocs_per_call"] = benchmark::Counter(
-      static_cast<double>(g_allocations.load() - before), benchmark::Counter::kAvgIterations);
+  state.counters["allocs_per_call"] =
+      benchmark::Counter(static_cast<double>(lagrouter::bench::Allocations() - before),
+                         benchmark::Counter::kAvgIterations);
 }
 BENCHMARK(BM_RouteWithAfterPosition);
 
