@@ -1,8 +1,9 @@
 // The HTTP transport: h2o's HTTP/1.1 server (libh2o-evloop) on a few
 // event-loop threads that share one listening socket. Each loop serves many
 // keep-alive connections, so a request costs no thread wake-up of its own, and
-// idle or slow clients hold no thread. h2o parses and answers with about a
-// third of the CPU libevent's evhttp spent (docs/benchmarks.md).
+// idle or slow clients hold no thread. h2o and the libc calls it makes take
+// about half the CPU per request that libevent's evhttp did
+// (docs/benchmarks.md).
 //
 // The transport knows nothing of routes: it decodes the request into an
 // HttpRequest, hands it to the handler and writes back the ApiResponse.
@@ -78,7 +79,7 @@ struct StartError {
   enum class Kind {
     kListen,     // the address: in use, not local, cannot be resolved
     kTls,        // the HTTPS certificate, key or client CA
-    kEventLoop,  // libevent or the system refused a loop
+    kEventLoop,  // h2o or the system refused a loop
   };
   Kind kind = Kind::kListen;
   std::string message;
