@@ -25,7 +25,7 @@
 #include <string>
 
 #include "bench/allocation_counter.h"
-#include "daemon/http_api.h"
+#include "daemon/api/http_api.h"
 #include "tests/support/scripted.h"
 
 namespace {

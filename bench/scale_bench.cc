@@ -15,10 +15,10 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/config.h"
-#include "daemon/http_api.h"
-#include "daemon/metrics.h"
-#include "daemon/monitor.h"
+#include "daemon/api/http_api.h"
+#include "daemon/config/config.h"
+#include "daemon/metrics/metrics.h"
+#include "daemon/monitor/monitor.h"
 
 namespace {
 

@@ -8,13 +8,13 @@
 #include <algorithm>
 #include <thread>
 
-#include "daemon/discovery.h"
-#include "daemon/http_api.h"
-#include "daemon/http_server.h"
-#include "daemon/metrics.h"
-#include "daemon/monitor.h"
+#include "daemon/api/http_api.h"
+#include "daemon/api/waits.h"
+#include "daemon/http/server.h"
+#include "daemon/metrics/metrics.h"
+#include "daemon/monitor/discovery.h"
+#include "daemon/monitor/monitor.h"
 #include "daemon/version.h"
-#include "daemon/waits.h"
 
 namespace lagrouter::daemon {
 

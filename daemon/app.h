@@ -3,7 +3,7 @@
 
 #include <memory>
 
-#include "daemon/config.h"
+#include "daemon/config/config.h"
 
 namespace lagrouter::daemon {
 

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "daemon/app.h"
-#include "daemon/cli.h"
-#include "daemon/config.h"
+#include "daemon/cli/cli.h"
+#include "daemon/config/config.h"
 #include "daemon/version.h"
 
 namespace {

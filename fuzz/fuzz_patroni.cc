@@ -11,7 +11,7 @@
 #include <string>
 #include <utility>
 
-#include "daemon/discovery.h"
+#include "daemon/monitor/discovery.h"
 
 using lagrouter::daemon::DiscoveryState;
 using lagrouter::daemon::ServerConfig;

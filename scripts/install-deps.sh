@@ -24,7 +24,7 @@ PACKAGES=(
 
 # npm packages the tests need, pinned, installed into build/tools/ (a cache
 # under the build tree, kept between runs): the OpenAPI validator of
-# tests/api/openapi.sh.
+# tests/api/test_openapi.py.
 NPM_PACKAGES=("@redocly/cli@2.77.0")
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$REPO/build/tools"

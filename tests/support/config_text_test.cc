@@ -6,7 +6,7 @@
 
 #include <cstdlib>
 
-#include "daemon/config.h"
+#include "daemon/config/config.h"
 #include "tests/support/free_port.h"
 
 namespace lagrouter::test_support {

@@ -9,9 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/cluster_state.h"
-#include "daemon/http_api.h"
-#include "daemon/metrics.h"
+#include "daemon/api/http_api.h"
+#include "daemon/metrics/metrics.h"
+#include "daemon/monitor/cluster_state.h"
 
 namespace lagrouter::test_support {
 

@@ -1,0 +1,409 @@
+#include "daemon/api/http_api.h"
+
+#include <netdb.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "common/text.h"
+#include "daemon/api/api_json.h"
+#include "daemon/api/status_page.h"
+
+namespace lagrouter::daemon {
+
+namespace {
+
+// The query parameters an endpoint takes, each at most once: `slots[i]` is
+// the value of `names[i]`, or nullptr. Returns the refusal, or nothing.
+template <size_t N>
+std::optional<std::string> TakeParams(const QueryParams& params,
+                                      const std::array<const char*, N>& names,
+                                      std::array<const std::string*, N>& slots, const char* usage) {
+  for (const auto& [key, value] : params) {
+    size_t i = 0;
+    while (i < N && key != names[i]) ++i;
+    if (i == N) return "unknown parameter " + Quote(key) + "; " + usage;
+    if (slots[i] != nullptr) return "parameter " + Quote(key) + " given twice";
+    slots[i] = &value;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool PortInUse(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* list = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &list) != 0) return false;
+  bool in_use = false;
+  for (addrinfo* a = list; a != nullptr && !in_use; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    in_use = bind(fd, a->ai_addr, a->ai_addrlen) != 0 && errno == EADDRINUSE;
+    close(fd);
+  }
+  freeaddrinfo(list);
+  return in_use;
+}
+
+// A request reads what it needs from its thread's cache, so it writes no
+// cache line that the other threads' requests write too (a lock, a shared
+// reference count). Kept for one HttpApi at a time: a thread that moves to
+// another drops the snapshots it kept for the previous one.
+struct HttpApi::ThreadCache {
+  struct Cluster {
+    uint64_t generation = SnapshotSource::kUntracked;
+    std::shared_ptr<const ClusterSnapshot> snapshot;
+    RouteFragments fragments;  // of `snapshot`
+  };
+  uint64_t api = 0;  // the id_ of the HttpApi this is for; 0: none yet
+  std::vector<Cluster> clusters;
+  // This thread's request sequence per (cluster, class), to spread load over
+  // replicas: round-robin per thread, where one shared counter per slot
+  // bounced its cache line between the threads.
+  std::vector<uint64_t> spread;
+};
+
+namespace {
+
+std::atomic<uint64_t> g_next_api_id{1};
+// Where each thread's sequences start, so the threads' first requests do
+// not all go to the same replica.
+std::atomic<uint64_t> g_next_thread_start{0};
+
+}  // namespace
+
+HttpApi::HttpApi(std::shared_ptr<const Config> config, const SnapshotSource& source,
+                 Metrics& metrics, Waits* waits)
+    : id_(g_next_api_id.fetch_add(1, std::memory_order_relaxed)),
+      config_(std::move(config)),
+      source_(source),
+      metrics_(metrics),
+      waits_(waits),
+      auth_(*config_) {
+  for (size_t i = 0; i < config_->clusters.size(); ++i) {
+    cluster_index_[config_->clusters[i].name] = i;
+    known_clusters_ += (i ? ", " : "") + config_->clusters[i].name;
+  }
+  for (size_t i = 0; i < config_->classes.size(); ++i) {
+    class_index_[config_->classes[i].name] = i;
+    known_classes_ += (i ? ", " : "") + config_->classes[i].name;
+  }
+}
+
+HttpApi::ThreadCache& HttpApi::ThisThread() {
+  thread_local ThreadCache cache;
+  if (cache.api != id_) {
+    cache = ThreadCache{};
+    cache.api = id_;
+    cache.clusters.resize(source_.cluster_count());
+    thread_local const uint64_t start = g_next_thread_start.fetch_add(1, std::memory_order_relaxed);
+    cache.spread.assign(config_->clusters.size() * config_->classes.size(), start);
+  }
+  return cache;
+}
+
+HttpApi::CachedCluster HttpApi::Cached(ThreadCache& cache, size_t cluster) {
+  ThreadCache::Cluster& cached = cache.clusters[cluster];
+  const uint64_t generation = source_.Generation(cluster);
+  if (generation == SnapshotSource::kUntracked || generation != cached.generation ||
+      cached.snapshot == nullptr) {
+    auto latest = source_.Snapshot(cluster);
+    if (latest != cached.snapshot) {
+      cached.fragments = RouteFragments(latest->view);
+      cached.snapshot = std::move(latest);
+    }
+    cached.generation = generation;
+  }
+  return {*cached.snapshot, cached.fragments};
+}
+
+ApiResponse HttpApi::BadRequest(const char* error, const std::string& message) {
+  metrics_.CountBadRequest(error);
+  return {400, ErrorBody(error, message)};
+}
+
+std::optional<ApiResponse> HttpApi::Guard(const HttpRequest& req, int& client) {
+  client = -1;
+  if (!auth_.Protects(req.path)) return std::nullopt;
+  AuthDecision d = auth_.Authenticate(req.authorization);
+  if (d.allowed()) {
+    std::vector<std::string_view> clusters, classes;
+    for (const auto& [key, value] : req.params) {
+      if (key == "cluster") clusters.push_back(value);
+      if (key == "class") classes.push_back(value);
+    }
+    // /v1/<endpoint>/<cluster>/...: the segment after the endpoint names a cluster.
+    std::string_view rest = std::string_view(req.path);
+    if (rest.substr(0, 4) == "/v1/") {
+      rest.remove_prefix(4);
+      const size_t slash = rest.find('/');
+      if (slash != std::string_view::npos) {
+        rest.remove_prefix(slash + 1);
+        const std::string_view cluster = rest.substr(0, rest.find('/'));
+        if (!cluster.empty()) clusters.push_back(cluster);
+      }
+    }
+    d = auth_.Authorize(d.client, clusters, classes);
+  }
+  if (d.allowed()) {
+    client = d.client;
+    return std::nullopt;
+  }
+  const std::string& name = auth_.ClientName(d.client);
+  metrics_.CountDenied(DenialName(d.denial), name);
+  // One structured line per refusal, never the token (nor the query).
+  spdlog::warn("denied request: client={} path={} reason={} status={} remote={}:{}",
+               name.empty() ? "-" : name, Quote(req.path), DenialName(d.denial), d.status(),
+               req.remote_addr, req.remote_port);
+  ApiResponse res{d.status(),
+                  ErrorBody(d.status() == 401 ? "unauthorized" : "forbidden", d.message)};
+  if (res.status == 401) {
+    res.headers.emplace_back("WWW-Authenticate",
+                             d.denial == Denial::kUnknownToken
+                                 ? "Bearer realm=\"lagrouter\", error=\"invalid_token\""
+                                 : "Bearer realm=\"lagrouter\"");
+  }
+  return res;
+}
+
+std::variant<HttpApi::Target, ApiResponse> HttpApi::Resolve(const std::string* cluster,
+                                                            const std::string* klass) {
+  if (cluster == nullptr) {
+    return BadRequest("bad_request",
+                      "missing parameter 'cluster'; known clusters: " + known_clusters_);
+  }
+  if (klass == nullptr) {
+    return BadRequest("bad_request", "missing parameter 'class'; known classes: " + known_classes_);
+  }
+  const auto ci = cluster_index_.find(*cluster);
+  if (ci == cluster_index_.end()) {
+    return BadRequest("unknown_cluster", "unknown cluster " + Quote(*cluster) +
+                                             "; known clusters: " + known_clusters_);
+  }
+  const auto ki = class_index_.find(*klass);
+  if (ki == class_index_.end()) {
+    return BadRequest("unknown_class",
+                      "unknown class " + Quote(*klass) + "; known classes: " + known_classes_);
+  }
+  ThreadCache& cache = ThisThread();
+  const CachedCluster cached = Cached(cache, ci->second);
+  return Target{ci->second, ki->second, &cached.snapshot, &cached.fragments,
+                &cache.spread[ci->second * config_->classes.size() + ki->second]};
+}
+
+ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int client,
+                           Deferrer* deferrer) {
+  static constexpr std::array<const char*, 4> kNames = {"cluster", "class", "after", "wait"};
+  std::array<const std::string*, 4> given{};
+  if (auto bad =
+          TakeParams(params, kNames, given, "/v1/route takes cluster, class, after and wait")) {
+    return BadRequest("bad_request", *bad);
+  }
+  const auto [cluster_name, class_name, after_text, wait_text] = given;
+  auto resolved = Resolve(cluster_name, class_name);
+  if (auto* refused = std::get_if<ApiResponse>(&resolved)) return std::move(*refused);
+  const Target& t = std::get<Target>(resolved);
+  router::Position after;
+  if (after_text != nullptr) {
+    auto parsed = router::ParsePosition(t.snapshot->view.engine, *after_text);
+    if (!parsed) {
+      return BadRequest("bad_position",
+                        "parameter 'after' " + Quote(*after_text) + ": " +
+                            Printable(parsed.error(), 256));  // the parser echoes input
+    }
+    after = std::move(parsed).value();
+  }
+  const auto& cls = config_->classes[t.klass];
+  router::Duration wait = cls.max_wait;
+  if (wait_text != nullptr) {
+    auto parsed = ParseDuration(*wait_text);
+    if (!parsed) {
+      return BadRequest("bad_request", "parameter 'wait' " + Quote(Printable(*wait_text, 64)) +
+                                           ": " + parsed.error());
+    }
+    wait = *parsed;
+  }
+  wait = std::min(wait, config_->max_wait);
+  const uint64_t spread = (*t.spread)++;
+  const router::Position* after_ptr = after_text ? &after : nullptr;
+  const auto d = router::Route(t.snapshot->view, cls, t.klass, after_ptr, now, spread);
+  if (d.outcome != router::Outcome::kFreshReplica && wait > router::Duration::zero() &&
+      deferrer != nullptr && waits_ != nullptr) {
+    const ProbePlan plan = PlanProbes(*t.snapshot, cls, t.klass, after_ptr, now);
+    if (!plan.empty()) {
+      std::shared_ptr<LaterReply> later = deferrer->Defer();
+      Waits::Waiter w;
+      w.cluster = t.cluster;
+      w.klass = t.klass;
+      if (after_ptr != nullptr) w.after = after;
+      w.spread = spread;
+      w.started = now;
+      w.deadline = now + wait;
+      w.answer = [this, later, cluster = *cluster_name, klass = *class_name, client,
+                  indices = std::pair(t.cluster, t.klass), after = w.after,
+                  now](const ClusterSnapshot& snapshot, const router::Decision& decision) {
+        later->Send(RouteAnswer(cluster, klass, indices, snapshot, nullptr, decision,
+                                after ? &*after : nullptr, client, router::Clock::now() - now));
+      };
+      if (!waits_->Park(std::move(w), plan)) {  // shutting down: answer now
+        later->Send(RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot,
+                                t.fragments, d, after_ptr, client, std::nullopt));
+      }
+      return {};  // the LaterReply answers
+    }
+  }
+  return RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot, t.fragments, d,
+                     after_ptr, client, std::nullopt);
+}
+
+ApiResponse HttpApi::RouteAnswer(const std::string& cluster, const std::string& klass,
+                                 std::pair<size_t, size_t> indices, const ClusterSnapshot& snapshot,
+                                 const RouteFragments* fragments, const router::Decision& d,
+                                 const router::Position* after, int client,
+                                 std::optional<router::Duration> waited) {
+  metrics_.CountRoute(client, indices.first, indices.second, d.outcome);
+  if (d.outcome == router::Outcome::kNoEligibleServer) {
+    return {503, ErrorBody("no_eligible_server",
+                           "cluster '" + cluster + "', class '" + klass + "': " + d.why)};
+  }
+  const RouteAsk ask{cluster,        klass, snapshot.view, config_->classes[indices.second],
+                     indices.second, after, waited};
+  return {200, fragments != nullptr ? RouteBody(ask, d, *fragments) : RouteBody(ask, d)};
+}
+
+ApiResponse HttpApi::Check(std::string_view cluster_name, std::string_view server_name,
+                           const QueryParams& params, router::TimePoint now) {
+  static constexpr std::array<const char*, 2> kNames = {"class", "role"};
+  std::array<const std::string*, 2> given{};
+  if (auto bad = TakeParams(params, kNames, given, "/v1/check takes class and role")) {
+    return BadRequest("bad_request", *bad);
+  }
+  const auto [class_name, role] = given;
+  if (role != nullptr && *role != "replica" && *role != "any") {
+    return BadRequest("bad_request", "parameter 'role' " + Quote(*role) +
+                                         " is not one of replica (only a fresh replica passes) "
+                                         "or any (the default: the primary passes too)");
+  }
+  const bool replica_only = role != nullptr && *role == "replica";
+  const std::string cluster(cluster_name);
+  auto resolved = Resolve(&cluster, class_name);
+  if (auto* refused = std::get_if<ApiResponse>(&resolved)) return std::move(*refused);
+  const Target& t = std::get<Target>(resolved);
+  const auto& servers = t.snapshot->view.servers;
+  for (size_t i = 0; i < servers.size(); ++i) {
+    if (servers[i].name != server_name) continue;
+    const auto& cls = config_->classes[t.klass];
+    const auto reason =
+        router::Explain(t.snapshot->view, i, cls, t.klass, now, nullptr, router::Asker::kCheck);
+    const bool pass = router::CheckPasses(reason, replica_only);
+    metrics_.CountCheck(t.cluster, t.klass, reason);
+    return {pass ? 200 : 503, CheckBody(*t.snapshot, i, cls, reason, pass, now)};
+  }
+  std::string known_servers;
+  for (const auto& s : servers) known_servers += (known_servers.empty() ? "" : ", ") + s.name;
+  return BadRequest("unknown_server", "unknown server " + Quote(server_name) + " in cluster '" +
+                                          cluster + "'; known servers: " + known_servers);
+}
+
+ApiResponse HttpApi::Status(router::TimePoint now, int client) const {
+  const ClientConfig* who = client >= 0 && static_cast<size_t>(client) < config_->clients.size()
+                                ? &config_->clients[static_cast<size_t>(client)]
+                                : nullptr;
+  return {200, StatusBody(source_, *config_, who, now, waits_)};
+}
+
+ApiResponse HttpApi::Ready() const {
+  if (source_.Ready()) return {200, "{\"status\":\"ready\"}"};
+  return {503, ErrorBody("not_ready", "the first probe cycle has not completed yet")};
+}
+
+// Every endpoint: its path (a prefix for /v1/check/), how to call it (for
+// the 404 message) and what serves it.
+const HttpApi::Endpoint HttpApi::kEndpoints[] = {
+    {"/", false, "/", &HttpApi::ServePage},
+    {"/v1/route", false, "/v1/route", &HttpApi::ServeRoute},
+    {"/v1/status", false, "/v1/status", &HttpApi::ServeStatus},
+    {"/v1/check/", true, "/v1/check/CLUSTER/SERVER?class=K", &HttpApi::ServeCheck},
+    {"/healthz", false, "/healthz", &HttpApi::ServeHealth},
+    {"/readyz", false, "/readyz", &HttpApi::ServeReady},
+    {"/metrics", false, "/metrics", &HttpApi::ServeMetrics},
+};
+
+ApiResponse HttpApi::Handle(const HttpRequest& req) {
+  int client = -1;
+  if (auto refused = Guard(req, client)) return std::move(*refused);
+  const std::string_view path = req.path;
+  for (const Endpoint& e : kEndpoints) {
+    if (e.prefix ? path.substr(0, e.path.size()) != e.path : path != e.path) continue;
+    if (req.method != "GET" && req.method != "HEAD") {
+      metrics_.CountBadRequest("method_not_allowed");
+      ApiResponse res{405, ErrorBody("method_not_allowed",
+                                     "method " + Quote(req.method) + " is not allowed on " +
+                                         Quote(req.path) + "; use GET (or HEAD)")};
+      res.headers.emplace_back("Allow", "GET, HEAD");
+      return res;
+    }
+    return (this->*e.serve)(req, client);
+  }
+  return NotFound(req);
+}
+
+ApiResponse HttpApi::NotFound(const HttpRequest& req) {
+  std::string usage;
+  for (const Endpoint& e : kEndpoints) usage += (usage.empty() ? "" : ", ") + std::string(e.usage);
+  metrics_.CountBadRequest("not_found");
+  return {404, ErrorBody("not_found", "no such endpoint " + Quote(req.path) + "; try " + usage)};
+}
+
+ApiResponse HttpApi::ServeRoute(const HttpRequest& req, int client) {
+  const auto started = router::Clock::now();
+  ApiResponse res = Route(req.params, started, client, req.deferrer);
+  metrics_.ObserveRouteDuration(
+      std::chrono::duration<double>(router::Clock::now() - started).count());
+  return res;
+}
+
+ApiResponse HttpApi::ServeCheck(const HttpRequest& req, int) {
+  // /v1/check/<cluster>/<server>: exactly two non-empty segments.
+  const std::string_view rest = std::string_view(req.path).substr(std::strlen("/v1/check/"));
+  const size_t slash = rest.find('/');
+  const std::string_view cluster = rest.substr(0, slash);
+  const std::string_view server =
+      slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  if (cluster.empty() || server.empty() || server.find('/') != std::string_view::npos) {
+    return NotFound(req);
+  }
+  return Check(cluster, server, req.params, router::Clock::now());
+}
+
+ApiResponse HttpApi::ServeStatus(const HttpRequest&, int client) {
+  return Status(router::Clock::now(), client);
+}
+
+ApiResponse HttpApi::ServePage(const HttpRequest&, int) {
+  return {200, kStatusPageHtml, "text/html; charset=utf-8"};
+}
+
+ApiResponse HttpApi::ServeHealth(const HttpRequest&, int) {
+  return {200, "{\"status\":\"ok\"}"};
+}
+
+ApiResponse HttpApi::ServeReady(const HttpRequest&, int) {
+  return Ready();
+}
+
+ApiResponse HttpApi::ServeMetrics(const HttpRequest&, int) {
+  return {200, metrics_.Render(source_), "text/plain; version=0.0.4; charset=utf-8"};
+}
+
+}  // namespace lagrouter::daemon

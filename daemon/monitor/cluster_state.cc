@@ -1,0 +1,234 @@
+#include "daemon/monitor/cluster_state.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace lagrouter::daemon {
+
+using probes::Sample;
+using router::Role;
+using router::TimePoint;
+using Kind = ClusterEvent::Kind;
+
+namespace {
+
+// Keep history for the loosest class plus a margin; one entry per changed
+// primary sample at most.
+router::Duration HistoryKept(const Config& config) {
+  return config.HistoryHorizon() + 4 * config.probe_interval;
+}
+
+}  // namespace
+
+ClusterState::ClusterState(const ClusterConfig& cluster, const Config& config)
+    : cluster_(cluster),
+      probe_interval_(config.probe_interval),
+      probe_timeout_(config.probe_timeout),
+      classes_(config.classes),
+      servers_(cluster.servers.size()),
+      history_(HistoryKept(config),
+               static_cast<size_t>(HistoryKept(config) / config.probe_interval) + 16) {
+  for (auto& s : servers_) {
+    s.gates.resize(classes_.size());
+    s.check_gates.resize(classes_.size());
+  }
+}
+
+std::shared_ptr<const ClusterSnapshot> ClusterState::Initial() {
+  return Build(TimePoint{}, false);
+}
+
+ClusterState::Update ClusterState::Apply(size_t server, Sample sample, TimePoint now,
+                                         std::chrono::system_clock::time_point wall,
+                                         bool on_demand) {
+  Update update;
+  if (on_demand) ++servers_[server].on_demand_probes;
+  Observe(server, std::move(sample), wall, update.events);
+  Elect(update.events);
+  RecordHistory(server, update.events);
+  // Until the server and the primary have both been sampled once, nothing
+  // was observed: gates stay as they are, so that replicas found fresh at
+  // start serve at once instead of settling first.
+  update.snapshot = Build(now, !history_.empty());
+  return update;
+}
+
+void ClusterState::Observe(size_t index, Sample sample, std::chrono::system_clock::time_point wall,
+                           std::vector<ClusterEvent>& events) {
+  Server& s = servers_[index];
+  if (!sample.ok && (!s.probed || s.last.ok)) {
+    events.push_back({Kind::kProbeFailed, index});
+  } else if (sample.ok && s.probed && !s.last.ok) {
+    events.push_back({Kind::kProbeRecovered, index});
+  }
+  if (sample.ok) {
+    const Sample* before = s.last_ok ? &*s.last_ok : nullptr;
+    if ((before ? before->role : Role::kUnknown) != sample.role) {
+      events.push_back({Kind::kRoleChanged, index});
+    }
+    if (sample.role == Role::kReplica && before &&
+        (before->replicating != sample.replicating ||
+         before->replication_state != sample.replication_state)) {
+      events.push_back({Kind::kReplicationChanged, index});
+    }
+    if (sample.superuser && (!before || !before->superuser)) {
+      events.push_back({Kind::kSuperuser, index});
+    }
+    if (sample.role != Role::kReplica || sample.replicating) {
+      s.not_streaming_since.reset();
+    } else if (!s.not_streaming_since) {
+      s.not_streaming_since = sample.sent_at;
+    }
+    s.last_ok = sample;
+    s.last_ok_wall = wall;
+  }
+  if (!s.probed) {
+    s.probed = true;
+    events.push_back({Kind::kFirstProbe, index});
+  }
+  s.last = std::move(sample);
+}
+
+void ClusterState::Elect(std::vector<ClusterEvent>& events) {
+  // The same election as router::ElectPrimary, over the latest samples.
+  router::ClusterView roles;
+  roles.servers.resize(servers_.size());
+  for (size_t i = 0; i < servers_.size(); ++i) {
+    roles.servers[i].up = servers_[i].last.ok;
+    roles.servers[i].role = servers_[i].last.role;
+  }
+  router::ElectPrimary(roles);
+  if (roles.primary != primary_ && roles.primary >= 0) {
+    events.push_back({Kind::kPrimaryElected, static_cast<size_t>(roles.primary)});
+  } else if (roles.primary != primary_ && roles.primaries_claimed > 1) {
+    events.push_back({Kind::kSplitBrain, 0, roles.primaries_claimed});
+  }
+  primary_ = roles.primary;
+  claims_ = roles.primaries_claimed;
+}
+
+void ClusterState::RecordHistory(size_t index, std::vector<ClusterEvent>& events) {
+  // The history belongs to one primary: a new primary restarts it.
+  if (primary_ != static_cast<int>(index)) return;
+  const Sample& sample = servers_[index].last;
+  if (history_owner_ != primary_) {
+    if (history_owner_ >= 0) events.push_back({Kind::kPrimaryChanged, index});
+    history_.Reset();
+    history_owner_ = primary_;
+  }
+  if (!history_.Record(sample.sent_at, sample.write_position)) {
+    events.push_back({Kind::kHistoryRestarted, index});
+  }
+}
+
+std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool update_gates) {
+  auto snap = std::make_shared<ClusterSnapshot>();
+  router::ClusterView& view = snap->view;
+  view.name = cluster_.name;
+  view.engine = cluster_.engine;
+  view.probe_interval = probe_interval_;
+  view.primary = primary_;
+  view.primaries_claimed = claims_;
+  if (!history_.empty()) {
+    snap->history_latest = router::ToString(history_.latest());
+    snap->history_latest_at = history_.latest_at();
+    snap->history_size = history_.size();
+  }
+  const Sample* primary_sample =
+      primary_ >= 0 ? &servers_[static_cast<size_t>(primary_)].last : nullptr;
+  for (size_t i = 0; i < servers_.size(); ++i) {
+    Server& s = servers_[i];
+    ServerStatus st;
+    router::ServerView v = ViewOf(i, primary_sample, st);
+    // Hysteresis gates see the bound just before this update (its peak) and now.
+    const bool healthy = v.up && v.role == Role::kReplica && v.replicating && v.bound_known;
+    const router::Duration bound = v.fresh_as_of ? now - *v.fresh_as_of : router::Duration::max();
+    const router::Duration peak = s.fresh_as_of ? std::max(bound, now - *s.fresh_as_of) : bound;
+    if (update_gates && s.probed) {
+      for (size_t k = 0; k < classes_.size(); ++k) {
+        const auto& cls = classes_[k];
+        router::UpdateRouteGate(s.gates[k], cls, healthy, peak, bound, now);
+        if (cls.check_margin > router::Duration::zero()) {
+          router::UpdateCheckGate(s.check_gates[k], cls, healthy, peak, bound, now);
+        }
+      }
+    }
+    s.fresh_as_of = v.bound_known ? v.fresh_as_of : std::nullopt;
+    v.gates = s.gates;
+    v.check_gates = s.check_gates;
+    view.servers.push_back(std::move(v));
+    snap->status.push_back(std::move(st));
+  }
+  if (claims_ > 1) {
+    snap->primary_problem =
+        "split brain: " + std::to_string(claims_) + " servers claim to be primary";
+  } else if (claims_ == 0) {
+    snap->primary_problem = "no reachable server is primary";
+  }
+  return snap;
+}
+
+// The routing view and the status of one server, from its latest samples.
+router::ServerView ClusterState::ViewOf(size_t index, const Sample* primary_sample,
+                                        ServerStatus& st) const {
+  const Server& s = servers_[index];
+  const ServerConfig& config = cluster_.servers[index];
+  router::ServerView v;
+  v.name = config.name;
+  v.host = config.host;
+  v.port = config.port;
+  v.weight = config.weight;
+  v.probed = s.probed;
+  v.up = s.probed && s.last.ok;
+  st.on_demand_probes = s.on_demand_probes;
+  st.last_error_kind = s.last.ok ? probes::ErrorKind::kNone : s.last.error_kind;
+  st.last_error = s.last.ok ? "" : s.last.error;
+  st.last_probe_at = s.last.received_at;
+  st.last_ok_wall = s.last_ok_wall;
+  if (!s.last_ok) return v;
+  const Sample& ok = *s.last_ok;
+  // A healthy server answers every interval; one silent for longer than an
+  // interval plus the probe timeout is down even if its probe overran.
+  v.up_until = ok.received_at + probe_interval_ + probe_timeout_;
+  st.last_probe_seconds = std::chrono::duration<double>(ok.received_at - ok.sent_at).count();
+  st.flavor = ok.flavor;
+  st.version = ok.version;
+  v.role = ok.role;  // the last known role; routing also requires `up`
+  st.write_position = router::ToString(ok.write_position);
+  if (ok.role != Role::kReplica) return v;
+  st.replication_state = ok.replication_state;
+  st.replication_error = ok.replication_error;
+  st.upstream = ok.upstream;
+  st.replay_paused = ok.replay_paused;
+  st.replication_running = ok.replicating;
+  st.replay_position = router::ToString(ok.replay_position);
+  st.receive_position = router::ToString(ok.receive_position);
+  st.reported_lag_seconds = ok.reported_lag_seconds;
+  // A replica cannot stream from a primary that is down; then only its bound
+  // (which grows) decides. Against a live primary, a replica that is not
+  // streaming is broken and serves nothing. "Live" must be seen after the
+  // replica said so: a dying primary drops its replicas' streams up to an
+  // interval before its own probe fails, and judging them broken then closed
+  // every class for a settle time.
+  const bool primary_seen_since = primary_sample != nullptr && s.not_streaming_since &&
+                                  primary_sample->sent_at > *s.not_streaming_since;
+  v.replicating = ok.replicating || primary_sample == nullptr || !primary_seen_since;
+  v.replayed = ok.replay_position;
+  if (!history_.empty()) {
+    st.lag_distance = router::Distance(ok.replay_position, history_.latest());
+    if (auto fresh = history_.FreshAsOf(ok.replay_position)) {
+      v.fresh_as_of = fresh;
+      v.bound_known = true;
+    } else {
+      v.fresh_as_of = history_.oldest();  // only a floor
+    }
+  }
+  if (primary_sample != nullptr && !st.reported_lag_seconds) {
+    for (const auto& d : primary_sample->downstream) {
+      if (d.application_name == v.name) st.reported_lag_seconds = d.replay_lag_seconds;
+    }
+  }
+  return v;
+}
+
+}  // namespace lagrouter::daemon

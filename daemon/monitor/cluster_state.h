@@ -1,0 +1,94 @@
+// The state of one cluster, folded from probe samples: pure. It starts no
+// thread, reads no clock and logs nothing; time comes in with each sample and
+// what changed goes out as events. The Monitor is the shell around it.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "daemon/config/config.h"
+#include "daemon/monitor/snapshot.h"
+#include "probes/probe.h"
+#include "router/history.h"
+
+namespace lagrouter::daemon {
+
+// A change worth telling people about, once (the Monitor logs these).
+struct ClusterEvent {
+  enum class Kind {
+    kFirstProbe,          // the server's first probe finished
+    kProbeFailed,         // was ok (or never probed), now fails
+    kProbeRecovered,      // was failing, now ok
+    kRoleChanged,         // a different role than its last good sample
+    kReplicationChanged,  // a replica's stream started, stopped or changed state
+    kSuperuser,           // the monitoring user turned out to be a superuser
+    kPrimaryElected,      // `server` is the cluster's one primary now
+    kSplitBrain,          // `claims` servers claim the primary role
+    kPrimaryChanged,      // the history restarts: another server is primary
+    kHistoryRestarted,    // the history restarts: the primary's position went back
+  };
+  Kind kind;
+  size_t server = 0;  // the server the event is about (kSplitBrain: none)
+  int claims = 0;     // kSplitBrain
+};
+
+class ClusterState {
+ public:
+  ClusterState(const ClusterConfig& cluster, const Config& config);
+
+  struct Update {
+    std::vector<ClusterEvent> events;
+    std::shared_ptr<const ClusterSnapshot> snapshot;
+  };
+  // Folds in a sample of server `server`, applied at `now` (`wall`: the same
+  // instant on the wall clock, for people); returns what changed and the
+  // snapshot to publish.
+  // `on_demand`: the probe was asked for by a waiting request, not scheduled.
+  Update Apply(size_t server, probes::Sample sample, router::TimePoint now,
+               std::chrono::system_clock::time_point wall, bool on_demand = false);
+
+  // The snapshot before any sample: every server unprobed.
+  std::shared_ptr<const ClusterSnapshot> Initial();
+
+  // The elected primary (index), or -1; replicas wait for its sample.
+  int primary() const { return primary_; }
+  const ServerConfig& server_config(size_t server) const { return cluster_.servers[server]; }
+  // The latest sample of a server, ok or not (for messages about events).
+  const probes::Sample& last_sample(size_t server) const { return servers_[server].last; }
+  const ClusterConfig& config() const { return cluster_; }
+
+ private:
+  struct Server {
+    bool probed = false;
+    probes::Sample last;                    // the latest sample, ok or not
+    std::optional<probes::Sample> last_ok;  // the latest successful one
+    std::optional<std::chrono::system_clock::time_point> last_ok_wall;
+    std::optional<router::TimePoint> fresh_as_of;  // from the previous snapshot, for gate peaks
+    // When this replica first reported its stream not running (the probe's
+    // sent_at), until it runs again.
+    std::optional<router::TimePoint> not_streaming_since;
+    std::vector<router::Gate> gates, check_gates;
+    uint64_t on_demand_probes = 0;
+  };
+
+  void Observe(size_t server, probes::Sample sample, std::chrono::system_clock::time_point wall,
+               std::vector<ClusterEvent>& events);
+  void Elect(std::vector<ClusterEvent>& events);
+  void RecordHistory(size_t server, std::vector<ClusterEvent>& events);
+  std::shared_ptr<const ClusterSnapshot> Build(router::TimePoint now, bool update_gates);
+  router::ServerView ViewOf(size_t server, const probes::Sample* primary_sample,
+                            ServerStatus& status) const;
+
+  ClusterConfig cluster_;
+  router::Duration probe_interval_;
+  router::Duration probe_timeout_;
+  std::vector<router::QueryClass> classes_;
+  std::vector<Server> servers_;
+  router::PositionHistory history_;
+  int history_owner_ = -1;  // the server whose samples fill the history
+  int primary_ = -1;
+  int claims_ = 0;
+};
+
+}  // namespace lagrouter::daemon

@@ -1,0 +1,223 @@
+// ClusterState over scripted samples and times: the interleavings of a dying
+// primary and its replicas that a real cluster produces only now and then,
+// primary election, history restarts and hysteresis, as exact sequences.
+// No thread, no clock, no sleep.
+#include "daemon/monitor/cluster_state.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/config_text.h"
+#include "tests/support/scripted.h"
+
+namespace lagrouter::daemon {
+namespace {
+
+using std::chrono::milliseconds;
+using test_support::ApiUnderTest;
+using test_support::ClusterSpec;
+using test_support::ConfigText;
+using test_support::FailedSample;
+using test_support::PrimarySample;
+using test_support::ReplicaSample;
+using Kind = ClusterEvent::Kind;
+
+const router::TimePoint kStart = router::TimePoint{} + std::chrono::hours(1);
+const router::Position kLsn = router::Lsn{0x3000000};  // an idle primary: it never moves
+
+std::string ThreeServers() {
+  return ConfigText()
+      .Probe("50ms", "200ms")
+      .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r1", 2).Server("r2", 3))
+      .Class("reports", "1h", "error")
+      .Class("second", "1s")
+      .Class("guarded", "1s")
+      .ClassSet("guarded", "check_margin", "400ms");
+}
+
+bool Has(const std::vector<ClusterEvent>& events, Kind kind) {
+  for (const auto& e : events) {
+    if (e.kind == kind) return true;
+  }
+  return false;
+}
+
+class ClusterStateTest : public ::testing::Test {
+ protected:
+  // One probe cycle at `t`: the primary first, then the replicas, as the
+  // monitor orders them.
+  void Cycle(router::TimePoint t, bool primary_up = true, bool r1_streaming = true,
+             bool r2_streaming = true) {
+    Apply("p", primary_up ? PrimarySample(kLsn, t) : FailedSample(t), t);
+    Apply("r1", ReplicaSample(kLsn, t + milliseconds(1), r1_streaming), t + milliseconds(1));
+    Apply("r2", ReplicaSample(kLsn, t + milliseconds(1), r2_streaming), t + milliseconds(1));
+  }
+  std::vector<ClusterEvent> Apply(const char* server, probes::Sample s, router::TimePoint t) {
+    return t_.clusters().Apply("shop", server, std::move(s), t);
+  }
+  std::string Reason(const std::string& server, const std::string& cls, router::TimePoint now) {
+    const auto r = t_.api().Check("shop", server, ParseQuery("class=" + cls), now);
+    return nlohmann::json::parse(r.body).value("reason", "");
+  }
+  int Route(const std::string& cls, router::TimePoint now) {
+    return t_.api().Route(ParseQuery("cluster=shop&class=" + cls), now).status;
+  }
+  // One cycle at now_ of a primary that writes every cycle; r2 replays all of
+  // it, r1 only when `r1_replays`. Then now_ moves on by 50 ms.
+  void WritingCycle(bool r1_replays) {
+    Apply("p", PrimarySample(router::Lsn{++lsn_}, now_), now_);
+    if (r1_replays) r1_lsn_ = lsn_;
+    Apply("r1", ReplicaSample(router::Lsn{r1_lsn_}, now_), now_);
+    Apply("r2", ReplicaSample(router::Lsn{lsn_}, now_), now_);
+    now_ += milliseconds(50);
+  }
+  router::TimePoint now_ = kStart;
+  uint64_t lsn_ = 100, r1_lsn_ = 0;
+
+  ApiUnderTest t_{ThreeServers()};
+};
+
+TEST_F(ClusterStateTest, ReadyOnceEveryServerWasProbedAndThePrimaryIsElected) {
+  EXPECT_FALSE(t_.clusters().Ready());
+  const auto first = Apply("p", PrimarySample(kLsn, kStart), kStart);
+  EXPECT_TRUE(Has(first, Kind::kFirstProbe));
+  EXPECT_TRUE(Has(first, Kind::kPrimaryElected));
+  EXPECT_TRUE(Has(first, Kind::kRoleChanged));
+  EXPECT_EQ(t_.clusters().state("shop").primary(), 0);
+  EXPECT_FALSE(t_.clusters().Ready());
+  Cycle(kStart);
+  EXPECT_TRUE(t_.clusters().Ready());
+  // Fresh at start: serves at once, without settling first.
+  EXPECT_EQ(Reason("r1", "second", kStart + milliseconds(2)), "fresh_replica");
+}
+
+TEST_F(ClusterStateTest, ADyingPrimaryDoesNotTakeItsReplicasOutOfLooseClasses) {
+  auto t = kStart;
+  Cycle(t);
+  // The primary answers and dies at once: its replicas report their streams
+  // down before its own next probe can fail.
+  t += milliseconds(50);
+  Cycle(t, true, false, false);
+  EXPECT_EQ(Route("reports", t + milliseconds(2)), 200);
+  EXPECT_EQ(Reason("r1", "reports", t + milliseconds(2)), "fresh_replica");
+  for (int i = 0; i < 30; ++i) {  // 1.5 s of the primary down
+    t += milliseconds(50);
+    Cycle(t, false, false, false);
+    ASSERT_EQ(Route("reports", t + milliseconds(2)), 200) << "cycle " << i;
+  }
+  EXPECT_EQ(Reason("p", "reports", t + milliseconds(2)), "down");
+  EXPECT_EQ(Reason("r1", "reports", t + milliseconds(2)), "fresh_replica");
+  EXPECT_EQ(t_.clusters().state("shop").primary(), -1);
+}
+
+TEST_F(ClusterStateTest, AStoppedStreamUnderALivePrimaryIsExcludedAnIntervalLater) {
+  auto t = kStart;
+  Cycle(t);
+  t += milliseconds(50);
+  const auto events = Apply("r1", ReplicaSample(kLsn, t, false), t);
+  EXPECT_TRUE(Has(events, Kind::kReplicationChanged));
+  // Not yet: the primary has not been seen alive since the replica said so.
+  EXPECT_EQ(Reason("r1", "reports", t), "fresh_replica");
+  t += milliseconds(50);
+  Apply("p", PrimarySample(kLsn, t), t);
+  EXPECT_EQ(Reason("r1", "reports", t), "not_replicating");
+  EXPECT_EQ(Reason("r2", "reports", t), "fresh_replica");
+  for (int i = 0; i < 50; ++i) {
+    const auto r = t_.api().Route(ParseQuery("cluster=shop&class=reports"), t);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(nlohmann::json::parse(r.body)["server"], "r2");
+  }
+}
+
+TEST_F(ClusterStateTest, ABoundPastTheLimitHoldsTheReplicaBackUntilItSettles) {
+  // The primary writes every cycle; r1 stops replaying (its bound grows),
+  // then catches up: held back until its bound stays under half the limit
+  // for the settle time (1 s), though already within the limit.
+  WritingCycle(true);
+  EXPECT_EQ(Reason("r1", "second", now_), "fresh_replica");
+  for (int i = 0; i < 30; ++i) WritingCycle(false);  // 1.5 s behind
+  EXPECT_EQ(Reason("r1", "second", now_), "stale");
+  WritingCycle(true);  // caught up at T, asked at T + 50 ms
+  EXPECT_EQ(Reason("r1", "second", now_), "settling");
+  for (int i = 0; i < 18; ++i) WritingCycle(true);
+  EXPECT_EQ(Reason("r1", "second", now_ - milliseconds(1)), "settling");  // T + 949 ms
+  EXPECT_EQ(Reason("r1", "second", now_), "settling");                    // T + 950 ms
+  WritingCycle(true);
+  EXPECT_EQ(Reason("r1", "second", now_), "fresh_replica");  // T + 1 s: settled
+}
+
+TEST_F(ClusterStateTest, ACheckMarginTakesTheReplicaOutEarlyAndReadmitsItAfterSettling) {
+  // r1 stops replaying while the primary writes every 50 ms. The check of a
+  // 1 s class with a 400 ms margin fails once the bound passes 600 ms, while
+  // the route still sends reads there; after catching up, the check waits
+  // for the bound to stay at or below 600 ms (the check limit) for the
+  // settle time.
+  WritingCycle(true);
+  EXPECT_EQ(Reason("r1", "guarded", now_), "fresh_replica");
+  for (int i = 0; i < 13; ++i) WritingCycle(false);  // the bound is 700 ms now
+  EXPECT_EQ(Reason("r1", "guarded", now_), "near_limit");
+  EXPECT_EQ(Reason("r1", "second", now_), "fresh_replica");  // same limit, no margin
+  EXPECT_EQ(t_.api().Check("shop", "r1", ParseQuery("class=guarded"), now_).status, 503);
+  // Counted by reason: both checks of "guarded" above failed with near_limit.
+  EXPECT_NE(t_.Get("/metrics")
+                .body.find("lagrouter_check_requests_total{class=\"guarded\","
+                           "cluster=\"shop\",reason=\"near_limit\"} 2"),
+            std::string::npos)
+      << t_.Get("/metrics").body;
+  WritingCycle(true);  // caught up; the route's gate never closed, the check's did
+  EXPECT_EQ(Reason("r1", "second", now_), "fresh_replica");
+  EXPECT_EQ(Reason("r1", "guarded", now_), "settling");
+  for (int i = 0; i < 19; ++i) WritingCycle(true);
+  EXPECT_EQ(Reason("r1", "guarded", now_), "fresh_replica");  // settled after 1 s
+  EXPECT_EQ(t_.api().Check("shop", "r1", ParseQuery("class=guarded"), now_).status, 200);
+}
+
+TEST_F(ClusterStateTest, ElectionSplitBrainAndHistoryRestarts) {
+  auto t = kStart;
+  Cycle(t);
+  t += milliseconds(50);
+  // r2 claims the primary role too: nobody is primary, 0s classes fail.
+  auto events = Apply("r2", PrimarySample(kLsn, t), t);
+  EXPECT_TRUE(Has(events, Kind::kSplitBrain));
+  EXPECT_EQ(t_.clusters().state("shop").primary(), -1);
+  EXPECT_EQ(Reason("p", "second", t), "primary_ambiguous");
+  // p goes away: r2 is the primary, and its samples restart the history.
+  Apply("p", FailedSample(t), t);
+  EXPECT_EQ(t_.clusters().state("shop").primary(), 2);
+  t += milliseconds(50);
+  events = Apply("r2", PrimarySample(router::Lsn{0x4000000}, t), t);
+  EXPECT_TRUE(Has(events, Kind::kPrimaryChanged));
+  // Its position going backwards restarts the history again.
+  t += milliseconds(50);
+  events = Apply("r2", PrimarySample(router::Lsn{0x100}, t), t);
+  EXPECT_TRUE(Has(events, Kind::kHistoryRestarted));
+}
+
+TEST_F(ClusterStateTest, ProbeFailuresAndRecoveriesAreEventsOnce) {
+  auto t = kStart;
+  Cycle(t);
+  t += milliseconds(50);
+  EXPECT_TRUE(Has(Apply("r1", FailedSample(t), t), Kind::kProbeFailed));
+  EXPECT_FALSE(Has(Apply("r1", FailedSample(t), t), Kind::kProbeFailed));
+  EXPECT_EQ(Reason("r1", "reports", t), "down");
+  EXPECT_TRUE(Has(Apply("r1", ReplicaSample(kLsn, t), t), Kind::kProbeRecovered));
+}
+
+TEST_F(ClusterStateTest, ServerErrorsThatAreNotUtf8StayValidJsonInTheStatus) {
+  Apply("p",
+        FailedSample(kStart,
+                     "FATAL: base de donn\xe9"
+                     "es inconnue",
+                     probes::ErrorKind::kQuery),
+        kStart);
+  const auto r = t_.Get("/v1/status");
+  EXPECT_EQ(r.status, 200);
+  ASSERT_TRUE(nlohmann::json::accept(r.body)) << r.body;
+  const auto j = nlohmann::json::parse(r.body);
+  EXPECT_NE(j["clusters"][0]["servers"][0]["last_error"].get<std::string>().find("inconnue"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace lagrouter::daemon

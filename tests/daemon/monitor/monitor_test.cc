@@ -1,0 +1,177 @@
+// The Monitor is a shell around ClusterState (tested in cluster_state_test.cc
+// with scripted times): here only that its threads probe every server, fold
+// the samples in, publish, and stop.
+#include "daemon/monitor/monitor.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "daemon/api/http_api.h"
+#include "daemon/metrics/metrics.h"
+#include "tests/support/config_text.h"
+#include "tests/support/scripted.h"
+
+namespace lagrouter::daemon {
+namespace {
+
+// Answers at once, as an idle primary or its caught-up replica would.
+class InstantProbe final : public probes::Probe {
+ public:
+  InstantProbe(bool primary, std::atomic<int>& runs) : primary_(primary), runs_(runs) {}
+  probes::Sample Run(probes::Clock::time_point) override {
+    ++runs_;
+    const auto now = probes::Clock::now();
+    const router::Position lsn = router::Lsn{42};
+    return primary_ ? test_support::PrimarySample(lsn, now) : test_support::ReplicaSample(lsn, now);
+  }
+
+ private:
+  bool primary_;
+  std::atomic<int>& runs_;
+};
+
+// Waits for the first probe cycle, bounded; nothing here asserts how long it took.
+bool WaitReady(const Monitor& monitor) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!monitor.Ready() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  return monitor.Ready();
+}
+
+TEST(Monitor, ProbesEveryServerPublishesAndStops) {
+  using test_support::ClusterSpec;
+  auto parsed =
+      ParseConfig(test_support::ConfigText()
+                      .Probe("10ms", "100ms")
+                      .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r", 2))
+                      .Class("reports", "1h"),
+                  "t");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  auto config = std::make_shared<const Config>(std::move(parsed).value());
+  ProcessCounters process;
+  Metrics metrics(*config, process);
+  std::atomic<int> runs{0};
+  Monitor monitor(config, &metrics, [&](const ClusterConfig&, const ServerConfig& s) {
+    return std::make_unique<InstantProbe>(s.name == "p", runs);
+  });
+  EXPECT_FALSE(monitor.Ready());
+  EXPECT_FALSE(monitor.Snapshot(0)->view.servers[0].probed);
+  monitor.Start();
+  ASSERT_TRUE(WaitReady(monitor));
+  monitor.Stop();
+  const auto snap = monitor.Snapshot(0);
+  EXPECT_EQ(snap->view.primary, 0);
+  EXPECT_TRUE(snap->view.servers[1].bound_known);
+  EXPECT_GE(runs.load(), 2);
+  const int after_stop = runs.load();
+  monitor.Stop();  // idempotent
+  EXPECT_EQ(runs.load(), after_stop);
+}
+
+TEST(Monitor, OnDemandProbesComeBetweenTicksWithinTheRateCap) {
+  using test_support::ClusterSpec;
+  // A 1 h interval: every probe after the first cycle is an on-demand one.
+  auto parsed =
+      ParseConfig(test_support::ConfigText()
+                      .Probe("1h", "100ms")
+                      .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r", 2))
+                      .Class("reports", "1h")
+                      .Raw("[on_demand]\nprobes_per_second = 20\n"),
+                  "t");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  auto config = std::make_shared<const Config>(std::move(parsed).value());
+  std::atomic<int> runs{0};
+  Monitor monitor(config, nullptr, [&](const ClusterConfig&, const ServerConfig& s) {
+    return std::make_unique<InstantProbe>(s.name == "p", runs);
+  });
+  std::atomic<int> published{0};
+  monitor.OnPublish([&](size_t) { ++published; });
+  monitor.Start();
+  ASSERT_TRUE(WaitReady(monitor));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto on_demand = [&](size_t server) {
+    return monitor.Snapshot(0)->status[server].on_demand_probes;
+  };
+  // One demand of the replica: one probe of it, none of the primary.
+  monitor.Demand(0, {1}, false, router::Clock::now());
+  // (The listener runs after the snapshot is out: wait for both.)
+  while ((on_demand(1) < 1 || published.load() < 3) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(on_demand(1), 1u);
+  EXPECT_EQ(on_demand(0), 0u);
+  EXPECT_GE(published.load(), 3) << "every sample is published to the listener";
+  // A storm of demands for 300 ms: the bucket's burst (1) plus 20/s, never
+  // one probe per demand.
+  const auto storm_start = std::chrono::steady_clock::now();
+  int demands = 0;
+  while (std::chrono::steady_clock::now() < storm_start + std::chrono::milliseconds(300)) {
+    monitor.Demand(0, {1}, false, router::Clock::now());
+    ++demands;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - storm_start;
+  monitor.Stop();
+  const double allowed = 1 + 1 + 20 * std::chrono::duration<double>(elapsed).count();
+  EXPECT_LE(static_cast<double>(on_demand(1)), allowed + 1) << demands << " demands";
+  EXPECT_GE(on_demand(1), 2u) << "demands after the first are served too";
+}
+
+// Request threads keep the snapshot they read and re-read it only when the
+// cluster's generation moves: each thread still follows the publications
+// (its answers' bounds fall back as probes come in, where one kept snapshot
+// would show a bound growing with the clock), and under TSan the hand-over
+// is race-free.
+TEST(Monitor, RequestThreadsFollowThePublications) {
+  using test_support::ClusterSpec;
+  auto parsed = ParseConfig(
+      test_support::ConfigText()
+          .Probe("10ms", "100ms")
+          .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r1", 2).Server("r2", 3))
+          .Class("reports", "1h", "", "0s"),
+      "t");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  auto config = std::make_shared<const Config>(std::move(parsed).value());
+  ProcessCounters process;
+  Metrics metrics(*config, process);
+  std::atomic<int> runs{0};
+  Monitor monitor(config, &metrics, [&](const ClusterConfig&, const ServerConfig& s) {
+    return std::make_unique<InstantProbe>(s.name == "p", runs);
+  });
+  HttpApi api(config, monitor, metrics);
+  const uint64_t first_generation = monitor.Generation(0);
+  monitor.Start();
+  ASSERT_TRUE(WaitReady(monitor));
+  constexpr int kThreads = 3;
+  std::vector<int> bounds_fell(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+      int64_t last = -1;
+      while (std::chrono::steady_clock::now() < until || (bounds_fell[t] == 0 && last < 5000)) {
+        const auto r = api.Route(ParseQuery("cluster=shop&class=reports"), router::Clock::now());
+        if (r.status != 200) continue;
+        const auto body = nlohmann::json::parse(r.body);
+        if (body["reason"] != "fresh_replica") continue;
+        const auto bound = body["staleness_bound_ms"].get<int64_t>();
+        bounds_fell[t] += bound < last;
+        last = bound;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  monitor.Stop();
+  EXPECT_GT(monitor.Generation(0), first_generation + 3);
+  for (int t = 0; t < kThreads; ++t) EXPECT_GT(bounds_fell[t], 0) << "thread " << t;
+}
+
+}  // namespace
+}  // namespace lagrouter::daemon
