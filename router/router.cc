@@ -1,5 +1,7 @@
 #include "router/router.h"
 
+#include "router/decide.h"
+
 namespace lagrouter::router {
 
 const char* RoleName(Role role) {
@@ -118,57 +120,7 @@ Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls,
 
 Decision Route(const ClusterView& cluster, const QueryClass& cls, size_t class_index,
                const Position* after, TimePoint now, uint64_t spread) {
-  Decision d;
-  d.at = now;
-  if (cls.max_staleness > Duration::zero()) {
-    // Two passes over the servers instead of a list: no allocation per request.
-    uint64_t total_weight = 0;
-    for (size_t i = 0; i < cluster.servers.size(); ++i) {
-      if (Eligible(cluster, i, cls, class_index, now, after))
-        total_weight += cluster.servers[i].weight;
-    }
-    if (total_weight > 0) {
-      uint64_t pick = spread % total_weight;
-      for (size_t i = 0; i < cluster.servers.size(); ++i) {
-        const auto& s = cluster.servers[i];
-        if (!Eligible(cluster, i, cls, class_index, now, after)) continue;
-        if (pick < s.weight) {
-          d.outcome = Outcome::kFreshReplica;
-          d.server = static_cast<int>(i);
-          d.bound = *BoundAt(s, now);
-          d.valid_for = ValidFor(cls, d.bound);
-          return d;
-        }
-        pick -= s.weight;
-      }
-    }
-    if (cls.fallback == Fallback::kError) {
-      d.why = after != nullptr ? "no replica is fresh enough for this class and has replayed the "
-                                 "requested position, and the class does not fall back to the "
-                                 "primary"
-                               : "no replica is fresh enough for this class, and the class does "
-                                 "not fall back to the primary";
-      return d;
-    }
-  }
-  if (cluster.primary < 0) {
-    d.why = cluster.primaries_claimed > 1
-                ? "several servers claim to be primary (split brain); refusing to pick one"
-                : "the primary is needed but is down or unknown";
-    return d;
-  }
-  if (Explain(cluster, static_cast<size_t>(cluster.primary), cls, class_index, now) !=
-      Reason::kPrimary) {
-    d.why = "the primary is needed but has not answered a probe in time";
-    return d;
-  }
-  d.outcome =
-      cls.max_staleness > Duration::zero() ? Outcome::kFallbackPrimary : Outcome::kPrimaryClass;
-  d.server = cluster.primary;
-  d.bound = Duration::zero();
-  // A primary stays right until a probe could show a failover.
-  d.valid_for = cluster.probe_interval;
-  return d;
+  return Decide(cluster, Ask::Route(cls, class_index, after, spread), now, std::nullopt).decision;
 }
 
 }  // namespace lagrouter::router

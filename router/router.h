@@ -54,26 +54,40 @@ struct Gate {
 void UpdateGate(Gate& gate, Duration limit, Duration comfortable, Duration settle, bool healthy,
                 Duration peak_bound, Duration bound, TimePoint now);
 
-// The class's gate for routes: held above the limit, comfortable at half of it.
-inline void UpdateRouteGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_bound,
-                            Duration bound, TimePoint now) {
-  UpdateGate(gate, cls.max_staleness, cls.max_staleness / 2, cls.settle, healthy, peak_bound, bound,
-             now);
-}
-
 // The limit a class's check gate holds a replica to: max_staleness less the
 // check margin.
 inline Duration CheckLimit(const QueryClass& cls) {
   return cls.max_staleness - cls.check_margin;
 }
 
+// Where a held replica's bound must stay for `settle` before it is
+// re-admitted. Routes: half the limit, so a replica is not let back in at the
+// top of its sawtooth. Checks with a margin: the check limit itself; half of
+// it could sit below the probe interval's sawtooth and never let a replica back.
+inline Duration RouteComfort(const QueryClass& cls) {
+  return cls.max_staleness / 2;
+}
+inline Duration CheckComfort(const QueryClass& cls) {
+  return CheckLimit(cls);
+}
+// The comfort line that holds a replica back from `cls` for a check
+// (its own gate only with a margin) or a route.
+inline Duration ReadmitBelow(const QueryClass& cls, bool check) {
+  return check && cls.check_margin > Duration::zero() ? CheckComfort(cls) : RouteComfort(cls);
+}
+
+// The class's gate for routes: held above the limit, comfortable at RouteComfort.
+inline void UpdateRouteGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_bound,
+                            Duration bound, TimePoint now) {
+  UpdateGate(gate, cls.max_staleness, RouteComfort(cls), cls.settle, healthy, peak_bound, bound,
+             now);
+}
+
 // The class's gate for /v1/check: held above the check limit, comfortable at
-// or below it. The margin is the band between the check and the class limit;
-// half the check limit could sit below the probe interval's sawtooth and
-// never let a replica back.
+// CheckComfort. The margin is the band between the check and the class limit.
 inline void UpdateCheckGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_bound,
                             Duration bound, TimePoint now) {
-  UpdateGate(gate, CheckLimit(cls), CheckLimit(cls), cls.settle, healthy, peak_bound, bound, now);
+  UpdateGate(gate, CheckLimit(cls), CheckComfort(cls), cls.settle, healthy, peak_bound, bound, now);
 }
 
 struct ServerView {
@@ -186,6 +200,7 @@ inline Duration ValidFor(const QueryClass& cls, Duration bound) {
 
 // Picks the server for one request. `spread` is any counter (e.g. a request
 // sequence number): it spreads load over eligible replicas by weight.
+// Decide() (router/decide.h) with a route's ask, its decision only.
 Decision Route(const ClusterView& cluster, const QueryClass& cls, size_t class_index,
                const Position* after, TimePoint now, uint64_t spread);
 

@@ -42,9 +42,7 @@ std::string ReasonMessage(Reason reason, bool pass, const router::ServerView& s,
              " ms: out before a polling load balancer could keep it past the limit";
     case Reason::kSettling:
       return "held back until its bound has stayed at or below " +
-             std::to_string(router::ToMillis(cls.check_margin > router::Duration::zero()
-                                                 ? router::CheckLimit(cls)
-                                                 : cls.max_staleness / 2)) +
+             std::to_string(router::ToMillis(router::ReadmitBelow(cls, /*check=*/true))) +
              " ms for " + std::to_string(router::ToMillis(cls.settle)) + " ms";
     case Reason::kNotReplayed: return "has not replayed the requested position";
     case Reason::kFreshReplica: return "staleness bound within the class limit";
@@ -168,13 +166,14 @@ RouteFragments::RouteFragments(const router::ClusterView& view) {
   }
 }
 
-std::string RouteBody(const RouteAsk& ask, const router::Decision& d) {
-  return RouteBody(ask, d, RouteFragments(ask.view));
+std::string RouteBody(const RouteAsk& ask, const router::Verdict& v) {
+  return RouteBody(ask, v, RouteFragments(ask.view));
 }
 
-std::string RouteBody(const RouteAsk& ask, const router::Decision& d,
+std::string RouteBody(const RouteAsk& ask, const router::Verdict& v,
                       const RouteFragments& fragments) {
   using namespace std::string_view_literals;
+  const router::Decision& d = v.decision;
   const bool replica = d.outcome == router::Outcome::kFreshReplica;
   auto head = [&](size_t server) -> const std::string& {
     const auto& f = fragments.servers_[server];
@@ -201,7 +200,7 @@ std::string RouteBody(const RouteAsk& ask, const router::Decision& d,
   for (size_t i = 0; i < ask.view.servers.size(); ++i) {
     router::Duration bound{0}, valid_for = d.valid_for;
     if (replica) {
-      if (!router::Eligible(ask.view, i, ask.cls, ask.class_index, d.at, ask.after)) continue;
+      if (v.reasons[i] != Reason::kFreshReplica) continue;
       bound = *router::BoundAt(ask.view.servers[i], d.at);
       valid_for = router::ValidFor(ask.cls, bound);
     } else if (static_cast<int>(i) != d.server) {

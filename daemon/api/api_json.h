@@ -11,6 +11,7 @@
 #include "daemon/api/waits.h"
 #include "daemon/config/config.h"
 #include "daemon/monitor/snapshot.h"
+#include "router/decide.h"
 #include "router/router.h"
 
 namespace lagrouter::daemon {
@@ -39,7 +40,7 @@ class RouteFragments {
   explicit RouteFragments(const router::ClusterView& view);
 
  private:
-  friend std::string RouteBody(const RouteAsk&, const router::Decision&, const RouteFragments&);
+  friend std::string RouteBody(const RouteAsk&, const router::Verdict&, const RouteFragments&);
   struct Server {
     // "server":..,"role":"replica","host":..,"port":..,"staleness_bound_ms":
     std::string as_replica;
@@ -49,15 +50,16 @@ class RouteFragments {
   std::vector<Server> servers_;  // indexed like the view's servers
 };
 
-// The answer of /v1/route for a decision that names a server: that server,
-// and in `servers` every server the decision could have named (each eligible
-// replica, or the primary), each with its weight and its own valid_for_ms as
-// of the decision (Decision::at), so a client that caches the answer can
-// still spread its reads by weight. `fragments`: those of ask.view.
-std::string RouteBody(const RouteAsk& ask, const router::Decision& d,
+// The answer of /v1/route for a verdict whose decision names a server: that
+// server, and in `servers` every server the decision could have named (each
+// replica the verdict judged fresh, or the primary), each with its weight
+// and its own valid_for_ms as of the decision (Decision::at), so a client
+// that caches the answer can still spread its reads by weight. `fragments`:
+// those of ask.view.
+std::string RouteBody(const RouteAsk& ask, const router::Verdict& v,
                       const RouteFragments& fragments);
 // The same, building the fragments (an answer off the hot path: a parked request's).
-std::string RouteBody(const RouteAsk& ask, const router::Decision& d);
+std::string RouteBody(const RouteAsk& ask, const router::Verdict& v);
 
 // The answer of /v1/check: why `server` may or may not serve `cls` now;
 // `pass`: the check's verdict (200 or 503).

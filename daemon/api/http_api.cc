@@ -8,7 +8,6 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <cstring>
 
 #include "common/text.h"
 #include "daemon/api/api_json.h"
@@ -35,6 +34,21 @@ std::optional<std::string> TakeParams(const QueryParams& params,
 }
 
 }  // namespace
+
+ApiPath ParseApiPath(std::string_view path) {
+  ApiPath p;
+  if (path.substr(0, 4) != "/v1/") return p;
+  path.remove_prefix(4);
+  std::string_view* segments[] = {&p.endpoint, &p.cluster, &p.server};
+  for (std::string_view* segment : segments) {
+    const size_t slash = path.find('/');
+    *segment = path.substr(0, slash);
+    if (slash == std::string_view::npos) return p;
+    path.remove_prefix(slash + 1);
+  }
+  p.more = true;
+  return p;
+}
 
 bool PortInUse(const std::string& host, int port) {
   addrinfo hints{};
@@ -143,16 +157,8 @@ std::optional<ApiResponse> HttpApi::Guard(const HttpRequest& req, int& client) {
       if (key == "class") classes.push_back(value);
     }
     // /v1/<endpoint>/<cluster>/...: the segment after the endpoint names a cluster.
-    std::string_view rest = std::string_view(req.path);
-    if (rest.substr(0, 4) == "/v1/") {
-      rest.remove_prefix(4);
-      const size_t slash = rest.find('/');
-      if (slash != std::string_view::npos) {
-        rest.remove_prefix(slash + 1);
-        const std::string_view cluster = rest.substr(0, rest.find('/'));
-        if (!cluster.empty()) clusters.push_back(cluster);
-      }
-    }
+    const ApiPath path = ParseApiPath(req.path);
+    if (!path.cluster.empty()) clusters.push_back(path.cluster);
     d = auth_.Authorize(d.client, clusters, classes);
   }
   if (d.allowed()) {
@@ -236,41 +242,41 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
   wait = std::min(wait, config_->max_wait);
   const uint64_t spread = (*t.spread)++;
   const router::Position* after_ptr = after_text ? &after : nullptr;
-  const auto d = router::Route(t.snapshot->view, cls, t.klass, after_ptr, now, spread);
-  if (d.outcome != router::Outcome::kFreshReplica && wait > router::Duration::zero() &&
-      deferrer != nullptr && waits_ != nullptr) {
-    const ProbePlan plan = PlanProbes(*t.snapshot, cls, t.klass, after_ptr, now);
-    if (!plan.empty()) {
-      std::shared_ptr<LaterReply> later = deferrer->Defer();
-      Waits::Waiter w;
-      w.cluster = t.cluster;
-      w.klass = t.klass;
-      if (after_ptr != nullptr) w.after = after;
-      w.spread = spread;
-      w.started = now;
-      w.deadline = now + wait;
-      w.answer = [this, later, cluster = *cluster_name, klass = *class_name, client,
-                  indices = std::pair(t.cluster, t.klass), after = w.after,
-                  now](const ClusterSnapshot& snapshot, const router::Decision& decision) {
-        later->Send(RouteAnswer(cluster, klass, indices, snapshot, nullptr, decision,
-                                after ? &*after : nullptr, client, router::Clock::now() - now));
-      };
-      if (!waits_->Park(std::move(w), plan)) {  // shutting down: answer now
-        later->Send(RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot,
-                                t.fragments, d, after_ptr, client, std::nullopt));
-      }
-      return {};  // the LaterReply answers
+  if (deferrer == nullptr || waits_ == nullptr) wait = router::Duration::zero();
+  const router::Verdict v =
+      router::Decide(t.snapshot->view, router::Ask::Route(cls, t.klass, after_ptr, spread, wait),
+                     now, t.snapshot->history_latest_at);
+  if (v.wait) {
+    std::shared_ptr<LaterReply> later = deferrer->Defer();
+    Waits::Waiter w;
+    w.cluster = t.cluster;
+    w.klass = t.klass;
+    if (after_ptr != nullptr) w.after = after;
+    w.spread = spread;
+    w.started = now;
+    w.deadline = now + wait;
+    w.answer = [this, later, cluster = *cluster_name, klass = *class_name, client,
+                indices = std::pair(t.cluster, t.klass), after = w.after,
+                now](const ClusterSnapshot& snapshot, const router::Verdict& verdict) {
+      later->Send(RouteAnswer(cluster, klass, indices, snapshot, nullptr, verdict,
+                              after ? &*after : nullptr, client, router::Clock::now() - now));
+    };
+    if (!waits_->Park(std::move(w), v.plan)) {  // shutting down: answer now
+      later->Send(RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot,
+                              t.fragments, v, after_ptr, client, std::nullopt));
     }
+    return {};  // the LaterReply answers
   }
-  return RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot, t.fragments, d,
+  return RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot, t.fragments, v,
                      after_ptr, client, std::nullopt);
 }
 
 ApiResponse HttpApi::RouteAnswer(const std::string& cluster, const std::string& klass,
                                  std::pair<size_t, size_t> indices, const ClusterSnapshot& snapshot,
-                                 const RouteFragments* fragments, const router::Decision& d,
+                                 const RouteFragments* fragments, const router::Verdict& v,
                                  const router::Position* after, int client,
                                  std::optional<router::Duration> waited) {
+  const router::Decision& d = v.decision;
   metrics_.CountRoute(client, indices.first, indices.second, d.outcome);
   if (d.outcome == router::Outcome::kNoEligibleServer) {
     return {503, ErrorBody("no_eligible_server",
@@ -278,7 +284,7 @@ ApiResponse HttpApi::RouteAnswer(const std::string& cluster, const std::string& 
   }
   const RouteAsk ask{cluster,        klass, snapshot.view, config_->classes[indices.second],
                      indices.second, after, waited};
-  return {200, fragments != nullptr ? RouteBody(ask, d, *fragments) : RouteBody(ask, d)};
+  return {200, fragments != nullptr ? RouteBody(ask, v, *fragments) : RouteBody(ask, v)};
 }
 
 ApiResponse HttpApi::Check(std::string_view cluster_name, std::string_view server_name,
@@ -303,8 +309,9 @@ ApiResponse HttpApi::Check(std::string_view cluster_name, std::string_view serve
   for (size_t i = 0; i < servers.size(); ++i) {
     if (servers[i].name != server_name) continue;
     const auto& cls = config_->classes[t.klass];
-    const auto reason =
-        router::Explain(t.snapshot->view, i, cls, t.klass, now, nullptr, router::Asker::kCheck);
+    const auto reason = router::Decide(t.snapshot->view, router::Ask::Check(cls, t.klass), now,
+                                       t.snapshot->history_latest_at)
+                            .reasons[i];
     const bool pass = router::CheckPasses(reason, replica_only);
     metrics_.CountCheck(t.cluster, t.klass, reason);
     return {pass ? 200 : 503, CheckBody(*t.snapshot, i, cls, reason, pass, now)};
@@ -375,15 +382,9 @@ ApiResponse HttpApi::ServeRoute(const HttpRequest& req, int client) {
 
 ApiResponse HttpApi::ServeCheck(const HttpRequest& req, int) {
   // /v1/check/<cluster>/<server>: exactly two non-empty segments.
-  const std::string_view rest = std::string_view(req.path).substr(std::strlen("/v1/check/"));
-  const size_t slash = rest.find('/');
-  const std::string_view cluster = rest.substr(0, slash);
-  const std::string_view server =
-      slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
-  if (cluster.empty() || server.empty() || server.find('/') != std::string_view::npos) {
-    return NotFound(req);
-  }
-  return Check(cluster, server, req.params, router::Clock::now());
+  const ApiPath path = ParseApiPath(req.path);
+  if (path.cluster.empty() || path.server.empty() || path.more) return NotFound(req);
+  return Check(path.cluster, path.server, req.params, router::Clock::now());
 }
 
 ApiResponse HttpApi::ServeStatus(const HttpRequest&, int client) {

@@ -19,6 +19,15 @@
 
 namespace lagrouter::daemon {
 
+// The segments of an API path, /v1/<endpoint>/<cluster>/<server>, parsed
+// once for the access gate (which authorizes `cluster`) and the endpoints.
+// Empty where the path has no such segment; `more`: segments after `server`.
+struct ApiPath {
+  std::string_view endpoint, cluster, server;
+  bool more = false;
+};
+ApiPath ParseApiPath(std::string_view path);
+
 // True when another socket holds host:port (SO_REUSEPORT would otherwise let
 // a second daemon share the port silently): checked once at start.
 bool PortInUse(const std::string& host, int port);
@@ -84,13 +93,13 @@ class HttpApi {
   // the same bad input gets the same answer (400, see docs/api.md).
   std::variant<Target, ApiResponse> Resolve(const std::string* cluster, const std::string* klass);
   ApiResponse BadRequest(const char* error, const std::string& message);
-  // The answer to a route request for decision `d`, counted. `indices`: the
+  // The answer to a route request for verdict `v`, counted. `indices`: the
   // cluster's and the class's; `fragments`: the snapshot's (nullptr: built
   // here); `after`: the request's position (or nullptr); `waited`: how long
   // the request was parked.
   ApiResponse RouteAnswer(const std::string& cluster, const std::string& klass,
                           std::pair<size_t, size_t> indices, const ClusterSnapshot& snapshot,
-                          const RouteFragments* fragments, const router::Decision& d,
+                          const RouteFragments* fragments, const router::Verdict& v,
                           const router::Position* after, int client,
                           std::optional<router::Duration> waited);
   ApiResponse NotFound(const HttpRequest& req);

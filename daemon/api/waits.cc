@@ -9,29 +9,7 @@
 
 namespace lagrouter::daemon {
 
-using router::Reason;
 using router::TimePoint;
-
-ProbePlan PlanProbes(const ClusterSnapshot& snapshot, const router::QueryClass& cls,
-                     size_t class_index, const router::Position* after, TimePoint now) {
-  ProbePlan plan;
-  const router::ClusterView& view = snapshot.view;
-  if (cls.max_staleness <= router::Duration::zero()) return plan;  // primary only
-  for (size_t i = 0; i < view.servers.size(); ++i) {
-    const Reason r = router::Explain(view, i, cls, class_index, now, after);
-    if (r == Reason::kStale || r == Reason::kNotReplayed) plan.servers.push_back(i);
-  }
-  if (plan.empty()) return plan;
-  // A replica's bound is at least the age of the primary's latest sample:
-  // past half the limit, sample the primary again before the replicas.
-  const bool primary_old =
-      !snapshot.history_latest_at || now - *snapshot.history_latest_at > cls.max_staleness / 2;
-  if (primary_old && view.primary >= 0) {
-    plan.primary_first = true;
-    plan.servers.push_back(static_cast<size_t>(view.primary));
-  }
-  return plan;
-}
 
 Waits::Waits(std::shared_ptr<const Config> config, const SnapshotSource& source,
              ProbeDemand& demand, Metrics* metrics)
@@ -52,7 +30,7 @@ void Waits::Start() {
   });
 }
 
-bool Waits::Park(Waiter waiter, const ProbePlan& plan) {
+bool Waits::Park(Waiter waiter, const router::ProbePlan& plan) {
   const size_t cluster = waiter.cluster;
   const size_t klass = waiter.klass;
   const TimePoint since = waiter.started;
@@ -72,41 +50,43 @@ bool Waits::Park(Waiter waiter, const ProbePlan& plan) {
   return true;
 }
 
+router::Verdict Waits::Decide(const Waiter& w, const ClusterSnapshot& snapshot,
+                              TimePoint now) const {
+  const auto ask =
+      router::Ask::Route(config_->classes[w.klass], w.klass, w.after ? &*w.after : nullptr,
+                         w.spread, std::max(w.deadline - now, router::Duration::zero()));
+  return router::Decide(snapshot.view, ask, now, snapshot.history_latest_at);
+}
+
 void Waits::OnPublish(size_t cluster, TimePoint now) {
   const auto snapshot = source_.Snapshot(cluster);
-  std::vector<std::pair<Waiter, router::Decision>> done;
-  ProbePlan again;
+  std::vector<std::pair<Waiter, router::Verdict>> done;
+  router::ProbePlan again;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto& ws = parked_[cluster];
     if (ws.empty()) return;
     for (size_t i = 0; i < ws.size();) {
       Waiter& w = ws[i];
-      const auto& cls = config_->classes[w.klass];
-      const router::Position* after = w.after ? &*w.after : nullptr;
-      const auto d = router::Route(snapshot->view, cls, w.klass, after, now, w.spread);
-      ProbePlan plan;
-      if (d.outcome != router::Outcome::kFreshReplica) {
-        plan = PlanProbes(*snapshot, cls, w.klass, after, now);
-      }
-      if (d.outcome == router::Outcome::kFreshReplica || plan.empty()) {
-        done.emplace_back(std::move(w), d);
+      router::Verdict v = Decide(w, *snapshot, now);
+      if (!v.wait) {  // a replica serves, or probing can no longer help
+        done.emplace_back(std::move(w), std::move(v));
         w = std::move(ws.back());
         ws.pop_back();
         continue;
       }
-      for (size_t s : plan.servers) {
+      for (size_t s : v.plan.servers) {
         if (std::find(again.servers.begin(), again.servers.end(), s) == again.servers.end()) {
           again.servers.push_back(s);
         }
       }
-      again.primary_first = again.primary_first || plan.primary_first;
+      again.primary_first = again.primary_first || v.plan.primary_first;
       ++i;
     }
   }
   // Still waiting: probe again (coalesced and rate-capped per server).
   if (!again.empty()) demand_.Demand(cluster, again.servers, again.primary_first, now);
-  for (auto& [w, d] : done) Finish(w, *snapshot, d, now);
+  for (auto& [w, v] : done) Finish(w, *snapshot, v, now);
 }
 
 void Waits::ExpireDue(TimePoint now) {
@@ -131,10 +111,8 @@ void Waits::Expire(TimePoint cutoff, TimePoint now) {
   }
   for (Waiter& w : due) {
     const auto snapshot = source_.Snapshot(w.cluster);
-    const router::Position* after = w.after ? &*w.after : nullptr;
-    const auto d =
-        router::Route(snapshot->view, config_->classes[w.klass], w.klass, after, now, w.spread);
-    Finish(w, *snapshot, d, now);
+    w.deadline = std::min(w.deadline, now);  // the wait is over: decide without one
+    Finish(w, *snapshot, Decide(w, *snapshot, now), now);
   }
 }
 
@@ -155,13 +133,14 @@ size_t Waits::waiting(size_t cluster) const {
   return cluster < parked_.size() ? parked_[cluster].size() : 0;
 }
 
-void Waits::Finish(Waiter& w, const ClusterSnapshot& snapshot, const router::Decision& d,
+void Waits::Finish(Waiter& w, const ClusterSnapshot& snapshot, const router::Verdict& v,
                    TimePoint now) {
   if (metrics_ != nullptr) {
-    metrics_->CountWaitFinished(w.cluster, w.klass, d.outcome == router::Outcome::kFreshReplica,
+    metrics_->CountWaitFinished(w.cluster, w.klass,
+                                v.decision.outcome == router::Outcome::kFreshReplica,
                                 std::chrono::duration<double>(now - w.started).count());
   }
-  w.answer(snapshot, d);
+  w.answer(snapshot, v);
 }
 
 void Waits::TimerLoop() {

@@ -4,8 +4,9 @@
 // is parked here and probes are asked for at once. Each parked request is
 // answered from the first snapshot in which a replica qualifies, or when its
 // wait is over with what the latest snapshot says then (the class's
-// fallback). The judgement is router::Route's, on newer samples: waiting
-// changes when a request is answered, never what may serve it.
+// fallback). The judgement is router::Decide's, on newer samples, the same
+// call /v1/route makes: waiting changes when a request is answered, never
+// what may serve it.
 //
 // Nothing here runs on an HTTP event loop: answers leave through each
 // waiter's callback, on a probe's thread or the timer's.
@@ -21,28 +22,17 @@
 
 #include "daemon/config/config.h"
 #include "daemon/monitor/snapshot.h"
+#include "router/decide.h"
 #include "router/router.h"
 
 namespace lagrouter::daemon {
 
 class Metrics;
 
-// Which servers to probe so that a replica may serve a read: those held out
-// only by their bound (stale) or by `after` (not replayed), and the primary
-// first when even a replica that replays its latest sampled position would
-// be too stale for the class. Empty: probing cannot help, answer now.
-struct ProbePlan {
-  std::vector<size_t> servers;
-  bool primary_first = false;
-  bool empty() const { return servers.empty(); }
-};
-ProbePlan PlanProbes(const ClusterSnapshot& snapshot, const router::QueryClass& cls,
-                     size_t class_index, const router::Position* after, router::TimePoint now);
-
 class Waits {
  public:
-  // Called once with the snapshot the answer was decided on and the decision.
-  using Answer = std::function<void(const ClusterSnapshot&, const router::Decision&)>;
+  // Called once with the snapshot the answer was decided on and the verdict.
+  using Answer = std::function<void(const ClusterSnapshot&, const router::Verdict&)>;
   struct Waiter {
     size_t cluster = 0;
     size_t klass = 0;
@@ -65,7 +55,7 @@ class Waits {
 
   // Parks `waiter` and asks for the probes of `plan`. False when closed (a
   // shutdown or reload): the caller answers now.
-  bool Park(Waiter waiter, const ProbePlan& plan);
+  bool Park(Waiter waiter, const router::ProbePlan& plan);
 
   // A new snapshot of `cluster` is out (at `now`): answers the waiters a
   // replica may now serve, and those that probing can no longer help; asks
@@ -86,7 +76,10 @@ class Waits {
   // Decides and answers `w` from the latest snapshot, outside the lock.
   // Answers the waiters whose deadline is at or before `cutoff`, decided at `now`.
   void Expire(router::TimePoint cutoff, router::TimePoint now);
-  void Finish(Waiter& w, const ClusterSnapshot& snapshot, const router::Decision& d,
+  // Decides `w` on `snapshot` at `now` (its remaining wait included).
+  router::Verdict Decide(const Waiter& w, const ClusterSnapshot& snapshot,
+                         router::TimePoint now) const;
+  void Finish(Waiter& w, const ClusterSnapshot& snapshot, const router::Verdict& v,
               router::TimePoint now);
   void TimerLoop();
 

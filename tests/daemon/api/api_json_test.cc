@@ -168,13 +168,15 @@ TEST(RouteBody, SameBytesAsTheReferenceRenderer) {
            {static_cast<const router::Position*>(nullptr), &lsn_1500}) {
         for (uint64_t spread = 0; spread < 8; ++spread) {
           for (const auto at : {router::kNow, router::kNow + milliseconds(300)}) {
-            const auto d = router::Route(view, cls, 0, after, at, spread);
+            const auto v =
+                router::Decide(view, router::Ask::Route(cls, 0, after, spread), at, std::nullopt);
+            const router::Decision& d = v.decision;
             if (d.outcome == router::Outcome::kNoEligibleServer) continue;
             for (const auto& waited : waits) {
               const RouteAsk ask{"sh\"op", cls.name, view, cls, 0, after, waited};
               const std::string expected = reference::RouteBody(ask, d);
-              ASSERT_EQ(RouteBody(ask, d, fragments), expected);
-              ASSERT_EQ(RouteBody(ask, d), expected);
+              ASSERT_EQ(RouteBody(ask, v, fragments), expected);
+              ASSERT_EQ(RouteBody(ask, v), expected);
               ++compared;
             }
           }

@@ -319,10 +319,10 @@ TEST(Route, ListIsJudgedWhenTheDecisionWasMade) {
       router::Cluster({router::Primary("p"), router::Replica("r", milliseconds(100))});
   const auto cls = router::Class("second", std::chrono::seconds(1));
   const auto later = router::kNow + milliseconds(300);
-  const auto d = router::Route(view, cls, 0, nullptr, later, 0);
-  ASSERT_EQ(d.outcome, router::Outcome::kFreshReplica);
+  const auto v = router::Decide(view, router::Ask::Route(cls, 0, nullptr, 0), later, std::nullopt);
+  ASSERT_EQ(v.decision.outcome, router::Outcome::kFreshReplica);
   const auto body = nlohmann::json::parse(
-      RouteBody({"shop", "second", view, cls, 0, nullptr, milliseconds(300)}, d));
+      RouteBody({"shop", "second", view, cls, 0, nullptr, milliseconds(300)}, v));
   EXPECT_EQ(body["valid_for_ms"], 600);
   ASSERT_EQ(body["servers"].size(), 1u);
   EXPECT_EQ(body["servers"][0]["staleness_bound_ms"], 400);

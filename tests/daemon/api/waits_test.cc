@@ -1,5 +1,5 @@
 // Route requests that wait for an on-demand probe, over scripted samples and
-// times: what is probed (PlanProbes), when a parked request is answered and
+// times: what is probed (router::Decide's plan), when a parked request is answered and
 // with what, and that shutdown answers everyone. No thread but the timer's
 // (not started here), no clock, no sleep.
 #include "daemon/api/waits.h"
@@ -76,8 +76,13 @@ class WaitsTest : public ::testing::Test {
     }
     throw std::invalid_argument(name);
   }
-  ProbePlan Plan(const std::string& cls, const router::Position* after, router::TimePoint now) {
-    return PlanProbes(*clusters_.Snapshot(0), config_->classes[Class(cls)], Class(cls), after, now);
+  // What the one decision plans for a request that may still wait.
+  router::ProbePlan Plan(const std::string& cls, const router::Position* after,
+                         router::TimePoint now) {
+    const auto snap = clusters_.Snapshot(0);
+    const auto ask = router::Ask::Route(config_->classes[Class(cls)], Class(cls), after, 0,
+                                        std::chrono::hours(1));
+    return router::Decide(snap->view, ask, now, snap->history_latest_at).plan;
   }
   // Parks a request for `cls` made at `now` that waits `wait`; its answer
   // lands in answers_.
@@ -88,7 +93,8 @@ class WaitsTest : public ::testing::Test {
     w.after = after;
     w.started = now;
     w.deadline = now + wait;
-    w.answer = [this](const ClusterSnapshot& snap, const router::Decision& d) {
+    w.answer = [this](const ClusterSnapshot& snap, const router::Verdict& v) {
+      const router::Decision& d = v.decision;
       answers_.push_back(d.server >= 0 ? snap.view.servers[static_cast<size_t>(d.server)].name
                                        : std::string("none"));
     };
@@ -105,7 +111,7 @@ class WaitsTest : public ::testing::Test {
 
 TEST_F(WaitsTest, PlanProbesReplicasThatLackTheWrite) {
   const auto now = kStart + milliseconds(10);
-  const ProbePlan plan = Plan("hour", &kWrite, now);
+  const router::ProbePlan plan = Plan("hour", &kWrite, now);
   EXPECT_EQ(plan.servers, (std::vector<size_t>{1, 2}));
   // Their bound would count from a primary sample 10 ms old: no primary probe.
   EXPECT_FALSE(plan.primary_first);
@@ -117,7 +123,7 @@ TEST_F(WaitsTest, PlanProbesThePrimaryFirstWhenItsSampleIsTooOldForTheClass) {
   EXPECT_TRUE(Plan("tight", nullptr, kStart + milliseconds(40)).empty());
   // ...at 200 ms they are, and even a replica that replays the primary's
   // latest sample would be 200 ms stale: the primary is sampled first.
-  const ProbePlan plan = Plan("tight", nullptr, kStart + milliseconds(200));
+  const router::ProbePlan plan = Plan("tight", nullptr, kStart + milliseconds(200));
   EXPECT_EQ(plan.servers, (std::vector<size_t>{1, 2, 0}));
   EXPECT_TRUE(plan.primary_first);
 }
