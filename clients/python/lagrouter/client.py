@@ -32,8 +32,10 @@ import ssl
 import threading
 import time
 import urllib.parse
+import weakref
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Optional, Sequence, Union
+from types import TracebackType
+from typing import Any, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import errors
 from .drivers import Driver
@@ -41,6 +43,8 @@ from .pools import Pool, ServerPools
 from .session import Session
 
 log = logging.getLogger("lagrouter")
+
+_C = TypeVar("_C", bound="Client")
 
 DEFAULT_URL = "http://127.0.0.1:8432"
 
@@ -164,6 +168,22 @@ class _Entry:
 class Client:
     """A client of one lagrouter daemon; safe to share between threads.
 
+    One Client is meant to be made once and used by every thread of the
+    process: route(), read(), write(), connection(), record_write(),
+    invalidate() and stats() may run in any number of threads at once. Each
+    thread keeps its own HTTP connection to the daemon; the decision cache
+    and the counters are shared. Cache reads take no lock (one dict lookup);
+    its updates (a new answer, a server dropped after a connection error,
+    invalidate()) take one lock, so none is lost. In any interleaving a
+    cached decision is used only before its own expires_at, which is never
+    later than the daemon's valid_for_ms allows (tests/test_threads.py).
+    Two threads that miss the cache at once both ask the daemon; the later
+    answer is the one kept. The pool (ServerPools, AppPools or the
+    application's own Pool) is called from all these threads too.
+
+    As a context manager (`with lagrouter.Client(...) as client:`) it is
+    closed at the end of the block; see close().
+
     url            the daemon (default $LAGROUTER_URL, else http://127.0.0.1:8432)
     token          API token (default $LAGROUTER_TOKEN); sent as a Bearer token
     timeout        seconds one request to lagrouter may take (default 0.05)
@@ -226,7 +246,11 @@ class Client:
         self.driver = driver
         self._pool: Optional[Pool] = pool if pool is not None else (ServerPools(driver) if driver else None)
         self._cache: dict[tuple[str, str], _Entry] = {}
+        self._cache_lock = threading.Lock()  # for updates; reads take none
         self._local = threading.local()
+        # Every thread's HTTP connection, for close(); weak: a thread's goes with it.
+        self._http: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
+        self._http_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._stats: dict[str, int] = {}
 
@@ -256,9 +280,10 @@ class Client:
 
     def invalidate(self, cluster: Optional[str] = None, cls: Optional[str] = None) -> None:
         """Forgets cached decisions (of one cluster, or one cluster and class)."""
-        for key in list(self._cache):
-            if (cluster is None or key[0] == cluster) and (cls is None or key[1] == cls):
-                self._cache.pop(key, None)
+        with self._cache_lock:
+            for key in list(self._cache):
+                if (cluster is None or key[0] == cluster) and (cls is None or key[1] == cls):
+                    del self._cache[key]
 
     def stats(self) -> dict[str, int]:
         """Counters: route_requests, route_errors, fallback_primary,
@@ -319,9 +344,10 @@ class Client:
             decisions = [Decision(cluster, cls, s, body["reason"],
                                   started + s.valid_for_ms / 1000.0, servers, True)
                          for s in servers]
-            self._cache[(cluster, cls)] = _Entry(
-                decisions, min(max(d.expires_at for d in decisions),
-                               started + self._max_cache_age))
+            entry = _Entry(decisions, min(max(d.expires_at for d in decisions),
+                                          started + self._max_cache_age))
+            with self._cache_lock:
+                self._cache[(cluster, cls)] = entry
         return Decision(cluster, cls, chosen, body["reason"],
                         started + chosen.valid_for_ms / 1000.0, servers, False)
 
@@ -354,6 +380,8 @@ class Client:
             else:
                 conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
             self._local.conn = conn
+            with self._http_lock:
+                self._http.add(conn)
         elif conn.sock is not None:
             conn.sock.settimeout(timeout)
         conn.timeout = timeout
@@ -438,13 +466,26 @@ class Client:
             yield conn
 
     def close(self) -> None:
-        """Closes the client's idle database connections and its HTTP connection."""
+        """Closes the client's idle database connections (those of its own
+        ServerPools; the application's pools are the application's to close)
+        and the HTTP connections to the daemon of every thread. Closing again
+        is harmless. Call it once the threads are done with the client: a
+        request in flight in another thread then fails and takes the
+        fallback. A client used after close() opens connections anew."""
         if isinstance(self._pool, ServerPools):
             self._pool.close()
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        with self._http_lock:
+            conns = list(self._http)
+        for conn in conns:
             conn.close()
-            self._local.conn = None
+        self._local.conn = None
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
 
     def _need_driver(self) -> Driver:
         if self.driver is None:
@@ -485,10 +526,11 @@ class Client:
     def _forget(self, d: Decision) -> None:
         """Stops using d's server from the cache of its cluster and class."""
         key = (d.cluster, d.cls)
-        entry = self._cache.get(key)
-        if entry is not None:
-            rest = entry.without(d.server.name)
-            if rest is None:
-                self._cache.pop(key, None)
-            else:
-                self._cache[key] = rest
+        with self._cache_lock:
+            entry = self._cache.get(key)
+            if entry is not None:
+                rest = entry.without(d.server.name)
+                if rest is None:
+                    del self._cache[key]
+                else:
+                    self._cache[key] = rest
