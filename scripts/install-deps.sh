@@ -17,8 +17,8 @@ PACKAGES=(
   # a PostgreSQL HA stack for the Patroni tests (scripts/patroni-cluster.sh)
   patroni etcd-server
   curl jq python3 shellcheck wrk procps openssl chromium util-linux
-  # the Python client (clients/python) and its tests; the OpenAPI checks
-  python3-psycopg python3-pymysql python3-pytest python3-pip python3-setuptools
+  # the Python client (clients/python) and its tests (mypy: its strict type check); the OpenAPI checks
+  python3-psycopg python3-pymysql python3-pytest python3-pip python3-setuptools mypy
   python3-jsonschema python3-yaml nodejs
 )
 

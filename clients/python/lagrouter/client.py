@@ -20,6 +20,8 @@ cluster's primary: from `primaries`, else the last one lagrouter named) or
 goes to the fallback without asking again, so an outage costs one timeout,
 not one per read.
 """
+from __future__ import annotations
+
 import contextlib
 import http.client
 import itertools
@@ -30,12 +32,19 @@ import ssl
 import threading
 import time
 import urllib.parse
+import weakref
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import errors
-from .pools import ServerPools
+from .drivers import Driver
+from .pools import Pool, ServerPools
+from .session import Session
 
 log = logging.getLogger("lagrouter")
+
+_C = TypeVar("_C", bound="Client")
 
 DEFAULT_URL = "http://127.0.0.1:8432"
 
@@ -66,27 +75,27 @@ class Decision:
     server: Server
     reason: str
     expires_at: float
-    servers: tuple = field(default=(), repr=False)
+    servers: tuple[Server, ...] = field(default=(), repr=False)
     cached: bool = False
 
     @property
-    def host(self):
+    def host(self) -> str:
         return self.server.host
 
     @property
-    def port(self):
+    def port(self) -> int:
         return self.server.port
 
     @property
-    def role(self):
+    def role(self) -> str:
         return self.server.role
 
     @property
-    def staleness_bound_ms(self):
+    def staleness_bound_ms(self) -> int:
         return self.server.staleness_bound_ms
 
     @property
-    def valid_for_ms(self):
+    def valid_for_ms(self) -> int:
         return self.server.valid_for_ms
 
 
@@ -94,7 +103,7 @@ class _Unreachable(Exception):
     pass
 
 
-def duration_text(wait):
+def duration_text(wait: Union[float, str]) -> str:
     """The daemon's duration for `wait`: a number of seconds, or a text such
     as "50ms" or "1s" passed as it is."""
     if isinstance(wait, str):
@@ -105,7 +114,7 @@ def duration_text(wait):
     return "%dms" % round(ms) if ms == int(ms) or ms >= 1 else "%dus" % round(ms * 1000)
 
 
-def _duration_seconds(wait):
+def _duration_seconds(wait: Union[float, str]) -> float:
     if not isinstance(wait, str):
         return float(wait)
     units = (("us", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
@@ -123,7 +132,7 @@ class _Entry:
 
     __slots__ = ("decisions", "cumulative", "total", "all_valid_until", "expires", "counter")
 
-    def __init__(self, decisions, expires):
+    def __init__(self, decisions: Sequence[Decision], expires: float) -> None:
         self.decisions = decisions
         self.cumulative = list(itertools.accumulate(d.server.weight for d in decisions))
         self.total = self.cumulative[-1] if decisions else 0
@@ -131,7 +140,7 @@ class _Entry:
         self.expires = expires
         self.counter = itertools.count()
 
-    def pick(self, now):
+    def pick(self, now: float) -> Optional[Decision]:
         """A decision still valid at `now`, by weight; None when none is."""
         if now >= self.expires or self.total == 0:
             return None
@@ -151,13 +160,29 @@ class _Entry:
             pick -= d.server.weight
         return None
 
-    def without(self, server_name):
+    def without(self, server_name: str) -> Optional[_Entry]:
         left = [d for d in self.decisions if d.server.name != server_name]
         return _Entry(left, self.expires) if left else None
 
 
 class Client:
     """A client of one lagrouter daemon; safe to share between threads.
+
+    One Client is meant to be made once and used by every thread of the
+    process: route(), read(), write(), connection(), record_write(),
+    invalidate() and stats() may run in any number of threads at once. Each
+    thread keeps its own HTTP connection to the daemon; the decision cache
+    and the counters are shared. Cache reads take no lock (one dict lookup);
+    its updates (a new answer, a server dropped after a connection error,
+    invalidate()) take one lock, so none is lost. In any interleaving a
+    cached decision is used only before its own expires_at, which is never
+    later than the daemon's valid_for_ms allows (tests/test_threads.py).
+    Two threads that miss the cache at once both ask the daemon; the later
+    answer is the one kept. The pool (ServerPools, AppPools or the
+    application's own Pool) is called from all these threads too.
+
+    As a context manager (`with lagrouter.Client(...) as client:`) it is
+    closed at the end of the block; see close().
 
     url            the daemon (default $LAGROUTER_URL, else http://127.0.0.1:8432)
     token          API token (default $LAGROUTER_TOKEN); sent as a Bearer token
@@ -179,9 +204,12 @@ class Client:
     ssl_context    for https URLs (default: the system's CAs)
     """
 
-    def __init__(self, url=None, token=None, timeout=0.05, cache=True, max_cache_age=1.0,
-                 driver=None, pool=None, fallbacks=None, default_fallback="primary",
-                 primaries=None, retry_after=1.0, ssl_context=None):
+    def __init__(self, url: Optional[str] = None, token: Optional[str] = None,
+                 timeout: float = 0.05, cache: bool = True, max_cache_age: float = 1.0,
+                 driver: Optional[Driver] = None, pool: Optional[Pool] = None,
+                 fallbacks: Optional[Mapping[str, str]] = None, default_fallback: str = "primary",
+                 primaries: Optional[Mapping[str, str]] = None, retry_after: float = 1.0,
+                 ssl_context: Optional[ssl.SSLContext] = None) -> None:
         url = url or os.environ.get("LAGROUTER_URL") or DEFAULT_URL
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -192,7 +220,7 @@ class Client:
         self._port = parts.port or (443 if self._https else 80)
         self._ssl = ssl_context or (ssl.create_default_context() if self._https else None)
         token = token if token is not None else os.environ.get("LAGROUTER_TOKEN")
-        self._headers = {"Authorization": "Bearer " + token} if token else {}
+        self._headers: dict[str, str] = {"Authorization": "Bearer " + token} if token else {}
         self.timeout = timeout
         self._cache_on = cache
         self._max_cache_age = max_cache_age
@@ -204,7 +232,7 @@ class Client:
             raise ValueError("default_fallback must be 'primary' or 'error'")
         self._fallbacks = dict(fallbacks or {})
         self._default_fallback = default_fallback
-        self._primaries = {}
+        self._primaries: dict[str, Server] = {}
         for cluster, address in (primaries or {}).items():
             host, _, port = address.rpartition(":")
             if not host or not port.isdigit():
@@ -212,19 +240,25 @@ class Client:
                                  % (cluster, address))
             self._primaries[cluster] = Server(name="primary", host=host, port=int(port),
                                               role="primary")
-        self._learned = {}
+        self._learned: dict[str, Server] = {}
         self._retry_after = retry_after
         self._down_until = 0.0
         self.driver = driver
-        self._pool = pool if pool is not None else (ServerPools(driver) if driver else None)
-        self._cache = {}
+        self._pool: Optional[Pool] = pool if pool is not None else (ServerPools(driver) if driver else None)
+        self._cache: dict[tuple[str, str], _Entry] = {}
+        self._cache_lock = threading.Lock()  # for updates; reads take none
         self._local = threading.local()
+        # Every thread's HTTP connection, for close(); weak: a thread's goes with it.
+        self._http: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
+        self._http_lock = threading.Lock()
         self._stats_lock = threading.Lock()
-        self._stats = {}
+        self._stats: dict[str, int] = {}
 
     # -- routing -----------------------------------------------------------
 
-    def route(self, cluster, cls, after=None, wait=None, session=None):
+    def route(self, cluster: str, cls: str, after: Optional[str] = None,
+              wait: Union[float, str, None] = None,
+              session: Optional[Session] = None) -> Decision:
         """The Decision for a read of class `cls` on `cluster`.
 
         after    a replication position the read must see (read-your-writes);
@@ -244,23 +278,25 @@ class Client:
                     return d
         return self._ask(cluster, cls, after, wait)
 
-    def invalidate(self, cluster=None, cls=None):
+    def invalidate(self, cluster: Optional[str] = None, cls: Optional[str] = None) -> None:
         """Forgets cached decisions (of one cluster, or one cluster and class)."""
-        for key in list(self._cache):
-            if (cluster is None or key[0] == cluster) and (cls is None or key[1] == cls):
-                self._cache.pop(key, None)
+        with self._cache_lock:
+            for key in list(self._cache):
+                if (cluster is None or key[0] == cluster) and (cls is None or key[1] == cls):
+                    del self._cache[key]
 
-    def stats(self):
+    def stats(self) -> dict[str, int]:
         """Counters: route_requests, route_errors, fallback_primary,
         fallback_error, reroutes."""
         with self._stats_lock:
             return dict(self._stats)
 
-    def _count(self, name):
+    def _count(self, name: str) -> None:
         with self._stats_lock:
             self._stats[name] = self._stats.get(name, 0) + 1
 
-    def _ask(self, cluster, cls, after, wait):
+    def _ask(self, cluster: str, cls: str, after: Optional[str],
+             wait: Union[float, str, None]) -> Decision:
         started = time.monotonic()
         if started < self._down_until:
             return self._fallback(cluster, cls, "lagrouter could not be asked less than %gs ago"
@@ -289,8 +325,9 @@ class Client:
         # A 5xx of a proxy in between, or a body that is not the API's: as if unreachable.
         return self._fallback(cluster, cls, "unexpected answer %d from %s" % (status, self.url))
 
-    def _decide(self, cluster, cls, body, started, cache):
-        def server_of(s):
+    def _decide(self, cluster: str, cls: str, body: dict[str, Any], started: float,
+                cache: bool) -> Decision:
+        def server_of(s: Mapping[str, Any]) -> Server:
             return Server(name=s["server"], host=s["host"], port=int(s["port"]), role=s["role"],
                           weight=int(s.get("weight", 1)),
                           staleness_bound_ms=int(s["staleness_bound_ms"]),
@@ -307,13 +344,14 @@ class Client:
             decisions = [Decision(cluster, cls, s, body["reason"],
                                   started + s.valid_for_ms / 1000.0, servers, True)
                          for s in servers]
-            self._cache[(cluster, cls)] = _Entry(
-                decisions, min(max(d.expires_at for d in decisions),
-                               started + self._max_cache_age))
+            entry = _Entry(decisions, min(max(d.expires_at for d in decisions),
+                                          started + self._max_cache_age))
+            with self._cache_lock:
+                self._cache[(cluster, cls)] = entry
         return Decision(cluster, cls, chosen, body["reason"],
                         started + chosen.valid_for_ms / 1000.0, servers, False)
 
-    def _fallback(self, cluster, cls, why, count_only=False):
+    def _fallback(self, cluster: str, cls: str, why: str, count_only: bool = False) -> Decision:
         mode = self._fallbacks.get(cls, self._default_fallback)
         primary = self._primaries.get(cluster) or self._learned.get(cluster)
         if mode == "primary" and primary is None:
@@ -322,18 +360,19 @@ class Client:
         if not count_only:
             log.warning("lagrouter fallback for cluster=%s class=%s: %s (%s)", cluster, cls,
                         "the primary %s:%d" % (primary.host, primary.port)
-                        if mode == "primary" else "error", why)
+                        if mode == "primary" and primary is not None else "error", why)
         if mode == "error":
             raise errors.Unavailable("lagrouter at %s could not be asked for cluster %r, class %r: %s"
                                      % (self.url, cluster, cls, why))
+        assert primary is not None  # mode "primary" has one, see above
         server = Server(name=primary.name, host=primary.host, port=primary.port, role="primary")
         return Decision(cluster=cluster, cls=cls, server=server, reason="lagrouter_unavailable",
                         expires_at=time.monotonic(), servers=(server,), cached=False)
 
     # -- HTTP --------------------------------------------------------------
 
-    def _connection(self, timeout):
-        conn = getattr(self._local, "conn", None)
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        conn: Optional[http.client.HTTPConnection] = getattr(self._local, "conn", None)
         if conn is None:
             if self._https:
                 conn = http.client.HTTPSConnection(self._host, self._port, timeout=timeout,
@@ -341,12 +380,14 @@ class Client:
             else:
                 conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
             self._local.conn = conn
+            with self._http_lock:
+                self._http.add(conn)
         elif conn.sock is not None:
             conn.sock.settimeout(timeout)
         conn.timeout = timeout
         return conn
 
-    def _get(self, path, timeout):
+    def _get(self, path: str, timeout: float) -> tuple[int, Any]:
         """(status, parsed JSON body or None); raises _Unreachable."""
         deadline = time.monotonic() + timeout
         for attempt in (1, 2):
@@ -379,7 +420,9 @@ class Client:
     # -- connections -------------------------------------------------------
 
     @contextlib.contextmanager
-    def read(self, cluster, cls, session=None, after=None, wait=None):
+    def read(self, cluster: str, cls: str, session: Optional[Session] = None,
+             after: Optional[str] = None,
+             wait: Union[float, str, None] = None) -> Iterator[Any]:
         """A connection to the server a read of `cls` may use now, from that
         server's pool; back to the pool (rolled back) at the end of the block.
         A connection that cannot be had re-routes once (without that server)."""
@@ -388,7 +431,7 @@ class Client:
             yield conn
 
     @contextlib.contextmanager
-    def write(self, cluster, cls, session=None):
+    def write(self, cluster: str, cls: str, session: Optional[Session] = None) -> Iterator[Any]:
         """A connection to the primary (`cls` must be a 0 s class). The block's
         work is committed at its end; with a `session`, the primary's position
         after the commit is recorded in it for later reads (read-your-writes).
@@ -408,7 +451,7 @@ class Client:
             if session is not None:
                 self.record_write(cluster, conn, session)
 
-    def record_write(self, cluster, conn, session):
+    def record_write(self, cluster: str, conn: Any, session: Session) -> str:
         """Records in `session` the position of a write `conn` (a connection
         to the primary of `cluster`) has just committed; returns it. For
         connections the application got by other means."""
@@ -417,31 +460,48 @@ class Client:
         return position
 
     @contextlib.contextmanager
-    def connection(self, decision):
+    def connection(self, decision: Decision) -> Iterator[Any]:
         """A pooled connection to the server of `decision` (from route())."""
         with self._use(decision, reroute=False) as conn:
             yield conn
 
-    def close(self):
-        """Closes the client's idle database connections and its HTTP connection."""
+    def close(self) -> None:
+        """Closes the client's idle database connections (those of its own
+        ServerPools; the application's pools are the application's to close)
+        and the HTTP connections to the daemon of every thread. Closing again
+        is harmless. Call it once the threads are done with the client: a
+        request in flight in another thread then fails and takes the
+        fallback. A client used after close() opens connections anew."""
         if isinstance(self._pool, ServerPools):
             self._pool.close()
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        with self._http_lock:
+            conns = list(self._http)
+        for conn in conns:
             conn.close()
-            self._local.conn = None
+        self._local.conn = None
 
-    def _need_driver(self):
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+    def _need_driver(self) -> Driver:
         if self.driver is None:
             raise ValueError("this needs a driver: Client(driver=lagrouter.Postgres(...)) or "
                              "lagrouter.MySQL(...)")
         return self.driver
 
     @contextlib.contextmanager
-    def _use(self, d, reroute=True, after=None, wait=None, session=None):
+    def _use(self, d: Decision, reroute: bool = True, after: Optional[str] = None,
+             wait: Union[float, str, None] = None,
+             session: Optional[Session] = None) -> Iterator[Any]:
         if self._pool is None:
             raise ValueError("read() and write() need Client(driver=...) or Client(pool=...)")
-        errs = self.driver.connection_errors if self.driver is not None else (OSError,)
+        errs: tuple[type[BaseException], ...] = (OSError,)
+        if self.driver is not None:
+            errs = self.driver.connection_errors
         try:
             conn = self._pool.acquire(d.server)
         except errs as e:
@@ -463,13 +523,14 @@ class Client:
         finally:
             self._pool.release(d.server, conn, broken)
 
-    def _forget(self, d):
+    def _forget(self, d: Decision) -> None:
         """Stops using d's server from the cache of its cluster and class."""
         key = (d.cluster, d.cls)
-        entry = self._cache.get(key)
-        if entry is not None:
-            rest = entry.without(d.server.name)
-            if rest is None:
-                self._cache.pop(key, None)
-            else:
-                self._cache[key] = rest
+        with self._cache_lock:
+            entry = self._cache.get(key)
+            if entry is not None:
+                rest = entry.without(d.server.name)
+                if rest is None:
+                    del self._cache[key]
+                else:
+                    self._cache[key] = rest

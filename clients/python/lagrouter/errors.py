@@ -7,17 +7,21 @@ read now" (NoEligibleServer, the class's own fallback said so) from "lagrouter
 itself could not be asked" (Unavailable, raised only when the class's
 client-side fallback is "error").
 """
+from __future__ import annotations
+
+from typing import Optional
 
 
 class LagrouterError(Exception):
     """Base class. `status` is the HTTP status (None when there was none),
     `code` the daemon's error code (e.g. "unknown_class"), `message` its text."""
 
-    def __init__(self, message, status=None, code=None):
+    def __init__(self, message: str, status: Optional[int] = None,
+                 code: Optional[str] = None) -> None:
         super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        self.status: Optional[int] = status
+        self.code: Optional[str] = code
+        self.message: str = message
 
 
 class BadRequest(LagrouterError):
@@ -47,13 +51,13 @@ class NotPrimary(LagrouterError):
     to Client.write() is not a 0 s class."""
 
 
-def from_answer(status, body):
+def from_answer(status: int, body: object) -> LagrouterError:
     """The exception for a non-200 answer of the API (body: parsed JSON or None)."""
     code = body.get("error") if isinstance(body, dict) else None
     message = body.get("message") if isinstance(body, dict) else None
     text = "lagrouter answered %d%s%s" % (status, " " + code if code else "",
                                           ": " + message if message else "")
-    cls = {400: BadRequest, 401: Unauthorized, 403: Forbidden}.get(status)
+    cls: Optional[type[LagrouterError]] = {400: BadRequest, 401: Unauthorized, 403: Forbidden}.get(status)
     if cls is None and status == 503 and code == "no_eligible_server":
         cls = NoEligibleServer
     return (cls or LagrouterError)(text, status=status, code=code)

@@ -361,10 +361,17 @@ def test_package_installs(tmp_path):
                           "--no-build-isolation", "--no-index", "--target", str(target), str(src)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    check = subprocess.run([sys.executable, "-c", "import lagrouter; print(lagrouter.__file__)"],
+    check = subprocess.run([sys.executable, "-c", "import importlib.metadata, lagrouter; "
+                            "print(lagrouter.__file__, lagrouter.__version__, "
+                            "importlib.metadata.version('lagrouter'))"],
                            env={"PYTHONPATH": str(target), "PATH": os.environ["PATH"]},
                            capture_output=True, text=True, cwd=str(tmp_path))
     assert check.stdout.startswith(str(target)), check.stdout + check.stderr
+    # The version is written once (lagrouter.__version__); the metadata has it from there.
+    _, version, installed = check.stdout.split()
+    assert version == installed == lagrouter.__version__
+    # PEP 561: the type hints ship with the package.
+    assert (target / "lagrouter" / "py.typed").is_file()
 
 
 def test_readme_example_runs(daemon, monkeypatch, capsys):
