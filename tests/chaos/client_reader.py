@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Readers of the freshness checker's `--path client`: reads through the
 Python client (clients/python, cache on), reported line by line for the
-checker to judge. The checker (tests/chaos/freshness_checker.cc) decides
+checker to judge. The checker (tests/chaos/client_readers.cc) decides
 whether a read was fresh enough from its own commit log; this program only
 reads and says what it saw and when it asked.
 
