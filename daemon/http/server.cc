@@ -3,9 +3,6 @@
 #include "daemon/http/server.h"
 
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +13,7 @@
 #include <thread>
 #include <utility>
 
+#include "daemon/http/bind.h"
 #include "daemon/http/loop.h"
 
 namespace lagrouter::daemon {
@@ -62,39 +60,20 @@ std::optional<StartError> HttpServer::Listen(const HttpServer* previous) {
     if (listen_fd_ < 0) return fail(Errno(errno));
     return std::nullopt;
   }
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* list = nullptr;
-  const int gai = getaddrinfo(options_.host.empty() ? nullptr : options_.host.c_str(),
-                              std::to_string(options_.port).c_str(), &hints, &list);
-  if (gai != 0) {
-    return StartError{StartError::Kind::kListen,
-                      "cannot resolve " + where + ": " + gai_strerror(gai)};
-  }
   std::string failure = "no address";
-  for (addrinfo* a = list; a != nullptr && listen_fd_ < 0; a = a->ai_next) {
-    const int fd =
-        socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) {
-      failure = Errno(errno);
-      continue;
-    }
-    int yes = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    // A reload that moves to another address binds it while the old one
-    // still serves; SO_REUSEPORT also lets it come back to the old one.
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes);
-    // Accepted sockets inherit it: answers leave at once, never held by Nagle.
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-      failure = Errno(errno);
-      close(fd);
-      continue;
-    }
-    listen_fd_ = fd;
+  const auto unresolved = http_internal::BindEachAddress(
+      options_.host, options_.port, http_internal::BindFor::kListen, [&](int fd, int error) {
+        if (fd >= 0 && listen(fd, SOMAXCONN) == 0) {
+          listen_fd_ = fd;
+          return true;
+        }
+        failure = Errno(fd < 0 ? error : errno);
+        if (fd >= 0) close(fd);
+        return false;
+      });
+  if (unresolved) {
+    return StartError{StartError::Kind::kListen, "cannot resolve " + where + ": " + *unresolved};
   }
-  freeaddrinfo(list);
   if (listen_fd_ < 0) return fail(failure);
   return std::nullopt;
 }
