@@ -1,13 +1,9 @@
 #include "daemon/api/http_api.h"
 
-#include <netdb.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
 #include <atomic>
-#include <cerrno>
 
 #include "common/text.h"
 #include "daemon/api/api_json.h"
@@ -48,25 +44,6 @@ ApiPath ParseApiPath(std::string_view path) {
   }
   p.more = true;
   return p;
-}
-
-bool PortInUse(const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* list = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &list) != 0) return false;
-  bool in_use = false;
-  for (addrinfo* a = list; a != nullptr && !in_use; a = a->ai_next) {
-    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-    if (fd < 0) continue;
-    int yes = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    in_use = bind(fd, a->ai_addr, a->ai_addrlen) != 0 && errno == EADDRINUSE;
-    close(fd);
-  }
-  freeaddrinfo(list);
-  return in_use;
 }
 
 // A request reads what it needs from its thread's cache, so it writes no

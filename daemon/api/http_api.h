@@ -28,10 +28,6 @@ struct ApiPath {
 };
 ApiPath ParseApiPath(std::string_view path);
 
-// True when another socket holds host:port (SO_REUSEPORT would otherwise let
-// a second daemon share the port silently): checked once at start.
-bool PortInUse(const std::string& host, int port);
-
 class HttpApi {
  public:
   // `waits`: where route requests that wait are parked; null: none waits.

@@ -87,6 +87,12 @@ struct StartError {
 
 class BindResult;
 
+// True when another socket holds host:port (SO_REUSEPORT would otherwise let
+// a second daemon share the port silently): checked once at start, and
+// before a reload moves to another address. Binds each address host
+// resolves to as HttpServer::Bind does, without SO_REUSEPORT.
+bool PortInUse(const std::string& host, int port);
+
 class HttpServer {
  public:
   using Handler = std::function<ApiResponse(const HttpRequest&)>;

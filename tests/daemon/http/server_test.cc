@@ -518,5 +518,22 @@ TEST(HttpServerBind, ErrorsSayWhatFailed) {
   EXPECT_EQ(r.kind(), StartError::Kind::kTls);
 }
 
+// PortInUse and the listener bind through one helper: the listener's
+// SO_REUSEPORT must not hide it from PortInUse, or a second daemon would
+// share the port.
+TEST(HttpServerBind, PortInUseSeesTheListener) {
+  HttpServer::Options o;
+  o.host = "127.0.0.1";
+  o.port = test_support::FreePort();
+  EXPECT_FALSE(PortInUse(o.host, o.port));
+  {
+    auto r = HttpServer::Bind(o, [](const HttpRequest&) { return ApiResponse{}; });
+    ASSERT_TRUE(r.ok()) << r.error();
+    EXPECT_TRUE(PortInUse(o.host, o.port));
+  }
+  EXPECT_FALSE(PortInUse(o.host, o.port));
+  EXPECT_FALSE(PortInUse("no-such-host.invalid", o.port));
+}
+
 }  // namespace
 }  // namespace lagrouter::daemon
