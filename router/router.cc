@@ -57,8 +57,8 @@ void UpdateGate(Gate& gate, Duration limit, Duration comfortable, Duration settl
 }
 
 std::optional<Duration> BoundAt(const ServerView& s, TimePoint now) {
-  if (!s.bound_known || !s.fresh_as_of) return std::nullopt;
-  return now - *s.fresh_as_of;
+  if (!s.bound_known) return std::nullopt;
+  return StalenessAt(s.fresh_as_of, now);
 }
 
 const char* ReasonName(Reason reason) {

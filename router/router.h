@@ -136,6 +136,13 @@ inline bool UpAt(const ServerView& s, TimePoint now) {
 
 // Staleness bound of a replica at `now`; nullopt when unknown.
 std::optional<Duration> BoundAt(const ServerView& s, TimePoint now);
+// `now - fresh_as_of`: how stale data fresh as of then is at `now`, or
+// nullopt without one. The one definition of the bound; BoundAt adds that it
+// is known.
+inline std::optional<Duration> StalenessAt(std::optional<TimePoint> fresh_as_of, TimePoint now) {
+  if (!fresh_as_of) return std::nullopt;
+  return now - *fresh_as_of;
+}
 
 // Why a server may or may not serve a read of a class now. The first reason
 // that applies, in this order, wins; kPrimary and kFreshReplica may serve.

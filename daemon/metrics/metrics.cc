@@ -275,7 +275,9 @@ std::vector<MetricFamily> SnapshotCollector::Collect() const {
       if (v.role != router::Role::kReplica) continue;
       Add(running, l, server_up && st.replication_running ? 1 : 0);
       if (postgres) Add(paused, l, st.replay_paused ? 1 : 0);
-      if (v.fresh_as_of) Add(lag, l, router::ToSeconds(now - *v.fresh_as_of));
+      if (const auto bound = router::StalenessAt(v.fresh_as_of, now)) {
+        Add(lag, l, router::ToSeconds(*bound));  // known, or only a floor
+      }
       if (st.lag_distance)
         Add(postgres ? lag_bytes : lag_tx, l, static_cast<double>(*st.lag_distance));
       if (st.reported_lag_seconds) Add(reported, l, *st.reported_lag_seconds);

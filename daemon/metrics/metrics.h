@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "daemon/config/config.h"
+#include "daemon/monitor/probe_observer.h"
 #include "daemon/monitor/snapshot.h"
 #include "probes/probe.h"
 #include "router/router.h"
@@ -44,11 +45,12 @@ class SnapshotCollector final : public prometheus::Collectable {
   const SnapshotSource& source_;
 };
 
-class Metrics {
+class Metrics final : public ProbeObserver {
  public:
   Metrics(const Config& config, const ProcessCounters& process);
 
-  void ObserveProbe(size_t cluster, size_t server, double seconds, probes::ErrorKind error);
+  void ObserveProbe(size_t cluster, size_t server, double seconds,
+                    probes::ErrorKind error) override;
   // Hot path: pre-resolved counters, no label lookups. `client` indexes
   // Config::clients (label = its name); -1 when auth is off ("anonymous").
   // Series exist only for the clusters and classes a client may use, so the

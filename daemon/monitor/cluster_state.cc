@@ -142,8 +142,10 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
     router::ServerView v = ViewOf(i, primary_sample, st);
     // Hysteresis gates see the bound just before this update (its peak) and now.
     const bool healthy = v.up && v.role == Role::kReplica && v.replicating && v.bound_known;
-    const router::Duration bound = v.fresh_as_of ? now - *v.fresh_as_of : router::Duration::max();
-    const router::Duration peak = s.fresh_as_of ? std::max(bound, now - *s.fresh_as_of) : bound;
+    const router::Duration bound =
+        router::StalenessAt(v.fresh_as_of, now).value_or(router::Duration::max());
+    const router::Duration peak =
+        std::max(bound, router::StalenessAt(s.fresh_as_of, now).value_or(bound));
     if (update_gates && s.probed) {
       for (size_t k = 0; k < classes_.size(); ++k) {
         const auto& cls = classes_[k];

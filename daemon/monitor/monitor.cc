@@ -2,58 +2,29 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <random>
 #include <utility>
-
-#include "daemon/metrics/metrics.h"
 
 namespace lagrouter::daemon {
 
 using probes::Sample;
 
-// How long replicas of a known primary wait for its sample each cycle.
-constexpr auto kPrimaryLead = std::chrono::milliseconds(20);
-namespace {
-
-// On-demand probes a server may get back to back: 1/20 of its per-second
-// budget (at least one), i.e. the budget of 50 ms.
-double BurstOf(int per_second) {
-  return std::max(1.0, per_second / 20.0);
-}
-
-}  // namespace
-
-// The longest wait between two probes of a failing server.
-constexpr router::Duration kMaxBackoff = std::chrono::seconds(2);
-
 struct Monitor::Cluster {
-  Cluster(const ClusterConfig& cfg, const Config& config) : state(cfg, config) {}
+  Cluster(const ClusterConfig& cfg, const Config& config, uint64_t seed)
+      : random(seed), state(cfg, config) {}
 
   size_t index = 0;
   std::vector<std::unique_ptr<probes::Probe>> probes;
   std::vector<std::thread> threads;
 
-  // Probes asked for by waiting requests, per server (ProbeDemand).
-  struct Demanded {
-    router::TimePoint since = router::TimePoint::min();  // a probe must start at or after this
-    bool primary_first = false;
-    router::TimePoint last_started = router::TimePoint::min();  // scheduled or not
-    // The per-server rate cap, a token bucket: probes_per_second on average,
-    // bursts of BurstOf() it, so a replica that missed a write by a
-    // millisecond is asked again at once, not a whole spacing later.
-    double tokens = -1;  // < 0: full (never used)
-    router::TimePoint refilled_at{};
-  };
-
-  std::mutex tick_mu;
-  std::condition_variable tick_cv;
-  uint64_t tick = 0;          // guarded by tick_mu
-  uint64_t primary_done = 0;  // the last tick whose primary sample is in; guarded by tick_mu
-  // When the primary's newest finished probe started; guarded by tick_mu.
-  router::TimePoint primary_sampled = router::TimePoint::min();
-  std::vector<Demanded> demanded;  // per server; guarded by tick_mu
-  bool stopping = false;
+  // The schedule's side: what the workers wait on. Ticks, demands and the
+  // primary's progress notify schedule_cv.
+  std::mutex schedule_mu;
+  std::condition_variable schedule_cv;
+  std::vector<ProbeSchedule> schedules;  // per server; guarded by schedule_mu
+  PrimaryProgress primary_progress;      // guarded by schedule_mu
+  int primary = -1;                      // state.primary() as of the last sample; schedule_mu
+  SeededRandom random;                   // guarded by schedule_mu
+  bool stopping = false;                 // guarded by schedule_mu
 
   std::mutex mu;  // guards state
   ClusterState state;
@@ -99,15 +70,18 @@ ProbeFactory RealProbes() {
   };
 }
 
-Monitor::Monitor(std::shared_ptr<const Config> config, Metrics* metrics, ProbeFactory factory)
-    : config_(std::move(config)), metrics_(metrics), factory_(std::move(factory)) {
+Monitor::Monitor(std::shared_ptr<const Config> config, ProbeObserver* observer,
+                 ProbeFactory factory, uint64_t seed)
+    : config_(std::move(config)), observer_(observer), factory_(std::move(factory)) {
+  const auto options =
+      ProbeSchedule::Defaults(config_->probe_interval, config_->on_demand_probes_per_second);
   size_t total = 0;
   for (size_t i = 0; i < config_->clusters.size(); ++i) {
     const auto& cc = config_->clusters[i];
-    auto c = std::make_unique<Cluster>(cc, *config_);
+    auto c = std::make_unique<Cluster>(cc, *config_, seed + i);
     c->index = i;
     for (const auto& sc : cc.servers) c->probes.push_back(factory_(cc, sc));
-    c->demanded.resize(cc.servers.size());
+    c->schedules.assign(cc.servers.size(), ProbeSchedule(options));
     total += cc.servers.size();
     c->Publish(c->state.Initial());
     clusters_.push_back(std::move(c));
@@ -138,10 +112,10 @@ void Monitor::Stop() {
   if (scheduler_.joinable()) scheduler_.join();
   for (auto& c : clusters_) {
     {
-      std::lock_guard<std::mutex> lock(c->tick_mu);
+      std::lock_guard<std::mutex> lock(c->schedule_mu);
       c->stopping = true;
     }
-    c->tick_cv.notify_all();
+    c->schedule_cv.notify_all();
   }
   for (auto& c : clusters_) {
     for (auto& t : c->threads) {
@@ -161,36 +135,18 @@ uint64_t Monitor::Generation(size_t cluster) const {
 }
 
 void Monitor::SchedulerLoop() {
-  const auto interval =
-      std::chrono::duration_cast<router::Clock::duration>(config_->probe_interval);
-  // Clusters tick at phases spread evenly over the interval: with hundreds of
-  // clusters, every probe thread woke at the same instant and the HTTP loops
-  // queued behind them (p99 of /v1/route under wrk at 200 clusters x 5
-  // servers: 3.3 ms, spread 1.6-2.5 ms; docs/benchmarks.md). A cluster's
-  // servers still tick together.
-  const size_t n = clusters_.size();
-  std::vector<router::TimePoint> next(n);
-  const auto start = router::Clock::now();
-  for (size_t i = 0; i < n; ++i) next[i] = start + interval * static_cast<int64_t>(i) / n;
+  ClusterTicks ticks(config_->probe_interval, clusters_.size(), router::Clock::now());
   std::unique_lock<std::mutex> lock(stop_mu_);
   while (!stopping_) {
-    const auto now = router::Clock::now();
-    auto earliest = router::TimePoint::max();
-    for (size_t i = 0; i < n; ++i) {
-      if (next[i] <= now) {
-        Cluster& c = *clusters_[i];
-        {
-          std::lock_guard<std::mutex> tick_lock(c.tick_mu);
-          ++c.tick;
-        }
-        c.tick_cv.notify_all();
-        next[i] += interval;
-        if (next[i] < now) next[i] = now;  // fell behind (e.g. suspended): skip, don't burst
+    for (size_t i : ticks.Due(router::Clock::now())) {
+      Cluster& c = *clusters_[i];
+      {
+        std::lock_guard<std::mutex> tick_lock(c.schedule_mu);
+        for (auto& schedule : c.schedules) schedule.Tick();
       }
-      earliest = std::min(earliest, next[i]);
+      c.schedule_cv.notify_all();
     }
-    if (n == 0) earliest = now + interval;
-    stop_cv_.wait_until(lock, earliest, [this] { return stopping_; });
+    stop_cv_.wait_until(lock, ticks.next(), [this] { return stopping_; });
   }
 }
 
@@ -198,140 +154,63 @@ void Monitor::Demand(size_t cluster, const std::vector<size_t>& servers, bool pr
                      router::TimePoint since) {
   Cluster& c = *clusters_[cluster];
   {
-    std::lock_guard<std::mutex> lock(c.tick_mu);
+    std::lock_guard<std::mutex> lock(c.schedule_mu);
     for (size_t s : servers) {
-      if (s >= c.demanded.size()) continue;
-      Cluster::Demanded& d = c.demanded[s];
-      if (since > d.since) d.since = since;
-      d.primary_first = d.primary_first || primary_first;
+      if (s < c.schedules.size()) c.schedules[s].Demand(since, primary_first);
     }
   }
-  c.tick_cv.notify_all();
-}
-
-// What a worker's next probe is for.
-struct Monitor::Turn {
-  uint64_t seen = 0;  // the latest scheduled tick taken
-  bool on_demand = false;
-  router::TimePoint since{};  // on demand: the probe must start at or after this
-  bool primary_first = false;
-};
-
-bool Monitor::NextTurn(Cluster& c, size_t index, Turn& turn) {
-  const double rate = std::max(1, config_->on_demand_probes_per_second);  // per second
-  const double burst = BurstOf(config_->on_demand_probes_per_second);
-  std::unique_lock<std::mutex> lock(c.tick_mu);
-  Cluster::Demanded& d = c.demanded[index];
-  for (;;) {
-    if (c.stopping) return false;
-    if (c.tick != turn.seen) {
-      turn.seen = c.tick;  // a probe that overran misses ticks instead of queueing them
-      turn.on_demand = false;
-      return true;
-    }
-    if (d.since > d.last_started) {
-      const auto now = router::Clock::now();
-      d.tokens =
-          d.tokens < 0
-              ? burst
-              : std::min(
-                    burst,
-                    d.tokens + rate * std::chrono::duration<double>(now - d.refilled_at).count());
-      d.refilled_at = now;
-      if (d.tokens >= 1) {
-        d.tokens -= 1;
-        turn.on_demand = true;
-        turn.since = d.since;
-        turn.primary_first = d.primary_first;
-        return true;
-      }
-      c.tick_cv.wait_until(lock, now + std::chrono::duration_cast<router::Clock::duration>(
-                                           std::chrono::duration<double>((1 - d.tokens) / rate)));
-    } else {
-      c.tick_cv.wait(lock);
-    }
-  }
+  c.schedule_cv.notify_all();
 }
 
 void Monitor::WorkerLoop(Cluster& c, size_t index) {
   probes::Probe& probe = *c.probes[index];
-  Turn turn;
-  int failures = 0;  // consecutive failed probes
-  router::TimePoint retry_at{};
-  std::mt19937 rng(std::random_device{}());
-  while (NextTurn(c, index, turn)) {
-    // A failing server is retried with jittered exponential backoff, so a
-    // flapping or hung server never sees a storm of connection attempts;
-    // waiting requests do not shorten it.
-    if (failures > 0 && router::Clock::now() < retry_at) {
-      if (turn.on_demand) {
-        std::lock_guard<std::mutex> lock(c.tick_mu);
-        c.demanded[index].since = router::TimePoint::min();
+  std::unique_lock<std::mutex> lock(c.schedule_mu);
+  ProbeSchedule& schedule = c.schedules[index];
+  while (!c.stopping) {
+    const auto started = router::Clock::now();
+    const bool replica_of_known_primary = c.primary >= 0 && c.primary != static_cast<int>(index);
+    const auto step =
+        schedule.Next(started, replica_of_known_primary ? &c.primary_progress : nullptr);
+    if (step.action == ProbeSchedule::Step::Action::kWait) {
+      if (step.until == router::TimePoint::max()) {
+        c.schedule_cv.wait(lock);
+      } else {
+        c.schedule_cv.wait_until(lock, step.until);
       }
       continue;
     }
-    bool replica_of_known_primary;
-    {
-      std::lock_guard<std::mutex> lock(c.mu);
-      replica_of_known_primary =
-          c.state.primary() >= 0 && c.state.primary() != static_cast<int>(index);
-    }
-    if (replica_of_known_primary && (!turn.on_demand || turn.primary_first)) {
-      // Sample replicas just after the primary's reply: a replica position
-      // read then covers the primary's newest sample more often, which
-      // tightens the bound under load. Bounded, so a hung primary costs
-      // replicas at most kPrimaryLead per cycle.
-      std::unique_lock<std::mutex> lock(c.tick_mu);
-      c.tick_cv.wait_for(lock, kPrimaryLead, [&] {
-        return c.stopping ||
-               (turn.on_demand ? c.primary_sampled >= turn.since : c.primary_done >= turn.seen);
-      });
-      if (c.stopping) return;
-    }
-    const auto started = router::Clock::now();
-    {
-      std::lock_guard<std::mutex> lock(c.tick_mu);
-      Cluster::Demanded& d = c.demanded[index];
-      d.last_started = started;  // satisfies every demand made until now
-      if (d.since <= started) d.primary_first = false;
-    }
+    lock.unlock();
     Sample sample = probe.Run(started + config_->probe_timeout);
-    if (metrics_ != nullptr) {
-      metrics_->ObserveProbe(c.index, index,
-                             std::chrono::duration<double>(router::Clock::now() - started).count(),
-                             sample.ok ? probes::ErrorKind::kNone : sample.error_kind);
+    const auto finished = router::Clock::now();
+    const bool ok = sample.ok;
+    if (observer_ != nullptr) {
+      observer_->ObserveProbe(c.index, index,
+                              std::chrono::duration<double>(finished - started).count(),
+                              ok ? probes::ErrorKind::kNone : sample.error_kind);
     }
-    if (sample.ok) {
-      failures = 0;
-    } else {
-      ++failures;
-      const auto backoff = std::min<router::Duration>(
-          config_->probe_interval * (1 << std::min(failures - 1, 10)), kMaxBackoff);
-      const double jitter = std::uniform_real_distribution<double>(0.75, 1.25)(rng);
-      retry_at = router::Clock::now() +
-                 std::chrono::duration_cast<router::Duration>(backoff * jitter) -
-                 config_->probe_interval;  // the retry itself waits for a tick
+    const int primary = OnSample(c, index, std::move(sample), step.on_demand);
+    lock.lock();
+    schedule.Finished(ok, finished, c.random);
+    c.primary = primary;
+    if (primary == static_cast<int>(index)) {
+      c.primary_progress.Record(step.tick, started);
+      c.schedule_cv.notify_all();  // the replicas' lead is over
     }
-    const bool was_primary = OnSample(c, index, std::move(sample), turn.on_demand);
-    if (was_primary) {
-      {
-        std::lock_guard<std::mutex> lock(c.tick_mu);
-        c.primary_done = turn.seen;
-        c.primary_sampled = std::max(c.primary_sampled, started);
-      }
-      c.tick_cv.notify_all();
+    if (on_publish_) {
+      lock.unlock();
+      on_publish_(c.index);
+      lock.lock();
     }
-    if (on_publish_) on_publish_(c.index);
   }
 }
 
-bool Monitor::OnSample(Cluster& c, size_t index, Sample sample, bool on_demand) {
+int Monitor::OnSample(Cluster& c, size_t index, Sample sample, bool on_demand) {
   std::lock_guard<std::mutex> lock(c.mu);
   auto update = c.state.Apply(index, std::move(sample), router::Clock::now(),
                               std::chrono::system_clock::now(), on_demand);
   c.Publish(std::move(update.snapshot));
   for (const auto& event : update.events) OnEvent(c.state, event);
-  return c.state.primary() == static_cast<int>(index);
+  return c.state.primary();
 }
 
 // State changes are logged once, when they happen, not every cycle.

@@ -1,25 +1,28 @@
-// The monitor is the shell around each cluster's pure ClusterState: it probes
-// every server on its own thread at each tick of the scheduler, folds the
-// samples in, publishes the snapshots and logs what changed.
+// The monitor is the shell around the pure parts: the ProbeSchedule says when
+// to probe each server, the ClusterState folds the samples in. The shell owns
+// the threads (a scheduler ticking each cluster, one worker per server), reads
+// the clock and hands it in, publishes the snapshots and logs what changed.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "daemon/config/config.h"
 #include "daemon/monitor/cluster_state.h"
+#include "daemon/monitor/probe_observer.h"
+#include "daemon/monitor/probe_schedule.h"
 #include "daemon/monitor/snapshot.h"
 #include "probes/probe.h"
 
 namespace lagrouter::daemon {
-
-class Metrics;
 
 using ProbeFactory =
     std::function<std::unique_ptr<probes::Probe>(const ClusterConfig&, const ServerConfig&)>;
@@ -29,7 +32,10 @@ ProbeFactory RealProbes();
 
 class Monitor final : public SnapshotSource, public ProbeDemand {
  public:
-  Monitor(std::shared_ptr<const Config> config, Metrics* metrics, ProbeFactory factory);
+  // `observer` (may be null) hears of every probe. `seed` seeds each
+  // cluster's random source (the backoff's jitter); tests fix it.
+  Monitor(std::shared_ptr<const Config> config, ProbeObserver* observer, ProbeFactory factory,
+          uint64_t seed = std::random_device{}());
   ~Monitor() override;
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
@@ -56,17 +62,13 @@ class Monitor final : public SnapshotSource, public ProbeDemand {
 
   void SchedulerLoop();
   void WorkerLoop(Cluster& c, size_t index);
-  // Folds in a sample and publishes; true when it came from the (single) primary.
-  bool OnSample(Cluster& c, size_t index, probes::Sample sample, bool on_demand);
-  // Waits for the next scheduled tick or on-demand probe of server `index`;
-  // false once stopping.
-  struct Turn;
-  bool NextTurn(Cluster& c, size_t index, Turn& turn);
+  // Folds in a sample and publishes; returns the elected primary (or -1).
+  int OnSample(Cluster& c, size_t index, probes::Sample sample, bool on_demand);
   // Logs an event once, when it happens; first probes count towards Ready().
   void OnEvent(const ClusterState& state, const ClusterEvent& event);
 
   std::shared_ptr<const Config> config_;
-  Metrics* metrics_;
+  ProbeObserver* observer_;
   ProbeFactory factory_;
   std::function<void(size_t)> on_publish_;
   std::vector<std::unique_ptr<Cluster>> clusters_;

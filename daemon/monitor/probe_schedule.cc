@@ -1,0 +1,117 @@
+#include "daemon/monitor/probe_schedule.h"
+
+#include <algorithm>
+
+namespace lagrouter::daemon {
+
+using router::Duration;
+using router::TimePoint;
+
+ClusterTicks::ClusterTicks(Duration interval, size_t clusters, TimePoint start)
+    : interval_(interval), next_(clusters), idle_next_(start + interval) {
+  const auto n = static_cast<int64_t>(clusters);
+  for (int64_t i = 0; i < n; ++i) next_[static_cast<size_t>(i)] = start + interval * i / n;
+}
+
+std::vector<size_t> ClusterTicks::Due(TimePoint now) {
+  std::vector<size_t> due;
+  for (size_t i = 0; i < next_.size(); ++i) {
+    if (next_[i] > now) continue;
+    due.push_back(i);
+    next_[i] += interval_;
+    if (next_[i] <= now) next_[i] = now + interval_;
+  }
+  if (next_.empty() && idle_next_ <= now) idle_next_ = now + interval_;
+  return due;
+}
+
+TimePoint ClusterTicks::next() const {
+  if (next_.empty()) return idle_next_;
+  return *std::min_element(next_.begin(), next_.end());
+}
+
+ProbeSchedule::Options ProbeSchedule::Defaults(Duration interval, int on_demand_probes_per_second) {
+  Options o;
+  o.interval = interval;
+  o.per_second = std::max(1, on_demand_probes_per_second);
+  // Bursts of the budget of 50 ms (at least one probe).
+  o.burst = std::max(1.0, on_demand_probes_per_second / 20.0);
+  return o;
+}
+
+void ProbeSchedule::Demand(TimePoint since, bool primary_first) {
+  if (since > since_) since_ = since;
+  primary_first_ = primary_first_ || primary_first;
+}
+
+bool ProbeSchedule::Take(TimePoint now, Step& wait) {
+  if (tick_ != seen_) {
+    seen_ = tick_;
+    turn_ = Turn{};
+    return true;
+  }
+  if (since_ <= last_started_) {
+    wait.until = TimePoint::max();
+    return false;
+  }
+  const double refill =
+      options_.per_second * std::chrono::duration<double>(now - refilled_at_).count();
+  tokens_ = tokens_ < 0 ? options_.burst : std::min(options_.burst, tokens_ + refill);
+  refilled_at_ = now;
+  if (tokens_ < 1) {
+    // Rounded up: a wait rounded down to nothing would ask again at once.
+    wait.until = now + std::chrono::ceil<Duration>(
+                           std::chrono::duration<double>((1 - tokens_) / options_.per_second));
+    return false;
+  }
+  tokens_ -= 1;
+  turn_ = Turn{true, since_, primary_first_};
+  return true;
+}
+
+bool ProbeSchedule::Waited(const Turn& turn, TimePoint now, const PrimaryProgress* primary) const {
+  if (primary == nullptr || (turn.on_demand && !turn.primary_first)) return true;
+  if (now >= turn.lead_until) return true;
+  return turn.on_demand ? primary->sampled >= turn.since : primary->tick_done >= seen_;
+}
+
+ProbeSchedule::Step ProbeSchedule::Next(TimePoint now, const PrimaryProgress* primary) {
+  Step step;
+  while (!has_turn_) {
+    if (!Take(now, step)) return step;
+    // Backing off: the turn is dropped, and a demand with it.
+    if (failures_ > 0 && now < retry_at_) {
+      if (turn_.on_demand) since_ = TimePoint::min();
+      continue;
+    }
+    has_turn_ = true;
+    turn_.lead_until = now + options_.primary_lead;
+  }
+  if (!Waited(turn_, now, primary)) {
+    step.until = turn_.lead_until;
+    return step;
+  }
+  has_turn_ = false;
+  last_started_ = now;
+  if (since_ <= now) primary_first_ = false;
+  step.action = Step::Action::kProbe;
+  step.on_demand = turn_.on_demand;
+  step.tick = seen_;
+  return step;
+}
+
+void ProbeSchedule::Finished(bool ok, TimePoint now, RandomSource& random) {
+  if (ok) {
+    failures_ = 0;
+    return;
+  }
+  ++failures_;
+  const Duration backoff = std::min<Duration>(
+      options_.interval * (1 << std::min(failures_ - 1, 10)), options_.max_backoff);
+  const double jitter = 0.75 + 0.5 * random.Uniform();  // within +-25%
+  // The retry itself waits for a tick: the first one from here on probes
+  // again, so failing probes are about backoff * jitter apart.
+  retry_at_ = now + std::chrono::duration_cast<Duration>(backoff * jitter) - options_.interval;
+}
+
+}  // namespace lagrouter::daemon
