@@ -106,35 +106,9 @@ void LogConfiguration(const Config& config) {
                  config.protect_health ? "protected" : "open");
   } else if (!config.tls_client_ca.empty()) {
     spdlog::info("no [[client]] configured; callers are authenticated by mutual TLS only");
-  } else if (!IsLoopbackHost(config.listen_host)) {
-    spdlog::warn(
-        "no [[client]] configured and listening on {}: the API is open to anyone who can reach "
-        "it (listen.allow_unauthenticated = true)",
-        config.listen_host);
   }
-  for (const auto& k : config.classes) {
-    // Its bound passes the limit between any two probes: hysteresis would
-    // hold its replicas back after every scheduled probe.
-    if (k.max_staleness > router::Duration::zero() && k.max_staleness < 2 * config.probe_interval &&
-        k.settle > router::Duration::zero()) {
-      spdlog::warn(
-          "class={} max_staleness {} ms is under two probe intervals: set settle = \"0s\" and "
-          "ask with wait= (or max_wait) so replicas can serve it (see docs/configuration.md)",
-          k.name, router::ToMillis(k.max_staleness));
-    }
-  }
-  for (const auto& c : config.clusters) {
-    const bool verifies = c.sslmode == "verify-full" ||
-                          (c.sslmode == "verify-ca" && c.engine == router::Engine::kPostgres);
-    const bool remote = std::any_of(c.servers.begin(), c.servers.end(),
-                                    [](const ServerConfig& s) { return !IsLoopbackHost(s.host); });
-    if (remote && !verifies) {
-      spdlog::warn(
-          "cluster={} sslmode={}: connections to its servers are not verified against a CA and "
-          "host name; use sslmode = \"verify-full\" with sslrootcert (see docs/security.md)",
-          c.name, c.sslmode.empty() ? "(default)" : c.sslmode);
-    }
-  }
+  // What the configuration allows but probably does not mean (daemon/config/validate.cc).
+  for (const auto& warning : ConfigWarnings(config)) spdlog::warn("{}", warning);
 }
 
 // Starts `config` beside the running instance and, once its first probe

@@ -132,4 +132,11 @@ int UsableCores();
 // ParseConfig, then ResolveConfig: what LoadConfig does with the file's text.
 Result<Config> LoadConfigText(const std::string& text, const std::string& name);
 
+// What is allowed but probably not meant, one message a warning: an API open
+// to the network (allow_unauthenticated), a class under two probe intervals
+// with settle > 0, a cluster with remote servers and no verified TLS. Judges
+// the servers `config` lists (a discovering cluster's once discovered).
+// Logged by the daemon at start and on reload, printed by --check.
+std::vector<std::string> ConfigWarnings(const Config& config);
+
 }  // namespace lagrouter::daemon
