@@ -8,7 +8,6 @@
 
 #include "common/result.h"
 #include "daemon/config/secret.h"
-#include "daemon/monitor/discovery_status.h"
 #include "router/position.h"
 #include "router/router.h"
 #include "router/time.h"
@@ -47,10 +46,7 @@ struct ClusterConfig {
   // Listed, or (with discovery) the members discovered when this
   // configuration was started.
   std::vector<ServerConfig> servers;
-  DiscoveryConfig discovery;
-  // With discovery: what it last saw (shared with the discovery thread;
-  // outlives reloads). Null for listed members and in parsed-only configs.
-  std::shared_ptr<DiscoveryBoard> discovery_board;
+  DiscoveryConfig discovery;  // what it last saw: Discovery::Status (not config)
 };
 
 // An application allowed to call the API ([[client]]). `clusters` and

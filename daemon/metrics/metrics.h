@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "daemon/config/config.h"
+#include "daemon/monitor/discovery_status.h"
 #include "daemon/monitor/snapshot.h"
 #include "probes/probe.h"
 #include "router/router.h"
@@ -46,7 +47,10 @@ class SnapshotCollector final : public prometheus::Collectable {
 
 class Metrics {
  public:
-  Metrics(const Config& config, const ProcessCounters& process);
+  // `discovery` (may be null: no lagrouter_discovery_* series): what member
+  // discovery saw; like `process`, it outlives this configuration.
+  Metrics(const Config& config, const ProcessCounters& process,
+          const DiscoveryBoards* discovery = nullptr);
 
   void ObserveProbe(size_t cluster, size_t server, double seconds, probes::ErrorKind error);
   // Hot path: pre-resolved counters, no label lookups. `client` indexes
@@ -79,6 +83,7 @@ class Metrics {
 
   const Config& config_;
   const ProcessCounters& process_;
+  const DiscoveryBoards* discovery_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>* probe_duration_;
   prometheus::Family<prometheus::Counter>* probe_errors_;
