@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -65,9 +66,12 @@ inline Result<void> Ok() {
 }  // namespace lagrouter
 
 // Returns the error of `expr` (a Result) from the enclosing function.
-#define LAGROUTER_RETURN_IF_ERROR(expr)                                             \
-  do {                                                                              \
-    if (auto lagrouter_r_ = (expr); !lagrouter_r_) return lagrouter_r_.Propagate(); \
+#define LAGROUTER_RETURN_IF_ERROR(expr) LAGROUTER_RETURN_IF_ERROR_CONTEXT(expr, std::string_view())
+// The same with `context` (evaluated only on failure) before the message:
+//   LAGROUTER_RETURN_IF_ERROR_CONTEXT(CheckServerTls(files), path + ": ");
+#define LAGROUTER_RETURN_IF_ERROR_CONTEXT(expr, context)                                   \
+  do {                                                                                     \
+    if (auto lagrouter_r_ = (expr); !lagrouter_r_) return lagrouter_r_.Propagate(context); \
   } while (0)
 
 #define LAGROUTER_CONCAT_INNER_(a, b) a##b
@@ -75,8 +79,12 @@ inline Result<void> Ok() {
 // `lhs = value of expr`, or returns its error from the enclosing function:
 //   LAGROUTER_ASSIGN_OR_RETURN(const Position p, ParsePosition(e, text));
 #define LAGROUTER_ASSIGN_OR_RETURN(lhs, expr) \
-  LAGROUTER_ASSIGN_OR_RETURN_(LAGROUTER_CONCAT_(lagrouter_r_, __LINE__), lhs, expr)
-#define LAGROUTER_ASSIGN_OR_RETURN_(tmp, lhs, expr) \
-  auto tmp = (expr);                                \
-  if (!tmp) return tmp.Propagate();                 \
+  LAGROUTER_ASSIGN_OR_RETURN_CONTEXT(lhs, expr, std::string_view())
+// The same with `context` (evaluated only on failure) before the message:
+//   LAGROUTER_ASSIGN_OR_RETURN_CONTEXT(auto set, ParseMysqlGtidSet(text), "bad MySQL GTID set: ");
+#define LAGROUTER_ASSIGN_OR_RETURN_CONTEXT(lhs, expr, context) \
+  LAGROUTER_ASSIGN_OR_RETURN_(LAGROUTER_CONCAT_(lagrouter_r_, __LINE__), lhs, expr, context)
+#define LAGROUTER_ASSIGN_OR_RETURN_(tmp, lhs, expr, context) \
+  auto tmp = (expr);                                         \
+  if (!tmp) return tmp.Propagate(context);                   \
   lhs = std::move(tmp).value()

@@ -51,20 +51,22 @@ int ExitCode(StartError::Kind kind) {
 }
 
 // Builds and starts an Instance; on failure returns nullptr and says why.
+// `discovery`: what member discovery saw, read by the API and the metrics;
 // `previous`: the running instance on a reload (its listening socket is
 // shared when the address stays the same).
 std::unique_ptr<Instance> StartInstance(std::shared_ptr<const Config> config,
-                                        ProcessCounters& counters, StartError* error,
-                                        const Instance* previous = nullptr) {
+                                        ProcessCounters& counters, const DiscoveryBoards& discovery,
+                                        StartError* error, const Instance* previous = nullptr) {
   auto in = std::make_unique<Instance>();
   in->config = config;
-  in->metrics = std::make_unique<Metrics>(*config, counters);
+  in->metrics = std::make_unique<Metrics>(*config, counters, &discovery);
   in->monitor = std::make_unique<Monitor>(config, in->metrics.get(), RealProbes());
   in->waits = std::make_unique<Waits>(config, *in->monitor, *in->monitor, in->metrics.get());
   in->monitor->OnPublish([waits = in->waits.get()](size_t cluster) {
     waits->OnPublish(cluster, router::Clock::now());
   });
-  in->api = std::make_unique<HttpApi>(config, *in->monitor, *in->metrics, in->waits.get());
+  in->api =
+      std::make_unique<HttpApi>(config, *in->monitor, *in->metrics, in->waits.get(), &discovery);
   HttpServer::Options options;
   options.host = config->listen_host;
   options.port = config->listen_port;
@@ -106,44 +108,18 @@ void LogConfiguration(const Config& config) {
                  config.protect_health ? "protected" : "open");
   } else if (!config.tls_client_ca.empty()) {
     spdlog::info("no [[client]] configured; callers are authenticated by mutual TLS only");
-  } else if (!IsLoopbackHost(config.listen_host)) {
-    spdlog::warn(
-        "no [[client]] configured and listening on {}: the API is open to anyone who can reach "
-        "it (listen.allow_unauthenticated = true)",
-        config.listen_host);
   }
-  for (const auto& k : config.classes) {
-    // Its bound passes the limit between any two probes: hysteresis would
-    // hold its replicas back after every scheduled probe.
-    if (k.max_staleness > router::Duration::zero() && k.max_staleness < 2 * config.probe_interval &&
-        k.settle > router::Duration::zero()) {
-      spdlog::warn(
-          "class={} max_staleness {} ms is under two probe intervals: set settle = \"0s\" and "
-          "ask with wait= (or max_wait) so replicas can serve it (see docs/configuration.md)",
-          k.name, router::ToMillis(k.max_staleness));
-    }
-  }
-  for (const auto& c : config.clusters) {
-    const bool verifies = c.sslmode == "verify-full" ||
-                          (c.sslmode == "verify-ca" && c.engine == router::Engine::kPostgres);
-    const bool remote = std::any_of(c.servers.begin(), c.servers.end(),
-                                    [](const ServerConfig& s) { return !IsLoopbackHost(s.host); });
-    if (remote && !verifies) {
-      spdlog::warn(
-          "cluster={} sslmode={}: connections to its servers are not verified against a CA and "
-          "host name; use sslmode = \"verify-full\" with sslrootcert (see docs/security.md)",
-          c.name, c.sslmode.empty() ? "(default)" : c.sslmode);
-    }
-  }
+  // What the configuration allows but probably does not mean (daemon/config/validate.cc).
+  for (const auto& warning : ConfigWarnings(config)) spdlog::warn("{}", warning);
 }
 
 // Starts `config` beside the running instance and, once its first probe
 // cycle is done (bounded), swaps it in; the old one drains and stops. False
 // (and `error` says why) when it could not start: the running one stays.
 bool Replace(std::unique_ptr<Instance>& running, std::shared_ptr<const Config> config,
-             ProcessCounters& counters, std::string* error) {
+             ProcessCounters& counters, const Discovery& discovery, std::string* error) {
   StartError start_error;
-  auto next = StartInstance(config, counters, &start_error, running.get());
+  auto next = StartInstance(config, counters, discovery, &start_error, running.get());
   if (!next) {
     *error = start_error.message;
     return false;
@@ -184,7 +160,7 @@ void Reload(std::unique_ptr<Instance>& running, Discovery& discovery, ProcessCou
   }
   auto config = discovery.Adopt(std::move(loaded).value());
   std::string error;
-  if (!Replace(running, config, counters, &error)) {
+  if (!Replace(running, config, counters, discovery, &error)) {
     counters.reloads_rejected.fetch_add(1);
     discovery.Adopt(*running->config);  // back to the running file's clusters
     spdlog::error("SIGHUP: reload rejected, keeping the running configuration: {}", error);
@@ -212,7 +188,7 @@ void ApplyDiscovered(std::unique_ptr<Instance>& running, Discovery& discovery,
   auto config = discovery.Current();
   if (SameMemberSets(*config, *running->config)) return;
   std::string error;
-  if (!Replace(running, config, counters, &error)) {
+  if (!Replace(running, config, counters, discovery, &error)) {
     spdlog::error("discovery: cannot start probing the new members, keeping the old set: {}",
                   error);
     return;
@@ -260,7 +236,7 @@ int RunDaemon(std::shared_ptr<const Config> config) {
   config = discovery.Adopt(*config);
   StartError error;
   ProcessCounters counters;  // outlive every configuration
-  auto running = StartInstance(config, counters, &error);
+  auto running = StartInstance(config, counters, discovery, &error);
   if (!running) {
     spdlog::error("{}", error.message);
     return ExitCode(error.kind);

@@ -15,13 +15,14 @@ namespace {
 constexpr int kExitUsage = 2;  // also: invalid config
 
 void Usage(FILE* out) {
-  std::fprintf(out,
-               "usage: lagrouter --config FILE [--check]\n"
-               "       lagrouter status [--url http://127.0.0.1:8432]\n"
-               "  --config FILE  TOML configuration (see docs/configuration.md)\n"
-               "  --check        validate the configuration and exit (0 valid, 2 invalid)\n"
-               "  --version      print the version\n"
-               "  status         print a running daemon's clusters, servers and bounds\n");
+  std::fprintf(
+      out,
+      "usage: lagrouter --config FILE [--check]\n"
+      "       lagrouter status [--url http://127.0.0.1:8432]\n"
+      "  --config FILE  TOML configuration (see docs/configuration.md)\n"
+      "  --check        validate the configuration, print its warnings, exit (0 valid, 2 invalid)\n"
+      "  --version      print the version\n"
+      "  status         print a running daemon's clusters, servers and bounds\n");
 }
 
 }  // namespace
@@ -63,6 +64,10 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (check) {
+    // Warnings do not make a configuration invalid: still exit 0.
+    for (const auto& warning : lagrouter::daemon::ConfigWarnings(*config)) {
+      std::fprintf(stderr, "lagrouter: warning: %s\n", warning.c_str());
+    }
     std::printf("%s: OK (%zu clusters, %zu classes)\n", config_path.c_str(),
                 config->clusters.size(), config->classes.size());
     return 0;

@@ -156,35 +156,29 @@ Result<ReplicaStatus> ParseReplicaStatus(const Row& row) {
   ReplicaStatus rs;
   Column io = Find(row, {"Replica_IO_Running", "Slave_IO_Running"});
   Column sql = Find(row, {"Replica_SQL_Running", "Slave_SQL_Running"});
-  auto io_state = Thread(kWhat, io);
-  if (!io_state) return io_state.Propagate();
-  auto sql_state = Thread(kWhat, sql);
-  if (!sql_state) return sql_state.Propagate();
+  LAGROUTER_ASSIGN_OR_RETURN(rs.io_running, Thread(kWhat, io));
+  LAGROUTER_ASSIGN_OR_RETURN(rs.sql_running, Thread(kWhat, sql));
   // The SQL thread is only ever Yes or No.
-  if (*sql_state == ThreadState::kConnecting) return Bad(kWhat, sql, "Yes or No");
-  rs.io_running = *io_state;
-  rs.sql_running = *sql_state;
+  if (rs.sql_running == ThreadState::kConnecting) return Bad(kWhat, sql, "Yes or No");
 
-  auto behind = Int(kWhat, Find(row, {"Seconds_Behind_Source", "Seconds_Behind_Master"}), 0,
-                    std::numeric_limits<int64_t>::max());
-  if (!behind) return behind.Propagate();
-  rs.seconds_behind = *behind;
+  LAGROUTER_ASSIGN_OR_RETURN(
+      rs.seconds_behind, Int(kWhat, Find(row, {"Seconds_Behind_Source", "Seconds_Behind_Master"}),
+                             0, std::numeric_limits<int64_t>::max()));
 
   rs.source_host = std::string(Trim(Find(row, {"Source_Host", "Master_Host"}).text()));
-  auto port = Int(kWhat, Find(row, {"Source_Port", "Master_Port"}), 0, 65535);
-  if (!port) return port.Propagate();
-  rs.source_port = static_cast<int>(port->value_or(0));
+  LAGROUTER_ASSIGN_OR_RETURN(const auto port,
+                             Int(kWhat, Find(row, {"Source_Port", "Master_Port"}), 0, 65535));
+  rs.source_port = static_cast<int>(port.value_or(0));
 
   rs.io_state = Find(row, {"Replica_IO_State", "Slave_IO_State"}).text();
   rs.sql_state = Find(row, {"Replica_SQL_Running_State", "Slave_SQL_Running_State"}).text();
-  auto io_errno = Int(kWhat, Find(row, {"Last_IO_Errno"}), 0, std::numeric_limits<int64_t>::max());
-  if (!io_errno) return io_errno.Propagate();
-  rs.last_io_errno = io_errno->value_or(0);
+  LAGROUTER_ASSIGN_OR_RETURN(const auto io_errno, Int(kWhat, Find(row, {"Last_IO_Errno"}), 0,
+                                                      std::numeric_limits<int64_t>::max()));
+  rs.last_io_errno = io_errno.value_or(0);
   rs.last_io_error = Find(row, {"Last_IO_Error"}).text();
-  auto sql_errno =
-      Int(kWhat, Find(row, {"Last_SQL_Errno"}), 0, std::numeric_limits<int64_t>::max());
-  if (!sql_errno) return sql_errno.Propagate();
-  rs.last_sql_errno = sql_errno->value_or(0);
+  LAGROUTER_ASSIGN_OR_RETURN(const auto sql_errno, Int(kWhat, Find(row, {"Last_SQL_Errno"}), 0,
+                                                       std::numeric_limits<int64_t>::max()));
+  rs.last_sql_errno = sql_errno.value_or(0);
   rs.last_sql_error = Find(row, {"Last_SQL_Error"}).text();
 
   rs.gtid_io_pos = OptText(Find(row, {"Gtid_IO_Pos"}));
@@ -192,9 +186,7 @@ Result<ReplicaStatus> ParseReplicaStatus(const Row& row) {
   rs.executed_gtid_set = OptText(Find(row, {"Executed_Gtid_Set"}));
   Column auto_position = Find(row, {"Auto_Position"});
   if (!auto_position.null()) {
-    auto v = Bool(kWhat, auto_position);
-    if (!v) return v.Propagate();
-    rs.auto_position = *v;
+    LAGROUTER_ASSIGN_OR_RETURN(rs.auto_position, Bool(kWhat, auto_position));
   }
   return rs;
 }
@@ -209,20 +201,15 @@ Result<MysqlVariables> ParseMysqlVariables(const Row& row) {
   v.version = std::string(Trim(**version.value));
   v.flavor = FlavorFromVersion(v.version);
 
-  auto read_only = Bool(kWhat, Find(row, {"read_only", "@@global.read_only"}));
-  if (!read_only) return read_only.Propagate();
-  v.read_only = *read_only;
+  LAGROUTER_ASSIGN_OR_RETURN(v.read_only,
+                             Bool(kWhat, Find(row, {"read_only", "@@global.read_only"})));
   Column super_read_only = Find(row, {"super_read_only", "@@global.super_read_only"});
   if (super_read_only.present()) {
-    auto b = Bool(kWhat, super_read_only);
-    if (!b) return b.Propagate();
-    v.super_read_only = *b;
+    LAGROUTER_ASSIGN_OR_RETURN(v.super_read_only, Bool(kWhat, super_read_only));
   }
   Column log_bin = Find(row, {"log_bin", "@@global.log_bin"});
   if (log_bin.present()) {
-    auto b = Bool(kWhat, log_bin);
-    if (!b) return b.Propagate();
-    v.log_bin = *b;
+    LAGROUTER_ASSIGN_OR_RETURN(v.log_bin, Bool(kWhat, log_bin));
   }
   v.gtid_binlog_pos = OptText(Find(row, {"gtid_binlog_pos", "@@global.gtid_binlog_pos"}));
   v.gtid_slave_pos = OptText(Find(row, {"gtid_slave_pos", "@@global.gtid_slave_pos"}));
@@ -256,15 +243,15 @@ bool GrantsShowSuperuser(const std::vector<std::string>& grants) {
 namespace {
 
 Result<router::Position> MysqlPosition(const std::string& text, const char* name) {
-  auto set = router::ParseMysqlGtidSet(text);
-  if (!set) return MakeError(std::string(name) + ": " + set.error());
-  return router::Position{std::move(set).value()};
+  LAGROUTER_ASSIGN_OR_RETURN_CONTEXT(auto set, router::ParseMysqlGtidSet(text),
+                                     std::string(name) + ": ");
+  return router::Position{std::move(set)};
 }
 
 Result<router::Position> MariadbPosition(const std::string& text, const char* name) {
-  auto gtid = router::ParseMariadbGtid(text);
-  if (!gtid) return MakeError(std::string(name) + ": " + gtid.error());
-  return router::Position{std::move(gtid).value()};
+  LAGROUTER_ASSIGN_OR_RETURN_CONTEXT(auto gtid, router::ParseMariadbGtid(text),
+                                     std::string(name) + ": ");
+  return router::Position{std::move(gtid)};
 }
 
 // Multi-source MySQL returns one row per channel; the first with a source
@@ -275,13 +262,12 @@ Result<std::optional<ReplicaStatus>> FirstSource(const std::vector<Row>& replica
   std::optional<ReplicaStatus> rs;
   *other_channels = 0;
   for (const Row& row : replica_rows) {
-    auto parsed = ParseReplicaStatus(row);
-    if (!parsed) return parsed.Propagate();
-    if (!parsed->HasSource()) continue;
+    LAGROUTER_ASSIGN_OR_RETURN(ReplicaStatus parsed, ParseReplicaStatus(row));
+    if (!parsed.HasSource()) continue;
     if (rs) {
       ++*other_channels;
     } else {
-      rs = std::move(parsed).value();
+      rs = std::move(parsed);
     }
   }
   return rs;
@@ -298,22 +284,22 @@ Result<void> FillReplicaPositions(const MysqlVariables& vars, const ReplicaStatu
                                   const GtidContext& gtids, Sample& out) {
   if (gtids.mariadb) {
     if (!vars.gtid_slave_pos) return MakeError("server variables: gtid_slave_pos is NULL");
-    auto replay = router::ParseMariadbGtid(*vars.gtid_slave_pos);
-    if (!replay) return MakeError("gtid_slave_pos: " + replay.error());
-    router::MariadbGtid received = *replay;
+    LAGROUTER_ASSIGN_OR_RETURN_CONTEXT(router::MariadbGtid replay,
+                                       router::ParseMariadbGtid(*vars.gtid_slave_pos),
+                                       "gtid_slave_pos: ");
+    router::MariadbGtid received = replay;
     if (rs.gtid_io_pos && !rs.gtid_io_pos->empty()) {
-      auto io = router::ParseMariadbGtid(*rs.gtid_io_pos);
-      if (!io) return MakeError("Gtid_IO_Pos: " + io.error());
-      received = MaxPerDomain(std::move(received), *io);
+      LAGROUTER_ASSIGN_OR_RETURN_CONTEXT(
+          const router::MariadbGtid io, router::ParseMariadbGtid(*rs.gtid_io_pos), "Gtid_IO_Pos: ");
+      received = MaxPerDomain(std::move(received), io);
     }
-    out.replay_position = std::move(replay).value();
+    out.replay_position = std::move(replay);
     out.receive_position = std::move(received);
   } else if (gtids.mysql_gtids) {
     std::optional<std::string> executed = vars.gtid_executed;
     if (!executed) executed = rs.executed_gtid_set;
     if (!executed) return MakeError("gtid_executed is NULL");
-    auto replay = MysqlPosition(*executed, "gtid_executed");
-    if (!replay) return replay.Propagate();
+    LAGROUTER_ASSIGN_OR_RETURN(router::Position replay, MysqlPosition(*executed, "gtid_executed"));
     // Retrieved_Gtid_Set covers only the relay log; what the replica has
     // received is that plus what it has already executed. Parsing the two
     // joined by a comma merges them.
@@ -322,10 +308,10 @@ Result<void> FillReplicaPositions(const MysqlVariables& vars, const ReplicaStatu
       if (!Trim(received_text).empty()) received_text += ",";
       received_text += *rs.retrieved_gtid_set;
     }
-    auto received = MysqlPosition(received_text, "Retrieved_Gtid_Set");
-    if (!received) return received.Propagate();
-    out.replay_position = std::move(replay).value();
-    out.receive_position = std::move(received).value();
+    LAGROUTER_ASSIGN_OR_RETURN(router::Position received,
+                               MysqlPosition(received_text, "Retrieved_Gtid_Set"));
+    out.replay_position = std::move(replay);
+    out.receive_position = std::move(received);
   }
   return Ok();
 }
@@ -358,14 +344,12 @@ Result<void> FillPrimary(const MysqlVariables& vars, const GtidContext& gtids, S
       return Ok();
     }
     if (!vars.gtid_binlog_pos) return MakeError("server variables: gtid_binlog_pos is NULL");
-    auto pos = MariadbPosition(*vars.gtid_binlog_pos, "gtid_binlog_pos");
-    if (!pos) return pos.Propagate();
-    out.write_position = std::move(pos).value();
+    LAGROUTER_ASSIGN_OR_RETURN(out.write_position,
+                               MariadbPosition(*vars.gtid_binlog_pos, "gtid_binlog_pos"));
   } else if (gtids.mysql_gtids) {
     if (!vars.gtid_executed) return MakeError("server variables: gtid_executed is NULL");
-    auto pos = MysqlPosition(*vars.gtid_executed, "gtid_executed");
-    if (!pos) return pos.Propagate();
-    out.write_position = std::move(pos).value();
+    LAGROUTER_ASSIGN_OR_RETURN(out.write_position,
+                               MysqlPosition(*vars.gtid_executed, "gtid_executed"));
   }
   return Ok();
 }

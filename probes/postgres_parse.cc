@@ -61,9 +61,9 @@ Result<bool> ParseBool(const std::optional<std::string>& v, const char* name) {
 
 Result<router::Position> ParseOptionalLsn(const std::optional<std::string>& v, const char* name) {
   if (!v) return router::Position{};
-  auto lsn = router::ParseLsn(*v);
-  if (!lsn) return MakeError(std::string("column '") + name + "': " + lsn.error());
-  return router::Position{*lsn};
+  LAGROUTER_ASSIGN_OR_RETURN_CONTEXT(const router::Lsn lsn, router::ParseLsn(*v),
+                                     std::string("column '") + name + "': ");
+  return router::Position{lsn};
 }
 
 Result<std::optional<double>> ParseOptionalSeconds(const std::optional<std::string>& v,
@@ -81,51 +81,39 @@ Result<std::optional<double>> ParseOptionalSeconds(const std::optional<std::stri
 }  // namespace
 
 Result<void> ParsePostgresStatus(const Row& status, const std::vector<Row>& senders, Sample& out) {
-#define LAGROUTER_FIELD(var, name)          \
-  auto var##_r = Field(status, name);       \
-  if (!var##_r) return var##_r.Propagate(); \
-  const auto& var = *var##_r;
-  LAGROUTER_FIELD(in_recovery_v, "in_recovery")
-  LAGROUTER_FIELD(write_v, "write_lsn")
-  LAGROUTER_FIELD(replay_v, "replay_lsn")
-  LAGROUTER_FIELD(receive_v, "receive_lsn")
-  LAGROUTER_FIELD(paused_v, "paused")
-  LAGROUTER_FIELD(receiver_v, "receiver_status")
-  LAGROUTER_FIELD(upstream_v, "upstream")
-  LAGROUTER_FIELD(version_v, "version")
-  LAGROUTER_FIELD(superuser_v, "superuser")
-  LAGROUTER_FIELD(block_v, "wal_block_size")
-  LAGROUTER_FIELD(segment_v, "wal_segment_size")
-#undef LAGROUTER_FIELD
+  LAGROUTER_ASSIGN_OR_RETURN(const auto in_recovery_v, Field(status, "in_recovery"));
+  LAGROUTER_ASSIGN_OR_RETURN(const auto write_v, Field(status, "write_lsn"));
+  LAGROUTER_ASSIGN_OR_RETURN(const auto replay_v, Field(status, "replay_lsn"));
+  LAGROUTER_ASSIGN_OR_RETURN(const auto receive_v, Field(status, "receive_lsn"));
+  LAGROUTER_ASSIGN_OR_RETURN(const auto paused_v, Field(status, "paused"));
+  LAGROUTER_ASSIGN_OR_RETURN(const auto receiver_v, Field(status, "receiver_status"));
+  LAGROUTER_ASSIGN_OR_RETURN(const auto upstream_v, Field(status, "upstream"));
+  LAGROUTER_ASSIGN_OR_RETURN(const auto version_v, Field(status, "version"));
+  LAGROUTER_ASSIGN_OR_RETURN(const auto superuser_v, Field(status, "superuser"));
+  LAGROUTER_ASSIGN_OR_RETURN(const auto block_v, Field(status, "wal_block_size"));
+  LAGROUTER_ASSIGN_OR_RETURN(const auto segment_v, Field(status, "wal_segment_size"));
 
-  auto in_recovery = ParseBool(in_recovery_v, "in_recovery");
-  if (!in_recovery) return in_recovery.Propagate();
-  auto paused = ParseBool(paused_v, "paused");
-  if (!paused) return paused.Propagate();
-  auto write = ParseOptionalLsn(write_v, "write_lsn");
-  if (!write) return write.Propagate();
-  auto replay = ParseOptionalLsn(replay_v, "replay_lsn");
-  if (!replay) return replay.Propagate();
-  auto receive = ParseOptionalLsn(receive_v, "receive_lsn");
-  if (!receive) return receive.Propagate();
+  LAGROUTER_ASSIGN_OR_RETURN(const bool in_recovery, ParseBool(in_recovery_v, "in_recovery"));
+  LAGROUTER_ASSIGN_OR_RETURN(const bool paused, ParseBool(paused_v, "paused"));
+  LAGROUTER_ASSIGN_OR_RETURN(const router::Position write, ParseOptionalLsn(write_v, "write_lsn"));
+  LAGROUTER_ASSIGN_OR_RETURN(router::Position replay, ParseOptionalLsn(replay_v, "replay_lsn"));
+  LAGROUTER_ASSIGN_OR_RETURN(router::Position receive, ParseOptionalLsn(receive_v, "receive_lsn"));
 
   out.flavor = "postgres";
   out.version = version_v.value_or("");
   out.superuser = superuser_v == "t";
-  if (!*in_recovery) {
-    if (!router::IsKnown(*write)) return MakeError("a primary reported no write position");
-    auto block = ParseCount(block_v, "wal_block_size");
-    if (!block) return block.Propagate();
-    auto segment = ParseCount(segment_v, "wal_segment_size");
-    if (!segment) return segment.Propagate();
+  if (!in_recovery) {
+    if (!router::IsKnown(write)) return MakeError("a primary reported no write position");
+    LAGROUTER_ASSIGN_OR_RETURN(const auto block, ParseCount(block_v, "wal_block_size"));
+    LAGROUTER_ASSIGN_OR_RETURN(const auto segment, ParseCount(segment_v, "wal_segment_size"));
     out.role = Role::kPrimary;
     out.write_position =
-        router::Lsn{NormalizeInsertLsn(std::get<router::Lsn>(*write).value, *block, *segment)};
+        router::Lsn{NormalizeInsertLsn(std::get<router::Lsn>(write).value, block, segment)};
   } else {
     out.role = Role::kReplica;
-    out.replay_position = *replay;
-    out.receive_position = *receive;
-    out.replay_paused = *paused;
+    out.replay_position = std::move(replay);
+    out.receive_position = std::move(receive);
+    out.replay_paused = paused;
     out.replication_state = receiver_v.value_or("no wal receiver");
     out.replicating = receiver_v == "streaming";
     out.upstream = upstream_v.value_or("");
@@ -146,12 +134,10 @@ Result<void> ParsePostgresStatus(const Row& status, const std::vector<Row>& send
     d.application_name = app->value_or("");
     d.client_addr = addr->value_or("");
     d.state = state->value_or("");
-    auto pos = ParseOptionalLsn(*replay_lsn, "pg_stat_replication.replay_lsn");
-    if (!pos) return pos.Propagate();
-    d.replay_position = *pos;
-    auto seconds = ParseOptionalSeconds(*lag, "pg_stat_replication.replay_lag");
-    if (!seconds) return seconds.Propagate();
-    d.replay_lag_seconds = *seconds;
+    LAGROUTER_ASSIGN_OR_RETURN(d.replay_position,
+                               ParseOptionalLsn(*replay_lsn, "pg_stat_replication.replay_lsn"));
+    LAGROUTER_ASSIGN_OR_RETURN(d.replay_lag_seconds,
+                               ParseOptionalSeconds(*lag, "pg_stat_replication.replay_lag"));
     out.downstream.push_back(std::move(d));
   }
   return Ok();

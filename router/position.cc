@@ -46,9 +46,8 @@ std::string ToString(Lsn lsn) {
 
 Result<Position> ParsePosition(Engine engine, std::string_view text) {
   if (engine == Engine::kPostgres) {
-    auto lsn = ParseLsn(text);
-    if (!lsn) return lsn.Propagate();
-    return Position{*lsn};
+    LAGROUTER_ASSIGN_OR_RETURN(const Lsn lsn, ParseLsn(text));
+    return Position{lsn};
   }
   // Whitespace alone would parse as an empty GTID list, which prints as "" and
   // is then rejected: reject it here too.
@@ -57,13 +56,12 @@ Result<Position> ParsePosition(Engine engine, std::string_view text) {
   }
   // A MySQL GTID set names source UUIDs ("uuid:1-5"); MariaDB's has none.
   if (text.find(':') != std::string_view::npos) {
-    auto set = ParseMysqlGtidSet(text);
-    if (!set) return set.Propagate("bad MySQL GTID set: ");
-    return Position{std::move(set).value()};
+    LAGROUTER_ASSIGN_OR_RETURN_CONTEXT(auto set, ParseMysqlGtidSet(text), "bad MySQL GTID set: ");
+    return Position{std::move(set)};
   }
-  auto gtid = ParseMariadbGtid(text);
-  if (!gtid) return gtid.Propagate("bad MariaDB GTID position: ");
-  return Position{std::move(gtid).value()};
+  LAGROUTER_ASSIGN_OR_RETURN_CONTEXT(auto gtid, ParseMariadbGtid(text),
+                                     "bad MariaDB GTID position: ");
+  return Position{std::move(gtid)};
 }
 
 bool IsKnown(const Position& p) {

@@ -262,15 +262,16 @@ std::string CheckBody(const ClusterSnapshot& snap, size_t server, const router::
 namespace {
 
 // A discovering cluster's "discovery" object; null for listed members.
-json DiscoveryJson(const Config& config, const std::string& cluster, router::TimePoint now) {
+json DiscoveryJson(const Config& config, const DiscoveryBoards* boards, const std::string& cluster,
+                   router::TimePoint now) {
   const auto it = std::find_if(config.clusters.begin(), config.clusters.end(),
                                [&](const ClusterConfig& c) { return c.name == cluster; });
   if (it == config.clusters.end() || !it->discovery.enabled()) return json();
   json d;
   d["source"] = it->discovery.kind;
   d["urls"] = it->discovery.urls;
-  if (it->discovery_board == nullptr) return d;
-  const auto st = it->discovery_board->Get();
+  const auto st = boards != nullptr ? boards->Status(cluster) : nullptr;
+  if (st == nullptr) return d;
   d["state"] = DiscoveryStateName(st->state);
   d["answered_by"] = st->source;
   d["error"] = st->last_error;
@@ -285,7 +286,8 @@ json DiscoveryJson(const Config& config, const std::string& cluster, router::Tim
 }  // namespace
 
 std::string StatusBody(const SnapshotSource& source, const Config& config,
-                       const ClientConfig* client, router::TimePoint now, const Waits* waits) {
+                       const ClientConfig* client, router::TimePoint now, const Waits* waits,
+                       const DiscoveryBoards* discovery) {
   auto class_visible = [client](const std::string& name) {
     return !client || client->AllowsClass(name);
   };
@@ -318,7 +320,7 @@ std::string StatusBody(const SnapshotSource& source, const Config& config,
     cj["primaries_claimed"] = view.primaries_claimed;
     cj["primary_problem"] = snap->primary_problem;
     cj["history"] = {{"latest_position", snap->history_latest}, {"entries", snap->history_size}};
-    cj["discovery"] = DiscoveryJson(config, view.name, now);
+    cj["discovery"] = DiscoveryJson(config, discovery, view.name, now);
     uint64_t probes = 0;
     for (const auto& st : snap->status) probes += st.on_demand_probes;
     cj["on_demand"] = {{"waiting", waits != nullptr ? waits->waiting(ci) : 0}, {"probes", probes}};

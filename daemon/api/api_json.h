@@ -10,6 +10,7 @@
 
 #include "daemon/api/waits.h"
 #include "daemon/config/config.h"
+#include "daemon/monitor/discovery_status.h"
 #include "daemon/monitor/snapshot.h"
 #include "router/decide.h"
 #include "router/router.h"
@@ -71,9 +72,10 @@ std::string CheckBody(const ClusterSnapshot& snap, size_t server, const router::
                       router::Reason reason, bool pass, router::TimePoint now);
 
 // The answer of /v1/status, limited to what `client` (nullptr: anyone) may
-// see; `waits` (may be null) tells how many route requests wait now.
+// see; `waits` (may be null) tells how many route requests wait now;
+// `discovery` (may be null) what member discovery saw.
 std::string StatusBody(const SnapshotSource& source, const Config& config,
                        const ClientConfig* client, router::TimePoint now,
-                       const Waits* waits = nullptr);
+                       const Waits* waits = nullptr, const DiscoveryBoards* discovery = nullptr);
 
 }  // namespace lagrouter::daemon

@@ -76,12 +76,13 @@ std::atomic<uint64_t> g_next_thread_start{0};
 }  // namespace
 
 HttpApi::HttpApi(std::shared_ptr<const Config> config, const SnapshotSource& source,
-                 Metrics& metrics, Waits* waits)
+                 Metrics& metrics, Waits* waits, const DiscoveryBoards* discovery)
     : id_(g_next_api_id.fetch_add(1, std::memory_order_relaxed)),
       config_(std::move(config)),
       source_(source),
       metrics_(metrics),
       waits_(waits),
+      discovery_(discovery),
       auth_(*config_) {
   for (size_t i = 0; i < config_->clusters.size(); ++i) {
     cluster_index_[config_->clusters[i].name] = i;
@@ -357,7 +358,7 @@ ApiResponse HttpApi::Status(router::TimePoint now, int client) const {
   const ClientConfig* who = client >= 0 && static_cast<size_t>(client) < config_->clients.size()
                                 ? &config_->clients[static_cast<size_t>(client)]
                                 : nullptr;
-  return {200, StatusBody(source_, *config_, who, now, waits_)};
+  return {200, StatusBody(source_, *config_, who, now, waits_, discovery_)};
 }
 
 ApiResponse HttpApi::Ready() const {

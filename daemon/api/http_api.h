@@ -31,8 +31,9 @@ ApiPath ParseApiPath(std::string_view path);
 class HttpApi {
  public:
   // `waits`: where route requests that wait are parked; null: none waits.
+  // `discovery`: what member discovery saw, for /v1/status; null: nothing.
   HttpApi(std::shared_ptr<const Config> config, const SnapshotSource& source, Metrics& metrics,
-          Waits* waits = nullptr);
+          Waits* waits = nullptr, const DiscoveryBoards* discovery = nullptr);
 
   // One request, end to end: the access gate, then the endpoint. Every
   // answer, errors included, is JSON (the status page at / is HTML).
@@ -127,6 +128,7 @@ class HttpApi {
   const SnapshotSource& source_;
   Metrics& metrics_;
   Waits* waits_;
+  const DiscoveryBoards* discovery_;
   Authenticator auth_;
   std::unordered_map<std::string, size_t> cluster_index_;
   std::unordered_map<std::string, size_t> class_index_;

@@ -8,7 +8,6 @@
 
 #include "common/result.h"
 #include "daemon/config/secret.h"
-#include "daemon/monitor/discovery_status.h"
 #include "router/position.h"
 #include "router/router.h"
 #include "router/time.h"
@@ -47,10 +46,7 @@ struct ClusterConfig {
   // Listed, or (with discovery) the members discovered when this
   // configuration was started.
   std::vector<ServerConfig> servers;
-  DiscoveryConfig discovery;
-  // With discovery: what it last saw (shared with the discovery thread;
-  // outlives reloads). Null for listed members and in parsed-only configs.
-  std::shared_ptr<DiscoveryBoard> discovery_board;
+  DiscoveryConfig discovery;  // what it last saw: Discovery::Status (not config)
 };
 
 // An application allowed to call the API ([[client]]). `clusters` and
@@ -131,5 +127,12 @@ int UsableCores();
 
 // ParseConfig, then ResolveConfig: what LoadConfig does with the file's text.
 Result<Config> LoadConfigText(const std::string& text, const std::string& name);
+
+// What is allowed but probably not meant, one message a warning: an API open
+// to the network (allow_unauthenticated), a class under two probe intervals
+// with settle > 0, a cluster with remote servers and no verified TLS. Judges
+// the servers `config` lists (a discovering cluster's once discovered).
+// Logged by the daemon at start and on reload, printed by --check.
+std::vector<std::string> ConfigWarnings(const Config& config);
 
 }  // namespace lagrouter::daemon

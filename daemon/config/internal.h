@@ -46,6 +46,11 @@ std::vector<std::string> GetNameList(const Table& t, const std::string& where, c
 // 1-64 letters, digits, '-', '_' or '.'.
 bool ValidName(const std::string& name);
 
+// Checks across sections, after they are loaded (validate.cc): fails
+// ("listen.address: ...") when the API would be open to the network without
+// listen.allow_unauthenticated.
+void CheckExposure(const Config& cfg);
+
 // Fails ("client.NAME: has the same token as client ...") when `client`'s
 // token is one of `earlier`'s. Before ResolveConfig, clients with a
 // token_file have no digest yet: `files_read` false leaves them out.

@@ -1,5 +1,6 @@
-// Config text to a validated Config, one function per section. Pure: what
-// the config points to (secrets, TLS files) is read by ResolveConfig.
+// Config text to a validated Config, one function per section; checks across
+// sections are in validate.cc. Pure: what the config points to (secrets, TLS
+// files) is read by ResolveConfig.
 #include <algorithm>
 #include <charconv>
 #include <set>
@@ -392,19 +393,6 @@ void LoadAuth(const Table& root, Config& cfg) {
   if ((cfg.protect_metrics || cfg.protect_health) && !cfg.AuthEnabled()) {
     Fail(cfg.protect_metrics ? "auth.protect_metrics" : "auth.protect_health",
          "needs at least one [[client]] whose token may be used");
-  }
-}
-
-// An API anyone on the network can call must be a deliberate choice.
-void CheckExposure(const Config& cfg) {
-  if (!cfg.AuthEnabled() && cfg.tls_client_ca.empty() && !cfg.allow_unauthenticated &&
-      !IsLoopbackHost(cfg.listen_host)) {
-    Fail("listen.address",
-         "'" + cfg.listen_host + ":" + std::to_string(cfg.listen_port) +
-             "' is reachable from other hosts, but no [[client]] is configured, so anyone who "
-             "can reach it could use the API unauthenticated; configure [[client]] tokens (or "
-             "listen.tls_client_ca for mutual TLS), or set listen.allow_unauthenticated = true "
-             "to accept that");
   }
 }
 

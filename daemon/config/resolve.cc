@@ -18,13 +18,11 @@ std::string Context(const Config& config, const std::string& key) {
 
 Result<void> CheckTlsFiles(const Config& config) {
   if (!config.Tls()) return Ok();
-  if (auto ok = CheckPrivateFile(config.tls_key); !ok) {
-    return ok.Propagate(Context(config, "listen.tls_key"));
-  }
+  LAGROUTER_RETURN_IF_ERROR_CONTEXT(CheckPrivateFile(config.tls_key),
+                                    Context(config, "listen.tls_key"));
   // CheckServerTls's messages name the key.
-  if (auto ok = CheckServerTls({config.tls_cert, config.tls_key, config.tls_client_ca}); !ok) {
-    return ok.Propagate(config.path + ": ");
-  }
+  LAGROUTER_RETURN_IF_ERROR_CONTEXT(
+      CheckServerTls({config.tls_cert, config.tls_key, config.tls_client_ca}), config.path + ": ");
   return Ok();
 }
 
@@ -38,9 +36,8 @@ Result<void> ResolvePassword(const Config& config, ClusterConfig& cluster) {
     }
     cluster.password = value;
   } else if (!cluster.password_file.empty()) {
-    auto secret = ReadPrivateFile(cluster.password_file);
-    if (!secret) return secret.Propagate(Context(config, w + ".password_file"));
-    cluster.password = std::move(secret).value();
+    LAGROUTER_ASSIGN_OR_RETURN_CONTEXT(cluster.password, ReadPrivateFile(cluster.password_file),
+                                       Context(config, w + ".password_file"));
   }
   return Ok();
 }
@@ -48,14 +45,14 @@ Result<void> ResolvePassword(const Config& config, ClusterConfig& cluster) {
 Result<void> ResolveToken(const Config& config, ClientConfig& client) {
   if (!client.token_file) return Ok();
   const std::string key = "client." + client.name + ".token_file";
-  auto token = ReadPrivateFile(*client.token_file);
-  if (!token) return token.Propagate(Context(config, key));
-  if (token->size() < 16) {
+  LAGROUTER_ASSIGN_OR_RETURN_CONTEXT(const std::string token, ReadPrivateFile(*client.token_file),
+                                     Context(config, key));
+  if (token.size() < 16) {
     return MakeError(Context(config, key) + "'" + *client.token_file +
                      "' holds a token shorter than 16 characters; generate one with: openssl "
                      "rand -hex 32");
   }
-  client.token_sha256 = Sha256(*token);
+  client.token_sha256 = Sha256(token);
   return Ok();
 }
 
@@ -75,9 +72,8 @@ Result<void> ResolveConfig(Config& config) {
   for (size_t i = 0; i < config.clients.size(); ++i) {
     LAGROUTER_RETURN_IF_ERROR(ResolveToken(config, config.clients[i]));
     const std::span<const ClientConfig> earlier(config.clients.data(), i);
-    if (auto own = config_internal::CheckOwnToken(config.clients[i], earlier, true); !own) {
-      return own.Propagate(config.path + ": ");
-    }
+    LAGROUTER_RETURN_IF_ERROR_CONTEXT(
+        config_internal::CheckOwnToken(config.clients[i], earlier, true), config.path + ": ");
   }
   return Ok();
 }

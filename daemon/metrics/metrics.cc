@@ -60,8 +60,12 @@ void Add(MetricFamily& f, std::vector<ClientMetric::Label> labels, double value)
 
 }  // namespace
 
-Metrics::Metrics(const Config& config, const ProcessCounters& process)
-    : config_(config), process_(process), registry_(std::make_shared<prometheus::Registry>()) {
+Metrics::Metrics(const Config& config, const ProcessCounters& process,
+                 const DiscoveryBoards* discovery)
+    : config_(config),
+      process_(process),
+      discovery_(discovery),
+      registry_(std::make_shared<prometheus::Registry>()) {
   probe_duration_ = &prometheus::BuildHistogram()
                          .Name("lagrouter_probe_duration_seconds")
                          .Help("Time one probe of a server took (connect if needed, query, reply).")
@@ -379,8 +383,9 @@ std::vector<MetricFamily> Metrics::DiscoveryFamilies() const {
   auto changes = Counter("lagrouter_discovery_member_changes_total",
                          "Member-set changes applied since start (members added, removed, moved).");
   for (const auto& c : config_.clusters) {
-    if (c.discovery_board == nullptr) continue;
-    const auto st = c.discovery_board->Get();
+    if (discovery_ == nullptr || !c.discovery.enabled()) continue;
+    const auto st = discovery_->Status(c.name);
+    if (st == nullptr) continue;
     const std::vector<ClientMetric::Label> l = {{"cluster", c.name}};
     Add(ok, l, st->state == DiscoveryState::kOk ? 1 : 0);
     Add(members, l, static_cast<double>(st->members.size()));

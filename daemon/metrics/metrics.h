@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "daemon/config/config.h"
+#include "daemon/monitor/discovery_status.h"
 #include "daemon/monitor/probe_observer.h"
 #include "daemon/monitor/snapshot.h"
 #include "probes/probe.h"
@@ -47,7 +48,10 @@ class SnapshotCollector final : public prometheus::Collectable {
 
 class Metrics final : public ProbeObserver {
  public:
-  Metrics(const Config& config, const ProcessCounters& process);
+  // `discovery` (may be null: no lagrouter_discovery_* series): what member
+  // discovery saw; like `process`, it outlives this configuration.
+  Metrics(const Config& config, const ProcessCounters& process,
+          const DiscoveryBoards* discovery = nullptr);
 
   void ObserveProbe(size_t cluster, size_t server, double seconds,
                     probes::ErrorKind error) override;
@@ -81,6 +85,7 @@ class Metrics final : public ProbeObserver {
 
   const Config& config_;
   const ProcessCounters& process_;
+  const DiscoveryBoards* discovery_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>* probe_duration_;
   prometheus::Family<prometheus::Counter>* probe_errors_;

@@ -345,10 +345,17 @@ std::shared_ptr<const Config> Discovery::Current() const {
     for (const auto& c : clusters_) {
       if (c->name != cc.name) continue;
       cc.servers = c->members;
-      cc.discovery_board = c->board;
     }
   }
   return config;
+}
+
+std::shared_ptr<const DiscoveryStatus> Discovery::Status(std::string_view cluster) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& c : clusters_) {
+    if (c->name == cluster) return c->board->Get();
+  }
+  return nullptr;
 }
 
 void Discovery::Start(std::function<void()> on_change) {

@@ -73,11 +73,12 @@ using Fetcher =
     std::function<Result<std::string>(const std::string& url, router::Duration timeout)>;
 Fetcher FetchHttp();
 
-// Polls Patroni for every cluster with discovery, in its own thread.
-class Discovery {
+// Polls Patroni for every cluster with discovery, in its own thread, and
+// keeps what each poll saw (DiscoveryBoards) for the API and the metrics.
+class Discovery final : public DiscoveryBoards {
  public:
   explicit Discovery(Fetcher fetch);
-  ~Discovery();
+  ~Discovery() override;
   Discovery(const Discovery&) = delete;
   Discovery& operator=(const Discovery&) = delete;
 
@@ -89,6 +90,9 @@ class Discovery {
   std::shared_ptr<const Config> Adopt(Config config);
   // The last adopted configuration with the members known now.
   std::shared_ptr<const Config> Current() const;
+  // What the last poll of an adopted discovering cluster saw (pending until
+  // its first); null for any other name.
+  std::shared_ptr<const DiscoveryStatus> Status(std::string_view cluster) const override;
 
   // Polls each discovering cluster every discovery_interval; calls
   // `on_change` (on the polling thread) when a member set changed.

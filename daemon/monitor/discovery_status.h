@@ -1,7 +1,8 @@
 // What a cluster's member discovery (daemon/monitor/discovery.h) last saw, for
 // /v1/status, /metrics, the status page and the log. Outlives every running
-// configuration: the discovery thread writes it, each configuration's API and
-// metrics read it through ClusterConfig::discovery_board.
+// configuration: the Discovery owns a board per discovering cluster and its
+// thread writes them; each configuration's API and metrics are handed the
+// Discovery as DiscoveryBoards and read them by cluster name.
 #pragma once
 
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "router/time.h"
@@ -52,6 +54,14 @@ class DiscoveryBoard {
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const DiscoveryStatus> status_ = std::make_shared<const DiscoveryStatus>();
+};
+
+// The read side of every cluster's board (implemented by Discovery).
+class DiscoveryBoards {
+ public:
+  virtual ~DiscoveryBoards() = default;
+  // What discovery last saw of `cluster`; null when it does not discover.
+  virtual std::shared_ptr<const DiscoveryStatus> Status(std::string_view cluster) const = 0;
 };
 
 }  // namespace lagrouter::daemon

@@ -228,11 +228,12 @@ TEST(Discovery, AdoptAsksFirstAndFallsBackToTheNextUrl) {
   auto config = discovery.Adopt(DiscoveringConfig({"http://a", "http://b"}));
   EXPECT_EQ(patroni.asked(), (std::vector<std::string>{"http://a", "http://b"}));
   EXPECT_EQ(Names(config->clusters[0].servers), (std::vector<std::string>{"x@127.0.0.1:7"}));
-  EXPECT_EQ(config->clusters[0].discovery_board, nullptr);
+  EXPECT_EQ(discovery.Status("listed"), nullptr);
+  EXPECT_EQ(discovery.Status("nope"), nullptr);
   const auto& ha = config->clusters[1];
   EXPECT_EQ(Names(ha.servers), (std::vector<std::string>{"pt1@127.0.0.1:1", "pt2@127.0.0.1:2"}));
-  ASSERT_NE(ha.discovery_board, nullptr);
-  const auto st = ha.discovery_board->Get();
+  const auto st = discovery.Status("ha");
+  ASSERT_NE(st, nullptr);
   EXPECT_EQ(st->state, DiscoveryState::kOk);
   EXPECT_EQ(st->source, "http://b");
   EXPECT_EQ(st->members, (std::vector<std::string>{"pt1", "pt2"}));
@@ -247,7 +248,7 @@ TEST(Discovery, NothingAnsweringAtStartMeansNoMembersAndSaysWhy) {
   Discovery discovery(patroni.fetcher());
   auto config = discovery.Adopt(DiscoveringConfig({"http://a", "http://b"}));
   EXPECT_TRUE(config->clusters[1].servers.empty());
-  const auto st = config->clusters[1].discovery_board->Get();
+  const auto st = discovery.Status("ha");
   EXPECT_EQ(st->state, DiscoveryState::kUnreachable);
   EXPECT_EQ(st->last_error, "http://a: Connection; http://b: HTTP 503 from /cluster");
   EXPECT_FALSE(st->last_ok.has_value());
@@ -282,23 +283,22 @@ TEST(Discovery, FollowsMemberChangesAndKeepsMembersThroughOutages) {
 
   patroni.Set("http://a", Result<std::string>(MakeError("http://a: Connection")));
   ASSERT_TRUE(
-      WaitFor([&] { return ha().discovery_board->Get()->state == DiscoveryState::kUnreachable; }));
+      WaitFor([&] { return discovery.Status("ha")->state == DiscoveryState::kUnreachable; }));
   EXPECT_EQ(ha().servers.size(), 3u);
 
   // pt2 malformed: partial; pt2 kept, nothing removed.
   patroni.Set("http://a", std::string(R"({"members": [{"name":"pt1","host":"127.0.0.1","port":1},
                                           {"name":"pt2","host":"127.0.0.1"}]})"));
-  ASSERT_TRUE(
-      WaitFor([&] { return ha().discovery_board->Get()->state == DiscoveryState::kPartial; }));
+  ASSERT_TRUE(WaitFor([&] { return discovery.Status("ha")->state == DiscoveryState::kPartial; }));
   EXPECT_EQ(ha().servers.size(), 3u);
-  EXPECT_EQ(ha().discovery_board->Get()->last_error, "http://a: members[1] (pt2): no usable port");
+  EXPECT_EQ(discovery.Status("ha")->last_error, "http://a: members[1] (pt2): no usable port");
   EXPECT_EQ(changes.load(), 1);
 
   patroni.Set("http://a", Members({{"pt1", 1}, {"pt2", 2}}));
   ASSERT_TRUE(WaitFor([&] { return ha().servers.size() == 2; }));
   discovery.Stop();
   EXPECT_EQ(changes.load(), 2);
-  const auto st = ha().discovery_board->Get();
+  const auto st = discovery.Status("ha");
   EXPECT_EQ(st->state, DiscoveryState::kOk);
   EXPECT_EQ(st->member_changes, 2u);
   EXPECT_GE(st->failed_polls, 2u);
@@ -334,8 +334,9 @@ TEST(Discovery, StatusMetricsAndRoutesOfAClusterWithoutMembers) {
   auto config = discovery.Adopt(base);
   test_support::ScriptedClusters clusters(*config);
   ProcessCounters process;
-  Metrics metrics(*config, process);
-  HttpApi api(config, clusters, metrics);
+  // The boards are the Discovery's, handed to the metrics and the API.
+  Metrics metrics(*config, process, &discovery);
+  HttpApi api(config, clusters, metrics, nullptr, &discovery);
   auto get = [&](const std::string& path, const std::string& query) {
     HttpRequest r;
     r.method = "GET";
