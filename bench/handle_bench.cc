@@ -39,38 +39,23 @@ using std::chrono::milliseconds;
 // examples/lagrouter.toml (what bench/http_bench.sh serves), except that
 // dashboard allows 1h: under callgrind a run lasts long enough for the
 // replicas' bounds to pass 5s, and the answer must stay a fresh replica's.
-constexpr const char* kConfig = R"(
-[probe]
-interval = "250ms"
-timeout = "1s"
-[[cluster]]
-name = "shop"
-engine = "postgres"
-user = "lagrouter"
-  [[cluster.server]]
-  name = "pg-a"
-  host = "127.0.0.1"
-  port = 5441
-  [[cluster.server]]
-  name = "pg-b"
-  host = "127.0.0.1"
-  port = 5442
-  [[cluster.server]]
-  name = "pg-c"
-  host = "127.0.0.1"
-  port = 5443
-[class.inventory]
-max_staleness = "0s"
-[class.fraud]
-max_staleness = "0s"
-[class.dashboard]
-max_staleness = "1h"
-check_margin = "500ms"
-[class.reports]
-max_staleness = "1h"
-check_margin = "500ms"
-fallback = "error"
-)";
+std::string Config() {
+  using lagrouter::test_support::ClusterSpec;
+  using lagrouter::test_support::ConfigText;
+  return ConfigText()
+      .Probe("250ms", "1s")
+      .Cluster(ClusterSpec("shop", "postgres")
+                   .NoPassword()
+                   .Server("pg-a", 5441)
+                   .Server("pg-b", 5442)
+                   .Server("pg-c", 5443))
+      .Class("inventory", "0s")
+      .Class("fraud", "0s")
+      .Class("dashboard", "1h")
+      .ClassSet("dashboard", "check_margin", "500ms")
+      .Class("reports", "1h", "error")
+      .ClassSet("reports", "check_margin", "500ms");
+}
 
 constexpr long kCallsPerRound = 1000;
 
@@ -87,7 +72,7 @@ void ProbeRound(ApiUnderTest& t, lagrouter::router::TimePoint at, uint64_t lsn) 
 
 int main(int argc, char** argv) {
   const long calls = argc > 1 ? std::atol(argv[1]) : 100000;
-  ApiUnderTest t(kConfig);
+  ApiUnderTest t(Config());
   // Rounds over the last 3 s, so the replicas are fresh and settled.
   uint64_t lsn = 1000;
   const auto start = lagrouter::router::Clock::now();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include "daemon/api/http_api.h"
 #include "daemon/metrics/metrics.h"
 #include "daemon/monitor/cluster_state.h"
+#include "tests/support/config_text.h"
 
 namespace lagrouter::test_support {
 
@@ -110,6 +112,42 @@ class ScriptedClusters final : public daemon::SnapshotSource {
   std::vector<std::shared_ptr<const daemon::ClusterSnapshot>> snapshots_;
   std::vector<uint64_t> generations_;
   size_t unprobed_ = 0;
+};
+
+// A configuration of cluster "shop" (PostgreSQL) with the servers of `view`
+// and the one class `cls`.
+inline std::shared_ptr<const daemon::Config> OneClassConfig(const router::ClusterView& view,
+                                                            const router::QueryClass& cls) {
+  ClusterSpec spec("shop", "postgres");
+  for (const auto& s : view.servers) spec.Server(s.name, 1);
+  ConfigText text;
+  text.Cluster(spec).Class(cls.name, std::to_string(router::ToMillis(cls.max_staleness)) + "ms");
+  if (cls.strict_replicas) text.ClassSet(cls.name, "strict_replicas", true);
+  auto parsed = daemon::ParseConfig(text, "test.toml");
+  if (!parsed) throw std::invalid_argument(parsed.error());
+  return std::make_shared<const daemon::Config>(std::move(parsed).value());
+}
+
+// Serves one fixed view of one cluster, as the monitor would publish it;
+// `primary_sampled_at`: when its primary's newest sample was taken.
+class FixedView final : public daemon::SnapshotSource {
+ public:
+  explicit FixedView(router::ClusterView view,
+                     std::optional<TimePoint> primary_sampled_at = std::nullopt) {
+    auto snap = std::make_shared<daemon::ClusterSnapshot>();
+    snap->status.resize(view.servers.size());
+    snap->view = std::move(view);
+    snap->history_latest_at = primary_sampled_at;
+    snapshot_ = std::move(snap);
+  }
+  size_t cluster_count() const override { return 1; }
+  std::shared_ptr<const daemon::ClusterSnapshot> Snapshot(size_t) const override {
+    return snapshot_;
+  }
+  bool Ready() const override { return true; }
+
+ private:
+  std::shared_ptr<const daemon::ClusterSnapshot> snapshot_;
 };
 
 // The config -> metrics -> clusters -> API set-up of a daemon, without a

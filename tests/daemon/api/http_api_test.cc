@@ -188,41 +188,15 @@ TEST(Route, SpreadsEachClassOverTheReplicas) {
   }
 }
 
-// Serves one fixed cluster view, as the monitor would publish it.
-class FixedView final : public SnapshotSource {
- public:
-  explicit FixedView(router::ClusterView view) {
-    auto snap = std::make_shared<ClusterSnapshot>();
-    snap->status.resize(view.servers.size());
-    snap->view = std::move(view);
-    snapshot_ = std::move(snap);
-  }
-  size_t cluster_count() const override { return 1; }
-  std::shared_ptr<const ClusterSnapshot> Snapshot(size_t) const override { return snapshot_; }
-  bool Ready() const override { return true; }
-
- private:
-  std::shared_ptr<const ClusterSnapshot> snapshot_;
-};
+using test_support::FixedView;
 
 // The API over one fixed view of cluster "shop" and one class.
 struct FixedApi {
   FixedApi(const router::ClusterView& view, const router::QueryClass& cls)
-      : config(Parse(view, cls)),
+      : config(test_support::OneClassConfig(view, cls)),
         metrics(*config, process),
         source(view),
         api(config, source, metrics) {}
-  static std::shared_ptr<const Config> Parse(const router::ClusterView& view,
-                                             const router::QueryClass& cls) {
-    ClusterSpec spec("shop", "postgres");
-    for (const auto& s : view.servers) spec.Server(s.name, 1);
-    auto parsed =
-        ParseConfig(ConfigText().Cluster(spec).Class(
-                        cls.name, std::to_string(router::ToMillis(cls.max_staleness)) + "ms"),
-                    "t");
-    EXPECT_TRUE(parsed.ok()) << parsed.error();
-    return std::make_shared<const Config>(std::move(parsed).value());
-  }
   std::shared_ptr<const Config> config;
   ProcessCounters process;
   Metrics metrics;

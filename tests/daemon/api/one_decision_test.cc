@@ -16,32 +16,12 @@
 #include "daemon/metrics/metrics.h"
 #include "router/decide.h"
 #include "tests/router/views.h"
-#include "tests/support/config_text.h"
+#include "tests/support/scripted.h"
 
 namespace lagrouter::daemon {
 namespace {
 
 using std::chrono::milliseconds;
-using test_support::ClusterSpec;
-using test_support::ConfigText;
-
-// One fixed snapshot of cluster "shop", its primary sampled `primary_age` ago.
-class FixedSnapshot final : public SnapshotSource {
- public:
-  FixedSnapshot(router::ClusterView view, router::Duration primary_age) {
-    auto snap = std::make_shared<ClusterSnapshot>();
-    snap->status.resize(view.servers.size());
-    snap->view = std::move(view);
-    snap->history_latest_at = router::kNow - primary_age;
-    snapshot_ = std::move(snap);
-  }
-  size_t cluster_count() const override { return 1; }
-  std::shared_ptr<const ClusterSnapshot> Snapshot(size_t) const override { return snapshot_; }
-  bool Ready() const override { return true; }
-
- private:
-  std::shared_ptr<const ClusterSnapshot> snapshot_;
-};
 
 struct Demanded final : ProbeDemand {
   void Demand(size_t, const std::vector<size_t>& servers, bool primary_first,
@@ -64,18 +44,6 @@ struct Deferred final : Deferrer {
   }
   std::shared_ptr<std::optional<ApiResponse>> answer;  // set once deferred
 };
-
-std::shared_ptr<const Config> ConfigFor(const router::ClusterView& view,
-                                        const router::QueryClass& cls) {
-  ClusterSpec spec("shop", "postgres");
-  for (const auto& s : view.servers) spec.Server(s.name, 1);
-  auto parsed =
-      ParseConfig(ConfigText().Cluster(spec).Class(
-                      cls.name, std::to_string(router::ToMillis(cls.max_staleness)) + "ms"),
-                  "t");
-  EXPECT_TRUE(parsed.ok()) << parsed.error();
-  return std::make_shared<const Config>(std::move(parsed).value());
-}
 
 // The servers a verdict lets serve the read: the replicas it judged fresh
 // when it names one, else the one it names.
@@ -108,10 +76,10 @@ TEST(OneDecision, RouteWaitsAndCheckAgreeOnEveryReason) {
                                    (after ? " after" : "") + " wait " +
                                    std::to_string(router::ToMillis(wait)) + " primary age " +
                                    std::to_string(router::ToMillis(primary_age));
-          const auto config = ConfigFor(c.cluster, c.cls);
+          const auto config = test_support::OneClassConfig(c.cluster, c.cls);
           ProcessCounters process;
           Metrics metrics(*config, process);
-          FixedSnapshot source(c.cluster, primary_age);
+          test_support::FixedView source(c.cluster, router::kNow - primary_age);
           Demanded demand;
           Waits waits(config, source, demand, &metrics);
           HttpApi api(config, source, metrics, &waits);

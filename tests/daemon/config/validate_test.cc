@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "daemon/config/config.h"
+#include "tests/support/config_text.h"
 
 namespace lagrouter::daemon {
 namespace {
@@ -96,23 +97,14 @@ TEST(ConfigWarnings, RemoteServersWithoutVerifiedTls) {
 }
 
 TEST(ConfigWarnings, FromAParsedFileInOrder) {
-  auto cfg = ParseConfig(R"(
-[listen]
-address = "0.0.0.0:8432"
-allow_unauthenticated = true
-[probe]
-interval = "1s"
-[[cluster]]
-name = "shop"
-engine = "postgres"
-user = "lagrouter"
-  [[cluster.server]]
-  name = "pg-a"
-  host = "db.example.com"
-  port = 5432
-[class.fast]
-max_staleness = "1500ms"
-)",
+  auto cfg = ParseConfig(test_support::ConfigText()
+                             .ListenAddress("0.0.0.0:8432")
+                             .ListenSet("allow_unauthenticated", true)
+                             .Probe("1s")
+                             .Cluster(test_support::ClusterSpec("shop", "postgres")
+                                          .NoPassword()
+                                          .Server("pg-a", 5432, "db.example.com"))
+                             .Class("fast", "1500ms"),
                          "test.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.error();
   const auto warnings = ConfigWarnings(*cfg);
