@@ -79,7 +79,9 @@ void ClientReaders::Handle(const char* text) {
     line >> read.seen >> read.replica >> read.port >> read.server >> read.bound_ms >> reader;
     read.server = "client: " + read.server;
     freshness_.Judge(read);
-    if (reader >= 0) JudgeMonotonic(reader, *k, sent_ns, read.seen, read.server);
+    if (reader >= 0) {
+      JudgeMonotonic(reader, *k, sent_ns, read.seen, read.server, IsReplica(read.replica));
+    }
   } else {
     JudgeRyw(*k, cls, sent_ns, line);
   }
@@ -94,7 +96,9 @@ void ClientReaders::JudgeRyw(size_t k, const std::string& cls, int64_t sent_ns,
   int64_t seen = -1;
   int reader = -1;
   line >> written >> found >> replica >> port >> server >> seen >> reader;
-  if (reader >= 0 && seen >= 0) JudgeMonotonic(reader, k, sent_ns, seen, "client: " + server);
+  if (reader >= 0 && seen >= 0) {
+    JudgeMonotonic(reader, k, sent_ns, seen, "client: " + server, IsReplica(replica));
+  }
   const bool on_replica = IsReplica(replica);
   ryw_reads_++;
   if (on_replica) ryw_on_replicas_++;
@@ -107,7 +111,7 @@ void ClientReaders::JudgeRyw(size_t k, const std::string& cls, int64_t sent_ns,
 }
 
 void ClientReaders::JudgeMonotonic(int reader, size_t k, int64_t sent_ns, int64_t seen,
-                                   const std::string& server) {
+                                   const std::string& server, bool replica) {
   judged_++;
   auto& [high, from] = high_[reader];
   if (seen >= high) {
@@ -120,7 +124,9 @@ void ClientReaders::JudgeMonotonic(int reader, size_t k, int64_t sent_ns, int64_
   w.cls = kClasses[k];
   w.from = from;
   w.to = server;
-  w.at_s = SinceStart(Clock::time_point(std::chrono::nanoseconds(sent_ns)));
+  w.sent = Clock::time_point(std::chrono::nanoseconds(sent_ns));
+  w.at_s = SinceStart(w.sent);
+  w.on_primary = !replica;
   w.high = high;
   w.seen = seen;
   if (suspects_.size() < 1000000) suspects_.push_back(w);
@@ -128,7 +134,7 @@ void ClientReaders::JudgeMonotonic(int reader, size_t k, int64_t sent_ns, int64_
 
 void ClientReaders::ClassifyWentBack() {
   const std::set<int64_t>& lost = freshness_.Lost();
-  std::vector<WentBack> shown;
+  std::vector<std::pair<WentBack, bool>> shown;
   for (const auto& w : suspects_) {
     bool survivor = false;
     for (int64_t id = w.seen + 1; id <= w.high && !survivor; ++id) survivor = lost.count(id) == 0;
@@ -137,6 +143,9 @@ void ClientReaders::ClassifyWentBack() {
       continue;
     }
     went_back_++;
+    const auto first_missed = h_.log.ReturnedAt(w.seen + 1);
+    const bool in_flight = w.on_primary && (!first_missed || *first_missed >= w.sent);
+    if (in_flight) went_back_in_flight_++;
     worst_back_ids_ = std::max(worst_back_ids_, w.high - w.seen);
     const auto high_at = h_.log.ReturnedAt(w.high), next_at = h_.log.ReturnedAt(w.seen + 1);
     if (high_at && next_at) {
@@ -144,15 +153,18 @@ void ClientReaders::ClassifyWentBack() {
           worst_back_ms_,
           std::chrono::duration_cast<milliseconds>(*high_at - *next_at).count());
     }
-    if (shown.size() < 20) shown.push_back(w);
+    if (shown.size() < 20) shown.emplace_back(w, in_flight);
   }
-  for (const auto& w : shown) {
+  for (const auto& [w, in_flight] : shown) {
     std::printf(
-        "%s at %.3f s: reader %d, class %s on %s saw id %lld, but an earlier read of the same "
-        "reader (on %s) had seen id %lld\n",
+        "%s at %.3f s: reader %d, class %s on %s%s saw id %lld, but an earlier read of the same "
+        "reader (on %s) had seen id %lld%s\n",
         sessions_ ? "SESSION WENT BACK" : "went back (no session)", w.at_s, w.reader,
-        w.cls.c_str(), w.to.c_str(), static_cast<long long>(w.seen), w.from.c_str(),
-        static_cast<long long>(w.high));
+        w.cls.c_str(), w.to.c_str(), w.on_primary ? " (the primary)" : "",
+        static_cast<long long>(w.seen), w.from.c_str(), static_cast<long long>(w.high),
+        in_flight ? " (the commit had not returned when the read was sent: visible on the "
+                    "replica before the primary)"
+                  : "");
   }
 }
 
@@ -161,9 +173,10 @@ void ClientReaders::Print() {
   // One line for scripts, as the freshness SUMMARY.
   std::printf(
       "SUMMARY path=client-%s reads=%llu went_back=%llu went_back_lost_commits=%llu "
-      "worst_back_ids=%lld worst_back_ms=%lld readers=%zu\n",
+      "went_back_primary_in_flight=%llu worst_back_ids=%lld worst_back_ms=%lld readers=%zu\n",
       sessions_ ? "session" : "plain", static_cast<unsigned long long>(judged_),
       static_cast<unsigned long long>(went_back_), static_cast<unsigned long long>(went_back_lost_),
+      static_cast<unsigned long long>(went_back_in_flight_),
       static_cast<long long>(worst_back_ids_), static_cast<long long>(worst_back_ms_),
       high_.size());
   std::printf(

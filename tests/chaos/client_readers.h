@@ -50,7 +50,7 @@ class ClientReaders : public Judgement {
   // Did reader `reader`'s read (class k, sent at `sent`) showing `seen` on
   // `server` go back? (The reading thread only: no lock.)
   void JudgeMonotonic(int reader, size_t k, int64_t sent_ns, int64_t seen,
-                      const std::string& server);
+                      const std::string& server, bool replica);
   // Sorts the reads that went back: across lost commits only, or not.
   void ClassifyWentBack();
 
@@ -68,12 +68,18 @@ class ClientReaders : public Judgement {
     std::string cls, from, to;  // the servers of the high-water read and of this one
     double at_s = 0;
     int64_t high = 0, seen = 0;
+    Clock::time_point sent;
+    bool on_primary = false;
   };
   bool sessions_ = false;  // the program's "M session"
   std::map<int, std::pair<int64_t, std::string>> high_;  // reader -> (highest id read, server)
   uint64_t judged_ = 0;
   std::vector<WentBack> suspects_;
-  uint64_t went_back_ = 0, went_back_lost_ = 0;
+  // went_back_in_flight_: of went_back_, reads on the primary that missed
+  // only commits that had not returned when the read was sent (PostgreSQL
+  // makes a commit visible on a standby that replayed it before the primary
+  // itself does, in the committing backend's last steps).
+  uint64_t went_back_ = 0, went_back_lost_ = 0, went_back_in_flight_ = 0;
   int64_t worst_back_ids_ = 0, worst_back_ms_ = 0;
 };
 
