@@ -14,15 +14,30 @@ max(id) of seq, whether the server is a replica, its port). One in five is a
 read-your-writes round: a write on the primary through `client.write` into
 table client_ryw with a Session, the session passed on as its string (as a cookie
 would be), and a read in a random class routed with it, which must see the
-row. Lines on stdout (times: time.monotonic_ns(), CLOCK_MONOTONIC, the
+row.
+
+Sessions (issue 23; $CHAOS_CLIENT_SESSIONS=1, or --sessions): each reader is
+one user with one lagrouter.Session for the whole run. Every read is
+`client.read("shop", cls, session=s)` (never cached; monotonic reads and
+read-your-writes), and a read-your-writes round writes with that same session
+and reads with Session.parse(str(s)), which the reader keeps using: the token
+travels as a string. Without it (the baseline), plain reads use the cached
+route, as today. Either way each line names its reader, so the checker can
+judge, per reader, whether a read showed less than an earlier one (went back):
+a violation with sessions, measured without.
+
+Lines on stdout (times: time.monotonic_ns(), CLOCK_MONOTONIC, the
 checker's clock):
 
-  R CLASS SENT_NS DURATION_US OUTCOME SEEN REPLICA PORT SERVER BOUND_MS
-  W CLASS SENT_NS DURATION_US OUTCOME WRITTEN_ID FOUND REPLICA PORT SERVER
+  M MODE                           (first: "session" or "plain")
+  R CLASS SENT_NS DURATION_US OUTCOME SEEN REPLICA PORT SERVER BOUND_MS READER
+  W CLASS SENT_NS DURATION_US OUTCOME WRITTEN_ID FOUND REPLICA PORT SERVER SEEN READER
   S {"client stats": ...}          (once, at the end)
 
 OUTCOME: ok, 503 (NoEligibleServer), route_error (another LagrouterError),
 read_error (the database failed), write_error (W only: the write failed).
+READER: the reader's index (its session). SEEN: max(id) of seq that the read
+showed (0 when it failed).
 """
 import argparse
 import json
@@ -66,49 +81,54 @@ class Reader:
         self.postgres = opts.engine == "postgres"
         self.table = "client_ryw" if self.postgres else "shop.client_ryw"
         self.errors = self.client.driver.connection_errors
+        # Sessions: one for the whole run, as one user's cookie; else None.
+        self.session = lagrouter.Session() if opts.sessions else None
 
     def read(self, cls):
         sent = time.monotonic_ns()
         try:
-            with self.client.read("shop", cls) as conn:
+            with self.client.read("shop", cls, session=self.session) as conn:
                 (value,) = query(conn, self.o.sql)
             seen, replica, port = str(value).split()
             d_us = (time.monotonic_ns() - sent) // 1000
-            emit("R", cls, sent, d_us, "ok", seen, replica, port, "port" + port, -1)
+            emit("R", cls, sent, d_us, "ok", seen, replica, port, "port" + port, -1, self.index)
         except lagrouter.NoEligibleServer:
-            emit("R", cls, sent, 0, "503", 0, "-", 0, "-", -1)
+            emit("R", cls, sent, 0, "503", 0, "-", 0, "-", -1, self.index)
         except lagrouter.LagrouterError:
-            emit("R", cls, sent, 0, "route_error", 0, "-", 0, "-", -1)
+            emit("R", cls, sent, 0, "route_error", 0, "-", 0, "-", -1, self.index)
         except (self.errors + (OSError,)):
-            emit("R", cls, sent, 0, "read_error", 0, "-", 0, "-", -1)
+            emit("R", cls, sent, 0, "read_error", 0, "-", 0, "-", -1, self.index)
 
     def read_your_write(self, cls):
         self.next_id += 1
         ident = (self.o.seed % 100000) * 10**9 + self.index * 10**7 + self.next_id
-        session = lagrouter.Session()
+        session = self.session if self.session is not None else lagrouter.Session()
         sent = time.monotonic_ns()
         try:
             with self.client.write("shop", "primary", session=session) as conn:
                 query(conn, "INSERT INTO " + self.table + " (id) VALUES (%s)", (ident,), False)
         except (lagrouter.LagrouterError,) + self.errors + (OSError,):
-            emit("W", cls, sent, 0, "write_error", ident, 0, "-", 0, "-")
+            emit("W", cls, sent, 0, "write_error", ident, 0, "-", 0, "-", 0, self.index)
             return
-        token = str(session)  # travels as a string, as in a cookie
+        session = lagrouter.Session.parse(str(session))  # travels as a string, as in a cookie
+        if self.session is not None:
+            self.session = session  # and the user goes on with it
         sent = time.monotonic_ns()
         try:
-            with self.client.read("shop", cls, session=lagrouter.Session.parse(token)) as conn:
+            with self.client.read("shop", cls, session=session) as conn:
                 (found,) = query(conn, "SELECT count(*) FROM " + self.table + " WHERE id = %s",
                                  (ident,))
                 (value,) = query(conn, self.o.sql)
-            _, replica, port = str(value).split()
+            seen, replica, port = str(value).split()
             d_us = (time.monotonic_ns() - sent) // 1000
-            emit("W", cls, sent, d_us, "ok", ident, found, replica, port, "port" + port)
+            emit("W", cls, sent, d_us, "ok", ident, found, replica, port, "port" + port, seen,
+                 self.index)
         except lagrouter.NoEligibleServer:
-            emit("W", cls, sent, 0, "503", ident, 0, "-", 0, "-")
+            emit("W", cls, sent, 0, "503", ident, 0, "-", 0, "-", 0, self.index)
         except lagrouter.LagrouterError:
-            emit("W", cls, sent, 0, "route_error", ident, 0, "-", 0, "-")
+            emit("W", cls, sent, 0, "route_error", ident, 0, "-", 0, "-", 0, self.index)
         except (self.errors + (OSError,)):
-            emit("W", cls, sent, 0, "read_error", ident, 0, "-", 0, "-")
+            emit("W", cls, sent, 0, "read_error", ident, 0, "-", 0, "-", 0, self.index)
 
     def run(self, until):
         while time.monotonic() < until:
@@ -129,6 +149,9 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--classes", required=True)
     p.add_argument("--sql", required=True)
+    p.add_argument("--sessions", action="store_true",
+                   default=os.environ.get("CHAOS_CLIENT_SESSIONS", "") not in ("", "0"),
+                   help="a Session per reader (default: $CHAOS_CLIENT_SESSIONS=1)")
     o = p.parse_args()
     o.classes = o.classes.split(",")
     if o.engine == "postgres":
@@ -139,6 +162,7 @@ def main():
     with client.write("shop", "primary") as conn:
         table = "client_ryw" if o.engine == "postgres" else "shop.client_ryw"
         query(conn, "CREATE TABLE IF NOT EXISTS " + table + " (id BIGINT PRIMARY KEY)", fetch=False)
+    emit("M", "session" if o.sessions else "plain")
     until = time.monotonic() + o.seconds
     threads = [threading.Thread(target=Reader(o, client, i).run, args=(until,))
                for i in range(o.readers)]

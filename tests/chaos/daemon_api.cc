@@ -83,6 +83,7 @@ std::string DaemonConfig(const Options& o) {
       .ClassSet("c50ms", "settle", "0s")
       .Class("c300ms", "300ms")
       .Class("c1s", "1s")
+      .Class("c5s", "5s")
       .Class("c10s", "10s");
   if (!o.check_margin.empty()) {
     config.ClassSet("c1s", "check_margin", o.check_margin);

@@ -70,6 +70,7 @@ int64_t Freshness::FirstSurvivor(const Violation& v, const std::set<int64_t>& lo
 
 void Freshness::Classify(const std::set<int64_t>& lost) {
   std::lock_guard lock(mu_);
+  lost_ = lost;
   violation_count_ = suspects_dropped_;
   for (auto v : suspects_) {
     const int64_t first_survivor = FirstSurvivor(v, lost);

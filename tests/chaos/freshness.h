@@ -40,6 +40,8 @@ class Freshness : public Judgement {
   std::optional<std::set<int64_t>> LostCommits();
   // Sorts the suspects into violations and reads that missed lost commits only.
   void Classify(const std::set<int64_t>& lost);
+  // The lost commits Classify was given (for judgements printed after it).
+  const std::set<int64_t>& Lost() const { return lost_; }
 
   // Reads on a replica or the primary, in the classes read in.
   uint64_t Checked() const;
@@ -70,6 +72,7 @@ class Freshness : public Judgement {
   std::vector<Violation> violations_;  // the first 20, printed
   uint64_t violation_count_ = 0, lost_write_reads_ = 0;
   int64_t worst_excess_ms_ = 0;
+  std::set<int64_t> lost_;
 };
 
 }  // namespace lagrouter::chaos

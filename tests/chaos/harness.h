@@ -35,8 +35,8 @@ bool SleepFor(Clock::duration d, const std::atomic<bool>& stop);
 int64_t Percentile(std::vector<int64_t>& v, double p);
 
 // The classes readers read in; the first three unless --classes says otherwise.
-inline constexpr std::array<const char*, 4> kClasses = {"c300ms", "c1s", "c10s", "c50ms"};
-inline constexpr std::array<int64_t, 4> kClassMs = {300, 1000, 10000, 50};
+inline constexpr std::array<const char*, 5> kClasses = {"c300ms", "c1s", "c10s", "c50ms", "c5s"};
+inline constexpr std::array<int64_t, 5> kClassMs = {300, 1000, 10000, 50, 5000};
 inline constexpr size_t kDefaultClasses = 3;
 std::optional<size_t> ClassIndex(const std::string& name);
 

@@ -36,7 +36,7 @@ void Usage() {
                "       freshness_checker --print-config --engine E --base-port P --daemon-port P\n"
                "         [--check-margin DURATION] [--interval DURATION]\n"
                "         (prints the daemon's configuration for the cluster)\n"
-               "classes: c300ms c1s c10s (the default), c50ms (settle 0s: use --wait)\n"
+               "classes: c300ms c1s c10s (the default), c50ms (settle 0s: use --wait), c5s\n"
                "faults: pause_replay stop_replication kill_replica\n"
                "         kill_primary hang_replica failover stall_replay; with --patroni-urls:\n"
                "         patroni_failover patroni_switchover\n");

@@ -36,7 +36,7 @@ bool ResolveClasses(Harness& h) {
   }
   if (h.classes.empty() || (!wanted.empty() && h.classes.size() != wanted.size())) {
     Log("a class given to --classes or --listen is not one this checker reads in (c300ms, c1s, "
-        "c10s, c50ms), or has no listener");
+        "c10s, c50ms, c5s), or has no listener");
     return false;
   }
   return true;

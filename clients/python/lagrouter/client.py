@@ -10,7 +10,12 @@ the time the request took, never longer: the daemon promises the bound stays
 within the class for that long. The answer lists every eligible server with
 its own valid_for_ms and weight; cached reads are spread over those still
 valid, by weight, as the daemon spreads them. Reads with a read-your-writes
-position (`after`, or a Session) are never cached.
+position (`after`) or a Session are never cached.
+
+Sessions (lagrouter.Session) also give monotonic reads: a session's read
+sends the route token of its previous read (`session=`), the daemon routes it
+to that server or to a replica proven to have at least as much, and the
+answer's token is stored in the session (see Client.route).
 
 When lagrouter cannot be asked (refused, no answer within `timeout`, an
 answer that is not the API's), the class's fallback applies: "primary" (the
@@ -40,7 +45,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 from . import errors
 from .drivers import Driver
 from .pools import Pool, ServerPools
-from .session import Session
+from .session import NO_SERVER, Session
 
 log = logging.getLogger("lagrouter")
 
@@ -77,6 +82,11 @@ class Decision:
     expires_at: float
     servers: tuple[Server, ...] = field(default=(), repr=False)
     cached: bool = False
+    #: Session reads: the daemon's route token for this read ("s1.<server>";
+    #: "s1." for the client's own fallback), and the position lagrouter last
+    #: probed on the server ("" when unknown; a lower bound of what the read sees).
+    session: Optional[str] = field(default=None, repr=False)
+    position: Optional[str] = field(default=None, repr=False)
 
     @property
     def host(self) -> str:
@@ -201,6 +211,11 @@ class Client:
                    without it, the last primary lagrouter named
     retry_after    seconds to use the fallback without asking again after
                    lagrouter could not be asked (default 1.0)
+    session_wait   the wait of session reads that give none (default 0.05 s;
+                   None: none, the class's max_wait): a session moves to
+                   another replica only with a proof from on-demand probes,
+                   which needs a wait; without one its reads stay on the
+                   server of its last read, or go to the class's fallback
     ssl_context    for https URLs (default: the system's CAs)
     """
 
@@ -209,7 +224,8 @@ class Client:
                  driver: Optional[Driver] = None, pool: Optional[Pool] = None,
                  fallbacks: Optional[Mapping[str, str]] = None, default_fallback: str = "primary",
                  primaries: Optional[Mapping[str, str]] = None, retry_after: float = 1.0,
-                 ssl_context: Optional[ssl.SSLContext] = None) -> None:
+                 ssl_context: Optional[ssl.SSLContext] = None,
+                 session_wait: Union[float, str, None] = 0.05) -> None:
         url = url or os.environ.get("LAGROUTER_URL") or DEFAULT_URL
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -242,6 +258,10 @@ class Client:
                                               role="primary")
         self._learned: dict[str, Server] = {}
         self._retry_after = retry_after
+        if session_wait is not None:
+            duration_text(session_wait)  # raises ValueError now, not at the first read
+        self.session_wait = session_wait
+        self._no_sessions = False  # the daemon answered "unknown parameter 'session'"
         self._down_until = 0.0
         self.driver = driver
         self._pool: Optional[Pool] = pool if pool is not None else (ServerPools(driver) if driver else None)
@@ -264,12 +284,25 @@ class Client:
         after    a replication position the read must see (read-your-writes);
                  or `session`, a lagrouter.Session, for its position on this cluster
         wait     up to this long (seconds, or a text like "50ms") for an
-                 on-demand probe when no replica qualifies yet (the daemon caps it)
+                 on-demand probe when no replica qualifies yet (the daemon caps it);
+                 session reads without one wait `session_wait`
+        session  a lagrouter.Session: read-your-writes (its position, unless
+                 `after` is given) and monotonic reads. The request carries the
+                 route token of the session's last read of `cluster`; the
+                 answer's token is stored in the session before this returns
+                 (the read is expected to go where the Decision says; read()
+                 does). When lagrouter cannot be asked and the client falls
+                 back to the primary, "s1." (no server known) is stored. A token
+                 the daemon rejects (400 bad_session: a hand-made or corrupted
+                 token) is reset to "s1." and the request asked once more, counted
+                 as "session_resets" in stats(): "s1." is always safe, it only
+                 makes the next move to another replica need a proof.
+                 Never answered from the decision cache.
         Raises BadRequest, Unauthorized, Forbidden, NoEligibleServer, and
         Unavailable when lagrouter cannot be asked and the class's fallback is "error".
         """
-        if after is None and session is not None:
-            after = session.position(cluster)
+        if session is not None:
+            return self._route_session(cluster, cls, after, wait, session)
         if after is None and self._cache_on:
             entry = self._cache.get((cluster, cls))
             if entry is not None:
@@ -277,6 +310,37 @@ class Client:
                 if d is not None:
                     return d
         return self._ask(cluster, cls, after, wait)
+
+    def _route_session(self, cluster: str, cls: str, after: Optional[str],
+                       wait: Union[float, str, None], session: Session) -> Decision:
+        if after is None:
+            after = session.position(cluster)
+        if wait is None:
+            wait = self.session_wait
+        sent: Optional[str]
+        token, version = session.begin_read(cluster)
+        sent = None if self._no_sessions else token
+        try:
+            d = self._ask(cluster, cls, after, wait, sent)
+        except errors.BadRequest as e:
+            if e.code == "bad_session":
+                self._count("session_resets")
+                log.warning("lagrouter rejected the session token %r of cluster=%s (%s); "
+                            "reset to %r", token, cluster, e.message, NO_SERVER)
+                session.reset_route(cluster)
+                sent, version = session.begin_read(cluster)
+            elif e.code == "bad_request" and "unknown parameter 'session'" in e.message:
+                # A daemon from before sessions: read-your-writes only, said once.
+                if not self._no_sessions:
+                    log.warning("lagrouter at %s does not know sessions (monotonic reads): "
+                                "session reads are read-your-writes only", self.url)
+                self._no_sessions = True
+                sent = None
+            else:
+                raise
+            d = self._ask(cluster, cls, after, wait, sent)
+        session.end_read(cluster, version, d.session or NO_SERVER)
+        return d
 
     def invalidate(self, cluster: Optional[str] = None, cls: Optional[str] = None) -> None:
         """Forgets cached decisions (of one cluster, or one cluster and class)."""
@@ -296,7 +360,7 @@ class Client:
             self._stats[name] = self._stats.get(name, 0) + 1
 
     def _ask(self, cluster: str, cls: str, after: Optional[str],
-             wait: Union[float, str, None]) -> Decision:
+             wait: Union[float, str, None], session: Optional[str] = None) -> Decision:
         started = time.monotonic()
         if started < self._down_until:
             return self._fallback(cluster, cls, "lagrouter could not be asked less than %gs ago"
@@ -304,6 +368,8 @@ class Client:
         query = {"cluster": cluster, "class": cls}
         if after is not None:
             query["after"] = after
+        if session is not None:
+            query["session"] = session
         timeout = self.timeout
         if wait is not None:
             query["wait"] = duration_text(wait)
@@ -316,7 +382,8 @@ class Client:
             self._down_until = time.monotonic() + self._retry_after
             return self._fallback(cluster, cls, str(e))
         if status == 200 and isinstance(body, dict) and "port" in body:
-            return self._decide(cluster, cls, body, started, cache=after is None)
+            return self._decide(cluster, cls, body, started,
+                                cache=after is None and session is None)
         self._count("route_errors")
         if status in (400, 401, 403, 404, 405) or (
                 status == 503 and isinstance(body, dict)
@@ -348,8 +415,14 @@ class Client:
                                           started + self._max_cache_age))
             with self._cache_lock:
                 self._cache[(cluster, cls)] = entry
+        # A session answer without a token (a daemon without sessions) is
+        # stored as NO_SERVER by _route_session: nothing is known.
+        token = body.get("session")
+        position = body.get("position")
         return Decision(cluster, cls, chosen, body["reason"],
-                        started + chosen.valid_for_ms / 1000.0, servers, False)
+                        started + chosen.valid_for_ms / 1000.0, servers, False,
+                        session=token if isinstance(token, str) else None,
+                        position=position if isinstance(position, str) else None)
 
     def _fallback(self, cluster: str, cls: str, why: str, count_only: bool = False) -> Decision:
         mode = self._fallbacks.get(cls, self._default_fallback)
@@ -367,7 +440,8 @@ class Client:
         assert primary is not None  # mode "primary" has one, see above
         server = Server(name=primary.name, host=primary.host, port=primary.port, role="primary")
         return Decision(cluster=cluster, cls=cls, server=server, reason="lagrouter_unavailable",
-                        expires_at=time.monotonic(), servers=(server,), cached=False)
+                        expires_at=time.monotonic(), servers=(server,), cached=False,
+                        session=NO_SERVER)
 
     # -- HTTP --------------------------------------------------------------
 
@@ -425,7 +499,10 @@ class Client:
              wait: Union[float, str, None] = None) -> Iterator[Any]:
         """A connection to the server a read of `cls` may use now, from that
         server's pool; back to the pool (rolled back) at the end of the block.
-        A connection that cannot be had re-routes once (without that server)."""
+        A connection that cannot be had re-routes once (without that server).
+        With a `session`: read-your-writes and monotonic reads (see route());
+        the re-route is a session read too, so the session's token names the
+        server the connection was had from."""
         d = self.route(cluster, cls, after=after, wait=wait, session=session)
         with self._use(d, after=after, wait=wait, session=session) as conn:
             yield conn
