@@ -304,7 +304,8 @@ std::string StatusBody(const SnapshotSource& source, const Config& config,
                        {"fallback", c.fallback == router::Fallback::kError ? "error" : "primary"},
                        {"settle_ms", router::ToMillis(c.settle)},
                        {"check_margin_ms", router::ToMillis(c.check_margin)},
-                       {"max_wait_ms", router::ToMillis(c.max_wait)}});
+                       {"max_wait_ms", router::ToMillis(c.max_wait)},
+                       {"strict_replicas", c.strict_replicas}});
   }
   out["classes"] = std::move(classes);
   json clusters = json::array();
