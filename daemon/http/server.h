@@ -1,9 +1,8 @@
 // The HTTP transport: h2o's HTTP/1.1 server (libh2o-evloop) on a few
 // event-loop threads that share one listening socket. Each loop serves many
 // keep-alive connections, so a request costs no thread wake-up of its own, and
-// idle or slow clients hold no thread. h2o and the libc calls it makes take
-// about half the CPU per request that libevent's evhttp did
-// (docs/benchmarks.md).
+// idle or slow clients hold no thread (its cost per request against
+// libevent's evhttp, which it replaced: docs/benchmarks.md §1).
 //
 // The transport knows nothing of routes: it decodes the request into an
 // HttpRequest, hands it to the handler and writes back the ApiResponse.
