@@ -68,18 +68,31 @@ Decision Pick(const ClusterView& cluster, const Ask& ask, const Reasons& reasons
 ProbePlan Plan(const ClusterView& cluster, const Ask& ask, const Reasons& reasons, TimePoint now,
                std::optional<TimePoint> primary_sampled_at) {
   ProbePlan plan;
+  // No replica can be proven before the primary has a sample taken after the
+  // request arrived: sample the primary alone, and the unproven replicas once
+  // that sample is in (the publication it makes re-plans). Asking for them
+  // now would tie them to the primary's turn and its rate cap.
+  const bool proof_needs_primary =
+      ask.proven_since && (!primary_sampled_at || *primary_sampled_at < *ask.proven_since);
+  bool unproven = false;
   for (size_t i = 0; i < reasons.size(); ++i) {
-    if (reasons[i] == Reason::kStale || reasons[i] == Reason::kNotReplayed ||
-        reasons[i] == Reason::kUnproven) {
+    if (reasons[i] == Reason::kStale || reasons[i] == Reason::kNotReplayed) {
       plan.servers.push_back(i);
+    } else if (reasons[i] == Reason::kUnproven) {
+      unproven = true;
+      if (!proof_needs_primary) plan.servers.push_back(i);
     }
   }
-  if (plan.empty()) return plan;
-  const bool primary_old = !primary_sampled_at ||
-                           now - *primary_sampled_at > PrimaryResampleAge(*ask.cls) ||
-                           (ask.proven_since && *primary_sampled_at < *ask.proven_since);
-  if (primary_old && cluster.primary >= 0) {
-    plan.primary_first = true;
+  const bool waits_for_primary = unproven && proof_needs_primary;
+  if (plan.empty() && !waits_for_primary) return plan;
+  // A replica's bound is at least the age of the primary's newest sample:
+  // past PrimaryResampleAge even a replica that replayed it could not serve
+  // the class, so the primary is sampled first and the replicas after it.
+  const bool bound_needs_primary =
+      ask.cls->max_staleness > Duration::zero() &&
+      (!primary_sampled_at || now - *primary_sampled_at > PrimaryResampleAge(*ask.cls));
+  if (cluster.primary >= 0 && (bound_needs_primary || waits_for_primary)) {
+    plan.primary_first = bound_needs_primary && !plan.empty();
     plan.servers.push_back(static_cast<size_t>(cluster.primary));
   }
   return plan;

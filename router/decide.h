@@ -5,6 +5,7 @@
 // those reasons. Pure, like router.h.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -41,10 +42,14 @@ struct Ask {
   // Adds what the request's session and arrival ask: a session's reads may
   // move only to a proven replica; a strict_replicas 0s class is served only
   // by one. `arrived`: when the request arrived.
+  // `session_server`: the session's server, -1 when unknown (it read
+  // somewhere lagrouter did not name), kNewSession when it has read nothing.
+  static constexpr int kNewSession = -2;
   Ask& For(bool in_session, int session_server, TimePoint arrived) {
     session = in_session;
-    sticky = in_session ? session_server : -1;
-    if (in_session || (cls->max_staleness <= Duration::zero() && cls->strict_replicas)) {
+    sticky = in_session ? std::max(session_server, -1) : -1;
+    const bool moves = in_session && session_server != kNewSession;
+    if (moves || (cls->max_staleness <= Duration::zero() && cls->strict_replicas)) {
       proven_since = arrived;
     }
     return *this;

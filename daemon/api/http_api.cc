@@ -190,11 +190,12 @@ std::variant<HttpApi::Target, ApiResponse> HttpApi::Resolve(const std::string* c
 namespace {
 
 // `session=`: "s1." and the name of the server the session's last read went
-// to ("s1." alone, or nothing at all: none known). The index of that server
-// in `view`, or -1; nullopt when it is no token.
+// to ("s1." alone: none known). The index of that server in `view`, -1 when
+// none is known, Ask::kNewSession for an empty token (a session that has read
+// nothing); nullopt when it is no token.
 std::optional<int> ParseSessionToken(std::string_view token, const router::ClusterView& view) {
   constexpr std::string_view kPrefix = "s1.";
-  if (token.empty()) return -1;  // a new session
+  if (token.empty()) return router::Ask::kNewSession;
   if (token.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
   const std::string_view server = token.substr(kPrefix.size());
   if (server.empty()) return -1;

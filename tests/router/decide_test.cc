@@ -42,12 +42,16 @@ TEST(Decide, SessionMovesOnlyToAProvenReplica) {
   EXPECT_EQ(v.decision.outcome, Outcome::kFallbackPrimary) << "no wait: no proof, the primary";
   EXPECT_EQ(v.reasons[2], Reason::kUnproven);
   EXPECT_FALSE(v.wait);
-  // With a wait: the primary is sampled first (its sample predates the
-  // request), then the replicas.
+  // With a wait: the stale replica is probed, and the primary (its sample
+  // predates the request); r2 only once that sample is in.
   v = Decide(cluster, SessionAsk(second, 1, kNow, milliseconds(50)), kNow, kNow - milliseconds(10));
   EXPECT_TRUE(v.wait);
-  EXPECT_TRUE(v.plan.primary_first);
-  EXPECT_EQ(v.plan.servers, (std::vector<size_t>{1, 2, 0}));
+  EXPECT_FALSE(v.plan.primary_first) << "r1's bound needs no newer primary sample";
+  EXPECT_EQ(v.plan.servers, (std::vector<size_t>{1, 0}));
+  // The primary's sample taken after the request is in: now r2 too.
+  v = Decide(cluster, SessionAsk(second, 1, kNow, milliseconds(50)), kNow + milliseconds(1),
+             kNow + milliseconds(1));
+  EXPECT_EQ(v.plan.servers, (std::vector<size_t>{1, 2}));
   // Once r2 replayed a sample taken after the request: proven, never cached.
   const TimePoint later = kNow + milliseconds(3);
   const auto proven = Cluster({Primary("p"), Replica("r1", seconds(2) + milliseconds(3)),
@@ -56,6 +60,14 @@ TEST(Decide, SessionMovesOnlyToAProvenReplica) {
   EXPECT_EQ(v.decision.outcome, Outcome::kProvenReplica);
   EXPECT_EQ(v.decision.server, 2);
   EXPECT_EQ(v.decision.valid_for, Duration::zero());
+}
+
+TEST(Decide, ANewSessionReadsAnyFreshReplica) {
+  const auto cluster = Cluster({Primary("p"), Replica("r1", milliseconds(10))});
+  const auto v = Decide(
+      cluster, SessionAsk(Class("second", seconds(1)), Ask::kNewSession, kNow, Duration::zero()),
+      kNow, kNow - milliseconds(10));
+  EXPECT_EQ(v.decision.outcome, Outcome::kFreshReplica) << "it has seen nothing to go back from";
 }
 
 TEST(Decide, SessionWithoutAServerOrOnThePrimaryNeedsAProof) {
@@ -87,7 +99,7 @@ TEST(Decide, StrictClassIsServedByAProvenReplicaOrThePrimary) {
   v = Decide(cluster, ask, kNow, kNow - milliseconds(1));
   EXPECT_EQ(v.decision.outcome, Outcome::kPrimaryClass);
   EXPECT_TRUE(v.wait);
-  EXPECT_TRUE(v.plan.primary_first);
+  EXPECT_EQ(v.plan.servers, (std::vector<size_t>{0})) << "the primary alone, the replica after it";
   // Without strict_replicas, or without a wait: the primary at once.
   ask.wait = Duration::zero();
   v = Decide(cluster, ask, kNow, kNow - milliseconds(1));

@@ -388,10 +388,12 @@ TEST(Route, SessionTokenNamesTheServerAndBringsTheNextReadBack) {
   const auto first = route("&session=");
   ASSERT_EQ(first.status, 200) << first.body;
   const auto body = nlohmann::json::parse(first.body);
-  // A new session has no server of its own: a replica needs a proof, and
+  // A new session has read nothing: any fresh replica serves it.
+  EXPECT_EQ(body["reason"], "fresh_replica");
+  EXPECT_EQ(body["session"], "s1." + body["server"].get<std::string>());
+  // A session whose server is unknown ("s1."): a replica needs a proof, and
   // without a wait there is none: the primary.
-  EXPECT_EQ(body["reason"], "fallback_primary");
-  EXPECT_EQ(body["session"], "s1.p");
+  EXPECT_EQ(nlohmann::json::parse(route("&session=s1.").body)["session"], "s1.p");
   for (int i = 0; i < 6; ++i) {
     const auto again = nlohmann::json::parse(route("&session=s1.r2").body);
     EXPECT_EQ(again["server"], "r2") << "the session's own replica";
