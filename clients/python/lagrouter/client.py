@@ -188,7 +188,7 @@ class Client:
 
     def stats(self) -> dict[str, int]:
         """Counters: route_requests, route_errors, fallback_primary,
-        fallback_error, reroutes."""
+        fallback_error, reroutes, session_resets, settle_timeouts."""
         with self._stats_lock:
             return dict(self._stats)
 
@@ -309,7 +309,8 @@ class Client:
 
     @contextlib.contextmanager
     def connection(self, decision: Decision) -> Iterator[Any]:
-        """A pooled connection to the server of `decision` (from route())."""
+        """A pooled connection to the server of `decision` (from route());
+        with decision.settle, after the driver's settle_visibility, as read()."""
         with self._use(decision, reroute=False) as conn:
             yield conn
 
@@ -359,6 +360,8 @@ class Client:
             conn = self._pool.acquire(d.server)
         broken = False
         try:
+            if d.settle:
+                self._settle(d, conn)
             yield conn
         except errs:
             broken = True
@@ -366,6 +369,14 @@ class Client:
             raise
         finally:
             self._pool.release(d.server, conn, broken)
+
+    def _settle(self, d: Decision, conn: Any) -> None:
+        """See Decision.settle and Postgres.settle_visibility."""
+        settle = getattr(self.driver, "settle_visibility", None)
+        if settle is not None and not settle(conn):
+            self._count("settle_timeouts")
+            log.warning("lagrouter: commits in flight on the primary %s of cluster=%s not "
+                        "visible in time; the session read goes on", d.server.name, d.cluster)
 
     def _forget(self, d: Decision) -> None:
         """Stops using d's server from the cache of its cluster and class."""

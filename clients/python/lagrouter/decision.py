@@ -40,6 +40,11 @@ class Decision:
     #: probed on the server ("" when unknown; a lower bound of what the read sees).
     session: Optional[str] = field(default=None, repr=False)
     position: Optional[str] = field(default=None, repr=False)
+    #: A session read on the primary whose previous read was (or may have
+    #: been) on a replica: before handing out the connection the client lets
+    #: the driver wait for commits in flight on the primary
+    #: (Postgres.settle_visibility), which a replica may already show.
+    settle: bool = field(default=False, repr=False)
 
     @property
     def host(self) -> str:

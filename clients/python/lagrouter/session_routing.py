@@ -5,6 +5,7 @@ refusals of a token (reset to NO_SERVER and asked once more) and daemons
 from before sessions (read-your-writes only)."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Callable, Optional, Union
 
@@ -57,4 +58,14 @@ class SessionRouter:
                 raise
             d = self._ask(cluster, cls, after, wait, sent)
         session.end_read(cluster, version, d.session or NO_SERVER)
+        if d.role == "primary" and _maybe_elsewhere(token, d.server.name):
+            d = dataclasses.replace(d, settle=True)
         return d
+
+
+def _maybe_elsewhere(token: str, primary: str) -> bool:
+    """The session's previous read, of route token `token`, was or may have
+    been on a server other than `primary` (a replica): "s1.<other>", or
+    NO_SERVER (unknown: e.g. overlapping reads, the client's fallback) or a
+    token that is not the daemon's. A new session ("") has no previous read."""
+    return token != "" and token != NO_SERVER + primary
