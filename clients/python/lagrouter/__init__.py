@@ -2,7 +2,9 @@
 staleness bound, a connection pool per server, read-your-writes sessions, and
 a fallback when lagrouter cannot be asked. See README.md."""
 
-from .client import Client, Decision, Server, duration_text
+from .client import Client
+from .daemon_http import duration_text
+from .decision import Decision, Server
 from .drivers import Driver, MySQL, Postgres
 from .errors import (BadRequest, Forbidden, LagrouterError, NoEligibleServer, NotPrimary,
                      Unauthorized, Unavailable)

@@ -24,155 +24,39 @@ cluster's primary: from `primaries`, else the last one lagrouter named) or
 (Client.stats()); for `retry_after` seconds after such a failure the client
 goes to the fallback without asking again, so an outage costs one timeout,
 not one per read.
+
+Client composes the parts: daemon_http (the HTTP exchange with the daemon
+and its answers), decision / decision_cache (Server, Decision, the cache),
+session_routing (session reads), pools and drivers (database connections).
 """
 from __future__ import annotations
 
 import contextlib
-import http.client
-import itertools
-import json
 import logging
 import os
 import ssl
 import threading
 import time
-import urllib.parse
-import weakref
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Iterator, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Iterator, Mapping, Optional, TypeVar, Union
 
 from . import errors
+from .daemon_http import (DaemonHTTP, Unreachable, duration_text, is_route_answer, route_path,
+                          servers_of_answer)
+from .decision import Decision, Server
+from .decision_cache import DecisionCache
 from .drivers import Driver
 from .pools import Pool, ServerPools
 from .session import NO_SERVER, Session
+from .session_routing import SessionRouter
+
+__all__ = ["Client", "DEFAULT_URL", "Decision", "Server", "duration_text"]
 
 log = logging.getLogger("lagrouter")
 
 _C = TypeVar("_C", bound="Client")
 
 DEFAULT_URL = "http://127.0.0.1:8432"
-
-
-@dataclass(frozen=True)
-class Server:
-    """A server a route may name, with its own figures at the time of the answer."""
-
-    name: str
-    host: str
-    port: int
-    role: str  # "primary" or "replica"
-    weight: int = 1
-    staleness_bound_ms: int = 0
-    valid_for_ms: int = 0
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Where a read goes: `server` (also as host, port, role), the bound on
-    how old its data may be, and until when (expires_at, time.monotonic())
-    the decision may be used. `reason`: the daemon's (fresh_replica,
-    primary_class, fallback_primary), or "lagrouter_unavailable" for the
-    client's own fallback. `servers`: every server the answer allowed."""
-
-    cluster: str
-    cls: str
-    server: Server
-    reason: str
-    expires_at: float
-    servers: tuple[Server, ...] = field(default=(), repr=False)
-    cached: bool = False
-    #: Session reads: the daemon's route token for this read ("s1.<server>";
-    #: "s1." for the client's own fallback), and the position lagrouter last
-    #: probed on the server ("" when unknown; a lower bound of what the read sees).
-    session: Optional[str] = field(default=None, repr=False)
-    position: Optional[str] = field(default=None, repr=False)
-
-    @property
-    def host(self) -> str:
-        return self.server.host
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    @property
-    def role(self) -> str:
-        return self.server.role
-
-    @property
-    def staleness_bound_ms(self) -> int:
-        return self.server.staleness_bound_ms
-
-    @property
-    def valid_for_ms(self) -> int:
-        return self.server.valid_for_ms
-
-
-class _Unreachable(Exception):
-    pass
-
-
-def duration_text(wait: Union[float, str]) -> str:
-    """The daemon's duration for `wait`: a number of seconds, or a text such
-    as "50ms" or "1s" passed as it is."""
-    if isinstance(wait, str):
-        return wait
-    ms = wait * 1000.0
-    if ms < 0:
-        raise ValueError("wait must not be negative: %r" % (wait,))
-    return "%dms" % round(ms) if ms == int(ms) or ms >= 1 else "%dus" % round(ms * 1000)
-
-
-def _duration_seconds(wait: Union[float, str]) -> float:
-    if not isinstance(wait, str):
-        return float(wait)
-    units = (("us", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
-    for suffix, scale in units:
-        if wait.endswith(suffix):
-            try:
-                return float(wait[: -len(suffix)]) * scale
-            except ValueError:
-                break
-    raise ValueError("wait %r is not a duration (a number of seconds, or e.g. '50ms')" % (wait,))
-
-
-class _Entry:
-    """A cached answer: prebuilt decisions per server, picked by weight."""
-
-    __slots__ = ("decisions", "cumulative", "total", "all_valid_until", "expires", "counter")
-
-    def __init__(self, decisions: Sequence[Decision], expires: float) -> None:
-        self.decisions = decisions
-        self.cumulative = list(itertools.accumulate(d.server.weight for d in decisions))
-        self.total = self.cumulative[-1] if decisions else 0
-        self.all_valid_until = min((d.expires_at for d in decisions), default=0.0)
-        self.expires = expires
-        self.counter = itertools.count()
-
-    def pick(self, now: float) -> Optional[Decision]:
-        """A decision still valid at `now`, by weight; None when none is."""
-        if now >= self.expires or self.total == 0:
-            return None
-        n = next(self.counter)
-        if now < self.all_valid_until:
-            pick = n % self.total
-            for i, c in enumerate(self.cumulative):
-                if pick < c:
-                    return self.decisions[i]
-        live = [d for d in self.decisions if now < d.expires_at]
-        if not live:
-            return None
-        pick = n % sum(d.server.weight for d in live)
-        for d in live:
-            if pick < d.server.weight:
-                return d
-            pick -= d.server.weight
-        return None
-
-    def without(self, server_name: str) -> Optional[_Entry]:
-        left = [d for d in self.decisions if d.server.name != server_name]
-        return _Entry(left, self.expires) if left else None
 
 
 class Client:
@@ -227,16 +111,9 @@ class Client:
                  ssl_context: Optional[ssl.SSLContext] = None,
                  session_wait: Union[float, str, None] = 0.05) -> None:
         url = url or os.environ.get("LAGROUTER_URL") or DEFAULT_URL
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("lagrouter URL must be http://HOST[:PORT] or https://...: %r" % url)
-        self.url = url
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port or (443 if self._https else 80)
-        self._ssl = ssl_context or (ssl.create_default_context() if self._https else None)
         token = token if token is not None else os.environ.get("LAGROUTER_TOKEN")
-        self._headers: dict[str, str] = {"Authorization": "Bearer " + token} if token else {}
+        self._daemon = DaemonHTTP(url, token, ssl_context)
+        self.url = url
         self.timeout = timeout
         self._cache_on = cache
         self._max_cache_age = max_cache_age
@@ -261,16 +138,11 @@ class Client:
         if session_wait is not None:
             duration_text(session_wait)  # raises ValueError now, not at the first read
         self.session_wait = session_wait
-        self._no_sessions = False  # the daemon answered "unknown parameter 'session'"
+        self._sessions = SessionRouter(self._ask, self._count, url)
         self._down_until = 0.0
         self.driver = driver
         self._pool: Optional[Pool] = pool if pool is not None else (ServerPools(driver) if driver else None)
-        self._cache: dict[tuple[str, str], _Entry] = {}
-        self._cache_lock = threading.Lock()  # for updates; reads take none
-        self._local = threading.local()
-        # Every thread's HTTP connection, for close(); weak: a thread's goes with it.
-        self._http: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
-        self._http_lock = threading.Lock()
+        self._cache = DecisionCache()
         self._stats_lock = threading.Lock()
         self._stats: dict[str, int] = {}
 
@@ -302,56 +174,21 @@ class Client:
         Unavailable when lagrouter cannot be asked and the class's fallback is "error".
         """
         if session is not None:
-            return self._route_session(cluster, cls, after, wait, session)
+            return self._sessions.route(cluster, cls, after,
+                                        self.session_wait if wait is None else wait, session)
         if after is None and self._cache_on:
-            entry = self._cache.get((cluster, cls))
-            if entry is not None:
-                d = entry.pick(time.monotonic())
-                if d is not None:
-                    return d
+            d = self._cache.pick(cluster, cls, time.monotonic())
+            if d is not None:
+                return d
         return self._ask(cluster, cls, after, wait)
-
-    def _route_session(self, cluster: str, cls: str, after: Optional[str],
-                       wait: Union[float, str, None], session: Session) -> Decision:
-        if after is None:
-            after = session.position(cluster)
-        if wait is None:
-            wait = self.session_wait
-        sent: Optional[str]
-        token, version = session.begin_read(cluster)
-        sent = None if self._no_sessions else token
-        try:
-            d = self._ask(cluster, cls, after, wait, sent)
-        except errors.BadRequest as e:
-            if e.code == "bad_session":
-                self._count("session_resets")
-                log.warning("lagrouter rejected the session token %r of cluster=%s (%s); "
-                            "reset to %r", token, cluster, e.message, NO_SERVER)
-                session.reset_route(cluster)
-                sent, version = session.begin_read(cluster)
-            elif e.code == "bad_request" and "unknown parameter 'session'" in e.message:
-                # A daemon from before sessions: read-your-writes only, said once.
-                if not self._no_sessions:
-                    log.warning("lagrouter at %s does not know sessions (monotonic reads): "
-                                "session reads are read-your-writes only", self.url)
-                self._no_sessions = True
-                sent = None
-            else:
-                raise
-            d = self._ask(cluster, cls, after, wait, sent)
-        session.end_read(cluster, version, d.session or NO_SERVER)
-        return d
 
     def invalidate(self, cluster: Optional[str] = None, cls: Optional[str] = None) -> None:
         """Forgets cached decisions (of one cluster, or one cluster and class)."""
-        with self._cache_lock:
-            for key in list(self._cache):
-                if (cluster is None or key[0] == cluster) and (cls is None or key[1] == cls):
-                    del self._cache[key]
+        self._cache.invalidate(cluster, cls)
 
     def stats(self) -> dict[str, int]:
         """Counters: route_requests, route_errors, fallback_primary,
-        fallback_error, reroutes."""
+        fallback_error, reroutes, session_resets, settle_timeouts."""
         with self._stats_lock:
             return dict(self._stats)
 
@@ -365,23 +202,14 @@ class Client:
         if started < self._down_until:
             return self._fallback(cluster, cls, "lagrouter could not be asked less than %gs ago"
                                   % self._retry_after, count_only=True)
-        query = {"cluster": cluster, "class": cls}
-        if after is not None:
-            query["after"] = after
-        if session is not None:
-            query["session"] = session
-        timeout = self.timeout
-        if wait is not None:
-            query["wait"] = duration_text(wait)
-            timeout += _duration_seconds(wait)
-        path = "/v1/route?" + urllib.parse.urlencode(query)
+        path, wait_seconds = route_path(cluster, cls, after, wait, session)
         self._count("route_requests")
         try:
-            status, body = self._get(path, timeout)
-        except _Unreachable as e:
+            status, body = self._daemon.get(path, self.timeout + wait_seconds)
+        except Unreachable as e:
             self._down_until = time.monotonic() + self._retry_after
             return self._fallback(cluster, cls, str(e))
-        if status == 200 and isinstance(body, dict) and "port" in body:
+        if is_route_answer(status, body):
             return self._decide(cluster, cls, body, started,
                                 cache=after is None and session is None)
         self._count("route_errors")
@@ -394,15 +222,7 @@ class Client:
 
     def _decide(self, cluster: str, cls: str, body: dict[str, Any], started: float,
                 cache: bool) -> Decision:
-        def server_of(s: Mapping[str, Any]) -> Server:
-            return Server(name=s["server"], host=s["host"], port=int(s["port"]), role=s["role"],
-                          weight=int(s.get("weight", 1)),
-                          staleness_bound_ms=int(s["staleness_bound_ms"]),
-                          valid_for_ms=int(s["valid_for_ms"]))
-
-        chosen = server_of(body)
-        # Daemons that do not list the servers: the one server named.
-        servers = tuple(server_of(s) for s in body.get("servers") or ()) or (chosen,)
+        chosen, servers = servers_of_answer(body)
         if chosen.role == "primary":
             self._learned[cluster] = chosen
         # Valid from when the request was sent, not when it was answered:
@@ -411,12 +231,11 @@ class Client:
             decisions = [Decision(cluster, cls, s, body["reason"],
                                   started + s.valid_for_ms / 1000.0, servers, True)
                          for s in servers]
-            entry = _Entry(decisions, min(max(d.expires_at for d in decisions),
-                                          started + self._max_cache_age))
-            with self._cache_lock:
-                self._cache[(cluster, cls)] = entry
+            self._cache.store(cluster, cls, decisions,
+                              min(max(d.expires_at for d in decisions),
+                                  started + self._max_cache_age))
         # A session answer without a token (a daemon without sessions) is
-        # stored as NO_SERVER by _route_session: nothing is known.
+        # stored as NO_SERVER by SessionRouter: nothing is known.
         token = body.get("session")
         position = body.get("position")
         return Decision(cluster, cls, chosen, body["reason"],
@@ -442,54 +261,6 @@ class Client:
         return Decision(cluster=cluster, cls=cls, server=server, reason="lagrouter_unavailable",
                         expires_at=time.monotonic(), servers=(server,), cached=False,
                         session=NO_SERVER)
-
-    # -- HTTP --------------------------------------------------------------
-
-    def _connection(self, timeout: float) -> http.client.HTTPConnection:
-        conn: Optional[http.client.HTTPConnection] = getattr(self._local, "conn", None)
-        if conn is None:
-            if self._https:
-                conn = http.client.HTTPSConnection(self._host, self._port, timeout=timeout,
-                                                   context=self._ssl)
-            else:
-                conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
-            self._local.conn = conn
-            with self._http_lock:
-                self._http.add(conn)
-        elif conn.sock is not None:
-            conn.sock.settimeout(timeout)
-        conn.timeout = timeout
-        return conn
-
-    def _get(self, path: str, timeout: float) -> tuple[int, Any]:
-        """(status, parsed JSON body or None); raises _Unreachable."""
-        deadline = time.monotonic() + timeout
-        for attempt in (1, 2):
-            conn = self._connection(max(deadline - time.monotonic(), 0.001))
-            reused = conn.sock is not None
-            try:
-                conn.request("GET", path, headers=self._headers)
-                resp = conn.getresponse()
-                raw = resp.read()
-                if resp.will_close:
-                    conn.close()
-                break
-            except (OSError, http.client.HTTPException) as e:
-                conn.close()
-                self._local.conn = None
-                # A kept-alive connection the daemon closed meanwhile: once more, anew.
-                stale = reused and not isinstance(e, TimeoutError) and not isinstance(
-                    e, ssl.SSLError)
-                if attempt == 1 and stale and time.monotonic() < deadline:
-                    continue
-                kind = "timed out" if isinstance(e, TimeoutError) else "failed"
-                raise _Unreachable("request to %s %s after %.0f ms: %s" % (
-                    self.url, kind, (time.monotonic() - deadline + timeout) * 1000, e)) from e
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        return resp.status, body
 
     # -- connections -------------------------------------------------------
 
@@ -538,7 +309,8 @@ class Client:
 
     @contextlib.contextmanager
     def connection(self, decision: Decision) -> Iterator[Any]:
-        """A pooled connection to the server of `decision` (from route())."""
+        """A pooled connection to the server of `decision` (from route());
+        with decision.settle, after the driver's settle_visibility, as read()."""
         with self._use(decision, reroute=False) as conn:
             yield conn
 
@@ -551,11 +323,7 @@ class Client:
         fallback. A client used after close() opens connections anew."""
         if isinstance(self._pool, ServerPools):
             self._pool.close()
-        with self._http_lock:
-            conns = list(self._http)
-        for conn in conns:
-            conn.close()
-        self._local.conn = None
+        self._daemon.close()
 
     def __enter__(self: _C) -> _C:
         return self
@@ -592,6 +360,8 @@ class Client:
             conn = self._pool.acquire(d.server)
         broken = False
         try:
+            if d.settle:
+                self._settle(d, conn)
             yield conn
         except errs:
             broken = True
@@ -600,14 +370,14 @@ class Client:
         finally:
             self._pool.release(d.server, conn, broken)
 
+    def _settle(self, d: Decision, conn: Any) -> None:
+        """See Decision.settle and Postgres.settle_visibility."""
+        settle = getattr(self.driver, "settle_visibility", None)
+        if settle is not None and not settle(conn):
+            self._count("settle_timeouts")
+            log.warning("lagrouter: commits in flight on the primary %s of cluster=%s not "
+                        "visible in time; the session read goes on", d.server.name, d.cluster)
+
     def _forget(self, d: Decision) -> None:
         """Stops using d's server from the cache of its cluster and class."""
-        key = (d.cluster, d.cls)
-        with self._cache_lock:
-            entry = self._cache.get(key)
-            if entry is not None:
-                rest = entry.without(d.server.name)
-                if rest is None:
-                    del self._cache[key]
-                else:
-                    self._cache[key] = rest
+        self._cache.forget_server(d.cluster, d.cls, d.server.name)

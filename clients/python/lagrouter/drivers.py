@@ -9,6 +9,7 @@ them to the application as they are.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Optional, Protocol, cast, runtime_checkable
 
 
@@ -39,6 +40,11 @@ class Driver(Protocol):
     def position(self, conn: Any) -> str:
         """The replication position after a commit on `conn` (a connection
         to the primary): what a Session records for read-your-writes."""
+
+    # Optional (not part of the protocol, so drivers written before it still
+    # are Drivers): settle_visibility(conn) -> bool, called on a connection to
+    # the primary before a session read moves there from a replica; see
+    # Postgres.settle_visibility. Without it the client goes on at once.
 
 
 class _Driver:
@@ -84,6 +90,46 @@ class Postgres(_Driver):
     def usable(self, conn: Any) -> bool:
         return not conn.closed and not conn.broken
 
+    # Why: PostgreSQL makes a commit visible on a standby a moment before the
+    # primary does. The committing backend flushes its commit record (which
+    # streams and replays: the standby shows it), marks it committed in the
+    # commit log, may wait for synchronous standbys, and only then leaves the
+    # proc array, which is when new snapshots on the primary include it. So a
+    # session read that moves from a replica to the primary could miss a
+    # commit its previous read saw. This waits until every transaction
+    # committed (in the commit log) when the read arrives is visible in a new
+    # snapshot; the read's next statement then sees them. Transactions in
+    # flight are the snapshot's xip list and every xid from its xmax up to the
+    # next xid (age(xmax) of them): those are not listed but still invisible.
+    _IN_FLIGHT_COMMITTED = (
+        "SELECT x::text FROM (SELECT pg_current_snapshot() AS s) AS c, LATERAL ("
+        " SELECT x FROM pg_snapshot_xip(c.s) AS x UNION ALL"
+        " SELECT (pg_snapshot_xmax(c.s)::text::bigint + i)::text::xid8"
+        " FROM generate_series(0, age(pg_snapshot_xmax(c.s)::xid) - 1) AS i) AS t"
+        " WHERE pg_xact_status(x) = 'committed'")
+    _STILL_INVISIBLE = ("SELECT count(*) FROM unnest(%s::text[]::xid8[]) AS x"
+                        " WHERE NOT pg_visible_in_snapshot(x, pg_current_snapshot())")
+
+    def settle_visibility(self, conn: Any, timeout: float = 0.05,
+                          interval: float = 0.0005) -> bool:
+        """Waits (up to `timeout` s, polling every `interval`) until the
+        commits in flight on this primary are visible to new snapshots;
+        False when some still were not. Needs PostgreSQL 13 or later; any
+        user may run it. Leaves no transaction open."""
+        deadline = time.monotonic() + timeout
+        try:
+            xids = [r[0] for r in conn.execute(self._IN_FLIGHT_COMMITTED).fetchall()]
+            while xids:
+                if conn.execute(self._STILL_INVISIBLE, (xids,)).fetchone()[0] == 0:
+                    break
+                if time.monotonic() >= deadline:
+                    return False
+                conn.rollback()  # a new snapshot even in repeatable read
+                time.sleep(interval)
+            return True
+        finally:
+            conn.rollback()  # the SELECTs opened a transaction: end it
+
 
 class MySQL(_Driver):
     """PyMySQL, for MariaDB and MySQL. Keyword arguments go to
@@ -117,3 +163,11 @@ class MySQL(_Driver):
 
     def usable(self, conn: Any) -> bool:
         return bool(conn.open)
+
+    def settle_visibility(self, conn: Any) -> bool:
+        """Does nothing. The binlog is written before the storage engine
+        commits, so a replica may in principle apply a transaction a moment
+        before the primary shows it too (semi-sync AFTER_SYNC waits right
+        there), but neither server tells which transactions are in that
+        state, so there is nothing here to wait on."""
+        return True

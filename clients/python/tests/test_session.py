@@ -217,6 +217,90 @@ def test_client_fallback_stores_no_server(scripted):
         assert d.session == NO_SERVER and s.route_token("shop") == NO_SERVER
 
 
+class PortDriver:
+    """A driver without a database whose connections are the servers' ports
+    (and without settle_visibility, as drivers written before it)."""
+
+    connection_errors = (ConnectionError,)
+
+    def connect(self, host, port):
+        return port
+
+    def usable(self, conn):
+        return True
+
+    def reset(self, conn):
+        pass
+
+    def commit(self, conn):
+        pass
+
+    def rollback(self, conn):
+        pass
+
+    def close(self, conn):
+        pass
+
+    def position(self, conn):
+        return "0/1"
+
+
+class SettleDriver(PortDriver):
+    """Keeps the port of every settle_visibility call."""
+
+    def __init__(self):
+        self.settled = []
+
+    def settle_visibility(self, conn):
+        self.settled.append(conn)
+        return True
+
+
+def test_primary_read_after_a_replica_read_settles_first(scripted):
+    """PostgreSQL shows a commit on a standby before on the primary: a
+    session read that moves from a replica to the primary lets the driver
+    wait for the primary's in-flight commits first; no other read does."""
+    answers = []
+    scripted.reply = lambda q: (200, answers.pop(0))
+    primary = scripted.answer("pg-a", 5441, role="primary", reason="primary_class")
+    replica = scripted.answer("pg-b", 5442)
+    driver = SettleDriver()
+    with lagrouter.Client(scripted.url, driver=driver, cache=False) as c:
+        s = lagrouter.Session()
+
+        def read(answer, session=s):
+            answers.append(answer)
+            with c.read("shop", "dashboard", session=session) as conn:
+                return conn
+
+        assert read(primary) == 5441 and driver.settled == []  # a new session: no previous read
+        assert read(replica) == 5442 and driver.settled == []  # primary -> replica
+        assert read(primary) == 5441 and driver.settled == [5441]  # replica -> primary
+        assert read(primary) == 5441 and driver.settled == [5441]  # primary -> primary
+        read(replica)
+        assert read(replica) == 5442 and driver.settled == [5441]  # replica -> replica
+        read(primary, session=None)  # no session: no previous read to keep
+        assert driver.settled == [5441]
+        s.reset_route("shop")  # no server known: the previous read may have been a replica
+        assert read(primary) == 5441 and driver.settled == [5441, 5441]
+        # route() says so, connection() does it too.
+        read(replica)
+        answers.extend([primary, primary])
+        d = c.route("shop", "dashboard", session=s)
+        assert d.settle and not c.route("shop", "dashboard").settle
+        with c.connection(d):
+            pass
+        assert driver.settled == [5441] * 3 and "settle_timeouts" not in c.stats()
+    # Drivers without the method (written before it) are still drivers.
+    plain = PortDriver()
+    assert isinstance(plain, lagrouter.Driver)
+    with lagrouter.Client(scripted.url, driver=plain) as c:
+        s = lagrouter.Session({}, {"shop": "s1.pg-b"})
+        answers.append(primary)
+        with c.read("shop", "dashboard", session=s) as conn:
+            assert conn == 5441
+
+
 # -- against the real daemon (the shared clusters) ---------------------------
 
 import time  # noqa: E402
@@ -318,3 +402,30 @@ def test_sessions_never_go_back_under_paused_replay(client, engine, cluster):
         writer.join()
     assert went_back["session"] == 0, went_back
     assert went_back["plain"] > 0, "the test shows nothing: plain reads never went back"
+
+
+def test_settle_visibility_on_the_primary(client, engine, cluster):
+    """The driver's settle step on the real primary: it runs as the
+    application's user, does not wait for transactions still in progress,
+    and leaves no transaction open; a session read moving from a replica to
+    the primary (the 0 s class) goes through it."""
+    _, base, names = pydaemon.ENGINES[engine]
+    conn = client.driver.connect("127.0.0.1", base)
+    other = client.driver.connect("127.0.0.1", base)
+    try:
+        run(other, "INSERT INTO orders (item) VALUES ('in progress')")  # an xid, not committed
+        started = time.monotonic()
+        assert client.driver.settle_visibility(conn)
+        assert time.monotonic() - started < 0.04
+        if engine == "postgres":
+            assert conn.info.transaction_status == conn.info.transaction_status.IDLE
+    finally:
+        client.driver.rollback(other)
+        client.driver.close(other)
+        client.driver.close(conn)
+    s = lagrouter.Session({}, {cluster: "s1." + names[1]})  # the last read was on a replica
+    d = client.route(cluster, "inventory", session=s)
+    assert d.role == "primary" and d.settle
+    with client.connection(d) as conn:
+        one(conn, "SELECT 1")
+    assert "settle_timeouts" not in client.stats()
