@@ -111,14 +111,14 @@ std::string DaemonConfig(const Options& o) {
       .Class("c300ms", "300ms")
       .Class("c1s", "1s")
       .Class("c10s", "10s");
+  if (!o.check_margin.empty()) {
+    config.ClassSet("c1s", "check_margin", o.check_margin);
+    config.ClassSet("c10s", "check_margin", o.check_margin);
+  }
   if (o.strict_readers > 0) {
     // Strict reads on replicas (issue 23): a 0 s class that may be answered
     // with a replica proven to hold every commit returned before the request.
     config.Class(kStrictClass, "0s").ClassSet(kStrictClass, "strict_replicas", true);
-  }
-  if (!o.check_margin.empty()) {
-    config.ClassSet("c1s", "check_margin", o.check_margin);
-    config.ClassSet("c10s", "check_margin", o.check_margin);
   }
   return config.str();
 }
