@@ -32,7 +32,7 @@ void Usage() {
                "         [--client-reader tests/chaos/client_reader.py] (with --path client)\n"
                "         [--listen CLASS=PORT]... [--classes CLASS,...] [--faults KIND,...]\n"
                "         [--wait DURATION] [--ryw-readers N] [--write-pause MS]\n"
-               "         [--session-readers N [--no-session-token]]\n"
+               "         [--session-readers N [--no-session-token] [--session-writes N]]\n"
                "         [--strict-readers N [--strict-wait DURATION]] (also with --print-config:\n"
                "         the strict class c0s_strict)\n"
                "         [--patroni-urls URL,...] [--min-faults N]\n"
@@ -100,6 +100,8 @@ bool ParseNumber(const std::string& a, const std::string& v, Options* o) {
     o->ryw_readers = std::atoi(v.c_str());
   } else if (a == "--session-readers") {
     o->session_readers = std::atoi(v.c_str());
+  } else if (a == "--session-writes") {
+    o->session_writes = std::atoi(v.c_str());
   } else if (a == "--strict-readers") {
     o->strict_readers = std::atoi(v.c_str());
   } else if (a == "--write-pause") {

@@ -35,6 +35,7 @@ struct Options {
   int ryw_readers = 0;
   int session_readers = 0;        // readers that each are one session (session=)
   bool no_session_token = false;  // the session readers ask without session=: the baseline
+  int session_writes = 0;         // session readers commit a row every N reads (0: never)
   int strict_readers = 0;         // readers of the strict 0 s class (strict_replicas)
   std::string strict_wait;        // their wait= (default: --wait, else 50ms)
   int write_pause_ms = 2;         // the writer's pause between commits (long: an idle primary)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include "tests/chaos/daemon_api.h"
@@ -49,6 +50,14 @@ class SessionReaders::Reader {
   bool ReadOnce(size_t k);
   // Monotonic reads: `seen` against the session's highest id so far.
   void Judge(size_t k, const Route& r, int64_t seen);
+  // Commits the session's next row on the primary; false when it failed
+  // (the row may be committed: it is written again, never asked for).
+  bool Write();
+  // Read-your-writes: the server on `port` has the session's last row.
+  void JudgeOwnWrite(const Route& r);
+  // Row n of this session on the current primary (nullopt: cannot tell now).
+  std::optional<bool> OnPrimary(int64_t n);
+  int RywReader() const { return 100 + index_; }
 
   SessionReaders& s_;
   Harness& h_;
@@ -59,6 +68,9 @@ class SessionReaders::Reader {
   int64_t high_ = 0;         // the highest id the session read
   std::string high_server_;  // where it read it
   Spell off_replica_, error_;
+  std::unique_ptr<SqlConn> primary_;  // --session-writes: the writes' connection
+  int64_t rows_ = 0;                  // the session's rows committed
+  std::string after_;                 // the position of its last row ("": none)
   std::vector<int64_t> route_us_;
 };
 
@@ -66,6 +78,7 @@ bool SessionReaders::Reader::ReadOnce(size_t k) {
   RouteAsk ask;
   ask.cls = kClasses[k];
   ask.wait = h_.o.wait;
+  ask.after = after_;
   if (!s_.baseline()) ask.session = token_;
   const auto sent = Clock::now();
   const Route r = AskRoute(client_, ask);
@@ -105,7 +118,75 @@ bool SessionReaders::Reader::ReadOnce(size_t k) {
   read.replica = replica ? "1" : "0";
   s_.freshness_.Judge(read);
   Judge(k, r, read.seen);
+  if (rows_ > 0) JudgeOwnWrite(r);
   return true;
+}
+
+bool SessionReaders::Reader::Write() {
+  std::string value, error, position;
+  if (primary_ == nullptr) {
+    const Route p = AskRoute(client_, "primary");
+    if (p.status != 200 || (primary_ = h_.pool.Acquire(p.port, &error)) == nullptr) return false;
+  }
+  const bool pg = h_.o.postgres;
+  const std::string insert = std::string(pg ? "INSERT" : "INSERT IGNORE") + " INTO " +
+                             h_.RywTable() + " (reader, n) VALUES (" + std::to_string(RywReader()) +
+                             ", " + std::to_string(rows_ + 1) + ")" +
+                             (pg ? " ON CONFLICT DO NOTHING" : "");
+  if (!primary_->TryQuery(insert, &value, &error) ||
+      !primary_->TryQuery(pg ? "SELECT pg_current_wal_lsn()" : "SELECT @@gtid_binlog_pos",
+                          &position, &error)) {
+    primary_.reset();
+    return false;
+  }
+  rows_++;
+  after_ = position;
+  return true;
+}
+
+void SessionReaders::Reader::JudgeOwnWrite(const Route& r) {
+  std::string value, error;
+  auto db = h_.pool.Acquire(r.port, &error);
+  if (db == nullptr || !db->TryQuery("SELECT COALESCE(MAX(n), 0) FROM " + h_.RywTable() +
+                                         " WHERE reader = " + std::to_string(RywReader()),
+                                     &value, &error)) {
+    return;  // not judged: the server went away between the two queries
+  }
+  h_.pool.Release(r.port, std::move(db));
+  s_.own_write_reads_++;
+  const int64_t seen = std::strtoll(value.c_str(), nullptr, 10);
+  if (seen >= rows_) return;
+  const std::optional<bool> kept = OnPrimary(rows_);
+  if (kept && !*kept) {
+    s_.own_write_lost_++;
+    return;
+  }
+  s_.missed_own_write_++;
+  std::lock_guard lock(s_.mu_);
+  if (s_.missed_shown_.size() < 20) {
+    s_.missed_shown_.push_back("reader " + std::to_string(index_) + " on " + r.server +
+                               " (reason " + r.reason + ") wrote row " + std::to_string(rows_) +
+                               " at " + after_ + " but read up to row " + std::to_string(seen));
+  }
+}
+
+std::optional<bool> SessionReaders::Reader::OnPrimary(int64_t n) {
+  for (int attempt = 0; attempt < 20 && !h_.stop.load(); ++attempt) {
+    const Route p = AskRoute(client_, "primary");
+    std::string error, value;
+    if (p.status == 200) {
+      auto db = h_.pool.Acquire(p.port, &error);
+      if (db != nullptr && db->TryQuery("SELECT COUNT(*) FROM " + h_.RywTable() +
+                                            " WHERE reader = " + std::to_string(RywReader()) +
+                                            " AND n = " + std::to_string(n),
+                                        &value, &error)) {
+        h_.pool.Release(p.port, std::move(db));
+        return value == "1";
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return std::nullopt;
 }
 
 void SessionReaders::Reader::Judge(size_t k, const Route& r, int64_t seen) {
@@ -130,7 +211,12 @@ void SessionReaders::Reader::Judge(size_t k, const Route& r, int64_t seen) {
 }
 
 void SessionReaders::Reader::Run() {
-  while (!h_.stop.load()) {
+  for (uint64_t i = 1; !h_.stop.load(); ++i) {
+    const int every = h_.o.session_writes;
+    if (every > 0 && i % static_cast<uint64_t>(every) == 0 && !Write()) {
+      SleepFor(milliseconds(20), h_.stop);
+      continue;
+    }
     const size_t k = h_.classes[rng_() % h_.classes.size()];
     const bool ok = ReadOnce(k);
     const auto now = Clock::now();
@@ -197,12 +283,20 @@ void SessionReaders::Print() {
         static_cast<long long>(w.seen), static_cast<long long>(w.high), w.from.c_str(),
         static_cast<long long>(w.high - w.seen), static_cast<long long>(w.back_ms));
   }
+  for (const auto& m : missed_shown_) std::printf("SESSION RYW VIOLATION: %s\n", m.c_str());
   std::string reasons;
   for (const auto& [reason, n] : reasons_) {
     reasons += (reasons.empty() ? "" : ",") + reason + ":" + std::to_string(n);
   }
   const uint64_t reads = reads_;
   const double share = reads > 0 ? 100.0 * static_cast<double>(on_replica_) / reads : 0;
+  if (h_.o.session_writes > 0) {
+    std::printf(
+        "SESSION RYW reads_after_own_write=%llu missed_own_write=%llu lost_by_failover=%llu\n",
+        static_cast<unsigned long long>(own_write_reads_.load()),
+        static_cast<unsigned long long>(missed_own_write_.load()),
+        static_cast<unsigned long long>(own_write_lost_.load()));
+  }
   std::printf(
       "SUMMARY path=session token=%s readers=%d reads=%llu went_back=%llu "
       "went_back_lost_commit=%llu worst_back_ids=%lld worst_back_ms=%lld replica_share=%.1f "

@@ -7,6 +7,12 @@
 // what it shows and what the session had seen is absent from the final
 // primary) saw all the history that exists: it is counted apart.
 //
+// --session-writes N: every N reads a reader commits a row of its own (ryw:
+// reader 100 + its index, n) on the primary and passes its position as
+// after= with its later reads, which must show the row (read-your-writes in
+// the session; a row the current primary lacks too was lost by a failover,
+// counted apart).
+//
 // --no-session-token: the same readers ask without session=, the baseline
 // that shows the problem (reads of one reader go back); what went back is
 // measured, not failed on.
@@ -41,7 +47,7 @@ class SessionReaders : public Judgement {
   void Classify(const std::set<int64_t>& lost);
 
   void Print() override;  // SESSION WENT BACK lines, then the SUMMARY path=session line
-  uint64_t Violations() const override { return baseline() ? 0 : went_back_; }
+  uint64_t Violations() const override { return (baseline() ? 0 : went_back_) + missed_own_write_; }
   bool Vacuous() const override { return reads_ == 0 || on_replica_ == 0; }
 
  private:
@@ -61,6 +67,9 @@ class SessionReaders : public Judgement {
   Freshness& freshness_;
   std::atomic<uint64_t> reads_{0}, on_replica_{0}, route_errors_{0}, read_errors_{0},
       bad_session_{0}, missing_token_{0};
+  // Reads after the session's own write: those, missing it, missing it lost.
+  std::atomic<uint64_t> own_write_reads_{0}, missed_own_write_{0}, own_write_lost_{0};
+  std::vector<std::string> missed_shown_;  // the first 20 missed own writes
   std::mutex mu_;
   std::map<std::string, uint64_t> reasons_;  // the answers' reason
   std::vector<int64_t> route_us_;
