@@ -4,37 +4,47 @@ namespace lagrouter::router {
 
 namespace {
 
-// The route's pick from the judged reasons: a fresh replica by weight, else
-// the class's fallback.
+// A replica's decision: its bound as of `now`; a proven one is right for
+// this read only (valid_for 0: never cached).
+Decision ReplicaDecision(const ClusterView& cluster, const QueryClass& cls, size_t server,
+                         bool proven, TimePoint now) {
+  Decision d;
+  d.at = now;
+  d.outcome = proven ? Outcome::kProvenReplica : Outcome::kFreshReplica;
+  d.server = static_cast<int>(server);
+  d.bound = *BoundAt(cluster.servers[server], now);
+  d.valid_for = proven ? Duration::zero() : ValidFor(cls, d.bound);
+  return d;
+}
+
+// The route's pick from the judged reasons: the session's own replica, else
+// a fresh (or proven) replica by weight, else the class's fallback.
 Decision Pick(const ClusterView& cluster, const Ask& ask, const Reasons& reasons,
               uint64_t total_weight, TimePoint now) {
   const QueryClass& cls = *ask.cls;
+  if (ask.sticky >= 0 && reasons[static_cast<size_t>(ask.sticky)] == Reason::kFreshReplica) {
+    return ReplicaDecision(cluster, cls, static_cast<size_t>(ask.sticky), false, now);
+  }
+  if (total_weight > 0) {
+    uint64_t pick = ask.spread % total_weight;
+    for (size_t i = 0; i < cluster.servers.size(); ++i) {
+      const auto& s = cluster.servers[i];
+      if (reasons[i] != Reason::kFreshReplica || static_cast<int>(i) == ask.sticky) continue;
+      if (pick < s.weight) {
+        return ReplicaDecision(cluster, cls, i, ask.proven_since.has_value(), now);
+      }
+      pick -= s.weight;
+    }
+  }
   Decision d;
   d.at = now;
-  if (cls.max_staleness > Duration::zero()) {
-    if (total_weight > 0) {
-      uint64_t pick = ask.spread % total_weight;
-      for (size_t i = 0; i < cluster.servers.size(); ++i) {
-        const auto& s = cluster.servers[i];
-        if (reasons[i] != Reason::kFreshReplica) continue;
-        if (pick < s.weight) {
-          d.outcome = Outcome::kFreshReplica;
-          d.server = static_cast<int>(i);
-          d.bound = *BoundAt(s, now);
-          d.valid_for = ValidFor(cls, d.bound);
-          return d;
-        }
-        pick -= s.weight;
-      }
-    }
-    if (cls.fallback == Fallback::kError) {
-      d.why = ask.after != nullptr
-                  ? "no replica is fresh enough for this class and has replayed the requested "
-                    "position, and the class does not fall back to the primary"
-                  : "no replica is fresh enough for this class, and the class does not fall back "
-                    "to the primary";
-      return d;
-    }
+  if (cls.max_staleness > Duration::zero() && cls.fallback == Fallback::kError) {
+    d.why = ask.after != nullptr
+                ? "no replica is fresh enough for this class and has replayed the requested "
+                  "position, and the class does not fall back to the primary"
+                : "no replica is fresh enough for this class, and the class does not fall back "
+                  "to the primary";
+    return d;
   }
   if (cluster.primary < 0) {
     d.why = cluster.primaries_claimed > 1
@@ -55,18 +65,19 @@ Decision Pick(const ClusterView& cluster, const Ask& ask, const Reasons& reasons
   return d;
 }
 
-ProbePlan Plan(const ClusterView& cluster, const QueryClass& cls, const Reasons& reasons,
-               TimePoint now, std::optional<TimePoint> primary_sampled_at) {
+ProbePlan Plan(const ClusterView& cluster, const Ask& ask, const Reasons& reasons, TimePoint now,
+               std::optional<TimePoint> primary_sampled_at) {
   ProbePlan plan;
-  if (cls.max_staleness <= Duration::zero()) return plan;  // primary only
   for (size_t i = 0; i < reasons.size(); ++i) {
-    if (reasons[i] == Reason::kStale || reasons[i] == Reason::kNotReplayed) {
+    if (reasons[i] == Reason::kStale || reasons[i] == Reason::kNotReplayed ||
+        reasons[i] == Reason::kUnproven) {
       plan.servers.push_back(i);
     }
   }
   if (plan.empty()) return plan;
-  const bool primary_old =
-      !primary_sampled_at || now - *primary_sampled_at > PrimaryResampleAge(cls);
+  const bool primary_old = !primary_sampled_at ||
+                           now - *primary_sampled_at > PrimaryResampleAge(*ask.cls) ||
+                           (ask.proven_since && *primary_sampled_at < *ask.proven_since);
   if (primary_old && cluster.primary >= 0) {
     plan.primary_first = true;
     plan.servers.push_back(static_cast<size_t>(cluster.primary));
@@ -81,12 +92,15 @@ Verdict Decide(const ClusterView& cluster, const Ask& ask, TimePoint now,
   Verdict v(cluster.servers.size());
   uint64_t total_weight = 0;
   for (size_t i = 0; i < cluster.servers.size(); ++i) {
-    v.reasons[i] = Explain(cluster, i, *ask.cls, ask.class_index, now, ask.after, ask.asker);
-    if (v.reasons[i] == Reason::kFreshReplica) total_weight += cluster.servers[i].weight;
+    // The session's own server serves on the class's terms; the others need the proof.
+    const bool own = static_cast<int>(i) == ask.sticky;
+    v.reasons[i] = Explain(cluster, i, *ask.cls, ask.class_index, now, ask.after, ask.asker,
+                           own ? std::nullopt : ask.proven_since);
+    if (v.reasons[i] == Reason::kFreshReplica && !own) total_weight += cluster.servers[i].weight;
   }
   v.decision = Pick(cluster, ask, v.reasons, total_weight, now);
-  if (v.decision.outcome != Outcome::kFreshReplica && ask.wait > Duration::zero()) {
-    v.plan = Plan(cluster, *ask.cls, v.reasons, now, primary_sampled_at);
+  if (!IsReplica(v.decision.outcome) && ask.wait > Duration::zero()) {
+    v.plan = Plan(cluster, ask, v.reasons, now, primary_sampled_at);
     v.wait = !v.plan.empty();
   }
   return v;

@@ -18,6 +18,7 @@ const char* OutcomeName(Outcome outcome) {
     case Outcome::kFreshReplica: return "fresh_replica";
     case Outcome::kPrimaryClass: return "primary_class";
     case Outcome::kFallbackPrimary: return "fallback_primary";
+    case Outcome::kProvenReplica: return "proven_replica";
     case Outcome::kNoEligibleServer: break;
   }
   return "no_eligible_server";
@@ -75,6 +76,7 @@ const char* ReasonName(Reason reason) {
     case Reason::kNearLimit: return "near_limit";
     case Reason::kSettling: return "settling";
     case Reason::kNotReplayed: return "not_replayed";
+    case Reason::kUnproven: return "unproven";
     case Reason::kFreshReplica: return "fresh_replica";
   }
   return "unknown";
@@ -94,7 +96,8 @@ void ElectPrimary(ClusterView& cluster) {
 }
 
 Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls, size_t class_index,
-               TimePoint now, const Position* after, Asker asker) {
+               TimePoint now, const Position* after, Asker asker,
+               std::optional<TimePoint> proven_since) {
   const ServerView& s = cluster.servers[server];
   if (!s.probed) return Reason::kNotProbed;
   if (!UpAt(s, now)) return Reason::kDown;
@@ -103,18 +106,26 @@ Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls,
                                                        : Reason::kPrimaryAmbiguous;
   }
   if (s.role != Role::kReplica) return Reason::kRoleUnknown;
-  if (cls.max_staleness <= Duration::zero()) return Reason::kPrimaryOnlyClass;
+  // A 0s class is the primary's, unless the read asks for a proof and the
+  // class lets a proven replica serve it.
+  const bool strict = cls.max_staleness <= Duration::zero();
+  if (strict && !(cls.strict_replicas && proven_since)) return Reason::kPrimaryOnlyClass;
   if (!s.replicating) return Reason::kNotReplicating;
   const auto bound = BoundAt(s, now);
   if (!bound) return Reason::kBoundUnknown;
-  if (*bound > cls.max_staleness) return Reason::kStale;
-  const bool margin = asker == Asker::kCheck && cls.check_margin > Duration::zero();
-  if (margin && *bound > CheckLimit(cls)) return Reason::kNearLimit;
-  const auto& gates = margin ? s.check_gates : s.gates;
-  if (class_index < gates.size() && now < gates[class_index].eligible_from) {
-    return Reason::kSettling;
+  if (!strict) {
+    if (*bound > cls.max_staleness) return Reason::kStale;
+    const bool margin = asker == Asker::kCheck && cls.check_margin > Duration::zero();
+    if (margin && *bound > CheckLimit(cls)) return Reason::kNearLimit;
+    const auto& gates = margin ? s.check_gates : s.gates;
+    if (class_index < gates.size() && now < gates[class_index].eligible_from) {
+      return Reason::kSettling;
+    }
   }
   if (after != nullptr && !Covers(s.replayed, *after)) return Reason::kNotReplayed;
+  // A proof is exact: no hysteresis, only whether the replica replayed a
+  // primary sample taken after the read was asked.
+  if (proven_since && *s.fresh_as_of < *proven_since) return Reason::kUnproven;
   return Reason::kFreshReplica;
 }
 

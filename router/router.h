@@ -36,6 +36,10 @@ struct QueryClass {
   // probe when no replica qualifies yet (0: answer at once). Not a routing
   // rule: the answer is the same judgement, made on newer samples.
   Duration max_wait{0};
+  // A 0s class only: a request that may wait is answered with a replica
+  // proven to hold every commit that returned before the request arrived
+  // (Explain's `proven_since`), else the primary when its wait ends.
+  bool strict_replicas = false;
 };
 
 // Hysteresis gate of one replica for one class, updated on every new sample.
@@ -159,7 +163,8 @@ enum class Reason {
   kNearLimit,         // /v1/check: bound + the class's check_margin above the limit
   kSettling,          // back within the limit, held back by hysteresis
   kNotReplayed,       // has not replayed the position a request asked for
-  kFreshReplica,      // a replica within the class limit
+  kUnproven,          // not (yet) shown to hold every commit before `proven_since`
+  kFreshReplica,      // a replica within the class limit (and proven, when asked)
 };
 const char* ReasonName(Reason reason);
 inline bool MayServe(Reason reason) {
@@ -172,8 +177,13 @@ enum class Asker { kRoute, kCheck };
 
 // The one judgement of eligibility: /v1/route, /v1/check, /v1/status and the
 // metrics all ask it. `after`: a position the read must see, or nullptr.
+// `proven_since`: the read must show every commit that returned before it, so
+// a replica serves only once it has replayed a primary sample taken at or
+// after it (fresh_as_of >= proven_since); with it a strict_replicas 0s class
+// may be served by replicas.
 Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls, size_t class_index,
-               TimePoint now, const Position* after = nullptr, Asker asker = Asker::kRoute);
+               TimePoint now, const Position* after = nullptr, Asker asker = Asker::kRoute,
+               std::optional<TimePoint> proven_since = std::nullopt);
 
 // Whether a polled check passes: the server may serve the class now, and is a
 // replica when `replica_only` (a load balancer's replica pool).
@@ -187,7 +197,18 @@ inline bool Eligible(const ClusterView& cluster, size_t server, const QueryClass
   return Explain(cluster, server, cls, class_index, now, after) == Reason::kFreshReplica;
 }
 
-enum class Outcome { kFreshReplica, kPrimaryClass, kFallbackPrimary, kNoEligibleServer };
+// kProvenReplica: a replica chosen by a proof (Explain's `proven_since`): a
+// strict read, or a session moving to another replica.
+enum class Outcome {
+  kFreshReplica,
+  kPrimaryClass,
+  kFallbackPrimary,
+  kNoEligibleServer,
+  kProvenReplica
+};
+inline bool IsReplica(Outcome o) {
+  return o == Outcome::kFreshReplica || o == Outcome::kProvenReplica;
+}
 const char* OutcomeName(Outcome outcome);
 
 struct Decision {

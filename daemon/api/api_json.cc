@@ -45,6 +45,8 @@ std::string ReasonMessage(Reason reason, bool pass, const router::ServerView& s,
              std::to_string(router::ToMillis(router::ReadmitBelow(cls, /*check=*/true))) +
              " ms for " + std::to_string(router::ToMillis(cls.settle)) + " ms";
     case Reason::kNotReplayed: return "has not replayed the requested position";
+    case Reason::kUnproven:
+      return "not yet shown to hold every commit that returned before the request";
     case Reason::kFreshReplica: return "staleness bound within the class limit";
   }
   return "";
@@ -81,7 +83,7 @@ json ServerJson(const ClusterSnapshot& snap, size_t i, const Config& config,
   sj["staleness_bound_known"] = bound.has_value();
   sj["staleness_bound_ms"] = bound ? json(router::ToMillisCeil(*bound)) : json();
   if (!bound && v.fresh_as_of) {
-    sj["staleness_at_least_ms"] = router::ToMillisCeil(now - *v.fresh_as_of);
+    sj["staleness_at_least_ms"] = router::ToMillisCeil(*router::StalenessAt(v.fresh_as_of, now));
   }
   sj[view.engine == router::Engine::kPostgres ? "lag_bytes" : "lag_transactions"] =
       st.lag_distance ? json(*st.lag_distance) : json();
@@ -137,7 +139,8 @@ std::string_view ReasonMember(router::Outcome outcome) {
   static const auto kMembers = [] {
     constexpr router::Outcome kOutcomes[] = {
         router::Outcome::kFreshReplica, router::Outcome::kPrimaryClass,
-        router::Outcome::kFallbackPrimary, router::Outcome::kNoEligibleServer};
+        router::Outcome::kFallbackPrimary, router::Outcome::kNoEligibleServer,
+        router::Outcome::kProvenReplica};
     std::array<std::string, std::size(kOutcomes)> members;
     for (const auto o : kOutcomes) {
       auto& m = members[static_cast<size_t>(o)];
@@ -174,7 +177,7 @@ std::string RouteBody(const RouteAsk& ask, const router::Verdict& v,
                       const RouteFragments& fragments) {
   using namespace std::string_view_literals;
   const router::Decision& d = v.decision;
-  const bool replica = d.outcome == router::Outcome::kFreshReplica;
+  const bool replica = router::IsReplica(d.outcome);
   auto head = [&](size_t server) -> const std::string& {
     const auto& f = fragments.servers_[server];
     return replica ? f.as_replica : f.as_primary;
@@ -211,7 +214,15 @@ std::string RouteBody(const RouteAsk& ask, const router::Verdict& v,
     AppendRouteServer(body, head(i), bound, valid_for);
     body += fragments.servers_[i].weight;
   }
-  body += "]}"sv;
+  body += "]"sv;
+  if (!ask.session_server.empty()) {
+    body += ",\"position\":"sv;
+    AppendJsonString(body, ask.position);
+    body += ",\"session\":\"s1."sv;
+    body += ask.session_server;  // a configured name: letters, digits, '-', '_', '.'
+    body += "\""sv;
+  }
+  body += "}"sv;
   return body;
 }
 

@@ -28,6 +28,10 @@ struct RouteAsk {
   const router::Position* after;  // nullptr: no read-your-writes position
   // How long the request was parked for an on-demand probe, if it was.
   std::optional<router::Duration> waited;
+  // A session's answer (non-empty session_server): the token naming the
+  // server, and the server's position as last probed.
+  std::string_view session_server = {};
+  std::string position = {};
 };
 
 // What route answers from one cluster view share: each server's escaped

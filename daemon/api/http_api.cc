@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 
 #include "common/text.h"
 #include "daemon/api/api_json.h"
@@ -184,15 +186,40 @@ std::variant<HttpApi::Target, ApiResponse> HttpApi::Resolve(const std::string* c
                 &cache.spread[ci->second * config_->classes.size() + ki->second]};
 }
 
+namespace {
+
+// `session=`: "s1." and the name of the server the session's last read went
+// to ("s1." alone, or nothing at all: none known). The index of that server
+// in `view`, or -1; nullopt when it is no token.
+std::optional<int> ParseSessionToken(std::string_view token, const router::ClusterView& view) {
+  constexpr std::string_view kPrefix = "s1.";
+  if (token.empty()) return -1;  // a new session
+  if (token.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  const std::string_view server = token.substr(kPrefix.size());
+  if (server.empty()) return -1;
+  const bool name_like =
+      server.size() <= 64 && std::all_of(server.begin(), server.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+      });
+  if (!name_like) return std::nullopt;
+  for (size_t i = 0; i < view.servers.size(); ++i) {
+    if (view.servers[i].name == server) return static_cast<int>(i);
+  }
+  return -1;  // not (or no longer) one of the cluster's servers: none known
+}
+
+}  // namespace
+
 ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int client,
                            Deferrer* deferrer) {
-  static constexpr std::array<const char*, 4> kNames = {"cluster", "class", "after", "wait"};
-  std::array<const std::string*, 4> given{};
-  if (auto bad =
-          TakeParams(params, kNames, given, "/v1/route takes cluster, class, after and wait")) {
+  static constexpr std::array<const char*, 5> kNames = {"cluster", "class", "after", "wait",
+                                                        "session"};
+  std::array<const std::string*, 5> given{};
+  if (auto bad = TakeParams(params, kNames, given,
+                            "/v1/route takes cluster, class, after, wait and session")) {
     return BadRequest("bad_request", *bad);
   }
-  const auto [cluster_name, class_name, after_text, wait_text] = given;
+  const auto [cluster_name, class_name, after_text, wait_text, session_text] = given;
   auto resolved = Resolve(cluster_name, class_name);
   if (auto* refused = std::get_if<ApiResponse>(&resolved)) return std::move(*refused);
   const Target& t = std::get<Target>(resolved);
@@ -206,6 +233,17 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
     }
     after = std::move(parsed).value();
   }
+  int sticky = -1;
+  if (session_text != nullptr) {
+    const auto server = ParseSessionToken(*session_text, t.snapshot->view);
+    if (!server) {
+      return BadRequest("bad_session", "parameter 'session' " +
+                                           Quote(Printable(*session_text, 80)) +
+                                           " is not a session token: pass back the 'session' of "
+                                           "the session's last answer, or an empty one to start");
+    }
+    sticky = *server;
+  }
   const auto& cls = config_->classes[t.klass];
   router::Duration wait = cls.max_wait;
   if (wait_text != nullptr) {
@@ -218,49 +256,65 @@ ApiResponse HttpApi::Route(const QueryParams& params, router::TimePoint now, int
   }
   wait = std::min(wait, config_->max_wait);
   const uint64_t spread = (*t.spread)++;
-  const router::Position* after_ptr = after_text ? &after : nullptr;
+  const RouteAsked asked{*cluster_name,
+                         *class_name,
+                         t.cluster,
+                         t.klass,
+                         after_text ? &after : nullptr,
+                         client,
+                         session_text != nullptr};
   if (deferrer == nullptr || waits_ == nullptr) wait = router::Duration::zero();
+  auto ask = router::Ask::Route(cls, t.klass, asked.after, spread, wait);
+  ask.For(asked.session, sticky, now);
   const router::Verdict v =
-      router::Decide(t.snapshot->view, router::Ask::Route(cls, t.klass, after_ptr, spread, wait),
-                     now, t.snapshot->history_latest_at);
+      router::Decide(t.snapshot->view, ask, now, t.snapshot->history_latest_at);
   if (v.wait) {
     std::shared_ptr<LaterReply> later = deferrer->Defer();
     Waits::Waiter w;
     w.cluster = t.cluster;
     w.klass = t.klass;
-    if (after_ptr != nullptr) w.after = after;
+    if (asked.after != nullptr) w.after = after;
     w.spread = spread;
+    w.session = asked.session;
+    w.sticky = sticky;
     w.started = now;
     w.deadline = now + wait;
-    w.answer = [this, later, cluster = *cluster_name, klass = *class_name, client,
-                indices = std::pair(t.cluster, t.klass), after = w.after,
+    w.answer = [this, later, cluster = *cluster_name, klass = *class_name, asked, after = w.after,
                 now](const ClusterSnapshot& snapshot, const router::Verdict& verdict) {
-      later->Send(RouteAnswer(cluster, klass, indices, snapshot, nullptr, verdict,
-                              after ? &*after : nullptr, client, router::Clock::now() - now));
+      RouteAsked again = asked;  // its views into the request are gone: point at the copies
+      again.cluster = cluster;
+      again.klass = klass;
+      again.after = after ? &*after : nullptr;
+      later->Send(RouteAnswer(again, snapshot, nullptr, verdict, router::Clock::now() - now));
     };
     if (!waits_->Park(std::move(w), v.plan)) {  // shutting down: answer now
-      later->Send(RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot,
-                              t.fragments, v, after_ptr, client, std::nullopt));
+      later->Send(RouteAnswer(asked, *t.snapshot, t.fragments, v, std::nullopt));
     }
     return {};  // the LaterReply answers
   }
-  return RouteAnswer(*cluster_name, *class_name, {t.cluster, t.klass}, *t.snapshot, t.fragments, v,
-                     after_ptr, client, std::nullopt);
+  return RouteAnswer(asked, *t.snapshot, t.fragments, v, std::nullopt);
 }
 
-ApiResponse HttpApi::RouteAnswer(const std::string& cluster, const std::string& klass,
-                                 std::pair<size_t, size_t> indices, const ClusterSnapshot& snapshot,
+ApiResponse HttpApi::RouteAnswer(const RouteAsked& asked, const ClusterSnapshot& snapshot,
                                  const RouteFragments* fragments, const router::Verdict& v,
-                                 const router::Position* after, int client,
                                  std::optional<router::Duration> waited) {
   const router::Decision& d = v.decision;
-  metrics_.CountRoute(client, indices.first, indices.second, d.outcome);
+  metrics_.CountRoute(asked.client, asked.cluster_index, asked.class_index, d.outcome);
   if (d.outcome == router::Outcome::kNoEligibleServer) {
-    return {503, ErrorBody("no_eligible_server",
-                           "cluster '" + cluster + "', class '" + klass + "': " + d.why)};
+    return {503, ErrorBody("no_eligible_server", "cluster '" + std::string(asked.cluster) +
+                                                     "', class '" + std::string(asked.klass) +
+                                                     "': " + d.why)};
   }
-  const RouteAsk ask{cluster,        klass, snapshot.view, config_->classes[indices.second],
-                     indices.second, after, waited};
+  RouteAsk ask{asked.cluster,     asked.klass, snapshot.view, config_->classes[asked.class_index],
+               asked.class_index, asked.after, waited};
+  if (asked.session) {
+    // What the named server is known to have: a lower bound of what the read sees.
+    const auto server = static_cast<size_t>(d.server);
+    const auto& s = snapshot.view.servers[server];
+    ask.session_server = s.name;
+    ask.position = s.role == router::Role::kPrimary ? snapshot.status[server].write_position
+                                                    : router::ToString(s.replayed);
+  }
   return {200, fragments != nullptr ? RouteBody(ask, v, *fragments) : RouteBody(ask, v)};
 }
 

@@ -89,14 +89,19 @@ class HttpApi {
   // the same bad input gets the same answer (400, see docs/api.md).
   std::variant<Target, ApiResponse> Resolve(const std::string* cluster, const std::string* klass);
   ApiResponse BadRequest(const char* error, const std::string& message);
-  // The answer to a route request for verdict `v`, counted. `indices`: the
-  // cluster's and the class's; `fragments`: the snapshot's (nullptr: built
-  // here); `after`: the request's position (or nullptr); `waited`: how long
-  // the request was parked.
-  ApiResponse RouteAnswer(const std::string& cluster, const std::string& klass,
-                          std::pair<size_t, size_t> indices, const ClusterSnapshot& snapshot,
+  // What a route request asked, for its answer. The views point into the
+  // request (or, for a parked one, into copies its answer keeps).
+  struct RouteAsked {
+    std::string_view cluster, klass;
+    size_t cluster_index, class_index;
+    const router::Position* after;  // the request's position, or nullptr
+    int client;
+    bool session;  // the answer carries a session token
+  };
+  // The answer to a route request for verdict `v`, counted. `fragments`: the
+  // snapshot's (nullptr: built here); `waited`: how long the request was parked.
+  ApiResponse RouteAnswer(const RouteAsked& asked, const ClusterSnapshot& snapshot,
                           const RouteFragments* fragments, const router::Verdict& v,
-                          const router::Position* after, int client,
                           std::optional<router::Duration> waited);
   ApiResponse NotFound(const HttpRequest& req);
 

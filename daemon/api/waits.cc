@@ -52,9 +52,9 @@ bool Waits::Park(Waiter waiter, const router::ProbePlan& plan) {
 
 router::Verdict Waits::Decide(const Waiter& w, const ClusterSnapshot& snapshot,
                               TimePoint now) const {
-  const auto ask =
-      router::Ask::Route(config_->classes[w.klass], w.klass, w.after ? &*w.after : nullptr,
-                         w.spread, std::max(w.deadline - now, router::Duration::zero()));
+  auto ask = router::Ask::Route(config_->classes[w.klass], w.klass, w.after ? &*w.after : nullptr,
+                                w.spread, std::max(w.deadline - now, router::Duration::zero()));
+  ask.For(w.session, w.sticky, w.started);
   return router::Decide(snapshot.view, ask, now, snapshot.history_latest_at);
 }
 
@@ -136,8 +136,7 @@ size_t Waits::waiting(size_t cluster) const {
 void Waits::Finish(Waiter& w, const ClusterSnapshot& snapshot, const router::Verdict& v,
                    TimePoint now) {
   if (metrics_ != nullptr) {
-    metrics_->CountWaitFinished(w.cluster, w.klass,
-                                v.decision.outcome == router::Outcome::kFreshReplica,
+    metrics_->CountWaitFinished(w.cluster, w.klass, router::IsReplica(v.decision.outcome),
                                 std::chrono::duration<double>(now - w.started).count());
   }
   w.answer(snapshot, v);

@@ -37,8 +37,10 @@ class Waits {
     size_t cluster = 0;
     size_t klass = 0;
     std::optional<router::Position> after;
-    uint64_t spread = 0;  // as for router::Route
-    router::TimePoint started{};
+    uint64_t spread = 0;   // as for router::Route
+    bool session = false;  // as for router::Ask
+    int sticky = -1;
+    router::TimePoint started{};  // when the request arrived: what a proof counts from
     router::TimePoint deadline{};
     Answer answer;
   };

@@ -283,7 +283,9 @@ void LoadClasses(const Table& root, Config& cfg) {
     const std::string w = "class." + name;
     if (!ValidName(name)) Fail(w, "class names are 1-64 letters, digits, '-', '_' or '.'");
     if (!c.is_table()) Fail(w, "must be a table");
-    CheckKeys(c, w, {"max_staleness", "fallback", "settle", "check_margin", "max_wait"});
+    CheckKeys(
+        c, w,
+        {"max_staleness", "fallback", "settle", "check_margin", "max_wait", "strict_replicas"});
     router::QueryClass qc;
     qc.name = name;
     qc.max_staleness = GetDuration(c, w, "max_staleness", router::Duration{0}, true);
@@ -295,6 +297,11 @@ void LoadClasses(const Table& root, Config& cfg) {
                std::to_string(router::ToMillis(qc.max_staleness)) +
                " ms): a replica must be able to pass the check; a 0s class is served by the "
                "primary only and needs no margin");
+    }
+    qc.strict_replicas = GetBool(c, w, "strict_replicas", false);
+    if (qc.strict_replicas && qc.max_staleness > router::Duration{0}) {
+      Fail(w + ".strict_replicas",
+           "applies to a 0s class only (replicas serve a wider class by its bound)");
     }
     qc.max_wait = GetDuration(c, w, "max_wait", router::Duration{0});
     if (qc.max_wait > cfg.max_wait) {

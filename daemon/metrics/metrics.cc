@@ -19,14 +19,16 @@ using prometheus::MetricType;
 constexpr size_t kReasons = static_cast<size_t>(router::Reason::kFreshReplica) + 1;
 constexpr router::Outcome kOutcomes[] = {
     router::Outcome::kFreshReplica, router::Outcome::kPrimaryClass,
-    router::Outcome::kFallbackPrimary, router::Outcome::kNoEligibleServer};
+    router::Outcome::kFallbackPrimary, router::Outcome::kNoEligibleServer,
+    router::Outcome::kProvenReplica};
 constexpr probes::ErrorKind kErrorKinds[] = {probes::ErrorKind::kConnect,
                                              probes::ErrorKind::kTimeout, probes::ErrorKind::kQuery,
                                              probes::ErrorKind::kParse, probes::ErrorKind::kAuth};
 
 const char* RoleOf(router::Outcome o) {
   switch (o) {
-    case router::Outcome::kFreshReplica: return "replica";
+    case router::Outcome::kFreshReplica:
+    case router::Outcome::kProvenReplica: return "replica";
     case router::Outcome::kPrimaryClass:
     case router::Outcome::kFallbackPrimary: return "primary";
     case router::Outcome::kNoEligibleServer: break;

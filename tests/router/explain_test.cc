@@ -14,6 +14,7 @@ TEST(Explain, EveryReasonHasACase) {
   for (const auto& c : EveryReason()) seen.insert(c.reason);
   seen.insert(Reason::kNotReplayed);  // needs a position: its own test below
   seen.insert(Reason::kNearLimit);    // /v1/check's margin: its own test below
+  seen.insert(Reason::kUnproven);     // needs a proof: its own test below
   EXPECT_EQ(seen.size(), static_cast<size_t>(Reason::kFreshReplica) + 1);
 }
 
@@ -37,6 +38,32 @@ TEST(Explain, NotReplayedComesLastAndOnlyWithAPosition) {
   EXPECT_EQ(Explain(cluster, 1, second, 0, kNow + seconds(2), &ahead), Reason::kStale);
   // The primary has every position it wrote.
   EXPECT_EQ(Explain(cluster, 0, second, 0, kNow, &ahead), Reason::kPrimary);
+}
+
+// A proof: the replica must have replayed a primary sample taken at or after
+// `proven_since` (its fresh_as_of); with one, a strict 0s class may use it.
+TEST(Explain, ProofAsksForASampleTakenAfterTheRequest) {
+  const auto cluster = Cluster({Primary("p"), Replica("r", milliseconds(5), 100)});
+  const auto second = Class("second", seconds(1));
+  auto strict = Class("inventory", Duration::zero());
+  EXPECT_EQ(Explain(cluster, 1, strict, 0, kNow), Reason::kPrimaryOnlyClass);
+  EXPECT_EQ(Explain(cluster, 1, strict, 0, kNow, nullptr, Asker::kRoute, kNow),
+            Reason::kPrimaryOnlyClass)
+      << "a 0s class without strict_replicas stays the primary's";
+  strict.strict_replicas = true;
+  EXPECT_EQ(Explain(cluster, 1, strict, 0, kNow), Reason::kPrimaryOnlyClass) << "no proof asked";
+  // fresh_as_of is kNow - 5 ms: proven for a request that arrived then, not later.
+  EXPECT_EQ(Explain(cluster, 1, strict, 0, kNow, nullptr, Asker::kRoute, kNow - milliseconds(5)),
+            Reason::kFreshReplica);
+  EXPECT_EQ(Explain(cluster, 1, strict, 0, kNow, nullptr, Asker::kRoute, kNow - milliseconds(4)),
+            Reason::kUnproven);
+  // A wider class asks the same of a session moving to this replica.
+  EXPECT_EQ(Explain(cluster, 1, second, 0, kNow, nullptr, Asker::kRoute, kNow), Reason::kUnproven);
+  // A position still comes first, and the primary needs no proof.
+  const Position ahead = Lsn{101};
+  EXPECT_EQ(Explain(cluster, 1, strict, 0, kNow, &ahead, Asker::kRoute, kNow),
+            Reason::kNotReplayed);
+  EXPECT_EQ(Explain(cluster, 0, strict, 0, kNow, nullptr, Asker::kRoute, kNow), Reason::kPrimary);
 }
 
 TEST(Explain, BoundExactlyAtTheLimitIsFresh) {

@@ -395,3 +395,44 @@ TEST(Metrics, RouteAnswersFromManyThreadsAreAllCounted) {
 
 }  // namespace
 }  // namespace lagrouter::daemon
+
+namespace lagrouter::daemon {
+namespace {
+
+// Sessions: the answer names the server in a token and says what it is known
+// to have; the token sends the session's next read back to it; a token that
+// does not parse is refused, one naming a server that is gone is "none known".
+TEST(Route, SessionTokenNamesTheServerAndBringsTheNextReadBack) {
+  using std::chrono::milliseconds;
+  auto r1 = router::Replica("r1", milliseconds(100), 4096);
+  auto r2 = router::Replica("r2", milliseconds(100), 4096);
+  FixedApi fixed(router::Cluster({router::Primary("p"), r1, r2}),
+                 router::Class("second", std::chrono::seconds(1)));
+  auto route = [&](const std::string& extra) {
+    return fixed.api.Route(ParseQuery("cluster=shop&class=second" + extra), router::kNow, -1);
+  };
+  const auto first = route("&session=");
+  ASSERT_EQ(first.status, 200) << first.body;
+  const auto body = nlohmann::json::parse(first.body);
+  // A new session has no server of its own: a replica needs a proof, and
+  // without a wait there is none: the primary.
+  EXPECT_EQ(body["reason"], "fallback_primary");
+  EXPECT_EQ(body["session"], "s1.p");
+  for (int i = 0; i < 6; ++i) {
+    const auto again = nlohmann::json::parse(route("&session=s1.r2").body);
+    EXPECT_EQ(again["server"], "r2") << "the session's own replica";
+    EXPECT_EQ(again["session"], "s1.r2");
+    EXPECT_EQ(again["position"], "0/1000");
+  }
+  // Without a session nothing of it appears.
+  EXPECT_FALSE(nlohmann::json::parse(route("").body).contains("session"));
+  EXPECT_EQ(nlohmann::json::parse(route("&session=s1.gone").body)["reason"], "fallback_primary");
+  for (const char* bad : {"&session=x", "&session=s2.r1", "&session=s1.r%2F1", "&session=s1.r 1"}) {
+    const auto refused = route(bad);
+    EXPECT_EQ(refused.status, 400) << bad;
+    EXPECT_EQ(Error(refused), "bad_session") << bad;
+  }
+}
+
+}  // namespace
+}  // namespace lagrouter::daemon
