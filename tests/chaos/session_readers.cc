@@ -49,7 +49,7 @@ class SessionReaders::Reader {
   // One read of class k in the session; false when it failed (counted).
   bool ReadOnce(size_t k);
   // Monotonic reads: `seen` against the session's highest id so far.
-  void Judge(size_t k, const Route& r, int64_t seen);
+  void Judge(size_t k, const Route& r, int64_t seen, Clock::time_point sent);
   // Commits the session's next row on the primary; false when it failed
   // (the row may be committed: it is written again, never asked for).
   bool Write();
@@ -117,7 +117,7 @@ bool SessionReaders::Reader::ReadOnce(size_t k) {
   read.bound_ms = r.bound_ms;
   read.replica = replica ? "1" : "0";
   s_.freshness_.Judge(read);
-  Judge(k, r, read.seen);
+  Judge(k, r, read.seen, sent);
   if (rows_ > 0) JudgeOwnWrite(r);
   return true;
 }
@@ -189,7 +189,7 @@ std::optional<bool> SessionReaders::Reader::OnPrimary(int64_t n) {
   return std::nullopt;
 }
 
-void SessionReaders::Reader::Judge(size_t k, const Route& r, int64_t seen) {
+void SessionReaders::Reader::Judge(size_t k, const Route& r, int64_t seen, Clock::time_point sent) {
   if (seen >= high_) {
     high_ = seen;
     high_server_ = r.server;
@@ -207,6 +207,10 @@ void SessionReaders::Reader::Judge(size_t k, const Route& r, int64_t seen) {
   const auto high_at = h_.log.ReturnedAt(high_);
   const auto missed_at = h_.log.ReturnedAt(seen + 1);
   if (high_at && missed_at) w.back_ms = MsBetween(*missed_at, *high_at);
+  // Whether the first missed commit had returned when the request was sent
+  // (in flight: a replica may show a commit before the primary does).
+  w.missed_in_flight = !missed_at || *missed_at > sent;
+  if (missed_at) w.missed_returned_ms = MsBetween(*missed_at, sent);
   s_.Suspect(w);
 }
 
@@ -267,6 +271,7 @@ void SessionReaders::Classify(const std::set<int64_t>& lost) {
       continue;
     }
     went_back_++;
+    if (w.missed_in_flight) went_back_in_flight_++;
     worst_back_ids_ = std::max(worst_back_ids_, w.high - w.seen);
     worst_back_ms_ = std::max(worst_back_ms_, w.back_ms);
     if (shown_.size() < 20) shown_.push_back(w);
@@ -278,10 +283,13 @@ void SessionReaders::Print() {
   for (const auto& w : shown_) {
     std::printf(
         "%s at %.3f s: reader %d, class %s on %s (reason %s) saw id %lld, but the session had "
-        "read id %lld on %s: %lld ids, %lld ms back\n",
+        "read id %lld on %s: %lld ids, %lld ms back; id %lld %s %lld ms before the request\n",
         label, w.at_s, w.reader, w.cls.c_str(), w.to.c_str(), w.reason.c_str(),
         static_cast<long long>(w.seen), static_cast<long long>(w.high), w.from.c_str(),
-        static_cast<long long>(w.high - w.seen), static_cast<long long>(w.back_ms));
+        static_cast<long long>(w.high - w.seen), static_cast<long long>(w.back_ms),
+        static_cast<long long>(w.seen + 1),
+        w.missed_in_flight ? "(in flight) returned" : "returned",
+        static_cast<long long>(w.missed_returned_ms));
   }
   for (const auto& m : missed_shown_) std::printf("SESSION RYW VIOLATION: %s\n", m.c_str());
   std::string reasons;
@@ -299,12 +307,14 @@ void SessionReaders::Print() {
   }
   std::printf(
       "SUMMARY path=session token=%s readers=%d reads=%llu went_back=%llu "
-      "went_back_lost_commit=%llu worst_back_ids=%lld worst_back_ms=%lld replica_share=%.1f "
+      "went_back_lost_commit=%llu went_back_in_flight=%llu worst_back_ids=%lld worst_back_ms=%lld "
+      "replica_share=%.1f "
       "reasons=%s route_errors=%llu read_errors=%llu bad_session=%llu missing_token=%llu "
       "longest_off_replica_ms=%lld longest_error_ms=%lld route_p50_us=%lld route_p99_us=%lld "
       "wait=%s violations=%llu\n",
       baseline() ? "no" : "yes", h_.o.session_readers, static_cast<unsigned long long>(reads),
       static_cast<unsigned long long>(went_back_), static_cast<unsigned long long>(went_back_lost_),
+      static_cast<unsigned long long>(went_back_in_flight_),
       static_cast<long long>(worst_back_ids_), static_cast<long long>(worst_back_ms_), share,
       reasons.empty() ? "none" : reasons.c_str(),
       static_cast<unsigned long long>(route_errors_.load()),

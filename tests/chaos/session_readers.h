@@ -58,6 +58,8 @@ class SessionReaders : public Judgement {
     double at_s = 0;
     int64_t high = 0, seen = 0;  // the session's highest id before, and what this read shows
     int64_t back_ms = 0;         // how much older: the return of `high` - the return of `seen` + 1
+    bool missed_in_flight = false;   // `seen` + 1 had not returned when the request was sent
+    int64_t missed_returned_ms = 0;  // it returned this long before the request (< 0: after)
   };
   bool baseline() const { return h_.o.no_session_token; }
   void Suspect(const WentBack& w);
@@ -76,7 +78,9 @@ class SessionReaders : public Judgement {
   std::vector<WentBack> suspects_;  // reads that went back (classified at the end)
   uint64_t suspects_dropped_ = 0;   // past the cap: counted as went back
   std::vector<WentBack> shown_;     // the first 20 that went back, printed
-  uint64_t went_back_ = 0, went_back_lost_ = 0;
+  // Went back: violations; of those, missing a commit still in flight (it had
+  // not returned when the request was sent); apart: across lost commits only.
+  uint64_t went_back_ = 0, went_back_in_flight_ = 0, went_back_lost_ = 0;
   int64_t worst_back_ids_ = 0, worst_back_ms_ = 0;
   // The longest time a session read off replicas (the primary, or no read at
   // all), and the longest time it could not read at all.
