@@ -22,7 +22,7 @@ class StrictReaders::Reader {
   Harness& h_;
   const int index_;
   HttpClient client_;
-  std::vector<int64_t> answer_us_;
+  std::vector<int64_t> answer_us_, proven_us_;
 };
 
 bool StrictReaders::Reader::ReadOnce() {
@@ -38,8 +38,9 @@ bool StrictReaders::Reader::ReadOnce() {
     s_.route_errors_++;
     return false;
   }
-  answer_us_.push_back(
-      std::chrono::duration_cast<std::chrono::microseconds>(answered - sent).count());
+  const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(answered - sent).count();
+  answer_us_.push_back(us);
+  if (r.reason == "proven_replica") proven_us_.push_back(us);
   {
     std::lock_guard lock(s_.mu_);
     s_.reasons_[r.reason.empty() ? "none" : r.reason]++;
@@ -72,6 +73,7 @@ void StrictReaders::Reader::Run() {
   }
   std::lock_guard lock(s_.mu_);
   s_.answer_us_.insert(s_.answer_us_.end(), answer_us_.begin(), answer_us_.end());
+  s_.proven_us_.insert(s_.proven_us_.end(), proven_us_.begin(), proven_us_.end());
 }
 
 void StrictReaders::Start(std::vector<std::thread>* threads) {
@@ -125,14 +127,17 @@ void StrictReaders::Print() {
   const double replica_share = reads > 0 ? 100.0 * static_cast<double>(on_replica_) / reads : 0;
   const double p50_ms = static_cast<double>(Percentile(answer_us_, 50)) / 1000.0;
   const double p99_ms = static_cast<double>(Percentile(answer_us_, 99)) / 1000.0;
+  const double proven_p50_ms = static_cast<double>(Percentile(proven_us_, 50)) / 1000.0;
+  const double proven_p99_ms = static_cast<double>(Percentile(proven_us_, 99)) / 1000.0;
   std::printf(
       "SUMMARY path=strict class=%s readers=%d reads=%llu replica_share=%.1f "
       "proven_replica_share=%.1f reasons=%s answer_p50_ms=%.2f answer_p99_ms=%.2f "
+      "proven_p50_ms=%.2f proven_p99_ms=%.2f "
       "asked_after_commit=%llu route_errors=%llu read_errors=%llu missed_lost_commit=%llu "
       "wait=%s violations=%llu\n",
       kStrictClass, h_.o.strict_readers, static_cast<unsigned long long>(reads), replica_share,
-      proven_share, reasons.empty() ? "none" : reasons.c_str(), p50_ms, p99_ms,
-      static_cast<unsigned long long>(after_commit_.load()),
+      proven_share, reasons.empty() ? "none" : reasons.c_str(), p50_ms, p99_ms, proven_p50_ms,
+      proven_p99_ms, static_cast<unsigned long long>(after_commit_.load()),
       static_cast<unsigned long long>(route_errors_.load()),
       static_cast<unsigned long long>(read_errors_.load()),
       static_cast<unsigned long long>(missed_lost_), h_.o.strict_wait.c_str(),

@@ -54,6 +54,7 @@ class StrictReaders : public Judgement {
   std::mutex mu_;
   std::map<std::string, uint64_t> reasons_;  // the answers' reason
   std::vector<int64_t> answer_us_;           // request sent -> answer received
+  std::vector<int64_t> proven_us_;           // the same, of answers with a proven replica
   std::vector<Miss> suspects_;
   uint64_t suspects_dropped_ = 0;
   std::vector<Miss> shown_;  // the first 20 violations, printed
