@@ -210,7 +210,10 @@ void SessionReaders::Reader::Judge(size_t k, const Route& r, int64_t seen, Clock
   // Whether the first missed commit had returned when the request was sent
   // (in flight: a replica may show a commit before the primary does).
   w.missed_in_flight = !missed_at || *missed_at > sent;
-  if (missed_at) w.missed_returned_ms = MsBetween(*missed_at, sent);
+  if (missed_at) {
+    w.missed_returned_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(sent - *missed_at).count();
+  }
   s_.Suspect(w);
 }
 
@@ -278,18 +281,24 @@ void SessionReaders::Classify(const std::set<int64_t>& lost) {
   }
 }
 
+std::string SessionReaders::InFlight(const WentBack& w) {
+  if (w.missed_in_flight && w.missed_returned_us == 0) return "never returned (in flight)";
+  const std::string us =
+      std::to_string(w.missed_returned_us < 0 ? -w.missed_returned_us : w.missed_returned_us);
+  return w.missed_in_flight ? "returned " + us + " us after the request was sent (in flight)"
+                            : "had returned " + us + " us before the request";
+}
+
 void SessionReaders::Print() {
   const char* label = baseline() ? "SESSION WENT BACK (baseline, no token)" : "SESSION VIOLATION";
   for (const auto& w : shown_) {
     std::printf(
         "%s at %.3f s: reader %d, class %s on %s (reason %s) saw id %lld, but the session had "
-        "read id %lld on %s: %lld ids, %lld ms back; id %lld %s %lld ms before the request\n",
+        "read id %lld on %s: %lld ids, %lld ms back; id %lld %s\n",
         label, w.at_s, w.reader, w.cls.c_str(), w.to.c_str(), w.reason.c_str(),
         static_cast<long long>(w.seen), static_cast<long long>(w.high), w.from.c_str(),
         static_cast<long long>(w.high - w.seen), static_cast<long long>(w.back_ms),
-        static_cast<long long>(w.seen + 1),
-        w.missed_in_flight ? "(in flight) returned" : "returned",
-        static_cast<long long>(w.missed_returned_ms));
+        static_cast<long long>(w.seen + 1), InFlight(w).c_str());
   }
   for (const auto& m : missed_shown_) std::printf("SESSION RYW VIOLATION: %s\n", m.c_str());
   std::string reasons;

@@ -59,9 +59,10 @@ class SessionReaders : public Judgement {
     int64_t high = 0, seen = 0;  // the session's highest id before, and what this read shows
     int64_t back_ms = 0;         // how much older: the return of `high` - the return of `seen` + 1
     bool missed_in_flight = false;   // `seen` + 1 had not returned when the request was sent
-    int64_t missed_returned_ms = 0;  // it returned this long before the request (< 0: after)
+    int64_t missed_returned_us = 0;  // it returned this long before the request (< 0: after)
   };
   bool baseline() const { return h_.o.no_session_token; }
+  static std::string InFlight(const WentBack& w);  // when the first missed commit returned
   void Suspect(const WentBack& w);
   void AddSpells(int64_t off_replica_ms, int64_t error_ms);
 
