@@ -33,8 +33,9 @@ void Usage() {
                "         [--listen CLASS=PORT]... [--classes CLASS,...] [--faults KIND,...]\n"
                "         [--wait DURATION] [--ryw-readers N] [--write-pause MS]\n"
                "         [--session-readers N [--no-session-token] [--session-writes N]]\n"
-               "         [--strict-readers N [--strict-wait DURATION]] (also with --print-config:\n"
-               "         the strict class c0s_strict)\n"
+               "         [--strict-readers N [--strict-wait DURATION] [--strict-primary]]\n"
+               "         (--strict-readers also with --print-config: the strict class\n"
+               "         c0s_strict; --strict-primary: the primary-only class instead)\n"
                "         [--patroni-urls URL,...] [--min-faults N]\n"
                "       freshness_checker --print-config --engine E --base-port P --daemon-port P\n"
                "         [--check-margin DURATION] [--interval DURATION]\n"
@@ -161,6 +162,8 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--naive") {
       o.path = Path::kNaive;
+    } else if (a == "--strict-primary") {
+      o.strict_primary = true;
     } else if (a == "--no-session-token") {
       o.no_session_token = true;
     } else if (a == "--print-config") {

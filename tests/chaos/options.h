@@ -38,6 +38,7 @@ struct Options {
   int session_writes = 0;         // session readers commit a row every N reads (0: never)
   int strict_readers = 0;         // readers of the strict 0 s class (strict_replicas)
   std::string strict_wait;        // their wait= (default: --wait, else 50ms)
+  bool strict_primary = false;    // --strict-primary: they read the 0 s class "primary" instead
   int write_pause_ms = 2;         // the writer's pause between commits (long: an idle primary)
   bool print_config = false;
   int readers = 4;

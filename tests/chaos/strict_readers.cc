@@ -32,7 +32,7 @@ bool StrictReaders::Reader::ReadOnce() {
   const auto sent = Clock::now();
   Clock::time_point returned{};
   const int64_t required = h_.log.RequiredBefore(sent, &returned);
-  const Route r = AskRoute(client_, kStrictClass, h_.o.strict_wait);
+  const Route r = AskRoute(client_, s_.Class(), h_.o.strict_wait);
   const auto answered = Clock::now();
   if (r.status != 200) {
     s_.route_errors_++;
@@ -74,6 +74,10 @@ void StrictReaders::Reader::Run() {
   std::lock_guard lock(s_.mu_);
   s_.answer_us_.insert(s_.answer_us_.end(), answer_us_.begin(), answer_us_.end());
   s_.proven_us_.insert(s_.proven_us_.end(), proven_us_.begin(), proven_us_.end());
+}
+
+const char* StrictReaders::Class() const {
+  return h_.o.strict_primary ? "primary" : kStrictClass;
 }
 
 void StrictReaders::Start(std::vector<std::thread>* threads) {
@@ -135,7 +139,7 @@ void StrictReaders::Print() {
       "proven_p50_ms=%.2f proven_p99_ms=%.2f "
       "asked_after_commit=%llu route_errors=%llu read_errors=%llu missed_lost_commit=%llu "
       "wait=%s violations=%llu\n",
-      kStrictClass, h_.o.strict_readers, static_cast<unsigned long long>(reads), replica_share,
+      Class(), h_.o.strict_readers, static_cast<unsigned long long>(reads), replica_share,
       proven_share, reasons.empty() ? "none" : reasons.c_str(), p50_ms, p99_ms, proven_p50_ms,
       proven_p99_ms, static_cast<unsigned long long>(after_commit_.load()),
       static_cast<unsigned long long>(route_errors_.load()),

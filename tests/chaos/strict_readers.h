@@ -6,7 +6,8 @@
 // before the request was sent. One that misses only commits a failover lost
 // is counted apart. Reported: the share answered with a replica (the
 // answer's reason, and what the server says it is), and the time to the
-// answer, p50 and p99.
+// answer, p50 and p99. --strict-primary: the same readers read the 0 s class
+// "primary" (no strict_replicas), the primary-only baseline.
 #pragma once
 
 #include <atomic>
@@ -47,6 +48,7 @@ class StrictReaders : public Judgement {
     int64_t age_ms = 0;              // the newest missed commit returned this long before
   };
   void Suspect(const Miss& m);
+  const char* Class() const;
 
   Harness& h_;
   std::atomic<uint64_t> reads_{0}, on_replica_{0}, route_errors_{0}, read_errors_{0},
