@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdint>
 #include <iterator>
 #include <mutex>
@@ -17,8 +18,16 @@ class CommitLog {
   using Clock = test_support::Clock;
 
   void Append(int64_t id, Clock::time_point returned) {
-    std::lock_guard lock(mu_);
-    entries_.push_back({id, returned});
+    {
+      std::lock_guard lock(mu_);
+      entries_.push_back({id, returned});
+    }
+    appended_.notify_all();
+  }
+  // Waits up to `timeout` for the log to hold more than `n` entries; whether it does.
+  bool WaitForMore(size_t n, Clock::duration timeout) const {
+    std::unique_lock lock(mu_);
+    return appended_.wait_for(lock, timeout, [&] { return entries_.size() > n; });
   }
   // When the commit of `id` returned (ids are logged in order); nullopt if never.
   std::optional<Clock::time_point> ReturnedAt(int64_t id) const {
@@ -54,6 +63,7 @@ class CommitLog {
     Clock::time_point at;
   };
   mutable std::mutex mu_;
+  mutable std::condition_variable appended_;
   std::vector<Entry> entries_;
 };
 

@@ -19,19 +19,46 @@ HttpOptions Http() {
 
 Route AskRoute(HttpClient& client, const std::string& cls, const std::string& wait,
                const std::string& after) {
+  RouteAsk ask;
+  ask.cls = cls;
+  ask.wait = wait;
+  ask.after = after;
+  return AskRoute(client, ask);
+}
+
+namespace {
+
+std::string StringMember(const Json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+}
+
+}  // namespace
+
+Route AskRoute(HttpClient& client, const RouteAsk& ask) {
   Route r;
-  const HttpReply reply =
-      client.Get(RoutePath("shop", cls, after) + (wait.empty() ? "" : "&wait=" + wait));
+  std::string path = RoutePath("shop", ask.cls, ask.after);
+  if (!ask.wait.empty()) path += "&wait=" + ask.wait;
+  // Tokens are "s1." and a server name: letters, digits, '-', '_', '.'.
+  if (ask.session) path += "&session=" + *ask.session;
+  const HttpReply reply = client.Get(path);
   r.status = reply.status;
-  if (r.status != 200) return r;
   const Json& j = reply.json;
+  if (r.status != 200) {
+    r.error = StringMember(j, "error");
+    return r;
+  }
   if (!j.is_object() || !j.contains("port") || !j.contains("server")) {
     r.status = -1;
     return r;
   }
   r.server = j["server"].get<std::string>();
   r.port = j["port"].get<int>();
-  r.bound_ms = j["staleness_bound_ms"].get<int64_t>();
+  r.bound_ms = j.contains("staleness_bound_ms") && j["staleness_bound_ms"].is_number()
+                   ? j["staleness_bound_ms"].get<int64_t>()
+                   : -1;
+  r.reason = StringMember(j, "reason");
+  r.session = StringMember(j, "session");
+  r.position = StringMember(j, "position");
   return r;
 }
 
@@ -88,6 +115,11 @@ std::string DaemonConfig(const Options& o) {
   if (!o.check_margin.empty()) {
     config.ClassSet("c1s", "check_margin", o.check_margin);
     config.ClassSet("c10s", "check_margin", o.check_margin);
+  }
+  if (o.strict_readers > 0) {
+    // Strict reads on replicas (issue 23): a 0 s class that may be answered
+    // with a replica proven to hold every commit returned before the request.
+    config.Class(kStrictClass, "0s").ClassSet(kStrictClass, "strict_replicas", true);
   }
   return config.str();
 }

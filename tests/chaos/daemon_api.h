@@ -14,11 +14,26 @@ namespace lagrouter::chaos {
 
 using test_support::HttpClient;
 
+// The 0 s class with strict_replicas = true the strict readers read in
+// (configured only with --strict-readers).
+inline constexpr const char* kStrictClass = "c0s_strict";
+
 struct Route {
   int status = 0;  // 0: no answer; -1: an answer without a server
   std::string server;
   int port = 0;
   int64_t bound_ms = -1;
+  std::string reason;    // fresh_replica, proven_replica, fallback_primary, primary_class...
+  std::string session;   // session mode: the token to pass back ("" when absent)
+  std::string position;  // session mode: the named server's position as last probed
+  std::string error;     // a non-200 answer's "error" ("" when none)
+};
+
+// A /v1/route request; empty members are left out. `session` set (even to
+// ""): session mode, session=<it> (issue 23).
+struct RouteAsk {
+  std::string cls, wait, after;
+  std::optional<std::string> session;
 };
 
 // Every request has 2 s; one connection per thread.
@@ -27,6 +42,7 @@ test_support::HttpOptions Http();
 // `wait`: wait= (empty: none); `after`: after= (empty: none).
 Route AskRoute(HttpClient& client, const std::string& cls, const std::string& wait = "",
                const std::string& after = "");
+Route AskRoute(HttpClient& client, const RouteAsk& ask);
 
 // The current topology as the daemon sees it: node numbers (port - base).
 struct Topology {

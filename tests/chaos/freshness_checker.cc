@@ -25,7 +25,10 @@
 // naive (--naive: must find violations), client (the Python client). Every
 // read also returns the server's port and whether it is a replica, so the
 // share of reads on replicas is measured, not assumed. Read-your-writes
-// readers (--ryw-readers N) route a read after their own write.
+// readers (--ryw-readers N) route a read after their own write. Session
+// readers (--session-readers N) each are one session of /v1/route and must
+// never go back (monotonic reads); strict readers (--strict-readers N) read a
+// 0 s class that replicas may serve and must see every returned commit.
 //
 // The parts, a file each (tests/chaos/):
 //   options          the command line
@@ -36,6 +39,8 @@
 //   path_readers     readers of --path route, listen, primary, naive
 //   client_readers   readers of --path client, and their read-your-writes judgement
 //   ryw_readers      read-your-writes readers, and their judgement
+//   session_readers  session readers (session=), and the monotonic-reads judgement
+//   strict_readers   readers of the strict 0 s class, and their judgement
 //   cluster_control  the cluster script and the servers' processes
 //   faults           the faults as named helpers, each with its heal
 //   patroni_faults   Patroni's failovers as faults, timed, and their judgement
@@ -63,7 +68,9 @@
 #include "tests/chaos/patroni_faults.h"
 #include "tests/chaos/report.h"
 #include "tests/chaos/ryw_readers.h"
+#include "tests/chaos/session_readers.h"
 #include "tests/chaos/setup.h"
+#include "tests/chaos/strict_readers.h"
 #include "tests/chaos/writer.h"
 
 namespace lagrouter::chaos {
@@ -87,6 +94,8 @@ int Run(Options options) {
   Freshness freshness(h);
   ClientReaders client(h, freshness);
   RywReaders ryw(h);
+  SessionReaders sessions(h, freshness);
+  StrictReaders strict(h);
   Writer writer(h);
   // The judgements, in the order the report prints them.
   std::vector<Judgement*> judgements = {&patroni};
@@ -104,6 +113,14 @@ int Run(Options options) {
     ryw.Start(&readers);
     judgements.push_back(&ryw);
   }
+  if (h.o.session_readers > 0) {
+    sessions.Start(&readers);
+    judgements.push_back(&sessions);
+  }
+  if (h.o.strict_readers > 0) {
+    strict.Start(&readers);
+    judgements.push_back(&strict);
+  }
   std::thread faulting([&faults] { faults.Run(); });
 
   std::this_thread::sleep_for(std::chrono::seconds(h.o.seconds));
@@ -120,6 +137,8 @@ int Run(Options options) {
     return 2;
   }
   freshness.Classify(*lost);
+  sessions.Classify(*lost);
+  strict.Classify(*lost);
   RunResults results{writer, faults, freshness, *lost, judgements};
   return Report(h, results);
 }

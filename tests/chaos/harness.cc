@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
+#include <sstream>
 #include <thread>
 
 namespace lagrouter::chaos {
@@ -100,6 +101,17 @@ std::string Harness::ReadSql() const {
                       "inet_server_port() FROM seq"
                     : "SELECT CONCAT(COALESCE(MAX(id), 0), ' ', @@read_only, ' ', @@port) "
                       "FROM shop.seq";
+}
+
+bool Harness::ReadSeqOn(int port, int64_t* seen, bool* replica, int* server_port) {
+  std::string error, value, answer;
+  std::unique_ptr<SqlConn> db = pool.Acquire(port, &error);
+  if (db == nullptr || !db->TryQuery(ReadSql(), &value, &error)) return false;
+  pool.Release(port, std::move(db));
+  std::istringstream in(value);
+  in >> *seen >> answer >> *server_port;
+  *replica = IsReplica(answer);
+  return !in.fail();
 }
 
 }  // namespace lagrouter::chaos

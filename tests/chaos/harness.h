@@ -84,6 +84,9 @@ struct Harness {
   // The read every path makes: the highest id, whether the server is a
   // replica and its port, in one value ("ID REPLICA PORT").
   std::string ReadSql() const;
+  // ReadSql on the server on `port` through the pool; false when it failed
+  // (the connection is dropped).
+  bool ReadSeqOn(int port, int64_t* seen, bool* replica, int* server_port);
   std::string SeqTable() const { return o.postgres ? "seq" : "shop.seq"; }
   std::string RywTable() const { return o.postgres ? "ryw" : "shop.ryw"; }
 

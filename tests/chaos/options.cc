@@ -32,6 +32,10 @@ void Usage() {
                "         [--client-reader tests/chaos/client_reader.py] (with --path client)\n"
                "         [--listen CLASS=PORT]... [--classes CLASS,...] [--faults KIND,...]\n"
                "         [--wait DURATION] [--ryw-readers N] [--write-pause MS]\n"
+               "         [--session-readers N [--no-session-token] [--session-writes N]]\n"
+               "         [--strict-readers N [--strict-wait DURATION] [--strict-primary]]\n"
+               "         (--strict-readers also with --print-config: the strict class\n"
+               "         c0s_strict; --strict-primary: the primary-only class instead)\n"
                "         [--patroni-urls URL,...] [--min-faults N]\n"
                "       freshness_checker --print-config --engine E --base-port P --daemon-port P\n"
                "         [--check-margin DURATION] [--interval DURATION]\n"
@@ -95,6 +99,12 @@ bool ParseNumber(const std::string& a, const std::string& v, Options* o) {
     o->min_faults = std::atoi(v.c_str());
   } else if (a == "--ryw-readers") {
     o->ryw_readers = std::atoi(v.c_str());
+  } else if (a == "--session-readers") {
+    o->session_readers = std::atoi(v.c_str());
+  } else if (a == "--session-writes") {
+    o->session_writes = std::atoi(v.c_str());
+  } else if (a == "--strict-readers") {
+    o->strict_readers = std::atoi(v.c_str());
   } else if (a == "--write-pause") {
     o->write_pause_ms = std::atoi(v.c_str());
   } else {
@@ -129,6 +139,7 @@ bool ParseValue(const std::string& a, const std::string& v, Options* o) {
                       : a == "--check-margin"  ? &o->check_margin
                       : a == "--interval"      ? &o->interval
                       : a == "--wait"          ? &o->wait
+                      : a == "--strict-wait"   ? &o->strict_wait
                                                : nullptr;
   if (text == nullptr) return ParseNumber(a, v, o);
   *text = v;
@@ -137,7 +148,8 @@ bool ParseValue(const std::string& a, const std::string& v, Options* o) {
 
 bool Consistent(const Options& o) {
   return !(o.script.empty() && !o.print_config) && o.daemon_port > 0 && o.seconds > 0 &&
-         o.readers > 0 && o.ryw_readers >= 0 && o.write_pause_ms >= 0 &&
+         o.readers > 0 && o.ryw_readers >= 0 && o.session_readers >= 0 && o.strict_readers >= 0 &&
+         o.write_pause_ms >= 0 && (o.session_readers > 0 || !o.no_session_token) &&
          (o.path == Path::kListen) == !o.listen.empty() &&
          (o.path == Path::kClient) != o.client_reader.empty();
 }
@@ -150,6 +162,10 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--naive") {
       o.path = Path::kNaive;
+    } else if (a == "--strict-primary") {
+      o.strict_primary = true;
+    } else if (a == "--no-session-token") {
+      o.no_session_token = true;
     } else if (a == "--print-config") {
       o.print_config = true;
     } else if (!ParseValue(a, i + 1 < argc ? argv[++i] : "", &o)) {
@@ -157,6 +173,7 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
     }
   }
   if (!Consistent(o)) return std::nullopt;
+  if (o.strict_wait.empty()) o.strict_wait = o.wait.empty() ? "50ms" : o.wait;
   if (o.seed == 0) {
     o.seed = static_cast<uint64_t>(test_support::Clock::now().time_since_epoch().count());
   }

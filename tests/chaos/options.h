@@ -33,7 +33,13 @@ struct Options {
   std::string interval = "50ms";  // the daemon's probe interval (--print-config)
   std::string wait;               // route requests ask to wait this long (wait=)
   int ryw_readers = 0;
-  int write_pause_ms = 2;  // the writer's pause between commits (long: an idle primary)
+  int session_readers = 0;        // readers that each are one session (session=)
+  bool no_session_token = false;  // the session readers ask without session=: the baseline
+  int session_writes = 0;         // session readers commit a row every N reads (0: never)
+  int strict_readers = 0;         // readers of the strict 0 s class (strict_replicas)
+  std::string strict_wait;        // their wait= (default: --wait, else 50ms)
+  bool strict_primary = false;    // --strict-primary: they read the 0 s class "primary" instead
+  int write_pause_ms = 2;         // the writer's pause between commits (long: an idle primary)
   bool print_config = false;
   int readers = 4;
   int min_faults = 0;  // run past --seconds until this many faults were injected

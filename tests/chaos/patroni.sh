@@ -9,7 +9,9 @@
 #
 # CHECKER_ARGS go to the freshness checker, e.g. `--faults
 # patroni_failover,stall_replay --min-faults 10` (replay stuck on a replica
-# between failovers; FAILOVERS still counts failovers only).
+# between failovers; FAILOVERS still counts failovers only), or
+# `--session-readers 4 --wait 50ms` (sessions across failovers: none may go
+# back except across commits a failover lost, reported apart).
 #
 # Readers ask /v1/route (default), or connect through HAProxy:
 #   --haproxy lagrouter  examples/haproxy.cfg's class listeners (checks: /v1/check)
@@ -68,7 +70,8 @@ trap teardown EXIT
 daemon_port=$(free_port)
 config_args=(--engine postgres --base-port "$base" --daemon-port "$daemon_port" --patroni-urls "$PATRONI_REST_URLS")
 [[ $haproxy_mode == lagrouter ]] && config_args+=(--check-margin "$(example_check_margin)")
-"$CHECKER" --print-config "${config_args[@]}" >"$work/lagrouter.toml"
+# CHECKER_ARGS shape the config too (--strict-readers adds a strict 0s class).
+"$CHECKER" --print-config "${config_args[@]}" "${extra[@]}" >"$work/lagrouter.toml"
 "$BIN" --config "$work/lagrouter.toml" >"$work/lagrouter.log" 2>&1 &
 daemon_pid=$!
 ready=0

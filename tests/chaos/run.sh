@@ -25,7 +25,10 @@
 #                  for side-by-side measurements: violations are reported, not
 #                  failed on.
 # CHECKER_ARGS go to the freshness checker (e.g. --faults pause_replay,
-# --ryw-readers 2 --wait 50ms, --interval 250ms --classes c50ms).
+# --ryw-readers 2 --wait 50ms, --interval 250ms --classes c50ms;
+# --session-readers 4 [--no-session-token]: sessions that must never go back;
+# --strict-readers 2 [--strict-wait 50ms]: a 0s class with strict_replicas,
+# which the daemon's config gets from them).
 # Prints "N passed, M failed" last.
 #
 # Environment: LAGROUTER_BIN, FRESHNESS_CHECKER (default build/bin/...),
