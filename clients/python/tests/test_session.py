@@ -7,13 +7,13 @@ shared clusters, as test_client.py): a session's reads carry the daemon's
 token, a token the daemon rejects is reset, and a session never reads less
 than its previous read while a replica's replay is paused.
 """
-import http.server
 import json
 import threading
 import urllib.parse
 
 import pytest
 
+import fake_daemon as fake_http
 import lagrouter
 from lagrouter.session import NO_SERVER
 
@@ -95,30 +95,13 @@ class ScriptedDaemon:
     def __init__(self):
         self.queries = []
         self.reply = self.fresh
-        daemon = self
+        self.server, self.url = fake_http.serve(self._answer)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query,
-                                                    keep_blank_values=True))
-                daemon.queries.append(query)
-                status, body = daemon.reply(query)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _answer(self, path):
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query,
+                                            keep_blank_values=True))
+        self.queries.append(query)
+        return self.reply(query)
 
     @staticmethod
     def answer(server, port, role="replica", reason="fresh_replica", session=True):
@@ -217,32 +200,9 @@ def test_client_fallback_stores_no_server(scripted):
         assert d.session == NO_SERVER and s.route_token("shop") == NO_SERVER
 
 
-class PortDriver:
+class PortDriver(fake_http.NullDriver):
     """A driver without a database whose connections are the servers' ports
     (and without settle_visibility, as drivers written before it)."""
-
-    connection_errors = (ConnectionError,)
-
-    def connect(self, host, port):
-        return port
-
-    def usable(self, conn):
-        return True
-
-    def reset(self, conn):
-        pass
-
-    def commit(self, conn):
-        pass
-
-    def rollback(self, conn):
-        pass
-
-    def close(self, conn):
-        pass
-
-    def position(self, conn):
-        return "0/1"
 
 
 class SettleDriver(PortDriver):

@@ -2,7 +2,6 @@
 thread of the test): the decision cache stays right under contention, and the
 client as a context manager closes what it opened. No real daemon, no
 database: these run anywhere pytest does."""
-import http.server
 import json
 import random
 import threading
@@ -11,6 +10,7 @@ import urllib.parse
 
 import pytest
 
+import fake_daemon as fake_http
 import lagrouter
 
 CLUSTERS = {  # cluster -> (server name, weight)
@@ -33,39 +33,19 @@ class FakeDaemon:
         self.requests = 0
         self.open_connections = 0
         self.random = random.Random(7)
-        daemon = self
+        self.server, self.url = fake_http.serve(self._answer, self._opened, self._closed)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as the daemon
-            disable_nagle_algorithm = True  # headers and body go out in two writes
+    def _opened(self):
+        with self.lock:
+            self.open_connections += 1
 
-            def setup(self):
-                super().setup()
-                with daemon.lock:
-                    daemon.open_connections += 1
+    def _closed(self):
+        with self.lock:
+            self.open_connections -= 1
 
-            def finish(self):
-                super().finish()
-                with daemon.lock:
-                    daemon.open_connections -= 1
-
-            def do_GET(self):
-                body = daemon.answer(self.path)
-                data = json.dumps(body).encode()
-                self.send_response(200 if "port" in body else 400)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def _answer(self, path):
+        body = self.answer(path)
+        return (200 if "port" in body else 400), body
 
     def answer(self, path):
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query))
@@ -225,11 +205,9 @@ class FakeConnection:
         self.closed = False
 
 
-class FakeDriver:
+class FakeDriver(fake_http.NullDriver):
     """A lagrouter.Driver without a database: connections are objects that
     know whether they were closed."""
-
-    connection_errors = (ConnectionError,)
 
     def __init__(self):
         self.made = []
@@ -244,20 +222,8 @@ class FakeDriver:
     def usable(self, conn):
         return not conn.closed
 
-    def reset(self, conn):
-        pass
-
-    def commit(self, conn):
-        pass
-
-    def rollback(self, conn):
-        pass
-
     def close(self, conn):
         conn.closed = True
-
-    def position(self, conn):
-        return "0/1"
 
 
 def wait_for(predicate, timeout=5.0):
