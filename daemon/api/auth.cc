@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "common/text.h"
 #include "daemon/config/secret.h"
@@ -109,21 +110,22 @@ AuthDecision Authenticator::Authorize(int client, const std::vector<std::string_
     return d;
   }
   const ClientConfig& c = config_.clients[static_cast<size_t>(client)];
-  for (auto cluster : clusters) {
-    if (!c.AllowsCluster(cluster)) {
-      d.denial = Denial::kClusterNotAllowed;
-      d.message = "client '" + c.name + "' may not use cluster " + Quoted(cluster) +
-                  "; its clusters: " + JoinNames(c.clusters, c.all_clusters);
-      return d;
+  // The first name in `asked` that `allows` refuses, if any.
+  auto refused = [](const std::vector<std::string_view>& asked,
+                    auto allows) -> std::optional<std::string_view> {
+    for (auto name : asked) {
+      if (!allows(name)) return name;
     }
-  }
-  for (auto klass : classes) {
-    if (!c.AllowsClass(klass)) {
-      d.denial = Denial::kClassNotAllowed;
-      d.message = "client '" + c.name + "' may not use class " + Quoted(klass) +
-                  "; its classes: " + JoinNames(c.classes, c.all_classes);
-      return d;
-    }
+    return std::nullopt;
+  };
+  if (auto cluster = refused(clusters, [&](auto n) { return c.AllowsCluster(n); })) {
+    d.denial = Denial::kClusterNotAllowed;
+    d.message = "client '" + c.name + "' may not use cluster " + Quoted(*cluster) +
+                "; its clusters: " + JoinNames(c.clusters, c.all_clusters);
+  } else if (auto klass = refused(classes, [&](auto n) { return c.AllowsClass(n); })) {
+    d.denial = Denial::kClassNotAllowed;
+    d.message = "client '" + c.name + "' may not use class " + Quoted(*klass) +
+                "; its classes: " + JoinNames(c.classes, c.all_classes);
   }
   return d;
 }

@@ -284,32 +284,14 @@ namespace {
 TEST(Route, ServerSilentPastItsHealthWindowIsDownAtRequestTime) {
   // A hung server's probe has not failed yet, but it has not answered either:
   // past up_until it is treated as down without waiting for the timeout.
-  ClusterView c;
-  c.name = "shop";
-  ServerView p;
-  p.name = "p";
-  p.role = Role::kPrimary;
-  p.probed = true;
-  p.up = true;
-  p.up_until = TimePoint{} + std::chrono::seconds(100);
-  ServerView r;
-  r.name = "r";
-  r.role = Role::kReplica;
-  r.probed = true;
-  r.up = true;
-  r.replicating = true;
-  r.bound_known = true;
-  r.fresh_as_of = TimePoint{} + std::chrono::seconds(99);
-  r.up_until = TimePoint{} + std::chrono::seconds(100);
-  c.servers = {p, r};
-  c.primary = 0;
-  c.primaries_claimed = 1;
-  QueryClass hour;
-  hour.name = "hour";
-  hour.max_staleness = std::chrono::hours(1);
-  QueryClass inventory;
-  inventory.name = "inventory";
-  const auto before = TimePoint{} + std::chrono::seconds(100);
+  auto p = Primary("p");
+  p.up_until = kNow;
+  auto r = Replica("r", std::chrono::seconds(1));
+  r.up_until = kNow;
+  const ClusterView c = Cluster({p, r});
+  const QueryClass hour = Class("hour", std::chrono::hours(1));
+  const QueryClass inventory = Class("inventory", Duration::zero());
+  const auto before = kNow;
   const auto after = before + std::chrono::milliseconds(1);
   EXPECT_EQ(Route(c, hour, 0, nullptr, before, 0).outcome, Outcome::kFreshReplica);
   EXPECT_EQ(Route(c, inventory, 1, nullptr, before, 0).outcome, Outcome::kPrimaryClass);

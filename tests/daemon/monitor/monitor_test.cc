@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -35,6 +36,27 @@ class InstantProbe final : public probes::Probe {
   std::atomic<int>& runs_;
 };
 
+// A Monitor over `toml` whose probes answer at once (server "p" as the
+// primary) and count their runs.
+struct InstantMonitor {
+  explicit InstantMonitor(const std::string& toml)
+      : config(Parsed(toml)),
+        metrics(*config, process),
+        monitor(config, &metrics, [this](const ClusterConfig&, const ServerConfig& s) {
+          return std::make_unique<InstantProbe>(s.name == "p", runs);
+        }) {}
+  static std::shared_ptr<const Config> Parsed(const std::string& toml) {
+    auto parsed = ParseConfig(toml, "t");
+    if (!parsed) throw std::invalid_argument(parsed.error());
+    return std::make_shared<const Config>(std::move(parsed).value());
+  }
+  std::shared_ptr<const Config> config;
+  ProcessCounters process;
+  Metrics metrics;
+  std::atomic<int> runs{0};
+  Monitor monitor;
+};
+
 // Waits for the first probe cycle, bounded; nothing here asserts how long it took.
 bool WaitReady(const Monitor& monitor) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -46,20 +68,12 @@ bool WaitReady(const Monitor& monitor) {
 
 TEST(Monitor, ProbesEveryServerPublishesAndStops) {
   using test_support::ClusterSpec;
-  auto parsed =
-      ParseConfig(test_support::ConfigText()
-                      .Probe("10ms", "100ms")
-                      .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r", 2))
-                      .Class("reports", "1h"),
-                  "t");
-  ASSERT_TRUE(parsed.ok()) << parsed.error();
-  auto config = std::make_shared<const Config>(std::move(parsed).value());
-  ProcessCounters process;
-  Metrics metrics(*config, process);
-  std::atomic<int> runs{0};
-  Monitor monitor(config, &metrics, [&](const ClusterConfig&, const ServerConfig& s) {
-    return std::make_unique<InstantProbe>(s.name == "p", runs);
-  });
+  InstantMonitor m(test_support::ConfigText()
+                       .Probe("10ms", "100ms")
+                       .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r", 2))
+                       .Class("reports", "1h"));
+  std::atomic<int>& runs = m.runs;
+  Monitor& monitor = m.monitor;
   EXPECT_FALSE(monitor.Ready());
   EXPECT_FALSE(monitor.Snapshot(0)->view.servers[0].probed);
   monitor.Start();
@@ -77,19 +91,12 @@ TEST(Monitor, ProbesEveryServerPublishesAndStops) {
 TEST(Monitor, OnDemandProbesComeBetweenTicksWithinTheRateCap) {
   using test_support::ClusterSpec;
   // A 1 h interval: every probe after the first cycle is an on-demand one.
-  auto parsed =
-      ParseConfig(test_support::ConfigText()
-                      .Probe("1h", "100ms")
-                      .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r", 2))
-                      .Class("reports", "1h")
-                      .Raw("[on_demand]\nprobes_per_second = 20\n"),
-                  "t");
-  ASSERT_TRUE(parsed.ok()) << parsed.error();
-  auto config = std::make_shared<const Config>(std::move(parsed).value());
-  std::atomic<int> runs{0};
-  Monitor monitor(config, nullptr, [&](const ClusterConfig&, const ServerConfig& s) {
-    return std::make_unique<InstantProbe>(s.name == "p", runs);
-  });
+  InstantMonitor m(test_support::ConfigText()
+                       .Probe("1h", "100ms")
+                       .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r", 2))
+                       .Class("reports", "1h")
+                       .Raw("[on_demand]\nprobes_per_second = 20\n"));
+  Monitor& monitor = m.monitor;
   std::atomic<int> published{0};
   monitor.OnPublish([&](size_t) { ++published; });
   monitor.Start();
@@ -131,21 +138,13 @@ TEST(Monitor, OnDemandProbesComeBetweenTicksWithinTheRateCap) {
 // is race-free.
 TEST(Monitor, RequestThreadsFollowThePublications) {
   using test_support::ClusterSpec;
-  auto parsed = ParseConfig(
+  InstantMonitor m(
       test_support::ConfigText()
           .Probe("10ms", "100ms")
           .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r1", 2).Server("r2", 3))
-          .Class("reports", "1h", "", "0s"),
-      "t");
-  ASSERT_TRUE(parsed.ok()) << parsed.error();
-  auto config = std::make_shared<const Config>(std::move(parsed).value());
-  ProcessCounters process;
-  Metrics metrics(*config, process);
-  std::atomic<int> runs{0};
-  Monitor monitor(config, &metrics, [&](const ClusterConfig&, const ServerConfig& s) {
-    return std::make_unique<InstantProbe>(s.name == "p", runs);
-  });
-  HttpApi api(config, monitor, metrics);
+          .Class("reports", "1h", "", "0s"));
+  Monitor& monitor = m.monitor;
+  HttpApi api(m.config, monitor, m.metrics);
   const uint64_t first_generation = monitor.Generation(0);
   monitor.Start();
   ASSERT_TRUE(WaitReady(monitor));
