@@ -27,7 +27,6 @@ struct Ask {
   // Sessions (monotonic reads): the server the session's last read went to,
   // -1 when unknown. Reads on one server never go back, so it serves on the
   // class's own terms; any other replica needs the proof below.
-  bool session = false;
   int sticky = -1;
   // When the request arrived. A replica proven to hold every commit that
   // returned before it (Explain's proven_since) may serve a session that
@@ -37,7 +36,7 @@ struct Ask {
   // A /v1/route request (or a parked one, re-decided).
   static Ask Route(const QueryClass& cls, size_t class_index, const Position* after,
                    uint64_t spread, Duration wait = Duration::zero()) {
-    return {&cls, class_index, after, Asker::kRoute, spread, wait, false, -1, std::nullopt};
+    return {&cls, class_index, after, Asker::kRoute, spread, wait, -1, std::nullopt};
   }
   // Adds what the request's session and arrival ask: a session's reads may
   // move only to a proven replica; a strict_replicas 0s class is served only
@@ -46,7 +45,6 @@ struct Ask {
   // somewhere lagrouter did not name), kNewSession when it has read nothing.
   static constexpr int kNewSession = -2;
   Ask& For(bool in_session, int session_server, TimePoint arrived) {
-    session = in_session;
     sticky = in_session ? std::max(session_server, -1) : -1;
     const bool moves = in_session && session_server != kNewSession;
     if (moves || (cls->max_staleness <= Duration::zero() && cls->strict_replicas)) {
@@ -56,16 +54,16 @@ struct Ask {
   }
   // A load balancer's /v1/check.
   static Ask Check(const QueryClass& cls, size_t class_index) {
-    return {&cls,  class_index, nullptr,     Asker::kCheck, 0, Duration::zero(),
-            false, -1,          std::nullopt};
+    return {&cls, class_index, nullptr, Asker::kCheck, 0, Duration::zero(), -1, std::nullopt};
   }
 };
 
 // Which servers to probe so that a replica may serve the read: those held
 // out only by their bound (stale), by `after` (not replayed) or by a missing
-// proof (unproven), and the primary first when even a replica that replays
-// its latest sample would be too stale for the class, or when a proof needs
-// a primary sample taken after the request arrived. Empty: probing cannot help.
+// proof (unproven; once the primary has a sample taken after the request),
+// and the primary: first when even a replica that replays its latest sample
+// would be too stale for the class, alone when a proof needs its newer
+// sample. Empty: probing cannot help.
 struct ProbePlan {
   std::vector<size_t> servers;
   bool primary_first = false;
