@@ -98,4 +98,5 @@ awk -v d="$((after - before))" -v s="$elapsed" -v cap="$rate" \
   'BEGIN { printf "primary on-demand probes: %.1f/s (cap %d)\n", d / s, cap }'
 kill "$writer" 2>/dev/null || true
 wait "$writer" 2>/dev/null || true
-echo "commits on the primary: $(awk '/^tps/ {print int($3)}' "$tmp/pgbench.txt" 2>/dev/null || echo '?')/s; probe failures: $(grep -c 'probe failed' "$tmp/lagrouter.log" || true); autogroup $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo '?')"
+commits=$(psql -h 127.0.0.1 -p "$base" -U app -d shop -Atc 'SELECT count(*) FROM strict_bench')
+echo "commits on the primary during the runs: $commits; probe failures: $(grep -c 'probe failed' "$tmp/lagrouter.log" || true); autogroup $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo '?')"
