@@ -150,8 +150,7 @@ void ClientReaders::ClassifyWentBack() {
     const auto high_at = h_.log.ReturnedAt(w.high), next_at = h_.log.ReturnedAt(w.seen + 1);
     if (high_at && next_at) {
       worst_back_ms_ = std::max<int64_t>(
-          worst_back_ms_,
-          std::chrono::duration_cast<milliseconds>(*high_at - *next_at).count());
+          worst_back_ms_, std::chrono::duration_cast<milliseconds>(*high_at - *next_at).count());
     }
     if (shown.size() < 20) shown.emplace_back(w, in_flight);
   }
@@ -159,9 +158,9 @@ void ClientReaders::ClassifyWentBack() {
     std::printf(
         "%s at %.3f s: reader %d, class %s on %s%s saw id %lld, but an earlier read of the same "
         "reader (on %s) had seen id %lld%s\n",
-        sessions_ ? "SESSION WENT BACK" : "went back (no session)", w.at_s, w.reader,
-        w.cls.c_str(), w.to.c_str(), w.on_primary ? " (the primary)" : "",
-        static_cast<long long>(w.seen), w.from.c_str(), static_cast<long long>(w.high),
+        sessions_ ? "SESSION WENT BACK" : "went back (no session)", w.at_s, w.reader, w.cls.c_str(),
+        w.to.c_str(), w.on_primary ? " (the primary)" : "", static_cast<long long>(w.seen),
+        w.from.c_str(), static_cast<long long>(w.high),
         in_flight ? " (the commit had not returned when the read was sent: visible on the "
                     "replica before the primary)"
                   : "");

@@ -36,9 +36,7 @@ class ClientReaders : public Judgement {
   // The read-your-writes line, the monotonic-reads lines (WENT BACK, then
   // SUMMARY path=client-session|client-plain) and the client's own counters.
   void Print() override;
-  uint64_t Violations() const override {
-    return ryw_misses_ + (sessions_ ? went_back_ : 0);
-  }
+  uint64_t Violations() const override { return ryw_misses_ + (sessions_ ? went_back_ : 0); }
   bool Vacuous() const override { return ryw_reads_ == 0; }
 
  private:
@@ -71,7 +69,7 @@ class ClientReaders : public Judgement {
     Clock::time_point sent;
     bool on_primary = false;
   };
-  bool sessions_ = false;  // the program's "M session"
+  bool sessions_ = false;                                // the program's "M session"
   std::map<int, std::pair<int64_t, std::string>> high_;  // reader -> (highest id read, server)
   uint64_t judged_ = 0;
   std::vector<WentBack> suspects_;
