@@ -1,5 +1,5 @@
-// The one seam between lagrouter and a database server: a Probe takes one
-// sample of a server's role and replication position within a deadline.
+// A Probe takes one sample of a server's role and replication position within
+// a deadline, without blocking.
 #pragma once
 
 #include <chrono>
@@ -65,13 +65,43 @@ struct Sample {
   std::vector<DownstreamReplica> downstream;  // primary only
 };
 
+// What a probe waits for before it can go on: its socket (readable,
+// writable or both) and/or a time. A done step waits for nothing.
+struct Step {
+  bool done = false;
+  int fd = -1;  // -1: no socket to wait for
+  bool read = false;
+  bool write = false;
+  // Resume at this time even if the socket stays quiet (the MySQL client's
+  // own timers; simulated servers).
+  Clock::time_point wake_at = Clock::time_point::max();
+
+  static Step Done() { return Step{.done = true}; }
+};
+
+// The one seam between lagrouter and a database server. A Probe is driven by
+// an event loop and never blocks: Start begins one sample and each call
+// returns what it waits for next; the loop calls Resume when that comes, until
+// a step is done, then Take. The loop owns the deadline: when it passes first,
+// it calls Abort, which drops the connection (re-opened by the next Start) and
+// returns the timeout sample. One sample at a time; not thread-safe.
+//
+// Socket rules for the loop: a probe's socket can change between steps (a
+// reconnect) and only after the probe closed the old one; a closed socket is
+// gone from epoll by itself.
 class Probe {
  public:
   virtual ~Probe() = default;
-  // Takes one sample. Never blocks past `deadline`: a hung server yields a
-  // kTimeout sample and the connection is dropped (re-opened next time).
-  virtual Sample Run(Clock::time_point deadline) = 0;
+  virtual Step Start(Clock::time_point deadline) = 0;
+  virtual Step Resume() = 0;
+  // The sample of the step that was done.
+  virtual Sample Take() = 0;
+  virtual Sample Abort() = 0;
 };
+
+// Drives a probe to its sample on poll(2), for tools and tests that want one
+// sample now: never blocks past `deadline`.
+Sample RunToCompletion(Probe& probe, Clock::time_point deadline);
 
 struct ServerEndpoint {
   std::string cluster;
