@@ -32,25 +32,33 @@ struct Stats {
   int64_t probes = 0;
 };
 
-// A database that answers in ~300 us: the primary's LSN grows with time, a
-// replica replays what the primary had 50 ms ago.
+// A database that answers in ~300 us (a timer on the probe loop, as a real
+// server's reply would be a socket event): the primary's LSN grows with time,
+// a replica replays what the primary had 50 ms ago.
 class SimProbe final : public probes::Probe {
  public:
   SimProbe(bool primary, Clock::time_point epoch, Stats* stats, Clock::duration interval)
       : primary_(primary), epoch_(epoch), stats_(stats), interval_(interval) {}
 
-  probes::Sample Run(Clock::time_point) override {
-    probes::Sample s;
-    s.sent_at = Clock::now();
+  probes::Step Start(Clock::time_point) override {
+    sent_at_ = Clock::now();
     if (last_ != Clock::time_point{}) {
-      const auto gap = std::chrono::duration_cast<std::chrono::microseconds>(s.sent_at - last_);
+      const auto gap = std::chrono::duration_cast<std::chrono::microseconds>(sent_at_ - last_);
       std::lock_guard<std::mutex> lock(stats_->mu);
       stats_->max_gap_us = std::max<int64_t>(stats_->max_gap_us, gap.count());
       if (gap > interval_ * 3 / 2) ++stats_->late_cycles;
       ++stats_->probes;
     }
-    last_ = s.sent_at;
-    std::this_thread::sleep_for(std::chrono::microseconds(300));
+    last_ = sent_at_;
+    probes::Step wait;
+    wait.wake_at = sent_at_ + std::chrono::microseconds(300);
+    return wait;
+  }
+  probes::Step Resume() override { return probes::Step::Done(); }
+
+  probes::Sample Take() override {
+    probes::Sample s;
+    s.sent_at = sent_at_;
     const auto at = [this](Clock::time_point t) {
       return router::Lsn{static_cast<uint64_t>(
           std::chrono::duration_cast<std::chrono::microseconds>(t - epoch_).count())};
@@ -69,6 +77,12 @@ class SimProbe final : public probes::Probe {
     }
     return s;
   }
+  probes::Sample Abort() override {
+    probes::Sample s;
+    s.error_kind = probes::ErrorKind::kTimeout;
+    s.error = "simulated probe timed out";
+    return s;
+  }
 
  private:
   bool primary_;
@@ -76,6 +90,7 @@ class SimProbe final : public probes::Probe {
   Stats* stats_;
   Clock::duration interval_;
   Clock::time_point last_{};
+  Clock::time_point sent_at_{};
 };
 
 long RssKb() {

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <thread>
 #include <utility>
 
 namespace lagrouter::daemon {
@@ -13,18 +15,14 @@ struct Monitor::Cluster {
       : random(seed), state(cfg, config) {}
 
   size_t index = 0;
-  std::vector<std::unique_ptr<probes::Probe>> probes;
-  std::vector<std::thread> threads;
 
-  // The schedule's side: what the workers wait on. Ticks, demands and the
-  // primary's progress notify schedule_cv.
+  // The schedule's side: the cluster's loop asks it, request threads add
+  // demands (then poke the loop).
   std::mutex schedule_mu;
-  std::condition_variable schedule_cv;
   std::vector<ProbeSchedule> schedules;  // per server; guarded by schedule_mu
   PrimaryProgress primary_progress;      // guarded by schedule_mu
   int primary = -1;                      // state.primary() as of the last sample; schedule_mu
   SeededRandom random;                   // guarded by schedule_mu
-  bool stopping = false;                 // guarded by schedule_mu
 
   std::mutex mu;  // guards state
   ClusterState state;
@@ -70,21 +68,36 @@ ProbeFactory RealProbes() {
   };
 }
 
+size_t DefaultProbeLoops(size_t clusters) {
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  return std::max<size_t>(1, std::min(cores, clusters));
+}
+
 Monitor::Monitor(std::shared_ptr<const Config> config, ProbeObserver* observer,
-                 ProbeFactory factory, uint64_t seed)
+                 ProbeFactory factory, uint64_t seed, size_t loops)
     : config_(std::move(config)), observer_(observer), factory_(std::move(factory)) {
   const auto options =
       ProbeSchedule::Defaults(config_->probe_interval, config_->on_demand_probes_per_second);
+  const size_t n = config_->clusters.size();
+  if (loops == 0) loops = DefaultProbeLoops(n);
+  std::vector<std::vector<ProbeLoop::Server>> shares(std::max<size_t>(1, std::min(loops, n)));
   size_t total = 0;
-  for (size_t i = 0; i < config_->clusters.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     const auto& cc = config_->clusters[i];
     auto c = std::make_unique<Cluster>(cc, *config_, seed + i);
     c->index = i;
-    for (const auto& sc : cc.servers) c->probes.push_back(factory_(cc, sc));
+    for (size_t s = 0; s < cc.servers.size(); ++s) {
+      shares[i % shares.size()].push_back({i, s, factory_(cc, cc.servers[s])});
+    }
     c->schedules.assign(cc.servers.size(), ProbeSchedule(options));
     total += cc.servers.size();
     c->Publish(c->state.Initial());
     clusters_.push_back(std::move(c));
+  }
+  for (auto& share : shares) {
+    if (share.empty()) continue;
+    loops_.push_back(std::make_unique<ProbeLoop>(static_cast<ProbeCycle&>(*this), std::move(share),
+                                                 config_->probe_interval, config_->probe_timeout));
   }
   unprobed_.store(total);
 }
@@ -94,34 +107,11 @@ Monitor::~Monitor() {
 }
 
 void Monitor::Start() {
-  for (auto& c : clusters_) {
-    for (size_t i = 0; i < c->probes.size(); ++i) {
-      c->threads.emplace_back([this, cp = c.get(), i] { WorkerLoop(*cp, i); });
-    }
-  }
-  scheduler_ = std::thread([this] { SchedulerLoop(); });
+  for (auto& loop : loops_) loop->Start();
 }
 
 void Monitor::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(stop_mu_);
-    if (stopping_) return;
-    stopping_ = true;
-  }
-  stop_cv_.notify_all();
-  if (scheduler_.joinable()) scheduler_.join();
-  for (auto& c : clusters_) {
-    {
-      std::lock_guard<std::mutex> lock(c->schedule_mu);
-      c->stopping = true;
-    }
-    c->schedule_cv.notify_all();
-  }
-  for (auto& c : clusters_) {
-    for (auto& t : c->threads) {
-      if (t.joinable()) t.join();
-    }
-  }
+  for (auto& loop : loops_) loop->Stop();
 }
 
 std::shared_ptr<const ClusterSnapshot> Monitor::Snapshot(size_t cluster) const {
@@ -134,22 +124,6 @@ uint64_t Monitor::Generation(size_t cluster) const {
   return clusters_[cluster]->generation.load(std::memory_order_acquire);
 }
 
-void Monitor::SchedulerLoop() {
-  ClusterTicks ticks(config_->probe_interval, clusters_.size(), router::Clock::now());
-  std::unique_lock<std::mutex> lock(stop_mu_);
-  while (!stopping_) {
-    for (size_t i : ticks.Due(router::Clock::now())) {
-      Cluster& c = *clusters_[i];
-      {
-        std::lock_guard<std::mutex> tick_lock(c.schedule_mu);
-        for (auto& schedule : c.schedules) schedule.Tick();
-      }
-      c.schedule_cv.notify_all();
-    }
-    stop_cv_.wait_until(lock, ticks.next(), [this] { return stopping_; });
-  }
-}
-
 void Monitor::Demand(size_t cluster, const std::vector<size_t>& servers, bool primary_first,
                      router::TimePoint since) {
   Cluster& c = *clusters_[cluster];
@@ -159,49 +133,39 @@ void Monitor::Demand(size_t cluster, const std::vector<size_t>& servers, bool pr
       if (s < c.schedules.size()) c.schedules[s].Demand(since, primary_first);
     }
   }
-  c.schedule_cv.notify_all();
+  if (!loops_.empty()) loops_[cluster % loops_.size()]->Poke(cluster);
 }
 
-void Monitor::WorkerLoop(Cluster& c, size_t index) {
-  probes::Probe& probe = *c.probes[index];
-  std::unique_lock<std::mutex> lock(c.schedule_mu);
-  ProbeSchedule& schedule = c.schedules[index];
-  while (!c.stopping) {
-    const auto started = router::Clock::now();
-    const bool replica_of_known_primary = c.primary >= 0 && c.primary != static_cast<int>(index);
-    const auto step =
-        schedule.Next(started, replica_of_known_primary ? &c.primary_progress : nullptr);
-    if (step.action == ProbeSchedule::Step::Action::kWait) {
-      if (step.until == router::TimePoint::max()) {
-        c.schedule_cv.wait(lock);
-      } else {
-        c.schedule_cv.wait_until(lock, step.until);
-      }
-      continue;
-    }
-    lock.unlock();
-    Sample sample = probe.Run(started + config_->probe_timeout);
-    const auto finished = router::Clock::now();
-    const bool ok = sample.ok;
-    if (observer_ != nullptr) {
-      observer_->ObserveProbe(c.index, index,
-                              std::chrono::duration<double>(finished - started).count(),
-                              ok ? probes::ErrorKind::kNone : sample.error_kind);
-    }
-    const int primary = OnSample(c, index, std::move(sample), step.on_demand);
-    lock.lock();
-    schedule.Finished(ok, finished, c.random);
-    c.primary = primary;
-    if (primary == static_cast<int>(index)) {
-      c.primary_progress.Record(step.tick, started);
-      c.schedule_cv.notify_all();  // the replicas' lead is over
-    }
-    if (on_publish_) {
-      lock.unlock();
-      on_publish_(c.index);
-      lock.lock();
-    }
+void Monitor::Tick(size_t cluster) {
+  Cluster& c = *clusters_[cluster];
+  std::lock_guard<std::mutex> lock(c.schedule_mu);
+  for (auto& schedule : c.schedules) schedule.Tick();
+}
+
+ProbeSchedule::Step Monitor::Next(size_t cluster, size_t server, router::TimePoint now) {
+  Cluster& c = *clusters_[cluster];
+  std::lock_guard<std::mutex> lock(c.schedule_mu);
+  const bool replica_of_known_primary = c.primary >= 0 && c.primary != static_cast<int>(server);
+  return c.schedules[server].Next(now, replica_of_known_primary ? &c.primary_progress : nullptr);
+}
+
+void Monitor::Done(size_t cluster, size_t server, const ProbeSchedule::Step& step,
+                   router::TimePoint started, router::TimePoint finished, Sample sample) {
+  Cluster& c = *clusters_[cluster];
+  const bool ok = sample.ok;
+  if (observer_ != nullptr) {
+    observer_->ObserveProbe(cluster, server,
+                            std::chrono::duration<double>(finished - started).count(),
+                            ok ? probes::ErrorKind::kNone : sample.error_kind);
   }
+  const int primary = OnSample(c, server, std::move(sample), step.on_demand);
+  {
+    std::lock_guard<std::mutex> lock(c.schedule_mu);
+    c.schedules[server].Finished(ok, finished, c.random);
+    c.primary = primary;
+    if (primary == static_cast<int>(server)) c.primary_progress.Record(step.tick, started);
+  }
+  if (on_publish_) on_publish_(cluster);
 }
 
 int Monitor::OnSample(Cluster& c, size_t index, Sample sample, bool on_demand) {

@@ -8,26 +8,28 @@ using router::Duration;
 using router::TimePoint;
 
 ClusterTicks::ClusterTicks(Duration interval, size_t clusters, TimePoint start)
-    : interval_(interval), next_(clusters), idle_next_(start + interval) {
+    : interval_(interval), idle_next_(start + interval) {
   const auto n = static_cast<int64_t>(clusters);
-  for (int64_t i = 0; i < n; ++i) next_[static_cast<size_t>(i)] = start + interval * i / n;
+  for (int64_t i = 0; i < n; ++i) next_.push({start + interval * i / n, static_cast<size_t>(i)});
 }
 
 std::vector<size_t> ClusterTicks::Due(TimePoint now) {
   std::vector<size_t> due;
-  for (size_t i = 0; i < next_.size(); ++i) {
-    if (next_[i] > now) continue;
+  while (!next_.empty() && next_.top().at <= now) {
+    auto [at, i] = next_.top();
+    next_.pop();
     due.push_back(i);
-    next_[i] += interval_;
-    if (next_[i] <= now) next_[i] = now + interval_;
+    at += interval_;
+    if (at <= now) at = now + interval_;
+    next_.push({at, i});
   }
   if (next_.empty() && idle_next_ <= now) idle_next_ = now + interval_;
+  std::sort(due.begin(), due.end());
   return due;
 }
 
 TimePoint ClusterTicks::next() const {
-  if (next_.empty()) return idle_next_;
-  return *std::min_element(next_.begin(), next_.end());
+  return next_.empty() ? idle_next_ : next_.top().at;
 }
 
 ProbeSchedule::Options ProbeSchedule::Defaults(Duration interval, int on_demand_probes_per_second) {

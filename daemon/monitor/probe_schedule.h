@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <queue>
 #include <random>
 #include <vector>
 
@@ -47,8 +49,15 @@ class ClusterTicks {
   router::TimePoint next() const;
 
  private:
+  struct Next {
+    router::TimePoint at;
+    size_t cluster;
+    bool operator>(const Next& o) const { return at > o.at || (at == o.at && cluster > o.cluster); }
+  };
   router::Duration interval_;
-  std::vector<router::TimePoint> next_;
+  // Earliest first: a loop with thousands of clusters asks for the next tick
+  // on every turn.
+  std::priority_queue<Next, std::vector<Next>, std::greater<>> next_;
   router::TimePoint idle_next_;
 };
 

@@ -1,9 +1,12 @@
 // The Monitor is a shell around ClusterState (tested in cluster_state_test.cc
-// with scripted times): here only that its threads probe every server, fold
-// the samples in, publish, and stop.
+// with scripted times): here only that its probe loops probe every server,
+// fold the samples in, publish, and stop.
 #include "daemon/monitor/monitor.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -24,16 +27,72 @@ namespace {
 class InstantProbe final : public probes::Probe {
  public:
   InstantProbe(bool primary, std::atomic<int>& runs) : primary_(primary), runs_(runs) {}
-  probes::Sample Run(probes::Clock::time_point) override {
+  probes::Step Start(probes::Clock::time_point) override { return probes::Step::Done(); }
+  probes::Step Resume() override { return probes::Step::Done(); }
+  probes::Sample Take() override {
     ++runs_;
     const auto now = probes::Clock::now();
     const router::Position lsn = router::Lsn{42};
     return primary_ ? test_support::PrimarySample(lsn, now) : test_support::ReplicaSample(lsn, now);
   }
+  probes::Sample Abort() override { return {}; }
 
  private:
   bool primary_;
   std::atomic<int>& runs_;
+};
+
+// Talks over a real socket, as the database probes do: the "server" end of a
+// socket pair answers each query at once, or never (a hung server, whose
+// probe only the loop's deadline ends).
+class SocketProbe final : public probes::Probe {
+ public:
+  SocketProbe(bool primary, bool hung) : primary_(primary), hung_(hung) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds_) != 0) {
+      throw std::runtime_error("socketpair");
+    }
+  }
+  ~SocketProbe() override {
+    close(fds_[0]);
+    close(fds_[1]);
+  }
+  probes::Step Start(probes::Clock::time_point) override {
+    sent_at_ = probes::Clock::now();
+    if (!hung_) {
+      const char query = 'q';
+      if (write(fds_[1], &query, 1) != 1) throw std::runtime_error("write");
+    }
+    return Resume();
+  }
+  probes::Step Resume() override {
+    char reply;
+    if (read(fds_[0], &reply, 1) == 1) return probes::Step::Done();
+    probes::Step wait;
+    wait.fd = fds_[0];
+    wait.read = true;
+    return wait;
+  }
+  probes::Sample Take() override {
+    ++answered;
+    const router::Position lsn = router::Lsn{42};
+    return primary_ ? test_support::PrimarySample(lsn, sent_at_)
+                    : test_support::ReplicaSample(lsn, sent_at_);
+  }
+  probes::Sample Abort() override {
+    ++aborted;
+    probes::Sample s;
+    s.error_kind = probes::ErrorKind::kTimeout;
+    s.error = "timed out";
+    return s;
+  }
+  std::atomic<int> answered{0};
+  std::atomic<int> aborted{0};
+
+ private:
+  bool primary_;
+  bool hung_;
+  int fds_[2];
+  probes::Clock::time_point sent_at_{};
 };
 
 // A Monitor over `toml` whose probes answer at once (server "p" as the
@@ -129,6 +188,87 @@ TEST(Monitor, OnDemandProbesComeBetweenTicksWithinTheRateCap) {
   const double allowed = 1 + 1 + 20 * std::chrono::duration<double>(elapsed).count();
   EXPECT_LE(static_cast<double>(on_demand(1)), allowed + 1) << demands << " demands";
   EXPECT_GE(on_demand(1), 2u) << "demands after the first are served too";
+}
+
+// One loop drives every server: a hung one is ended by its deadline (a
+// timeout sample) while the loop goes on probing the others on their ticks.
+TEST(Monitor, AHungServerTimesOutWithoutHoldingTheOthers) {
+  using test_support::ClusterSpec;
+  auto config = InstantMonitor::Parsed(
+      test_support::ConfigText()
+          .Probe("10ms", "100ms")
+          .Cluster(ClusterSpec("shop", "postgres").Server("p", 1).Server("r", 2).Server("hung", 3))
+          .Cluster(ClusterSpec("other", "postgres").Server("p", 4))
+          .Class("reports", "1h"));
+  std::vector<SocketProbe*> probes;
+  Monitor monitor(
+      config, nullptr,
+      [&](const ClusterConfig& c, const ServerConfig& s) {
+        auto probe = std::make_unique<SocketProbe>(s.name == "p", s.name == "hung");
+        probes.push_back(probe.get());
+        return probe;
+      },
+      /*seed=*/1, /*loops=*/1);
+  ASSERT_EQ(probes.size(), 4u);
+  SocketProbe& hung = *probes[2];
+  monitor.Start();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (hung.aborted.load() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const int primary_before = probes[0]->answered.load();
+  const int other_before = probes[3]->answered.load();
+  while (hung.aborted.load() < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  monitor.Stop();
+  ASSERT_GE(hung.aborted.load(), 3);
+  EXPECT_EQ(hung.answered.load(), 0);
+  // Two more timeouts of 100 ms (and their backoff) at 10 ms ticks: tens of
+  // probes each, where a loop blocked in the hung probe would have none.
+  EXPECT_GE(probes[0]->answered.load() - primary_before, 10);
+  EXPECT_GE(probes[3]->answered.load() - other_before, 10);
+  const auto snap = monitor.Snapshot(0);
+  EXPECT_EQ(snap->status[2].last_error_kind, probes::ErrorKind::kTimeout);
+  EXPECT_FALSE(snap->view.servers[2].bound_known);
+  EXPECT_TRUE(snap->view.servers[1].bound_known);
+}
+
+// Clusters spread over two loops: each loop ticks its own, and a demand
+// reaches the loop that owns the cluster.
+TEST(Monitor, ClustersSpreadOverLoopsAreProbedAndTakeDemands) {
+  using test_support::ClusterSpec;
+  test_support::ConfigText text;
+  // Ticks every 500 ms (a 1 h interval would spread the clusters' first
+  // ticks over the hour); the demands' probes are counted apart.
+  text.Probe("500ms", "100ms").Class("reports", "1h");
+  for (int c = 0; c < 5; ++c) {
+    text.Cluster(ClusterSpec("c" + std::to_string(c), "postgres")
+                     .Server("p", 10 * c + 1)
+                     .Server("r", 10 * c + 2));
+  }
+  std::atomic<int> runs{0};
+  Monitor monitor(
+      InstantMonitor::Parsed(text), nullptr,
+      [&](const ClusterConfig&, const ServerConfig& s) {
+        return std::make_unique<InstantProbe>(s.name == "p", runs);
+      },
+      /*seed=*/1, /*loops=*/2);
+  monitor.Start();
+  ASSERT_TRUE(WaitReady(monitor));
+  for (size_t c = 0; c < 5; ++c) monitor.Demand(c, {1}, false, router::Clock::now());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto demanded = [&] {
+    int n = 0;
+    for (size_t c = 0; c < 5; ++c) n += monitor.Snapshot(c)->status[1].on_demand_probes > 0;
+    return n;
+  };
+  while (demanded() < 5 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  monitor.Stop();
+  EXPECT_EQ(demanded(), 5);
+  for (size_t c = 0; c < 5; ++c) EXPECT_EQ(monitor.Snapshot(c)->view.primary, 0) << c;
 }
 
 // Request threads keep the snapshot they read and re-read it only when the
