@@ -222,6 +222,16 @@ int RunDaemon(std::shared_ptr<const Config> config) {
     files.rlim_cur = files.rlim_max;
     setrlimit(RLIMIT_NOFILE, &files);
   }
+  // A probe holds one connection per server, twice over during a reload (the
+  // new configuration connects before the old lets go), plus the clients'.
+  size_t servers = 0;
+  for (const auto& c : config->clusters) servers += c.servers.size();
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && 2 * servers + 1024 > files.rlim_cur) {
+    spdlog::warn(
+        "{} servers need about {} file descriptors (two connections each during a reload, "
+        "plus clients) but the limit is {}: raise it (systemd LimitNOFILE, ulimit -n)",
+        servers, 2 * servers + 1024, files.rlim_cur);
+  }
 
   // The listener allows SO_REUSEPORT for reloads: refuse to share the port
   // with another process at start.
