@@ -39,7 +39,10 @@ class SimProbe final : public probes::Probe {
   SimProbe(bool primary, Clock::time_point epoch, Stats* stats, Clock::duration interval)
       : primary_(primary), epoch_(epoch), stats_(stats), interval_(interval) {}
 
-  probes::Sample Run(Clock::time_point) override {
+  probes::Step Start(Clock::time_point) override { return probes::Step::Done(); }
+  probes::Step Resume() override { return probes::Step::Done(); }
+  probes::Sample Abort() override { return {}; }
+  probes::Sample Take() override {
     probes::Sample s;
     s.sent_at = Clock::now();
     if (last_ != Clock::time_point{}) {

@@ -180,7 +180,7 @@ void Monitor::WorkerLoop(Cluster& c, size_t index) {
       continue;
     }
     lock.unlock();
-    Sample sample = probe.Run(started + config_->probe_timeout);
+    Sample sample = probes::RunToCompletion(probe, started + config_->probe_timeout);
     const auto finished = router::Clock::now();
     const bool ok = sample.ok;
     if (observer_ != nullptr) {

@@ -24,7 +24,10 @@ namespace {
 class InstantProbe final : public probes::Probe {
  public:
   InstantProbe(bool primary, std::atomic<int>& runs) : primary_(primary), runs_(runs) {}
-  probes::Sample Run(probes::Clock::time_point) override {
+  probes::Step Start(probes::Clock::time_point) override { return probes::Step::Done(); }
+  probes::Step Resume() override { return probes::Step::Done(); }
+  probes::Sample Abort() override { return {}; }
+  probes::Sample Take() override {
     ++runs_;
     const auto now = probes::Clock::now();
     const router::Position lsn = router::Lsn{42};
