@@ -1,12 +1,17 @@
-// MySQL/MariaDB probe on the MySQL C API (libmariadb): one persistent connection
-// per server, re-opened on the next Run after any failure (never the library's
-// auto-reconnect, which would silently drop session state mid-cycle).
+// MySQL/MariaDB probe on libmariadb's non-blocking API, as a state machine an
+// event loop drives (probe.h): each library call is started (_start) and
+// continued (_cont) when its socket or timer is ready. One persistent
+// connection per server, re-opened by the next Start after any failure (never
+// the library's auto-reconnect, which would silently drop session state
+// mid-cycle).
 //
-// Deadlines: the C API only has per-operation socket timeouts in whole seconds,
-// fixed when the connection is opened. They are derived from the deadline of
-// the Run that connects (rounded up, at least 1 s), and the deadline is checked
-// between steps, so a hung server returns kTimeout by the deadline plus at most
-// that rounding (one timeout), and the connection is dropped.
+// Deadlines: the loop bounds each sample and calls Abort when it passes, so the
+// library's whole-second socket timeouts are not set (the loop's deadline is
+// finer and covers every step).
+//
+// Host names are resolved synchronously inside mysql_real_connect_start (the
+// library has no asynchronous resolver); servers are normally configured by IP
+// address, which needs no lookup.
 //
 // Per cycle, one round trip: "SELECT <variables>; SHOW REPLICA STATUS" as a
 // multi-statement. Servers without SHOW REPLICA STATUS (MySQL < 8.0.22,
@@ -15,8 +20,9 @@
 #include <errmsg.h>
 #include <mysql.h>
 #include <mysqld_error.h>
+#include <poll.h>
+#include <sys/socket.h>
 
-#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -30,21 +36,11 @@
 namespace lagrouter::probes {
 namespace {
 
-using std::chrono::duration_cast;
-using std::chrono::milliseconds;
-
 void InitLibraryOnce() {
   // mysql_library_init is not thread-safe; mysql_init would call it lazily
   // from whichever probe thread comes first.
   static std::once_flag once;
   std::call_once(once, [] { mysql_library_init(0, nullptr, nullptr); });
-}
-
-// Whole seconds left until `deadline`, rounded up, at least 1.
-unsigned TimeoutSeconds(Clock::time_point deadline) {
-  auto left = duration_cast<milliseconds>(deadline - Clock::now()).count();
-  if (left <= 1000) return 1;
-  return static_cast<unsigned>(std::min<int64_t>((left + 999) / 1000, 3600));
 }
 
 bool IsAuthError(unsigned err) {
@@ -94,78 +90,100 @@ class MysqlProbe final : public Probe {
   MysqlProbe(const MysqlProbe&) = delete;
   MysqlProbe& operator=(const MysqlProbe&) = delete;
 
-  Sample Run(Clock::time_point deadline) override {
-    Sample s = Take(deadline);
+  Step Start(Clock::time_point deadline) override {
+    sample_ = Sample{};
+    deadline_ = deadline;
+    vars_.clear();
+    replica_rows_.clear();
+    if (conn_ == nullptr) {
+      if (!Init()) return Step::Done();
+      stage_ = Stage::kConnect;
+    } else {
+      stage_ = Stage::kProbe;
+    }
+    return Advance(Begin());
+  }
+
+  Step Resume() override {
+    const int events = Occurred();
+    if (events == 0) return waiting_;  // woken for nothing: wait on
+    return Advance(Continue(events));
+  }
+
+  Sample Take() override {
+    Sample s = std::move(sample_);
     s.error = ScrubSecret(std::move(s.error), ep_.password);
     return s;
   }
 
- private:
-  Sample Take(Clock::time_point deadline) {
-    Sample s;
-    if (conn_ == nullptr && !Connect(deadline, s)) return s;
-    if (Clock::now() >= deadline) return Drop(s, ErrorKind::kTimeout, "deadline passed");
-
-    const std::string status_sql = slave_status_ ? "SHOW SLAVE STATUS" : "SHOW REPLICA STATUS";
-    const std::string sql = std::string(MysqlVariablesQuery(flavor_)) + "; " + status_sql;
-    s.sent_at = Clock::now();  // t_k: before the query leaves
-    query_started_ = s.sent_at;
-    if (mysql_real_query(conn_, sql.data(), sql.size()) != 0) return QueryFailed(s, "probe query");
-    std::vector<Row> vars;
-    if (!StoreResult(&vars)) return QueryFailed(s, "probe query");
-    std::vector<Row> replica_rows;
-    const int next = mysql_next_result(conn_);
-    if (next > 0) {
-      // Only a syntax error means "this server predates SHOW REPLICA STATUS".
-      if (mysql_errno(conn_) != ER_PARSE_ERROR || slave_status_) {
-        return QueryFailed(s, status_sql.c_str());
-      }
-      slave_status_ = true;
-      if (Clock::now() >= deadline) return Drop(s, ErrorKind::kTimeout, "deadline passed");
-      query_started_ = Clock::now();
-      if (mysql_query(conn_, "SHOW SLAVE STATUS") != 0 || !StoreResult(&replica_rows)) {
-        return QueryFailed(s, "SHOW SLAVE STATUS");
-      }
-    } else if (next == 0) {
-      if (!StoreResult(&replica_rows)) return QueryFailed(s, status_sql.c_str());
-      // Nothing else was sent; drain defensively so the connection stays usable.
-      while (mysql_next_result(conn_) == 0) {
-        if (MYSQL_RES* extra = mysql_store_result(conn_)) mysql_free_result(extra);
-      }
+  Sample Abort() override {
+    if (stage_ == Stage::kConnect) {
+      Drop(ErrorKind::kTimeout, "connect to " + Where() + " timed out");
     } else {
-      return Drop(s, ErrorKind::kQuery, "probe query returned no replica status result");
+      Drop(ErrorKind::kTimeout, std::string(What()) + " on " + Where() + " timed out");
     }
-    s.received_at = Clock::now();
-
-    if (vars.size() != 1) {
-      s.error_kind = ErrorKind::kParse;
-      s.error = "server variables: " + std::to_string(vars.size()) + " rows, want 1";
-      return s;
-    }
-    auto parsed = ParseMysqlStatus(vars[0], replica_rows, s);
-    if (!parsed) {
-      // The server answered; only its reply is odd, so the connection stays.
-      s.error_kind = ErrorKind::kParse;
-      s.error = parsed.error();
-      return s;
-    }
-    s.superuser = superuser_;
-    s.ok = true;
-    return s;
+    return Take();
   }
 
-  bool Connect(Clock::time_point deadline, Sample& s) {
+ private:
+  // The library calls of one sample, in order; each stage is one call.
+  enum class Stage {
+    kConnect,      // mysql_real_connect
+    kGrants,       // SHOW GRANTS, once per connection
+    kGrantsRows,   // its result
+    kProbe,        // the probe's multi-statement
+    kVariables,    // its first result: the variables row
+    kReplicaNext,  // to its second statement
+    kReplicaRows,  // the replica status rows
+    kDrainNext,    // to any further result (none is sent; drained defensively)
+    kDrainRows,
+    kSlaveQuery,  // SHOW SLAVE STATUS, when SHOW REPLICA STATUS is unknown
+    kSlaveRows,
+  };
+  enum class Call { kConnect, kQuery, kStore, kNext };
+
+  static Call CallOf(Stage stage) {
+    switch (stage) {
+      case Stage::kConnect: return Call::kConnect;
+      case Stage::kGrants:
+      case Stage::kProbe:
+      case Stage::kSlaveQuery: return Call::kQuery;
+      case Stage::kReplicaNext:
+      case Stage::kDrainNext: return Call::kNext;
+      case Stage::kGrantsRows:
+      case Stage::kVariables:
+      case Stage::kReplicaRows:
+      case Stage::kDrainRows:
+      case Stage::kSlaveRows: break;
+    }
+    return Call::kStore;
+  }
+
+  // The statement of the stage, for messages.
+  const char* What() const {
+    switch (stage_) {
+      case Stage::kConnect: return "connect";
+      case Stage::kGrants:
+      case Stage::kGrantsRows: return "SHOW GRANTS";
+      case Stage::kProbe:
+      case Stage::kVariables: return "probe query";
+      case Stage::kReplicaNext:
+      case Stage::kReplicaRows:
+      case Stage::kDrainNext:
+      case Stage::kDrainRows: return status_sql_;
+      case Stage::kSlaveQuery:
+      case Stage::kSlaveRows: break;
+    }
+    return "SHOW SLAVE STATUS";
+  }
+
+  bool Init() {
     conn_ = mysql_init(nullptr);
-    if (conn_ == nullptr) {
-      s.error_kind = ErrorKind::kConnect;
-      s.error = "mysql_init failed (out of memory)";
+    if (conn_ == nullptr || mysql_options(conn_, MYSQL_OPT_NONBLOCK, nullptr) != 0) {
+      Fail(ErrorKind::kConnect, "mysql_init failed (out of memory)");
+      Close();
       return false;
     }
-    const unsigned secs = TimeoutSeconds(deadline);
-    timeout_ = std::chrono::seconds(secs);
-    mysql_options(conn_, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
-    mysql_options(conn_, MYSQL_OPT_READ_TIMEOUT, &secs);
-    mysql_options(conn_, MYSQL_OPT_WRITE_TIMEOUT, &secs);
     const unsigned tcp = MYSQL_PROTOCOL_TCP;  // "localhost" must not mean a socket
     mysql_options(conn_, MYSQL_OPT_PROTOCOL, &tcp);
     const my_bool no = 0;
@@ -174,55 +192,177 @@ class MysqlProbe final : public Probe {
     mysql_options(conn_, MYSQL_OPT_LOCAL_INFILE, &no_infile);
     mysql_options(conn_, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     ApplyTls();
+    return true;
+  }
 
-    query_started_ = Clock::now();
-    const char* db = ep_.database.empty() ? nullptr : ep_.database.c_str();
-    if (mysql_real_connect(conn_, ep_.host.c_str(), ep_.user.c_str(), ep_.password.c_str(), db,
-                           static_cast<unsigned>(ep_.port), nullptr,
-                           CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS) == nullptr) {
+  // Starts the stage's call; its status (0: done at once).
+  int Begin() {
+    switch (stage_) {
+      case Stage::kConnect: {
+        const char* db = ep_.database.empty() ? nullptr : ep_.database.c_str();
+        return mysql_real_connect_start(&connected_, conn_, ep_.host.c_str(), ep_.user.c_str(),
+                                        ep_.password.c_str(), db, static_cast<unsigned>(ep_.port),
+                                        nullptr, CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS);
+      }
+      case Stage::kGrants: return StartQuery("SHOW GRANTS");
+      case Stage::kProbe:
+        status_sql_ = slave_status_ ? "SHOW SLAVE STATUS" : "SHOW REPLICA STATUS";
+        sample_.sent_at = Clock::now();  // t_k: before the query leaves
+        return StartQuery(std::string(MysqlVariablesQuery(flavor_)) + "; " + status_sql_);
+      case Stage::kSlaveQuery: return StartQuery("SHOW SLAVE STATUS");
+      case Stage::kReplicaNext:
+      case Stage::kDrainNext: return mysql_next_result_start(&status_, conn_);
+      case Stage::kGrantsRows:
+      case Stage::kVariables:
+      case Stage::kReplicaRows:
+      case Stage::kDrainRows:
+      case Stage::kSlaveRows: break;
+    }
+    return mysql_store_result_start(&result_, conn_);
+  }
+
+  int StartQuery(std::string sql) {
+    sql_ = std::move(sql);  // the library reads it until the call is done
+    return mysql_real_query_start(&status_, conn_, sql_.data(), sql_.size());
+  }
+
+  // Continues the stage's call with the events that came; its status.
+  int Continue(int events) {
+    switch (CallOf(stage_)) {
+      case Call::kConnect: return mysql_real_connect_cont(&connected_, conn_, events);
+      case Call::kQuery: return mysql_real_query_cont(&status_, conn_, events);
+      case Call::kNext: return mysql_next_result_cont(&status_, conn_, events);
+      case Call::kStore: break;
+    }
+    return mysql_store_result_cont(&result_, conn_, events);
+  }
+
+  // Runs the stages on while their calls finish at once; what the call in
+  // flight waits for, or done.
+  Step Advance(int status) {
+    for (wait_status_ = status; wait_status_ == 0; wait_status_ = Begin()) {
+      if (!Completed()) return Step::Done();
+    }
+    waiting_ = Step{.fd = mysql_get_socket(conn_),
+                    .read = (wait_status_ & (MYSQL_WAIT_READ | MYSQL_WAIT_EXCEPT)) != 0,
+                    .write = (wait_status_ & MYSQL_WAIT_WRITE) != 0};
+    if ((wait_status_ & MYSQL_WAIT_TIMEOUT) != 0) {
+      waiting_.wake_at =
+          Clock::now() + std::chrono::milliseconds(mysql_get_timeout_value_ms(conn_));
+    }
+    return waiting_;
+  }
+
+  // The events the call in flight waited for that have come: the library
+  // takes a wake-up as its event (a connect in progress would pass for done).
+  int Occurred() const {
+    int events = 0;
+    if ((wait_status_ & MYSQL_WAIT_TIMEOUT) != 0 && Clock::now() >= waiting_.wake_at) {
+      events |= MYSQL_WAIT_TIMEOUT;
+    }
+    pollfd p{waiting_.fd,
+             static_cast<short>(((wait_status_ & MYSQL_WAIT_READ) != 0 ? POLLIN : 0) |
+                                ((wait_status_ & MYSQL_WAIT_WRITE) != 0 ? POLLOUT : 0) |
+                                ((wait_status_ & MYSQL_WAIT_EXCEPT) != 0 ? POLLPRI : 0)),
+             0};
+    if (poll(&p, 1, 0) > 0) {
+      // An error or hang-up is for the library to read.
+      const bool broken = (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+      if (broken || (p.revents & POLLIN) != 0) events |= wait_status_ & MYSQL_WAIT_READ;
+      if (broken || (p.revents & POLLOUT) != 0) events |= wait_status_ & MYSQL_WAIT_WRITE;
+      if (broken || (p.revents & POLLPRI) != 0) events |= wait_status_ & MYSQL_WAIT_EXCEPT;
+    }
+    return events;
+  }
+
+  // The stage's call is done: moves to the next stage (true) or ends the
+  // sample (false).
+  bool Completed() {
+    switch (stage_) {
+      case Stage::kConnect: return Connected();
+      case Stage::kGrants: return status_ == 0 ? Go(Stage::kGrantsRows) : QueryFailed();
+      case Stage::kGrantsRows: {
+        std::vector<Row> grants;
+        if (!TakeRows(&grants)) return QueryFailed();
+        std::vector<std::string> lines;
+        for (const Row& row : grants) {
+          for (const auto& [name, value] : row) {
+            if (value) lines.push_back(*value);
+          }
+        }
+        superuser_ = GrantsShowSuperuser(lines);
+        return Go(Stage::kProbe);
+      }
+      case Stage::kProbe: return status_ == 0 ? Go(Stage::kVariables) : QueryFailed();
+      case Stage::kVariables: return TakeRows(&vars_) ? Go(Stage::kReplicaNext) : QueryFailed();
+      case Stage::kReplicaNext:
+        if (status_ == 0) return Go(Stage::kReplicaRows);
+        if (status_ < 0) {
+          return Drop(ErrorKind::kQuery, "probe query returned no replica status result");
+        }
+        // Only a syntax error means "this server predates SHOW REPLICA STATUS".
+        if (mysql_errno(conn_) != ER_PARSE_ERROR || slave_status_) return QueryFailed();
+        slave_status_ = true;
+        return Go(Stage::kSlaveQuery);
+      case Stage::kReplicaRows:
+        return TakeRows(&replica_rows_) ? Go(Stage::kDrainNext) : QueryFailed();
+      case Stage::kDrainNext: return status_ == 0 ? Go(Stage::kDrainRows) : Finish();
+      case Stage::kDrainRows:
+        if (result_ != nullptr) mysql_free_result(result_);
+        result_ = nullptr;
+        return Go(Stage::kDrainNext);
+      case Stage::kSlaveQuery: return status_ == 0 ? Go(Stage::kSlaveRows) : QueryFailed();
+      case Stage::kSlaveRows: return TakeRows(&replica_rows_) ? Finish() : QueryFailed();
+    }
+    return false;
+  }
+
+  bool Go(Stage next) {
+    stage_ = next;
+    return true;
+  }
+
+  bool Connected() {
+    if (connected_ == nullptr) {
       const unsigned err = mysql_errno(conn_);
       ErrorKind kind = IsAuthError(err) ? ErrorKind::kAuth : ErrorKind::kConnect;
-      if (kind == ErrorKind::kConnect && TimedOut(deadline)) kind = ErrorKind::kTimeout;
-      s.error_kind = kind;
-      s.error = "connect to " + Where() + " failed: " + mysql_error(conn_) + " (" +
-                std::to_string(err) + ")";
-      Close();
-      return false;
+      if (kind == ErrorKind::kConnect && Clock::now() >= deadline_) kind = ErrorKind::kTimeout;
+      return Drop(kind, "connect to " + Where() + " failed: " + mysql_error(conn_) + " (" +
+                            std::to_string(err) + ")");
     }
     // libmariadb 3.3 enforces TLS only together with certificate
     // verification: with sslmode=require against a server without TLS it
     // falls back to plaintext. Never keep such a connection.
     if (TlsRequired() && mysql_get_ssl_cipher(conn_) == nullptr) {
-      s.error_kind = ErrorKind::kConnect;
-      s.error = "connect to " + Where() + " refused: sslmode=" + ep_.sslmode +
-                " but the server does not offer TLS (SSL); enable TLS on the server, or use "
-                "sslmode = \"verify-full\"";
-      Close();
-      return false;
+      return Drop(ErrorKind::kConnect,
+                  "connect to " + Where() + " refused: sslmode=" + ep_.sslmode +
+                      " but the server does not offer TLS (SSL); enable TLS on the server, or use "
+                      "sslmode = \"verify-full\"");
     }
     flavor_ = FlavorFromVersion(mysql_get_server_info(conn_));
     slave_status_ = false;  // another server may now answer on this address
-
     // Once per connection: the monitoring user should not be a superuser (a
     // superuser bypasses read_only and max_connections); only reported.
-    if (Clock::now() >= deadline) {
-      Drop(s, ErrorKind::kTimeout, "deadline passed while connecting");
+    return Go(Stage::kGrants);
+  }
+
+  bool Finish() {
+    sample_.received_at = Clock::now();
+    if (vars_.size() != 1) {
+      sample_.error_kind = ErrorKind::kParse;
+      sample_.error = "server variables: " + std::to_string(vars_.size()) + " rows, want 1";
       return false;
     }
-    query_started_ = Clock::now();
-    std::vector<Row> grants;
-    if (mysql_query(conn_, "SHOW GRANTS") != 0 || !StoreResult(&grants)) {
-      QueryFailed(s, "SHOW GRANTS");
+    auto parsed = ParseMysqlStatus(vars_[0], replica_rows_, sample_);
+    if (!parsed) {
+      // The server answered; only its reply is odd, so the connection stays.
+      sample_.error_kind = ErrorKind::kParse;
+      sample_.error = parsed.error();
       return false;
     }
-    std::vector<std::string> lines;
-    for (const Row& row : grants) {
-      for (const auto& [name, value] : row) {
-        if (value) lines.push_back(*value);
-      }
-    }
-    superuser_ = GrantsShowSuperuser(lines);
-    return true;
+    sample_.superuser = superuser_;
+    sample_.ok = true;
+    return false;
   }
 
   bool TlsRequired() const {
@@ -245,52 +385,63 @@ class MysqlProbe final : public Probe {
     mysql_options(conn_, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
   }
 
-  // Stores the current result set (a statement without one gives no rows).
-  bool StoreResult(std::vector<Row>* rows) {
-    MYSQL_RES* res = mysql_store_result(conn_);
-    if (res == nullptr) return mysql_field_count(conn_) == 0;
-    *rows = FetchRows(res);
-    mysql_free_result(res);
+  // The stored result of the stage (a statement without one gives no rows).
+  bool TakeRows(std::vector<Row>* rows) {
+    if (result_ == nullptr) return mysql_field_count(conn_) == 0;
+    *rows = FetchRows(result_);
+    mysql_free_result(result_);
+    result_ = nullptr;
     return true;
   }
 
-  // A failed statement: classifies it, drops the connection (it may hold
-  // unread results or be half dead) and returns the failed sample.
-  Sample& QueryFailed(Sample& s, const char* what) {
+  // The stage's statement failed: classifies it and drops the connection (it
+  // may hold unread results or be half dead).
+  bool QueryFailed() {
     const unsigned err = mysql_errno(conn_);
     ErrorKind kind = ErrorKind::kQuery;
     if (IsAuthError(err)) {
       kind = ErrorKind::kAuth;
-    } else if (IsConnectionLost(err) && TimedOut(Clock::time_point::max())) {
+    } else if (IsConnectionLost(err) && Clock::now() >= deadline_) {
       kind = ErrorKind::kTimeout;
     }
-    std::string message = std::string(what) + " on " + Where() + " failed: " + mysql_error(conn_) +
-                          " (" + std::to_string(err) + ")";
+    std::string message = std::string(What()) + " on " + Where() +
+                          " failed: " + mysql_error(conn_) + " (" + std::to_string(err) + ")";
     if (err == ER_SPECIFIC_ACCESS_DENIED_ERROR) {
       message += "; grant REPLICA MONITOR (MariaDB) or REPLICATION CLIENT (MySQL)";
     }
-    return Drop(s, kind, message);
+    return Drop(kind, message);
   }
 
-  // The socket timeout fired (the step took the whole timeout) or the
-  // deadline has passed: either way, a timeout rather than a refusal.
-  bool TimedOut(Clock::time_point deadline) const {
-    const auto now = Clock::now();
-    return now >= deadline || now - query_started_ >= timeout_ - milliseconds(50);
-  }
-
-  Sample& Drop(Sample& s, ErrorKind kind, const std::string& message) {
-    s.ok = false;
-    s.error_kind = kind;
-    s.error = message;
-    s.received_at = Clock::now();
+  // Ends the sample as failed and drops the connection. A sample that got as
+  // far as a statement was answered (or not) at this time.
+  bool Drop(ErrorKind kind, const std::string& message) {
+    if (stage_ != Stage::kConnect) sample_.received_at = Clock::now();
+    Fail(kind, message);
     Close();
-    return s;
+    return false;
+  }
+
+  void Fail(ErrorKind kind, const std::string& message) {
+    sample_.ok = false;
+    sample_.error_kind = kind;
+    sample_.error = message;
   }
 
   void Close() {
-    if (conn_ != nullptr) mysql_close(conn_);
+    if (result_ != nullptr) mysql_free_result(result_);
+    result_ = nullptr;
+    if (conn_ != nullptr) {
+      // A call in flight (an abort): as mariadb_cancel does, but also while
+      // connecting, every later read and write fails at once, so closing
+      // cannot wait on the server (a TLS close or handshake would). The
+      // library drops that call's state with the connection.
+      if (wait_status_ != 0) {
+        if (const my_socket fd = mysql_get_socket(conn_); fd >= 0) shutdown(fd, SHUT_RDWR);
+      }
+      mysql_close(conn_);
+    }
     conn_ = nullptr;
+    wait_status_ = 0;
     superuser_ = false;
   }
 
@@ -301,8 +452,22 @@ class MysqlProbe final : public Probe {
   MysqlFlavor flavor_ = MysqlFlavor::kMysql;
   bool slave_status_ = false;  // this server only knows SHOW SLAVE STATUS
   bool superuser_ = false;
-  Clock::duration timeout_{};          // socket timeouts of the open connection
-  Clock::time_point query_started_{};  // start of the step in flight
+
+  // The sample in progress.
+  Clock::time_point deadline_{};
+  Sample sample_;
+  Stage stage_ = Stage::kConnect;
+  const char* status_sql_ = "SHOW REPLICA STATUS";  // the probe's second statement
+  std::vector<Row> vars_;
+  std::vector<Row> replica_rows_;
+
+  // The call in flight: its statement, results and what it waits for.
+  std::string sql_;
+  MYSQL* connected_ = nullptr;
+  int status_ = 0;  // mysql_real_query / mysql_next_result
+  MYSQL_RES* result_ = nullptr;
+  int wait_status_ = 0;  // MYSQL_WAIT_* of the call in flight
+  Step waiting_;
 };
 
 }  // namespace

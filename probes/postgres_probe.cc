@@ -1,7 +1,12 @@
-// PostgreSQL probe on non-blocking libpq: connect and query are both bounded by
-// the caller's deadline (connect_timeout alone does not bound a query).
+// PostgreSQL probe on non-blocking libpq, as a state machine an event loop
+// drives (probe.h): connect (PQconnectPoll), send (PQsendQuery, PQflush), read
+// (PQconsumeInput, PQgetResult). The loop bounds the whole sample by its
+// deadline; libpq's connect_timeout only applies to its blocking connect.
+//
+// Host names are resolved synchronously inside PQconnectStartParams and
+// PQconnectPoll (libpq has no asynchronous resolver); servers are normally
+// configured by IP address, which needs no lookup.
 #include <libpq-fe.h>
-#include <poll.h>
 
 #include <cstring>
 
@@ -13,20 +18,6 @@
 namespace lagrouter::probes {
 namespace {
 
-enum class Wait { kReady, kTimeout, kError };
-
-Wait WaitSocket(int fd, bool for_write, Clock::time_point deadline) {
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return Wait::kTimeout;
-    pollfd p{fd, static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
-    const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 60000)));
-    if (n > 0) return Wait::kReady;
-    if (n < 0 && errno != EINTR) return Wait::kError;
-  }
-}
-
 // SQLSTATE class 28: invalid authorization specification (28000, 28P01
 // invalid password).
 bool IsAuthSqlState(const char* sqlstate) {
@@ -36,60 +27,59 @@ bool IsAuthSqlState(const char* sqlstate) {
 class PostgresProbe final : public Probe {
  public:
   explicit PostgresProbe(ServerEndpoint endpoint) : ep_(std::move(endpoint)) {}
-  ~PostgresProbe() override { Close(); }
+  ~PostgresProbe() override {
+    ClearResults();
+    Close();
+  }
 
-  Sample Run(Clock::time_point deadline) override {
-    Sample s = Take(deadline);
+  PostgresProbe(const PostgresProbe&) = delete;
+  PostgresProbe& operator=(const PostgresProbe&) = delete;
+
+  Step Start(Clock::time_point) override {
+    sample_ = Sample{};
+    return conn_ == nullptr ? StartConnect() : SendQuery();
+  }
+
+  Step Resume() override {
+    switch (phase_) {
+      case Phase::kConnecting: return Connecting(PQconnectPoll(conn_));
+      case Phase::kSending:
+        // PQflush wants the input read when the socket is readable (the
+        // server may answer before it took the whole query); harmless when not.
+        if (PQconsumeInput(conn_) == 0)
+          return Fail(ErrorKind::kQuery, "connection lost: " + Message());
+        return Flush();
+      case Phase::kReading: return Read();
+      case Phase::kIdle:
+      case Phase::kDone: break;
+    }
+    return Step::Done();
+  }
+
+  Sample Take() override {
+    phase_ = Phase::kIdle;
+    Sample s = std::move(sample_);
     s.error = ScrubSecret(std::move(s.error), ep_.password);
     return s;
   }
 
- private:
-  Sample Take(Clock::time_point deadline) {
-    Sample s;
-    if (conn_ == nullptr && !Connect(deadline, s)) return s;
-    s.sent_at = Clock::now();  // t_k: before the query leaves
-    if (PQsendQuery(conn_, kPostgresProbeQuery) == 0) {
-      return Drop(s, ErrorKind::kQuery, "sending the probe query failed: " + Message());
+  Sample Abort() override {
+    if (phase_ == Phase::kConnecting) {
+      Fail(ErrorKind::kTimeout, "connecting to " + Where() + " timed out");
+    } else {
+      Fail(ErrorKind::kTimeout, "probe query timed out");
     }
-    // Non-blocking: flush what the socket did not take at once.
-    for (int r; (r = PQflush(conn_)) != 0;) {
-      if (r < 0) return Drop(s, ErrorKind::kQuery, "sending the probe query failed: " + Message());
-      const Wait w = WaitSocket(PQsocket(conn_), true, deadline);
-      if (w != Wait::kReady) return DropWait(s, w);
-    }
-    std::vector<PGresult*> results;
-    for (;;) {
-      while (PQisBusy(conn_) != 0) {
-        const Wait w = WaitSocket(PQsocket(conn_), false, deadline);
-        if (w != Wait::kReady) {
-          for (auto* r : results) PQclear(r);
-          return DropWait(s, w);
-        }
-        if (PQconsumeInput(conn_) == 0) {
-          for (auto* r : results) PQclear(r);
-          return Drop(s, ErrorKind::kQuery, "connection lost: " + Message());
-        }
-      }
-      PGresult* r = PQgetResult(conn_);
-      if (r == nullptr) break;
-      results.push_back(r);
-    }
-    s.received_at = Clock::now();
-    Interpret(results, s);
-    for (auto* r : results) PQclear(r);
-    if (!s.ok && s.error_kind != ErrorKind::kParse) Close();
-    return s;
+    return Take();
   }
 
-  bool Connect(Clock::time_point deadline, Sample& s) {
-    const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());
+ private:
+  enum class Phase { kIdle, kConnecting, kSending, kReading, kDone };
+
+  Step StartConnect() {
     const std::string port = std::to_string(ep_.port);
-    const std::string timeout = std::to_string(std::max<int64_t>(2, left.count() + 1));
-    std::vector<const char*> keys = {"host",           "port", "user", "dbname", "application_name",
-                                     "connect_timeout"};
-    std::vector<const char*> values = {ep_.host.c_str(),     port.c_str(), ep_.user.c_str(),
-                                       ep_.database.c_str(), "lagrouter",  timeout.c_str()};
+    std::vector<const char*> keys = {"host", "port", "user", "dbname", "application_name"};
+    std::vector<const char*> values = {ep_.host.c_str(), port.c_str(), ep_.user.c_str(),
+                                       ep_.database.c_str(), "lagrouter"};
     auto add = [&](const char* k, const std::string& v) {
       if (!v.empty()) {
         keys.push_back(k);
@@ -104,42 +94,66 @@ class PostgresProbe final : public Probe {
     keys.push_back(nullptr);
     values.push_back(nullptr);
     conn_ = PQconnectStartParams(keys.data(), values.data(), 0);
-    if (conn_ == nullptr) {
-      s.error_kind = ErrorKind::kConnect;
-      s.error = "out of memory starting a connection";
-      return false;
+    if (conn_ == nullptr) return Fail(ErrorKind::kConnect, "out of memory starting a connection");
+    phase_ = Phase::kConnecting;
+    // libpq: after PQconnectStart, wait as if PQconnectPoll said "writing".
+    return Connecting(PGRES_POLLING_WRITING);
+  }
+
+  Step Connecting(PostgresPollingStatusType st) {
+    if (st == PGRES_POLLING_FAILED || PQstatus(conn_) == CONNECTION_BAD) {
+      const std::string msg = Message();
+      // libpq 15 keeps a failed start-up's SQLSTATE private (no accessor):
+      // only the text tells an authentication failure.
+      const bool auth = msg.find("authentication") != std::string::npos ||
+                        msg.find("password") != std::string::npos;
+      return Fail(auth ? ErrorKind::kAuth : ErrorKind::kConnect,
+                  "connecting to " + Where() + " failed: " + msg);
     }
-    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-    while (st != PGRES_POLLING_OK) {
-      if (st == PGRES_POLLING_FAILED || PQstatus(conn_) == CONNECTION_BAD) {
-        const std::string msg = Message();
-        // libpq 15 keeps a failed start-up's SQLSTATE private (no accessor):
-        // only the text tells an authentication failure.
-        s.error_kind = msg.find("authentication") != std::string::npos ||
-                               msg.find("password") != std::string::npos
-                           ? ErrorKind::kAuth
-                           : ErrorKind::kConnect;
-        s.error = "connecting to " + ep_.host + ":" + port + " failed: " + msg;
-        Close();
-        return false;
-      }
-      const Wait w = WaitSocket(PQsocket(conn_), st == PGRES_POLLING_WRITING, deadline);
-      if (w != Wait::kReady) {
-        s.error_kind = w == Wait::kTimeout ? ErrorKind::kTimeout : ErrorKind::kConnect;
-        s.error = "connecting to " + ep_.host + ":" + port +
-                  (w == Wait::kTimeout ? " timed out" : " failed: poll error");
-        Close();
-        return false;
-      }
-      st = PQconnectPoll(conn_);
-    }
+    if (st != PGRES_POLLING_OK)
+      return WaitSocket(st == PGRES_POLLING_READING, st == PGRES_POLLING_WRITING);
     if (PQsetnonblocking(conn_, 1) != 0) {
-      s.error_kind = ErrorKind::kConnect;
-      s.error = "cannot make the connection non-blocking: " + Message();
-      Close();
-      return false;
+      return Fail(ErrorKind::kConnect, "cannot make the connection non-blocking: " + Message());
     }
-    return true;
+    return SendQuery();
+  }
+
+  Step SendQuery() {
+    sample_.sent_at = Clock::now();  // t_k: before the query leaves
+    if (PQsendQuery(conn_, kPostgresProbeQuery) == 0) {
+      return Fail(ErrorKind::kQuery, "sending the probe query failed: " + Message());
+    }
+    phase_ = Phase::kSending;
+    return Flush();
+  }
+
+  // Non-blocking: what the socket did not take at once is flushed when it is
+  // writable again.
+  Step Flush() {
+    const int r = PQflush(conn_);
+    if (r < 0) return Fail(ErrorKind::kQuery, "sending the probe query failed: " + Message());
+    if (r > 0) return WaitSocket(true, true);
+    phase_ = Phase::kReading;
+    return Read();
+  }
+
+  Step Read() {
+    if (PQconsumeInput(conn_) == 0) return Fail(ErrorKind::kQuery, "connection lost: " + Message());
+    while (PQisBusy(conn_) == 0) {
+      PGresult* r = PQgetResult(conn_);
+      if (r == nullptr) return Finish();
+      results_.push_back(r);
+    }
+    return WaitSocket(true, false);
+  }
+
+  Step Finish() {
+    sample_.received_at = Clock::now();
+    Interpret(results_, sample_);
+    ClearResults();
+    if (!sample_.ok && sample_.error_kind != ErrorKind::kParse) Close();
+    phase_ = Phase::kDone;
+    return Step::Done();
   }
 
   void Interpret(const std::vector<PGresult*>& results, Sample& s) {
@@ -183,22 +197,32 @@ class PostgresProbe final : public Probe {
     return row;
   }
 
+  // The socket can change while connecting (libpq tries the next address).
+  Step WaitSocket(bool read, bool write) const {
+    return Step{.fd = PQsocket(conn_), .read = read, .write = write};
+  }
+
   std::string Message() const {
     return conn_ == nullptr ? std::string("no connection")
                             : std::string(Trim(PQerrorMessage(conn_)));
   }
 
-  Sample Drop(Sample& s, ErrorKind kind, std::string message) {
-    s.ok = false;
-    s.error_kind = kind;
-    s.error = std::move(message);
+  std::string Where() const { return ep_.host + ":" + std::to_string(ep_.port); }
+
+  // Ends the sample as failed and drops the connection.
+  Step Fail(ErrorKind kind, std::string message) {
+    sample_.ok = false;
+    sample_.error_kind = kind;
+    sample_.error = std::move(message);
+    ClearResults();
     Close();
-    return s;
+    phase_ = Phase::kDone;
+    return Step::Done();
   }
 
-  Sample DropWait(Sample& s, Wait w) {
-    return Drop(s, w == Wait::kTimeout ? ErrorKind::kTimeout : ErrorKind::kQuery,
-                w == Wait::kTimeout ? "probe query timed out" : "poll failed on the connection");
+  void ClearResults() {
+    for (auto* r : results_) PQclear(r);
+    results_.clear();
   }
 
   void Close() {
@@ -210,6 +234,9 @@ class PostgresProbe final : public Probe {
 
   ServerEndpoint ep_;
   PGconn* conn_ = nullptr;
+  Phase phase_ = Phase::kIdle;
+  Sample sample_;                   // the sample in progress
+  std::vector<PGresult*> results_;  // results read so far
 };
 
 }  // namespace

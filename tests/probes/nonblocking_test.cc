@@ -1,0 +1,152 @@
+// The probes never block, on either engine, without a database: a local
+// listener that accepts connections and never answers, and a closed port.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "probes/probe.h"
+
+namespace lagrouter::probes {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr char kPassword[] = "nb-test-secret-pw";
+// A call "returns promptly": well under any probe timeout, with room for a
+// loaded machine.
+constexpr milliseconds kPrompt{100};
+
+// A TCP socket on 127.0.0.1 and a port chosen by the kernel; listening when
+// asked (the kernel completes connections into the backlog, nobody answers),
+// else a port nothing listens on.
+class LocalPort {
+ public:
+  explicit LocalPort(bool listening) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0 ||
+        (listening && listen(fd_, 16) != 0)) {
+      ADD_FAILURE() << "cannot set up a local port";
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~LocalPort() { close(fd_); }
+  LocalPort(const LocalPort&) = delete;
+  LocalPort& operator=(const LocalPort&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+struct Engine {
+  const char* name;
+  std::function<std::unique_ptr<Probe>(const ServerEndpoint&)> make;
+};
+
+class NonBlocking : public testing::TestWithParam<Engine> {
+ protected:
+  std::unique_ptr<Probe> ProbeOn(int port) const {
+    ServerEndpoint ep;
+    ep.cluster = "c";
+    ep.name = "s";
+    ep.host = "127.0.0.1";
+    ep.port = port;
+    ep.user = "lagrouter";
+    ep.password = kPassword;
+    ep.database = "postgres";
+    return GetParam().make(ep);
+  }
+};
+
+// Times one call.
+template <typename F>
+Clock::duration Timed(F&& f) {
+  const auto t0 = Clock::now();
+  f();
+  return Clock::now() - t0;
+}
+
+TEST_P(NonBlocking, ASilentServerIsWaitedForOnASocketNeverInACall) {
+  LocalPort silent(true);
+  auto probe = ProbeOn(silent.port());
+  Step step;
+  EXPECT_LT(Timed([&] { step = probe->Start(Clock::now() + std::chrono::seconds(5)); }), kPrompt);
+  // Whatever the probe waits for comes (the connect completes), then the
+  // server says nothing: every step returns at once and waits on a socket.
+  const auto until = Clock::now() + milliseconds(300);
+  int steps = 1;
+  while (Clock::now() < until) {
+    ASSERT_FALSE(step.done) << "after " << steps << " steps";
+    ASSERT_GE(step.fd, 0);
+    ASSERT_TRUE(step.read || step.write);
+    pollfd p{step.fd, static_cast<short>((step.read ? POLLIN : 0) | (step.write ? POLLOUT : 0)), 0};
+    if (poll(&p, 1, 20) <= 0) continue;
+    EXPECT_LT(Timed([&] { step = probe->Resume(); }), kPrompt);
+    ++steps;
+  }
+  EXPECT_TRUE(step.read) << "waits for the server's answer";
+  Sample s;
+  EXPECT_LT(Timed([&] { s = probe->Abort(); }), kPrompt);
+  EXPECT_FALSE(s.ok);
+  EXPECT_EQ(s.error_kind, ErrorKind::kTimeout) << s.error;
+  EXPECT_NE(s.error, "");
+  EXPECT_EQ(s.error.find(kPassword), std::string::npos) << s.error;
+
+  // The aborted connection is gone: the next sample connects afresh.
+  EXPECT_LT(Timed([&] { step = probe->Start(Clock::now() + std::chrono::seconds(5)); }), kPrompt);
+  EXPECT_FALSE(step.done);
+  EXPECT_EQ(probe->Abort().error_kind, ErrorKind::kTimeout);
+}
+
+TEST_P(NonBlocking, RunToCompletionKeepsItsDeadline) {
+  LocalPort silent(true);
+  auto probe = ProbeOn(silent.port());
+  const auto started = Clock::now();
+  const auto deadline = started + milliseconds(300);
+  const Sample s = RunToCompletion(*probe, deadline);
+  const auto finished = Clock::now();
+  EXPECT_FALSE(s.ok);
+  EXPECT_EQ(s.error_kind, ErrorKind::kTimeout) << s.error;
+  EXPECT_GE(finished, deadline);
+  EXPECT_LT(finished - deadline, milliseconds(50));
+}
+
+TEST_P(NonBlocking, AClosedPortIsAConnectError) {
+  int port;
+  {
+    LocalPort closed(false);
+    port = closed.port();
+  }
+  auto probe = ProbeOn(port);
+  const auto started = Clock::now();
+  const Sample s = RunToCompletion(*probe, started + std::chrono::seconds(5));
+  EXPECT_LT(Clock::now() - started, milliseconds(500));
+  EXPECT_FALSE(s.ok);
+  EXPECT_EQ(s.error_kind, ErrorKind::kConnect) << s.error;
+  EXPECT_NE(s.error.find("127.0.0.1"), std::string::npos) << s.error;
+  EXPECT_EQ(s.error.find(kPassword), std::string::npos) << s.error;
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, NonBlocking,
+                         testing::Values(Engine{"postgres", MakePostgresProbe},
+                                         Engine{"mysql", MakeMysqlProbe}),
+                         [](const testing::TestParamInfo<Engine>& info) {
+                           return std::string(info.param.name);
+                         });
+
+}  // namespace
+}  // namespace lagrouter::probes
