@@ -1,7 +1,10 @@
 // Scale: many clusters with an in-process simulated probe.
 // Runs the real Monitor, Metrics and HTTP API; only the databases are
 // simulated. Reports whether every probe cycle stayed on time, CPU and RSS.
+// With --wire, the real probes (libpq, libmariadb) probe bench/wire_responder,
+// a process of its own speaking the engine's protocol (bench/wire_mode.h).
 //   scale_bench --port N [--clusters N] [--servers N] [--interval-ms N] [--seconds N]
+//               [--wire postgres|mysql]
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -15,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/wire_mode.h"
 #include "daemon/api/http_api.h"
 #include "daemon/config/config.h"
 #include "daemon/metrics/metrics.h"
@@ -112,10 +116,13 @@ double CpuSeconds() {
 
 int main(int argc, char** argv) {
   int clusters = 200, servers = 5, interval_ms = 250, seconds = 30, port = 0;
+  std::string wire;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int v = std::atoi(argv[i + 1]);
-    if (k == "--clusters")
+    if (k == "--wire")
+      wire = argv[i + 1];
+    else if (k == "--clusters")
       clusters = v;
     else if (k == "--servers")
       servers = v;
@@ -129,6 +136,10 @@ int main(int argc, char** argv) {
   if (port <= 0) {
     std::fprintf(stderr,
                  "scale_bench: --port N is required (bench/scale_bench.sh picks a free one)\n");
+    return 2;
+  }
+  if (!wire.empty() && wire != "postgres" && wire != "mysql") {
+    std::fprintf(stderr, "scale_bench: --wire takes postgres or mysql, not '%s'\n", wire.c_str());
     return 2;
   }
   spdlog::set_level(spdlog::level::warn);  // a thousand servers' start-up lines say nothing here
@@ -151,15 +162,34 @@ int main(int argc, char** argv) {
     config->classes.push_back(k);
   }
 
+  // --wire: the responder, and the real probes counted on their way to the metrics.
+  const auto engine = wire == "mysql" ? router::Engine::kMysql : router::Engine::kPostgres;
+  std::unique_ptr<bench::WireResponder> responder;
+  if (!wire.empty()) {
+    const auto limit = bench::RaiseFileLimit(static_cast<size_t>(clusters) * servers + 1000);
+    auto started = limit ? bench::WireResponder::Start(engine, servers - 1)
+                         : Result<std::unique_ptr<bench::WireResponder>>(limit.Propagate());
+    if (!started) {
+      std::fprintf(stderr, "scale_bench: --wire %s: %s\n", wire.c_str(), started.error().c_str());
+      return 1;
+    }
+    responder = std::move(started).value();
+    bench::AimAt(*config, engine, *responder);
+  }
+
   Stats stats;
   const auto epoch = Clock::now() - std::chrono::hours(1);
   const auto interval = std::chrono::milliseconds(interval_ms);
   daemon::ProcessCounters process;
   daemon::Metrics metrics(*config, process);
-  daemon::Monitor monitor(
-      config, &metrics, [&](const daemon::ClusterConfig&, const daemon::ServerConfig& s) {
-        return std::make_unique<SimProbe>(s.name == "s0", epoch, &stats, interval);
-      });
+  bench::ProbeCounter counter(*config, metrics, interval);
+  daemon::ProbeFactory simulated = [&](const daemon::ClusterConfig&,
+                                       const daemon::ServerConfig& s) {
+    return std::make_unique<SimProbe>(s.name == "s0", epoch, &stats, interval);
+  };
+  daemon::Monitor monitor(config,
+                          responder ? static_cast<daemon::ProbeObserver*>(&counter) : &metrics,
+                          responder ? daemon::RealProbes() : simulated);
   daemon::HttpApi api(config, monitor, metrics);
   daemon::HttpServer::Options options;
   options.host = "127.0.0.1";
@@ -171,34 +201,70 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", server.error().c_str());
     return 1;
   }
+  const auto started = Clock::now();
   monitor.Start();
   (*server)->Start();
+  // Thousands of connections take a while to open: with --wire, the warm-up
+  // starts once every server has been probed.
+  while (responder && !monitor.Ready() && Clock::now() - started < std::chrono::seconds(120)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const double first_cycle = std::chrono::duration<double>(Clock::now() - started).count();
   std::this_thread::sleep_for(std::chrono::seconds(2));  // warm-up: first cycles, connections
+  if (responder) {
+    std::printf(
+        "wire %s: every server probed once after %.1f s%s; failed probes so far: %lld (%s)\n",
+        wire.c_str(), first_cycle, monitor.Ready() ? "" : " (no: gave up waiting)",
+        static_cast<long long>(counter.failed()), counter.FailedByKind().c_str());
+  }
   {
     std::lock_guard<std::mutex> lock(stats.mu);
     stats.max_gap_us = 0;
     stats.late_cycles = 0;
     stats.probes = 0;
   }
+  counter.Reset();
   std::printf("ready: %d clusters x %d servers at %d ms; measuring %d s\n", clusters, servers,
               interval_ms, seconds);
   std::fflush(stdout);
   const double cpu0 = CpuSeconds();
+  const double responder_cpu0 = responder ? responder->CpuSeconds() : 0;
   const auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   const double cpu = (CpuSeconds() - cpu0) / wall;
   const long rss = RssKb();
+  const double responder_cpu = responder ? (responder->CpuSeconds() - responder_cpu0) / wall : 0;
+  const long responder_rss = responder ? responder->RssKb() : 0;
+  const std::string roles = responder ? bench::DescribeRoles(monitor) : "";
   (*server)->Stop();
   monitor.Stop();
   std::lock_guard<std::mutex> lock(stats.mu);
   const double expected = static_cast<double>(clusters) * servers * wall * 1000.0 / interval_ms;
+  const int64_t probes = responder ? counter.probes() : stats.probes;
   std::printf(
       "probes: %lld of %.0f expected; late cycles (gap > 1.5 intervals): %lld; "
       "max gap between probes of a server: %.1f ms\n",
-      static_cast<long long>(stats.probes), expected, static_cast<long long>(stats.late_cycles),
-      stats.max_gap_us / 1000.0);
+      static_cast<long long>(probes), expected,
+      static_cast<long long>(responder ? counter.late_cycles() : stats.late_cycles),
+      (responder ? counter.max_gap_us() : stats.max_gap_us) / 1000.0);
   std::printf("cpu: %.2f cores (whole process, HTTP load included); rss: %.1f MB\n", cpu,
               rss / 1024.0);
+  if (responder) {
+    std::printf("failed probes: %lld (%s)\n", static_cast<long long>(counter.failed()),
+                counter.FailedByKind().c_str());
+    std::printf("%s\n", roles.c_str());
+    std::printf("responder cpu: %.2f cores (wire_responder, %s); rss: %.1f MB\n", responder_cpu,
+                wire.c_str(), responder_rss / 1024.0);
+    if (probes > 0) {
+      std::printf("cpu per probe: %.1f us lagrouter, %.1f us responder\n",
+                  cpu * wall / probes * 1e6, responder_cpu * wall / probes * 1e6);
+    }
+    const std::string exited = responder->Exited();
+    if (!exited.empty()) {
+      std::fprintf(stderr, "scale_bench: wire_responder %s during the run\n", exited.c_str());
+      return 1;
+    }
+  }
   return 0;
 }
