@@ -66,14 +66,6 @@ Metrics::Metrics(const Config& config, const ProcessCounters& process,
       process_(process),
       discovery_(discovery),
       registry_(std::make_shared<prometheus::Registry>()) {
-  probe_duration_ = &prometheus::BuildHistogram()
-                         .Name("lagrouter_probe_duration_seconds")
-                         .Help("Time one probe of a server took (connect if needed, query, reply).")
-                         .Register(*registry_);
-  probe_errors_ = &prometheus::BuildCounter()
-                       .Name("lagrouter_probe_errors_total")
-                       .Help("Failed probes by kind: connect, timeout, query, parse, auth.")
-                       .Register(*registry_);
   bad_requests_ = &prometheus::BuildCounter()
                        .Name("lagrouter_http_bad_requests_total")
                        .Help("Requests refused with 400, by error code.")
@@ -116,20 +108,8 @@ Metrics::Metrics(const Config& config, const ProcessCounters& process,
   }
   checks_ = std::vector<std::atomic<prometheus::Counter*>>(config_.clusters.size() *
                                                            config_.classes.size() * kReasons);
-  const prometheus::Histogram::BucketBoundaries probe_buckets{
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
   for (const auto& c : config_.clusters) {
-    probe_hist_.emplace_back();
-    probe_err_.emplace_back();
-    for (const auto& s : c.servers) {
-      probe_hist_.back().push_back(
-          &probe_duration_->Add({{"cluster", c.name}, {"server", s.name}}, probe_buckets));
-      probe_err_.back().emplace_back();
-      for (auto kind : kErrorKinds) {
-        probe_err_.back().back().push_back(&probe_errors_->Add(
-            {{"cluster", c.name}, {"server", s.name}, {"kind", probes::ErrorKindName(kind)}}));
-      }
-    }
+    probe_counts_.push_back(std::make_unique<ProbeCounts[]>(c.servers.size()));
   }
   // One slot per configured client, or one "anonymous" slot when auth is off.
   const size_t slots = config_.clients.empty() ? 1 : config_.clients.size();
@@ -168,10 +148,14 @@ Metrics::RouteShard& Metrics::ThisThreadsShard() {
 }
 
 void Metrics::ObserveProbe(size_t cluster, size_t server, double seconds, probes::ErrorKind error) {
-  probe_hist_[cluster][server]->Observe(seconds);
-  if (error == probes::ErrorKind::kNone) return;
+  static_assert(std::size(kErrorKinds) == kProbeErrorKinds);
+  ProbeCounts& counts = probe_counts_[cluster][server];
+  size_t b = 0;
+  while (b < kProbeBuckets.size() && seconds > kProbeBuckets[b]) ++b;
+  counts.buckets[b].fetch_add(1, std::memory_order_relaxed);
+  counts.sum_ns.fetch_add(static_cast<uint64_t>(seconds * 1e9), std::memory_order_relaxed);
   for (size_t k = 0; k < std::size(kErrorKinds); ++k) {
-    if (kErrorKinds[k] == error) probe_err_[cluster][server][k]->Increment();
+    if (kErrorKinds[k] == error) counts.errors[k].fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -330,6 +314,48 @@ MetricFamily Metrics::RouteDuration() const {
   return f;
 }
 
+std::vector<MetricFamily> Metrics::ProbeFamilies() const {
+  MetricFamily duration;
+  duration.name = "lagrouter_probe_duration_seconds";
+  duration.help = "Time one probe of a server took (connect if needed, query, reply).";
+  duration.type = MetricType::Histogram;
+  auto errors = Counter("lagrouter_probe_errors_total",
+                        "Failed probes by kind: connect, timeout, query, parse, auth.");
+  for (size_t c = 0; c < config_.clusters.size(); ++c) {
+    const auto& cluster = config_.clusters[c];
+    for (size_t s = 0; s < cluster.servers.size(); ++s) {
+      const ProbeCounts& counts = probe_counts_[c][s];
+      const std::string& server = cluster.servers[s].name;
+      ClientMetric m;
+      m.label = {{"cluster", cluster.name}, {"server", server}};
+      uint64_t cumulative = 0;
+      for (size_t b = 0; b <= kProbeBuckets.size(); ++b) {
+        cumulative += counts.buckets[b].load(std::memory_order_relaxed);
+        ClientMetric::Bucket bucket;
+        bucket.cumulative_count = cumulative;
+        bucket.upper_bound =
+            b < kProbeBuckets.size() ? kProbeBuckets[b] : std::numeric_limits<double>::infinity();
+        m.histogram.bucket.push_back(bucket);
+      }
+      m.histogram.sample_count = cumulative;
+      m.histogram.sample_sum =
+          static_cast<double>(counts.sum_ns.load(std::memory_order_relaxed)) / 1e9;
+      duration.metric.push_back(std::move(m));
+      for (size_t k = 0; k < std::size(kErrorKinds); ++k) {
+        Add(errors,
+            {{"cluster", cluster.name},
+             {"server", server},
+             {"kind", probes::ErrorKindName(kErrorKinds[k])}},
+            static_cast<double>(counts.errors[k].load(std::memory_order_relaxed)));
+      }
+    }
+  }
+  std::vector<MetricFamily> out;
+  out.push_back(std::move(duration));
+  out.push_back(std::move(errors));
+  return out;
+}
+
 MetricFamily Metrics::RouteRequests() const {
   auto f = Counter("lagrouter_route_requests_total",
                    "Route answers by client, cluster, class, role served and outcome (client "
@@ -365,6 +391,7 @@ std::vector<MetricFamily> Metrics::ProcessFamilies() const {
   std::vector<MetricFamily> out = {std::move(max_staleness), std::move(build), std::move(reloads),
                                    std::move(accept_errors), RouteDuration(),  RouteRequests()};
   for (auto& f : DiscoveryFamilies()) out.push_back(std::move(f));
+  for (auto& f : ProbeFamilies()) out.push_back(std::move(f));
   return out;
 }
 
