@@ -133,8 +133,10 @@ class PostgresProbe final : public Probe {
     const int r = PQflush(conn_);
     if (r < 0) return Fail(ErrorKind::kQuery, "sending the probe query failed: " + Message());
     if (r > 0) return WaitSocket(true, true);
+    // The reply is hardly ever there yet: wait for it rather than try a read
+    // that would only say EAGAIN (a system call per probe, at fleet scale).
     phase_ = Phase::kReading;
-    return Read();
+    return WaitSocket(true, false);
   }
 
   Step Read() {
