@@ -9,8 +9,12 @@ using router::TimePoint;
 
 ClusterTicks::ClusterTicks(Duration interval, size_t clusters, TimePoint start)
     : interval_(interval), idle_next_(start + interval) {
+  // Spread over the interval, but over one second at most: with a long
+  // interval the last cluster would wait most of it for its first probe (and
+  // the daemon for readiness).
   const auto n = static_cast<int64_t>(clusters);
-  for (int64_t i = 0; i < n; ++i) next_.push({start + interval * i / n, static_cast<size_t>(i)});
+  const Duration spread = std::min<Duration>(interval, std::chrono::seconds(1));
+  for (int64_t i = 0; i < n; ++i) next_.push({start + spread * i / n, static_cast<size_t>(i)});
 }
 
 std::vector<size_t> ClusterTicks::Due(TimePoint now) {

@@ -35,7 +35,7 @@ class SeededRandom final : public RandomSource {
 };
 
 // The scheduled ticks of every cluster. Cluster i ticks at phase
-// interval * i / n: with hundreds of clusters ticking at one instant, every
+// min(interval, 1 s) * i / n: with hundreds of clusters ticking at one instant, every
 // probe woke at once and the HTTP loops queued behind them. A cluster's
 // servers tick together (the primary-first lead needs them to).
 class ClusterTicks {

@@ -277,6 +277,10 @@ TEST(ClusterTicks, SpreadsClustersOverTheIntervalAndSkipsMissedTicks) {
   EXPECT_EQ(ticks.Due(kT0 + 1100ms), (std::vector<size_t>{0, 1, 2, 3}));
   EXPECT_TRUE(ticks.Due(kT0 + 1100ms).empty());
   EXPECT_EQ(ticks.next(), kT0 + 1200ms);
+  // A long interval: the first ticks still come within a second.
+  ClusterTicks hourly(1h, 4, kT0);
+  EXPECT_EQ(hourly.Due(kT0 + 750ms), (std::vector<size_t>{0, 1, 2, 3}));
+  EXPECT_EQ(hourly.next(), kT0 + 1h);
   ClusterTicks none(100ms, 0, kT0);
   EXPECT_TRUE(none.Due(kT0 + 1s).empty());
   EXPECT_GT(none.next(), kT0 + 1s);
