@@ -82,19 +82,25 @@ Result<std::unique_ptr<WireResponder>> WireResponder::Start(router::Engine engin
   r->pid_ = pid;
   // Its one line: "listening primary=P replica=R".
   std::string line;
+  bool closed = false;  // it exited (or closed its stdout) without a word
   pollfd p{out[0], POLLIN, 0};
-  while (line.find('\n') == std::string::npos && poll(&p, 1, 10000) > 0) {
+  while (line.find('\n') == std::string::npos && !closed && poll(&p, 1, 10000) > 0) {
     char buf[256];
     const ssize_t got = read(out[0], buf, sizeof buf);
-    if (got <= 0) break;
-    line.append(buf, static_cast<size_t>(got));
+    closed = got <= 0;
+    if (got > 0) line.append(buf, static_cast<size_t>(got));
   }
   close(out[0]);
   if (std::sscanf(line.c_str(), "listening primary=%d replica=%d", &r->primary_port_,
                   &r->replica_port_) != 2) {
-    std::string how = r->Exited();
-    return MakeError(
-        path + " did not start listening: " + (how.empty() ? "no word from it within 10 s" : how));
+    std::string how = "no word from it within 10 s";
+    if (closed) {
+      int status = 0;
+      waitpid(r->pid_, &status, 0);
+      r->pid_ = -1;
+      how = DescribeStatus(status) + " (its error is above)";
+    }
+    return MakeError(path + " did not start listening: " + how);
   }
   return r;
 }
