@@ -20,6 +20,7 @@
 
 #include "bench/wire_mode.h"
 #include "daemon/api/http_api.h"
+#include "daemon/app.h"
 #include "daemon/config/config.h"
 #include "daemon/metrics/metrics.h"
 #include "daemon/monitor/monitor.h"
@@ -115,6 +116,7 @@ double CpuSeconds() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  daemon::TuneAllocator();  // as the daemon runs
   int clusters = 200, servers = 5, interval_ms = 250, seconds = 30, port = 0;
   std::string wire;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -204,7 +205,12 @@ void ApplyDiscovered(std::unique_ptr<Instance>& running, Discovery& discovery,
 
 }  // namespace
 
+void TuneAllocator() {
+  mallopt(M_MMAP_THRESHOLD, 16 * 1024);
+}
+
 int RunDaemon(std::shared_ptr<const Config> config) {
+  TuneAllocator();
   // Signals are taken synchronously by this thread; every thread started
   // below inherits the mask.
   sigset_t signals;

@@ -106,6 +106,8 @@ class MysqlProbe final : public Probe {
   MysqlProbe(const MysqlProbe&) = delete;
   MysqlProbe& operator=(const MysqlProbe&) = delete;
 
+  bool connected() const override { return conn_ != nullptr; }
+
   Step Start(Clock::time_point deadline) override {
     sample_ = Sample{};
     deadline_ = deadline;

@@ -35,6 +35,8 @@ class PostgresProbe final : public Probe {
   PostgresProbe(const PostgresProbe&) = delete;
   PostgresProbe& operator=(const PostgresProbe&) = delete;
 
+  bool connected() const override { return conn_ != nullptr; }
+
   Step Start(Clock::time_point) override {
     sample_ = Sample{};
     return conn_ == nullptr ? StartConnect() : SendQuery();

@@ -97,6 +97,9 @@ class Probe {
   // The sample of the step that was done.
   virtual Sample Take() = 0;
   virtual Sample Abort() = 0;
+  // Between samples: whether the next Start reuses an open connection rather
+  // than opens one (the loop bounds how many connections open at once).
+  virtual bool connected() const { return true; }
 };
 
 // Drives a probe to its sample on poll(2), for tools and tests that want one

@@ -163,6 +163,31 @@ void ProbeLoop::Begin(uint32_t slot, const ProbeSchedule::Step& turn, router::Ti
   Slot& s = slots_[slot];
   s.probing = true;
   s.turn = turn;
+  s.connecting = !s.target.probe->connected();
+  if (s.connecting && connecting_ >= kConnectsInFlight) {
+    SetTimer(slot, router::TimePoint::max());
+    connect_queue_.push_back(slot);
+    return;
+  }
+  Launch(slot, now);
+}
+
+// Iterative, not from each Finish: connects that fail at once (out of
+// descriptors) would otherwise nest a call per queued server.
+void ProbeLoop::LaunchQueued(router::TimePoint now) {
+  if (launching_) return;
+  launching_ = true;
+  while (connecting_ < kConnectsInFlight && !connect_queue_.empty()) {
+    const uint32_t next = connect_queue_.front();
+    connect_queue_.pop_front();
+    Launch(next, now);
+  }
+  launching_ = false;
+}
+
+void ProbeLoop::Launch(uint32_t slot, router::TimePoint now) {
+  Slot& s = slots_[slot];
+  if (s.connecting) ++connecting_;
   s.started = now;
   s.deadline = now + timeout_;
   Follow(slot, s.target.probe->Start(s.deadline), now);
@@ -205,6 +230,11 @@ void ProbeLoop::Finish(uint32_t slot, probes::Sample sample) {
   Slot& s = slots_[slot];
   s.probing = false;
   const auto finished = router::Clock::now();
+  if (s.connecting) {
+    s.connecting = false;
+    --connecting_;
+    LaunchQueued(finished);
+  }
   cycle_.Done(s.target.cluster, s.target.server, s.turn, s.started, finished, std::move(sample));
   // The cluster's other servers may have waited for this sample (the
   // primary's lead), and this one for its next turn.

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <queue>
@@ -86,6 +87,8 @@ class ProbeLoop {
   void AskCluster(size_t local, router::TimePoint now);
   void Ask(uint32_t slot, router::TimePoint now);
   void Begin(uint32_t slot, const ProbeSchedule::Step& turn, router::TimePoint now);
+  void Launch(uint32_t slot, router::TimePoint now);
+  void LaunchQueued(router::TimePoint now);
   void Follow(uint32_t slot, const probes::Step& step, router::TimePoint now);
   void Finish(uint32_t slot, probes::Sample sample);
   void SetTimer(uint32_t slot, router::TimePoint at);
@@ -100,6 +103,15 @@ class ProbeLoop {
   std::vector<ClusterSlots> clusters_;
   std::vector<size_t> local_of_;  // cluster index -> clusters_ index (or npos)
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  // Opening a connection costs both ends far more than a probe: ten thousand
+  // at once (a start, a reload, a network back) took longer than the probe
+  // timeout, timed out and were retried as a storm. At most
+  // kConnectsInFlight open at once per loop; the others queue, their
+  // deadlines not yet running.
+  static constexpr size_t kConnectsInFlight = 64;
+  size_t connecting_ = 0;
+  std::deque<uint32_t> connect_queue_;
+  bool launching_ = false;
   int epoll_ = -1;
   int wake_fd_ = -1;  // eventfd: pokes and Stop
 
