@@ -6,7 +6,7 @@
 // mid-cycle).
 //
 // Deadlines: the loop bounds each sample and calls Abort when it passes; the
-// library's whole-second timeouts are only a backstop while connecting.
+// library's whole-second socket timeouts are not set.
 //
 // Host names are resolved synchronously inside mysql_real_connect_start (the
 // library has no asynchronous resolver); servers are normally configured by IP
@@ -38,13 +38,6 @@
 namespace lagrouter::probes {
 namespace {
 
-void InitLibraryOnce() {
-  // mysql_library_init is not thread-safe; mysql_init would call it lazily
-  // from whichever probe thread comes first.
-  static std::once_flag once;
-  std::call_once(once, [] { mysql_library_init(0, nullptr, nullptr); });
-}
-
 bool IsAuthError(unsigned err) {
   switch (err) {
     case ER_ACCESS_DENIED_ERROR:           // 1045 bad user or password
@@ -64,13 +57,14 @@ bool IsConnectionLost(unsigned err) {
          err == CR_CONNECTION_ERROR || err == CR_SERVER_LOST_EXTENDED;
 }
 
-// The deadline of the sample whose library call runs on this thread, for
-// TlsHandshakeWait.
+// The connection whose library call runs on this thread and its sample's
+// deadline, for the hooks below.
+thread_local MYSQL* calling = nullptr;
 thread_local Clock::time_point call_deadline;
 
 // The one wait libmariadb 3.3 keeps to itself: its TLS handshake
-// (ma_tls_connect) polls the socket instead of yielding to the caller, with
-// MYSQL_OPT_CONNECT_TIMEOUT taken as milliseconds, and for ever when unset.
+// (ma_tls_connect) polls the socket instead of yielding to the caller, for
+// MYSQL_OPT_CONNECT_TIMEOUT taken as milliseconds, or for ever when unset.
 // This bounds that wait by the sample's deadline; a handshake that does not
 // finish by then fails, like any other step the deadline passes.
 int TlsHandshakeWait(my_socket fd, my_bool is_read, int /*library's timeout*/) {
@@ -90,6 +84,32 @@ void MakeNonBlocking(my_socket fd) {
   if (fd < 0) return;
   const int flags = fcntl(fd, F_GETFL);
   if (flags >= 0 && (flags & O_NONBLOCK) == 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+// Exported by libmariadb 3 (its ma_pvio.h is not installed): a function the
+// library calls after every read and write of any connection.
+extern "C" int ma_pvio_register_callback(my_bool register_callback,
+                                         void (*callback)(int mode, MYSQL* mysql,
+                                                          const unsigned char* buffer,
+                                                          size_t length));
+
+// The library sets its socket blocking once the TCP connect is done, before
+// reading the server's greeting; when the greeting is in already it goes on
+// to the TLS handshake without yielding, on that blocking socket. Made
+// non-blocking after the greeting's read, the handshake waits in
+// TlsHandshakeWait instead.
+void AfterIo(int /*mode*/, MYSQL* mysql, const unsigned char* /*buffer*/, size_t /*length*/) {
+  if (mysql == calling) MakeNonBlocking(mysql_get_socket(mysql));
+}
+
+void InitLibraryOnce() {
+  // mysql_library_init is not thread-safe; mysql_init would call it lazily
+  // from whichever probe thread comes first.
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mysql_library_init(0, nullptr, nullptr);
+    ma_pvio_register_callback(1, AfterIo);
+  });
 }
 
 // Fetches every row of a result as column name -> text (NULL = nullopt).
@@ -222,21 +242,13 @@ class MysqlProbe final : public Probe {
     mysql_options(conn_, MYSQL_OPT_LOCAL_INFILE, &no_infile);
     mysql_options(conn_, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     mysql_optionsv(conn_, MARIADB_OPT_IO_WAIT, TlsHandshakeWait);
-    // A backstop the loop's deadline comes before: the socket's receive
-    // timeout while connecting. It bounds the one blocking read left: when
-    // the server's greeting is in as soon as the TCP connect is done, the
-    // library starts TLS on its still blocking socket without yielding, and
-    // a server that hangs in that handshake holds the call until this
-    // timeout (the deadline rounded up to whole seconds).
-    const auto left = std::chrono::ceil<std::chrono::seconds>(deadline_ - Clock::now()).count();
-    const unsigned secs = static_cast<unsigned>(std::clamp<int64_t>(left, 1, 3600));
-    mysql_options(conn_, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
     ApplyTls();
     return true;
   }
 
   // Before every call into the library.
   void Prepare() const {
+    calling = conn_;
     call_deadline = deadline_;
     MakeNonBlocking(mysql_get_socket(conn_));
   }
