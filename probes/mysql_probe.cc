@@ -5,9 +5,8 @@
 // the library's auto-reconnect, which would silently drop session state
 // mid-cycle).
 //
-// Deadlines: the loop bounds each sample and calls Abort when it passes, so the
-// library's whole-second socket timeouts are not set (the loop's deadline is
-// finer and covers every step).
+// Deadlines: the loop bounds each sample and calls Abort when it passes; the
+// library's whole-second socket timeouts are not set.
 //
 // Host names are resolved synchronously inside mysql_real_connect_start (the
 // library has no asynchronous resolver); servers are normally configured by IP
@@ -18,11 +17,14 @@
 // MariaDB < 10.5.1) answer it with a syntax error; from then on the probe
 // sends SHOW SLAVE STATUS instead.
 #include <errmsg.h>
+#include <fcntl.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -35,13 +37,6 @@
 
 namespace lagrouter::probes {
 namespace {
-
-void InitLibraryOnce() {
-  // mysql_library_init is not thread-safe; mysql_init would call it lazily
-  // from whichever probe thread comes first.
-  static std::once_flag once;
-  std::call_once(once, [] { mysql_library_init(0, nullptr, nullptr); });
-}
 
 bool IsAuthError(unsigned err) {
   switch (err) {
@@ -60,6 +55,61 @@ bool IsAuthError(unsigned err) {
 bool IsConnectionLost(unsigned err) {
   return err == CR_SERVER_LOST || err == CR_SERVER_GONE_ERROR || err == CR_CONN_HOST_ERROR ||
          err == CR_CONNECTION_ERROR || err == CR_SERVER_LOST_EXTENDED;
+}
+
+// The connection whose library call runs on this thread and its sample's
+// deadline, for the hooks below.
+thread_local MYSQL* calling = nullptr;
+thread_local Clock::time_point call_deadline;
+
+// The one wait libmariadb 3.3 keeps to itself: its TLS handshake
+// (ma_tls_connect) polls the socket instead of yielding to the caller, for
+// MYSQL_OPT_CONNECT_TIMEOUT taken as milliseconds, or for ever when unset.
+// This bounds that wait by the sample's deadline; a handshake that does not
+// finish by then fails, like any other step the deadline passes.
+int TlsHandshakeWait(my_socket fd, my_bool is_read, int /*library's timeout*/) {
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(call_deadline - Clock::now());
+    if (left.count() <= 0) return 0;
+    pollfd p{fd, static_cast<short>(is_read ? POLLIN : POLLOUT), 0};
+    const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 60000)));
+    if (n != 0 && !(n < 0 && errno == EINTR)) return n;
+  }
+}
+
+// libmariadb leaves its socket in blocking mode after connecting and reads
+// plain sockets with MSG_DONTWAIT, but TLS reads and writes (SSL_read,
+// SSL_write) only give way on a non-blocking socket.
+void MakeNonBlocking(my_socket fd) {
+  if (fd < 0) return;
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0 && (flags & O_NONBLOCK) == 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+// Exported by libmariadb 3 (its ma_pvio.h is not installed): a function the
+// library calls after every read and write of any connection.
+extern "C" int ma_pvio_register_callback(my_bool register_callback,
+                                         void (*callback)(int mode, MYSQL* mysql,
+                                                          const unsigned char* buffer,
+                                                          size_t length));
+
+// The library sets its socket blocking once the TCP connect is done, before
+// reading the server's greeting; when the greeting is in already it goes on
+// to the TLS handshake without yielding, on that blocking socket. Made
+// non-blocking after the greeting's read, the handshake waits in
+// TlsHandshakeWait instead.
+void AfterIo(int /*mode*/, MYSQL* mysql, const unsigned char* /*buffer*/, size_t /*length*/) {
+  if (mysql == calling) MakeNonBlocking(mysql_get_socket(mysql));
+}
+
+void InitLibraryOnce() {
+  // mysql_library_init is not thread-safe; mysql_init would call it lazily
+  // from whichever probe thread comes first.
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mysql_library_init(0, nullptr, nullptr);
+    ma_pvio_register_callback(1, AfterIo);
+  });
 }
 
 // Fetches every row of a result into `rows` as column name -> text (NULL =
@@ -207,12 +257,21 @@ class MysqlProbe final : public Probe {
     const unsigned no_infile = 0;
     mysql_options(conn_, MYSQL_OPT_LOCAL_INFILE, &no_infile);
     mysql_options(conn_, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    mysql_optionsv(conn_, MARIADB_OPT_IO_WAIT, TlsHandshakeWait);
     ApplyTls();
     return true;
   }
 
+  // Before every call into the library.
+  void Prepare() const {
+    calling = conn_;
+    call_deadline = deadline_;
+    MakeNonBlocking(mysql_get_socket(conn_));
+  }
+
   // Starts the stage's call; its status (0: done at once).
   int Begin() {
+    Prepare();
     switch (stage_) {
       case Stage::kConnect: {
         const char* db = ep_.database.empty() ? nullptr : ep_.database.c_str();
@@ -244,6 +303,7 @@ class MysqlProbe final : public Probe {
 
   // Continues the stage's call with the events that came; its status.
   int Continue(int events) {
+    Prepare();
     switch (CallOf(stage_)) {
       case Call::kConnect: return mysql_real_connect_cont(&connected_, conn_, events);
       case Call::kQuery: return mysql_real_query_cont(&status_, conn_, events);

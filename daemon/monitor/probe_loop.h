@@ -69,8 +69,9 @@ class ProbeLoop {
     ProbeSchedule::Step turn;  // the schedule's step the probe in flight takes
     router::TimePoint started{};
     router::TimePoint deadline{};
-    int fd = -1;         // the socket last registered with epoll (one-shot)
-    uint32_t timer = 0;  // the generation of the slot's live timer entry
+    bool connecting = false;  // the probe in flight opens a connection
+    int fd = -1;              // the socket last registered with epoll (one-shot)
+    uint32_t timer = 0;       // the generation of the slot's live timer entry
   };
   struct Timer {
     router::TimePoint at;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "probes/probe.h"
 
@@ -46,6 +47,7 @@ class LocalPort {
   LocalPort(const LocalPort&) = delete;
   LocalPort& operator=(const LocalPort&) = delete;
   int port() const { return port_; }
+  int fd() const { return fd_; }
 
  private:
   int fd_ = -1;
@@ -139,6 +141,59 @@ TEST_P(NonBlocking, AClosedPortIsAConnectError) {
   EXPECT_EQ(s.error_kind, ErrorKind::kConnect) << s.error;
   EXPECT_NE(s.error.find("127.0.0.1"), std::string::npos) << s.error;
   EXPECT_EQ(s.error.find(kPassword), std::string::npos) << s.error;
+}
+
+// libmariadb runs its TLS handshake in a wait of its own (no yield): a server
+// that offers TLS in its greeting and then falls silent must not hold the
+// probe past its deadline.
+TEST(NonBlockingMysql, AServerSilentInTheTlsHandshakeKeepsTheDeadline) {
+  LocalPort server(true);
+  const int listener = server.fd();
+  // A protocol 10 greeting from a MariaDB that offers TLS (CLIENT_SSL), then
+  // nothing: the client's TLS ClientHello is never answered.
+  std::string payload =
+      "\x0a"
+      "5.5.5-10.11.0-MariaDB";
+  payload += '\0';
+  payload += std::string("\x01\x00\x00\x00", 4);  // connection id
+  payload += "abcdefgh";                          // auth data, part 1
+  payload += '\0';
+  payload += std::string("\x01\xaa", 2);  // capabilities: PROTOCOL_41, SSL, SECURE_CONNECTION...
+  payload += '\x2d';                      // utf8mb4
+  payload += std::string("\x02\x00", 2);  // status: autocommit
+  payload += std::string("\x0b\x00", 2);  // ...MULTI_STATEMENTS, MULTI_RESULTS, PLUGIN_AUTH
+  payload += '\x15';                      // auth data length
+  payload += std::string(10, '\0');
+  payload += "ijklmnopqrst";
+  payload += '\0';
+  payload += "mysql_native_password";
+  payload += '\0';
+  std::string packet = {static_cast<char>(payload.size()), 0, 0, 0};
+  packet += payload;
+  int client = -1;
+  std::thread greeter([&] {
+    client = accept(listener, nullptr, nullptr);
+    if (client >= 0) send(client, packet.data(), packet.size(), MSG_NOSIGNAL);
+  });
+
+  ServerEndpoint ep;
+  ep.host = "127.0.0.1";
+  ep.port = server.port();
+  ep.user = "lagrouter";
+  ep.password = kPassword;
+  ep.sslmode = "require";
+  auto probe = MakeMysqlProbe(ep);
+  // Room for the TLS set-up's own work before the wait (OpenSSL reads the
+  // system CA bundle: ~10 ms, far more under the sanitizers).
+  const auto deadline = Clock::now() + std::chrono::seconds(2);
+  const Sample s = RunToCompletion(*probe, deadline);
+  const auto finished = Clock::now();
+  greeter.join();
+  if (client >= 0) close(client);
+  EXPECT_FALSE(s.ok);
+  EXPECT_EQ(s.error_kind, ErrorKind::kTimeout) << s.error;
+  EXPECT_LT(finished - deadline, milliseconds(50)) << s.error;
+  EXPECT_NE(s.error.find("SSL"), std::string::npos) << "not in the TLS handshake: " << s.error;
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, NonBlocking,
