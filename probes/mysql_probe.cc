@@ -61,6 +61,7 @@ bool IsConnectionLost(unsigned err) {
 // deadline, for the hooks below.
 thread_local MYSQL* calling = nullptr;
 thread_local Clock::time_point call_deadline;
+thread_local bool calling_connects = false;  // the call is the connect
 
 // The one wait libmariadb 3.3 keeps to itself: its TLS handshake
 // (ma_tls_connect) polls the socket instead of yielding to the caller, for
@@ -99,7 +100,7 @@ extern "C" int ma_pvio_register_callback(my_bool register_callback,
 // non-blocking after the greeting's read, the handshake waits in
 // TlsHandshakeWait instead.
 void AfterIo(int /*mode*/, MYSQL* mysql, const unsigned char* /*buffer*/, size_t /*length*/) {
-  if (mysql == calling) MakeNonBlocking(mysql_get_socket(mysql));
+  if (mysql == calling && calling_connects) MakeNonBlocking(mysql_get_socket(mysql));
 }
 
 void InitLibraryOnce() {
@@ -263,10 +264,17 @@ class MysqlProbe final : public Probe {
   }
 
   // Before every call into the library.
-  void Prepare() const {
+  void Prepare() {
     calling = conn_;
     call_deadline = deadline_;
-    MakeNonBlocking(mysql_get_socket(conn_));
+    calling_connects = stage_ == Stage::kConnect;
+    // The library sets its socket blocking only while it connects: once the
+    // connection is up, one fcntl for good (one per call cost seven
+    // system calls a probe).
+    if (!socket_nonblocking_) {
+      MakeNonBlocking(mysql_get_socket(conn_));
+      socket_nonblocking_ = stage_ != Stage::kConnect;
+    }
   }
 
   // Starts the stage's call; its status (0: done at once).
@@ -522,6 +530,7 @@ class MysqlProbe final : public Probe {
       mysql_close(conn_);
     }
     conn_ = nullptr;
+    socket_nonblocking_ = false;
     wait_status_ = 0;
     superuser_ = false;
   }
@@ -530,6 +539,7 @@ class MysqlProbe final : public Probe {
 
   ServerEndpoint ep_;
   MYSQL* conn_ = nullptr;
+  bool socket_nonblocking_ = false;  // made so after the connect, for good
   MysqlFlavor flavor_ = MysqlFlavor::kMysql;
   bool slave_status_ = false;  // this server only knows SHOW SLAVE STATUS
   bool superuser_ = false;
