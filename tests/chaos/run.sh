@@ -28,7 +28,8 @@
 #                  (e.g. tests/chaos/haproxy-500ms-recipe.cfg, the recipe shipped
 #                  before issue 25), CHAOS_CHECK_MARGIN another check_margin, and
 #                  CHAOS_HAPROXY_CLASS another class on the dashboard listener
-#                  (default c1s; e.g. c5s).
+#                  (default c1s; e.g. c5s; with --pgpool, the class read beside
+#                  c10s).
 # CHECKER_ARGS go to the freshness checker (e.g. --faults pause_replay,
 # --ryw-readers 2 --wait 50ms, --interval 250ms --classes c50ms;
 # --session-readers 4 [--no-session-token]: sessions that must never go back;
@@ -159,6 +160,8 @@ args=(--engine "$engine" --script "$script" --base-port "$base" --daemon-port "$
 [[ -n "${CHAOS_SEED:-}" ]] && args+=(--seed "$CHAOS_SEED")
 [[ $path == naive ]] && args+=(--path naive)
 [[ $path == client ]] && args+=(--path client --client-reader "$REPO/tests/chaos/client_reader.py")
+# The class read through the first listener (HAProxy's dashboard, Pgpool-II's port).
+dash_class=${CHAOS_HAPROXY_CLASS:-c1s}
 if [[ $path == haproxy && $ready == 0 ]]; then
   # The shipped recipe, for this engine's cluster: only addresses and names change.
   if [[ $engine == postgres ]]; then
@@ -167,7 +170,6 @@ if [[ $path == haproxy && $ready == 0 ]]; then
   else
     src="${CHAOS_HAPROXY_CFG:-$REPO/examples/haproxy.cfg}" prefix=billing_ first=3407
   fi
-  dash_class=${CHAOS_HAPROXY_CLASS:-c1s}
   haproxy_render "$src" "$work/haproxy.cfg" "$daemon_port" "$prefix" \
     "s|/v1/check/billing/|/v1/check/shop/|" \
     "s/127\.0\.0\.1:$first\b/127.0.0.1:$base/" \
@@ -195,7 +197,7 @@ if [[ $path == pgpool && $ready == 0 ]]; then
   "$REPO/bench/pgpool.sh" start "$base" "$pgpool_port" "$pgpool_dir" "$pgpool_mode" || up=1
   check "Pgpool-II ($pgpool_mode) listening on $pgpool_port" "$up"
   ((up == 0)) || ready=1
-  args+=(--path listen --listen "c1s=$pgpool_port" --listen "c10s=$pgpool_port")
+  args+=(--path listen --listen "$dash_class=$pgpool_port" --listen "c10s=$pgpool_port")
 fi
 
 if ((ready == 0)); then
