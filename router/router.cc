@@ -57,6 +57,22 @@ void UpdateGate(Gate& gate, Duration limit, Duration comfortable, Duration settl
   }
 }
 
+void UpdateCheckGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_bound,
+                     Duration bound, TimePoint /*now*/) {
+  if (cls.settle <= Duration::zero()) {
+    gate = Gate{};  // no hysteresis: the bound alone decides, at request time
+    return;
+  }
+  const Duration limit = CheckLimit(cls);
+  if (!healthy || peak_bound > limit || bound > limit) {
+    gate.held = true;
+    gate.comfortable_since.reset();
+    gate.eligible_from = TimePoint::max();
+    return;
+  }
+  if (gate.held && bound <= ReadmitBelow(cls)) gate = Gate{};
+}
+
 std::optional<Duration> BoundAt(const ServerView& s, TimePoint now) {
   if (!s.bound_known) return std::nullopt;
   return StalenessAt(s.fresh_as_of, now);
@@ -117,8 +133,13 @@ Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls,
     if (*bound > cls.max_staleness) return Reason::kStale;
     const bool margin = asker == Asker::kCheck && cls.check_margin > Duration::zero();
     if (margin && *bound > CheckLimit(cls)) return Reason::kNearLimit;
-    const auto& gates = margin ? s.check_gates : s.gates;
-    if (class_index < gates.size() && now < gates[class_index].eligible_from) {
+    // The route's gate holds checks too; the check's own gate only adds the
+    // wait for a replica back from the margin band to get under ReadmitBelow.
+    if (class_index < s.gates.size() && now < s.gates[class_index].eligible_from) {
+      return Reason::kSettling;
+    }
+    if (margin && class_index < s.check_gates.size() &&
+        now < s.check_gates[class_index].eligible_from) {
       return Reason::kSettling;
     }
   }

@@ -64,20 +64,17 @@ inline Duration CheckLimit(const QueryClass& cls) {
   return cls.max_staleness - cls.check_margin;
 }
 
-// Where a held replica's bound must stay for `settle` before it is
-// re-admitted. Routes: half the limit, so a replica is not let back in at the
-// top of its sawtooth. Checks with a margin: the check limit itself; half of
-// it could sit below the probe interval's sawtooth and never let a replica back.
+// Where a held replica's bound must stay for `settle` before a route may use
+// it again: half the limit, so a replica is not let back in at the top of its
+// sawtooth (judged at each sample, the bottom of the sawtooth).
 inline Duration RouteComfort(const QueryClass& cls) {
   return cls.max_staleness / 2;
 }
-inline Duration CheckComfort(const QueryClass& cls) {
-  return CheckLimit(cls);
-}
-// The comfort line that holds a replica back from `cls` for a check
-// (its own gate only with a margin) or a route.
-inline Duration ReadmitBelow(const QueryClass& cls, bool check) {
-  return check && cls.check_margin > Duration::zero() ? CheckComfort(cls) : RouteComfort(cls);
+// The line a held replica's bound must be back under before it is re-admitted,
+// for routes and checks alike: a check never holds a fresh replica longer than
+// /v1/route does.
+inline Duration ReadmitBelow(const QueryClass& cls) {
+  return RouteComfort(cls);
 }
 
 // The class's gate for routes: held above the limit, comfortable at RouteComfort.
@@ -87,12 +84,20 @@ inline void UpdateRouteGate(Gate& gate, const QueryClass& cls, bool healthy, Dur
              now);
 }
 
-// The class's gate for /v1/check: held above the check limit, comfortable at
-// CheckComfort. The margin is the band between the check and the class limit.
-inline void UpdateCheckGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_bound,
-                            Duration bound, TimePoint now) {
-  UpdateGate(gate, CheckLimit(cls), CheckComfort(cls), cls.settle, healthy, peak_bound, bound, now);
-}
+// The check's own gate (classes with a check_margin), on top of the route's:
+// held once the bound passes the check limit (or the replica is unhealthy),
+// released at the first sample whose bound is at or below ReadmitBelow, with
+// no settle time of its own. A check also honours the route's gate, so:
+//  - a replica the route holds is held by the check exactly as long;
+//  - a replica whose bound only entered the margin band (CheckLimit, limit],
+//    which the route never held, is back in the check as soon as a probe shows
+//    it under the route's own re-admission line, not `settle` later;
+//  - a replica steadily lagging around the check limit does not flap (it must
+//    get back under ReadmitBelow first).
+// Not a safety rule: the margin alone (kNearLimit) keeps a polled check from
+// passing a replica its balancer could keep past the limit.
+void UpdateCheckGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_bound,
+                     Duration bound, TimePoint now);
 
 struct ServerView {
   std::string name;
@@ -113,8 +118,8 @@ struct ServerView {
   bool bound_known = false;
   Position replayed;
   std::vector<Gate> gates;  // one per class, indexed like the class list
-  // The same at CheckLimit(class), for /v1/check; only classes with a
-  // check_margin use theirs (the others share `gates`).
+  // UpdateCheckGate's gates, for /v1/check; only classes with a check_margin
+  // use theirs, on top of `gates`.
   std::vector<Gate> check_gates;
 };
 

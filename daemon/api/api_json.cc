@@ -41,9 +41,10 @@ std::string ReasonMessage(Reason reason, bool pass, const router::ServerView& s,
              std::to_string(router::ToMillis(cls.max_staleness)) +
              " ms: out before a polling load balancer could keep it past the limit";
     case Reason::kSettling:
-      return "held back until its bound has stayed at or below " +
-             std::to_string(router::ToMillis(router::ReadmitBelow(cls, /*check=*/true))) +
-             " ms for " + std::to_string(router::ToMillis(cls.settle)) + " ms";
+      return "held back until its bound is back at or below " +
+             std::to_string(router::ToMillis(router::ReadmitBelow(cls))) +
+             " ms (after passing the class limit: stayed there for " +
+             std::to_string(router::ToMillis(cls.settle)) + " ms)";
     case Reason::kNotReplayed: return "has not replayed the requested position";
     case Reason::kUnproven:
       return "not yet shown to hold every commit that returned before the request";

@@ -114,6 +114,7 @@ std::string DaemonConfig(const Options& o) {
       .Class("c10s", "10s");
   if (!o.check_margin.empty()) {
     config.ClassSet("c1s", "check_margin", o.check_margin);
+    config.ClassSet("c5s", "check_margin", o.check_margin);
     config.ClassSet("c10s", "check_margin", o.check_margin);
   }
   if (o.strict_readers > 0) {

@@ -24,6 +24,12 @@
 #   --pgpool MODE  readers connect through Pgpool-II (bench/pgpool.sh, PostgreSQL)
 #                  for side-by-side measurements: violations are reported, not
 #                  failed on.
+#   With --haproxy new: CHAOS_HAPROXY_CFG runs another recipe file in its place
+#                  (e.g. tests/chaos/haproxy-500ms-recipe.cfg, the recipe shipped
+#                  before issue 25), CHAOS_CHECK_MARGIN another check_margin, and
+#                  CHAOS_HAPROXY_CLASS another class on the dashboard listener
+#                  (default c1s; e.g. c5s; with --pgpool, the class read beside
+#                  c10s).
 # CHECKER_ARGS go to the freshness checker (e.g. --faults pause_replay,
 # --ryw-readers 2 --wait 50ms, --interval 250ms --classes c50ms;
 # --session-readers 4 [--no-session-token]: sessions that must never go back;
@@ -136,7 +142,7 @@ daemon_port=$(free_port)
 # The new HAProxy recipe needs the check margin the example config sets.
 config_args=(--engine "$engine" --base-port "$base" --daemon-port "$daemon_port")
 if [[ $recipe == new ]]; then
-  margin=$(example_check_margin)
+  margin=${CHAOS_CHECK_MARGIN:-$(example_check_margin)}
   [[ -n "$margin" ]] || { echo "chaos: no check_margin in examples/lagrouter.toml" >&2; exit 2; }
   config_args+=(--check-margin "$margin")
 fi
@@ -154,20 +160,22 @@ args=(--engine "$engine" --script "$script" --base-port "$base" --daemon-port "$
 [[ -n "${CHAOS_SEED:-}" ]] && args+=(--seed "$CHAOS_SEED")
 [[ $path == naive ]] && args+=(--path naive)
 [[ $path == client ]] && args+=(--path client --client-reader "$REPO/tests/chaos/client_reader.py")
+# The class read through the first listener (HAProxy's dashboard, Pgpool-II's port).
+dash_class=${CHAOS_HAPROXY_CLASS:-c1s}
 if [[ $path == haproxy && $ready == 0 ]]; then
   # The shipped recipe, for this engine's cluster: only addresses and names change.
   if [[ $engine == postgres ]]; then
-    src="$REPO/examples/haproxy.cfg" prefix=shop_ first=5441
+    src="${CHAOS_HAPROXY_CFG:-$REPO/examples/haproxy.cfg}" prefix=shop_ first=5441
     [[ $recipe == old ]] && src="$REPO/tests/chaos/haproxy-old-recipe.cfg"
   else
-    src="$REPO/examples/haproxy.cfg" prefix=billing_ first=3407
+    src="${CHAOS_HAPROXY_CFG:-$REPO/examples/haproxy.cfg}" prefix=billing_ first=3407
   fi
   haproxy_render "$src" "$work/haproxy.cfg" "$daemon_port" "$prefix" \
     "s|/v1/check/billing/|/v1/check/shop/|" \
     "s/127\.0\.0\.1:$first\b/127.0.0.1:$base/" \
     "s/127\.0\.0\.1:$((first + 1))\b/127.0.0.1:$((base + 1))/" \
     "s/127\.0\.0\.1:$((first + 2))\b/127.0.0.1:$((base + 2))/" \
-    "s/class=dashboard/class=c1s/" "s/class=reports/class=c10s/" "s/class=inventory/class=primary/"
+    "s/class=dashboard/class=$dash_class/" "s/class=reports/class=c10s/" "s/class=inventory/class=primary/"
   haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
   haproxy_pid=$!
   dashboard=$(haproxy_port "$work/haproxy.cfg" "${prefix}dashboard")
@@ -177,9 +185,9 @@ if [[ $path == haproxy && $ready == 0 ]]; then
     if (exec 3<>"/dev/tcp/127.0.0.1/$dashboard") 2>/dev/null; then up=0; break; fi
     sleep 0.1
   done
-  check "HAProxy ($recipe recipe) listening on $dashboard (c1s) and $reports (c10s)" "$up"
+  check "HAProxy ($recipe recipe) listening on $dashboard ($dash_class) and $reports (c10s)" "$up"
   ((up == 0)) || ready=1
-  args+=(--path listen --listen "c1s=$dashboard" --listen "c10s=$reports")
+  args+=(--path listen --listen "$dash_class=$dashboard" --listen "c10s=$reports")
 fi
 
 if [[ $path == pgpool && $ready == 0 ]]; then
@@ -189,7 +197,7 @@ if [[ $path == pgpool && $ready == 0 ]]; then
   "$REPO/bench/pgpool.sh" start "$base" "$pgpool_port" "$pgpool_dir" "$pgpool_mode" || up=1
   check "Pgpool-II ($pgpool_mode) listening on $pgpool_port" "$up"
   ((up == 0)) || ready=1
-  args+=(--path listen --listen "c1s=$pgpool_port" --listen "c10s=$pgpool_port")
+  args+=(--path listen --listen "$dash_class=$pgpool_port" --listen "c10s=$pgpool_port")
 fi
 
 if ((ready == 0)); then

@@ -91,21 +91,31 @@ TEST(Explain, CheckMarginFailsTheCheckOnlyAndBeforeTheLimit) {
   EXPECT_EQ(at(milliseconds(999), Asker::kCheck), Reason::kFreshReplica);
 }
 
-// The check has its own hysteresis gate at the check limit; a route uses the
-// class's gate. Classes without a margin share the route's gate.
-TEST(Explain, TheCheckHonoursItsOwnGate) {
+// A check honours the route's gate (never held shorter, nor longer, than a
+// route) and, with a margin, its own gate on top; a route ignores the check's.
+TEST(Explain, TheCheckHonoursTheRoutesGateAndItsOwn) {
   auto cls = Class("second", seconds(1));
   cls.check_margin = milliseconds(400);
   auto r = Replica("r", milliseconds(10));
   r.gates.resize(1);
   r.check_gates.resize(1);
   r.check_gates[0].held = true;
-  r.check_gates[0].eligible_from = kNow + milliseconds(1);
-  const auto cluster = Cluster({Primary("p"), r});
+  r.check_gates[0].eligible_from = TimePoint::max();
+  auto cluster = Cluster({Primary("p"), r});
   EXPECT_EQ(Explain(cluster, 1, cls, 0, kNow, nullptr, Asker::kCheck), Reason::kSettling);
   EXPECT_EQ(Explain(cluster, 1, cls, 0, kNow, nullptr, Asker::kRoute), Reason::kFreshReplica);
   cls.check_margin = Duration{0};
   EXPECT_EQ(Explain(cluster, 1, cls, 0, kNow, nullptr, Asker::kCheck), Reason::kFreshReplica);
+  // The route's gate holds the check exactly as long as the route.
+  cls.check_margin = milliseconds(400);
+  cluster.servers[1].check_gates[0] = Gate{};
+  cluster.servers[1].gates[0].held = true;
+  cluster.servers[1].gates[0].eligible_from = kNow + milliseconds(300);
+  EXPECT_EQ(Explain(cluster, 1, cls, 0, kNow, nullptr, Asker::kCheck), Reason::kSettling);
+  EXPECT_EQ(Explain(cluster, 1, cls, 0, kNow, nullptr, Asker::kRoute), Reason::kSettling);
+  const auto later = kNow + milliseconds(300);
+  EXPECT_EQ(Explain(cluster, 1, cls, 0, later, nullptr, Asker::kCheck), Reason::kFreshReplica);
+  EXPECT_EQ(Explain(cluster, 1, cls, 0, later, nullptr, Asker::kRoute), Reason::kFreshReplica);
 }
 
 TEST(CheckPasses, ReplicaOnlyFailsThePrimary) {

@@ -209,10 +209,11 @@ TEST(Gate, ASpikeDuringSettleRestartsIt) {
   EXPECT_GT(g.eligible_from, first);
 }
 
-// The check gate of a 1 s class with a 400 ms margin: held above 600 ms, and
-// re-admitted after a settle time at or below 600 ms, even with a bound that
-// never drops under half of it (a probe interval's sawtooth).
-TEST(Gate, TheCheckGateSettlesAtTheCheckLimit) {
+// The check gate of a 1 s class with a 400 ms margin: held above the check
+// limit (600 ms), released at the first sample at or below the route's own
+// re-admission line (500 ms), with no settle time of its own; the route never
+// held the replica, so the check does not hold it for `settle` either.
+TEST(Gate, TheCheckGateReleasesAtTheRoutesReadmitLine) {
   auto cls = Class("second", seconds(1));
   cls.check_margin = milliseconds(400);
   Gate check, route;
@@ -224,17 +225,23 @@ TEST(Gate, TheCheckGateSettlesAtTheCheckLimit) {
   update(650, 650);
   EXPECT_TRUE(check.held);
   EXPECT_FALSE(route.held);
-  for (int i = 0; i < 4; ++i) {
-    t += milliseconds(250);
-    update(590, 340);
-  }
-  EXPECT_TRUE(check.held);  // 750 ms comfortable so far
+  EXPECT_EQ(check.eligible_from, TimePoint::max());
   t += milliseconds(250);
-  update(590, 340);
-  EXPECT_FALSE(check.held);  // 1 s at or below 600 ms
+  update(590, 520);  // under the check limit, above 500 ms: no flapping back in
+  EXPECT_TRUE(check.held);
+  t += milliseconds(250);
+  update(590, 500);  // one probe at the route's line: back at once
+  EXPECT_FALSE(check.held);
+  EXPECT_EQ(check.eligible_from, TimePoint::min());
   t += milliseconds(250);
   update(601, 340);
   EXPECT_TRUE(check.held);  // a peak above the check limit holds it again
+  t += milliseconds(250);
+  UpdateCheckGate(check, cls, false, Duration{0}, Duration{0}, t);
+  EXPECT_TRUE(check.held);  // unhealthy
+  cls.settle = Duration{0};
+  UpdateCheckGate(check, cls, true, milliseconds(900), milliseconds(900), t);
+  EXPECT_FALSE(check.held);  // no hysteresis: the bound alone decides
 }
 
 TEST(Gate, RouteHonoursTheGate) {
