@@ -25,6 +25,24 @@ constexpr probes::ErrorKind kErrorKinds[] = {probes::ErrorKind::kConnect,
                                              probes::ErrorKind::kTimeout, probes::ErrorKind::kQuery,
                                              probes::ErrorKind::kParse, probes::ErrorKind::kAuth};
 
+// A histogram series from the count of each bucket (not cumulative; the
+// last one is +Inf) and the sum in nanoseconds.
+template <size_t N, typename CountOf>
+ClientMetric HistogramOf(const std::array<double, N>& bounds, CountOf count_of, uint64_t sum_ns) {
+  ClientMetric m;
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b <= N; ++b) {
+    cumulative += count_of(b);
+    ClientMetric::Bucket bucket;
+    bucket.cumulative_count = cumulative;
+    bucket.upper_bound = b < N ? bounds[b] : std::numeric_limits<double>::infinity();
+    m.histogram.bucket.push_back(bucket);
+  }
+  m.histogram.sample_count = cumulative;
+  m.histogram.sample_sum = static_cast<double>(sum_ns) / 1e9;
+  return m;
+}
+
 const char* RoleOf(router::Outcome o) {
   switch (o) {
     case router::Outcome::kFreshReplica:
@@ -295,22 +313,16 @@ MetricFamily Metrics::RouteDuration() const {
   f.name = "lagrouter_route_duration_seconds";
   f.help = "Time to answer /v1/route, from request parsed to answer built.";
   f.type = MetricType::Histogram;
-  ClientMetric m;
-  uint64_t cumulative = 0;
   uint64_t sum_ns = 0;
   for (const auto& shard : shards_) sum_ns += shard.sum_ns.load(std::memory_order_relaxed);
-  for (size_t b = 0; b <= kRouteBuckets.size(); ++b) {
-    for (const auto& shard : shards_)
-      cumulative += shard.buckets[b].load(std::memory_order_relaxed);
-    ClientMetric::Bucket bucket;
-    bucket.cumulative_count = cumulative;
-    bucket.upper_bound =
-        b < kRouteBuckets.size() ? kRouteBuckets[b] : std::numeric_limits<double>::infinity();
-    m.histogram.bucket.push_back(bucket);
-  }
-  m.histogram.sample_count = cumulative;
-  m.histogram.sample_sum = static_cast<double>(sum_ns) / 1e9;
-  f.metric.push_back(std::move(m));
+  f.metric.push_back(HistogramOf(
+      kRouteBuckets,
+      [this](size_t b) {
+        uint64_t n = 0;
+        for (const auto& shard : shards_) n += shard.buckets[b].load(std::memory_order_relaxed);
+        return n;
+      },
+      sum_ns));
   return f;
 }
 
@@ -326,20 +338,11 @@ std::vector<MetricFamily> Metrics::ProbeFamilies() const {
     for (size_t s = 0; s < cluster.servers.size(); ++s) {
       const ProbeCounts& counts = probe_counts_[c][s];
       const std::string& server = cluster.servers[s].name;
-      ClientMetric m;
+      ClientMetric m = HistogramOf(
+          kProbeBuckets,
+          [&counts](size_t b) { return counts.buckets[b].load(std::memory_order_relaxed); },
+          counts.sum_ns.load(std::memory_order_relaxed));
       m.label = {{"cluster", cluster.name}, {"server", server}};
-      uint64_t cumulative = 0;
-      for (size_t b = 0; b <= kProbeBuckets.size(); ++b) {
-        cumulative += counts.buckets[b].load(std::memory_order_relaxed);
-        ClientMetric::Bucket bucket;
-        bucket.cumulative_count = cumulative;
-        bucket.upper_bound =
-            b < kProbeBuckets.size() ? kProbeBuckets[b] : std::numeric_limits<double>::infinity();
-        m.histogram.bucket.push_back(bucket);
-      }
-      m.histogram.sample_count = cumulative;
-      m.histogram.sample_sum =
-          static_cast<double>(counts.sum_ns.load(std::memory_order_relaxed)) / 1e9;
       duration.metric.push_back(std::move(m));
       for (size_t k = 0; k < std::size(kErrorKinds); ++k) {
         Add(errors,
