@@ -1,8 +1,8 @@
 #include "daemon/app.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
-#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
