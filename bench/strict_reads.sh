@@ -38,7 +38,8 @@ base=$LAGROUTER_PG_BASE_PORT
 scripts/pg-cluster.sh start >/dev/null
 port=$(free_port)
 lagrouter_config --listen "$port" --pg shop "$base" --class primary 0s \
-  --toml $'[class.strict]\nmax_staleness = "0s"\nstrict_replicas = true' >"$tmp/lagrouter.toml"
+  --toml $'[class.strict]\nmax_staleness = "0s"\nstrict_replicas = true'"${ON_DEMAND_RATE:+$'\n[on_demand]\nprobes_per_second = '$ON_DEMAND_RATE}" \
+  >"$tmp/lagrouter.toml"
 build/bin/lagrouter --config "$tmp/lagrouter.toml" >"$tmp/lagrouter.log" 2>&1 &
 pid=$!
 url="http://127.0.0.1:$port"

@@ -168,24 +168,25 @@ void PgReadyForQuery(std::string& s) {
 }
 
 // The probe query's two result sets (kPostgresProbeQuery): its status row,
-// and pg_stat_replication (the primary's `replicas` rows).
-Reply PgProbeReply(bool primary, int replicas, int primary_port) {
+// and the senders (the primary's `replicas` rows); `with_settings`: the
+// connection's first probe, the settings row (kPostgresSettingsQuery) before them.
+Reply PgProbeReply(bool primary, int replicas, int primary_port, bool with_settings) {
   Reply r;
+  if (with_settings) {
+    PgResultSet(r,
+                {{"version", 25}, {"superuser", 16}, {"wal_block_size", 25}, {"wal_segment_size", 25}},
+                {{Text("15.18"), Text("f"), Text("8192"), Text("16777216")}});
+  }
   const std::vector<PgColumn> status = {
-      {"in_recovery", 16}, {"write_lsn", 3220},     {"replay_lsn", 3220},     {"receive_lsn", 3220},
-      {"paused", 16},      {"receiver_status", 25}, {"upstream", 25},         {"version", 25},
-      {"superuser", 16},   {"wal_block_size", 25},  {"wal_segment_size", 25},
+      {"in_recovery", 16}, {"write_lsn", 3220},     {"replay_lsn", 3220}, {"receive_lsn", 3220},
+      {"paused", 16},      {"receiver_status", 25}, {"upstream", 25},
   };
-  const Value version = Text("15.18"), block = Text("8192"), segment = Text("16777216");
   if (primary) {
-    PgResultSet(r, status,
-                {{Text("f"), kNow, kNull, kNull, Text("f"), kNull, kNull, version, Text("f"), block,
-                  segment}});
+    PgResultSet(r, status, {{Text("f"), kNow, kNull, kNull, Text("f"), kNull, kNull}});
   } else {
-    PgResultSet(
-        r, status,
-        {{Text("t"), kNull, kLagged, kLagged, Text("f"), Text("streaming"),
-          Text("127.0.0.1:" + std::to_string(primary_port)), version, Text("f"), block, segment}});
+    PgResultSet(r, status,
+                {{Text("t"), kNull, kLagged, kLagged, Text("f"), Text("streaming"),
+                  Text("127.0.0.1:" + std::to_string(primary_port))}});
   }
   std::vector<std::vector<Value>> senders;
   for (int i = 1; primary && i <= replicas; ++i) {
@@ -481,11 +482,12 @@ constexpr const char* kUnknownStatement =
 
 struct Replies {
   Engine engine;
-  Reply probe[2];  // [primary?]
+  Reply probe[2];        // [primary?]
+  Reply first_probe[2];  // [primary?]: a connection's first, with the settings
   std::string pg_startup, pg_error;
   Reply mysql_grants;
   std::string mysql_ok_after_auth, mysql_ok, mysql_err;
-  std::string pg_query, mysql_query;  // the probe statements, as sent
+  std::string pg_query, pg_first_query, mysql_query;  // the probe statements, as sent
 };
 
 struct Endpoint {
@@ -545,9 +547,14 @@ bool ServePostgres(const Replies& r, Conn& c) {
     if (left < len + 1) break;
     const std::string_view body(p + 5, len - 4);
     if (p[0] == 'Q') {
-      if (body.size() == r.pg_query.size() + 1 &&
-          body.compare(0, r.pg_query.size(), r.pg_query) == 0) {
+      // The query text ends with a NUL.
+      const auto is = [&](const std::string& q) {
+        return body.size() == q.size() + 1 && body.compare(0, q.size(), q) == 0;
+      };
+      if (is(r.pg_query)) {
         r.probe[c.primary].AppendTo(Engine::kPostgres, c.out);
+      } else if (is(r.pg_first_query)) {
+        r.first_probe[c.primary].AppendTo(Engine::kPostgres, c.out);
       } else {
         c.out += r.pg_error;
       }
@@ -753,10 +760,13 @@ int main(int argc, char** argv) {
   r.engine = engine_name == "postgres" ? Engine::kPostgres : Engine::kMariadb;
   if (r.engine == Engine::kPostgres) {
     r.pg_query = lagrouter::probes::kPostgresProbeQuery;
+    r.pg_first_query = lagrouter::probes::PostgresFirstProbeQuery();
     r.pg_startup = PgStartupReply();
     r.pg_error = PgError(kUnknownStatement);
-    for (bool primary : {false, true})
-      r.probe[primary] = PgProbeReply(primary, replicas, primary_port);
+    for (bool primary : {false, true}) {
+      r.probe[primary] = PgProbeReply(primary, replicas, primary_port, false);
+      r.first_probe[primary] = PgProbeReply(primary, replicas, primary_port, true);
+    }
   } else {
     r.mysql_query = std::string(lagrouter::probes::MysqlVariablesQuery(
                         lagrouter::probes::MysqlFlavor::kMariadb)) +

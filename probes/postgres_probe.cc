@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include <cstring>
+#include <optional>
 
 #include "common/text.h"
 #include "probes/postgres_parse.h"
@@ -122,7 +123,8 @@ class PostgresProbe final : public Probe {
 
   Step SendQuery() {
     sample_.sent_at = Clock::now();  // t_k: before the query leaves
-    if (PQsendQuery(conn_, kPostgresProbeQuery) == 0) {
+    const char* query = settings_ ? kPostgresProbeQuery : PostgresFirstProbeQuery().c_str();
+    if (PQsendQuery(conn_, query) == 0) {
       return Fail(ErrorKind::kQuery, "sending the probe query failed: " + Message());
     }
     phase_ = Phase::kSending;
@@ -169,20 +171,37 @@ class PostgresProbe final : public Probe {
         return;
       }
     }
-    if (results.size() != 2) {
+    // The connection's first probe also read its settings (a result before the two).
+    const size_t first = settings_ ? 0 : 1;
+    if (results.size() != first + 2) {
       s.error_kind = ErrorKind::kParse;
-      s.error = "expected 2 results, got " + std::to_string(results.size());
+      s.error = "expected " + std::to_string(first + 2) + " results, got " +
+                std::to_string(results.size());
       return;
     }
-    if (PQntuples(results[0]) != 1) {
-      s.error_kind = ErrorKind::kParse;
-      s.error = "status query returned " + std::to_string(PQntuples(results[0])) + " rows";
-      return;
+    for (size_t i = 0; i < first + 1; ++i) {
+      if (PQntuples(results[i]) != 1) {
+        s.error_kind = ErrorKind::kParse;
+        s.error = (i < first ? "settings" : "status") + std::string(" query returned ") +
+                  std::to_string(PQntuples(results[i])) + " rows";
+        return;
+      }
     }
-    const Row status = ToRow(results[0], 0);
+    if (!settings_) {
+      auto settings = ParsePostgresSettings(ToRow(results[0], 0));
+      if (!settings) {
+        s.error_kind = ErrorKind::kParse;
+        s.error = "unexpected reply: " + settings.error();
+        return;
+      }
+      settings_ = std::move(settings).value();
+    }
+    const Row status = ToRow(results[first], 0);
     std::vector<Row> senders;
-    for (int i = 0; i < PQntuples(results[1]); ++i) senders.push_back(ToRow(results[1], i));
-    auto parsed = ParsePostgresStatus(status, senders, s);
+    for (int i = 0; i < PQntuples(results[first + 1]); ++i) {
+      senders.push_back(ToRow(results[first + 1], i));
+    }
+    auto parsed = ParsePostgresStatus(status, senders, *settings_, s);
     if (!parsed) {
       s.error_kind = ErrorKind::kParse;
       s.error = "unexpected reply: " + parsed.error();
@@ -230,6 +249,7 @@ class PostgresProbe final : public Probe {
   }
 
   void Close() {
+    settings_.reset();
     if (conn_ != nullptr) {
       PQfinish(conn_);
       conn_ = nullptr;
@@ -238,6 +258,7 @@ class PostgresProbe final : public Probe {
 
   ServerEndpoint ep_;
   PGconn* conn_ = nullptr;
+  std::optional<PostgresSettings> settings_;  // read by the connection's first probe
   Phase phase_ = Phase::kIdle;
   Sample sample_;                   // the sample in progress
   std::vector<PGresult*> results_;  // results read so far

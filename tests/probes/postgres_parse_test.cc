@@ -14,11 +14,7 @@ Row PrimaryRow() {
           {"receive_lsn", std::nullopt},
           {"paused", "f"},
           {"receiver_status", std::nullopt},
-          {"upstream", std::nullopt},
-          {"version", "15.20 (Debian 15.20-0+deb12u1)"},
-          {"superuser", "f"},
-          {"wal_block_size", "8192"},
-          {"wal_segment_size", "16777216"}};
+          {"upstream", std::nullopt}};
 }
 
 Row StandbyRow() {
@@ -28,11 +24,18 @@ Row StandbyRow() {
           {"receive_lsn", "0/4000000"},
           {"paused", "f"},
           {"receiver_status", "streaming"},
-          {"upstream", "127.0.0.1:5441"},
-          {"version", "15.20 (Debian 15.20-0+deb12u1)"},
+          {"upstream", "127.0.0.1:5441"}};
+}
+
+Row SettingsRow() {
+  return {{"version", "15.20 (Debian 15.20-0+deb12u1)"},
           {"superuser", "f"},
           {"wal_block_size", "8192"},
           {"wal_segment_size", "16777216"}};
+}
+
+PostgresSettings Settings() {
+  return ParsePostgresSettings(SettingsRow()).value();
 }
 
 std::vector<Row> Senders() {
@@ -50,7 +53,7 @@ std::vector<Row> Senders() {
 
 TEST(PostgresParse, Primary) {
   Sample s;
-  auto r = ParsePostgresStatus(PrimaryRow(), Senders(), s);
+  auto r = ParsePostgresStatus(PrimaryRow(), Senders(), Settings(), s);
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(s.role, Role::kPrimary);
   // The insert position just past the segment's long page header is the
@@ -65,7 +68,7 @@ TEST(PostgresParse, Primary) {
 
 TEST(PostgresParse, Standby) {
   Sample s;
-  auto r = ParsePostgresStatus(StandbyRow(), {}, s);
+  auto r = ParsePostgresStatus(StandbyRow(), {}, Settings(), s);
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(s.role, Role::kReplica);
   EXPECT_TRUE(s.replicating);
@@ -91,7 +94,7 @@ TEST(PostgresParse, StandbyStates) {
     row["receiver_status"] = c.receiver;
     row["paused"] = c.paused;
     Sample s;
-    ASSERT_TRUE(ParsePostgresStatus(row, {}, s).ok());
+    ASSERT_TRUE(ParsePostgresStatus(row, {}, Settings(), s).ok());
     EXPECT_EQ(s.replicating, c.replicating) << c.receiver.value_or("NULL");
     EXPECT_EQ(s.replay_paused, c.is_paused);
   }
@@ -101,7 +104,7 @@ TEST(PostgresParse, StandbyThatNeverReplayedHasUnknownPosition) {
   auto row = StandbyRow();
   row["replay_lsn"] = std::nullopt;
   Sample s;
-  ASSERT_TRUE(ParsePostgresStatus(row, {}, s).ok());
+  ASSERT_TRUE(ParsePostgresStatus(row, {}, Settings(), s).ok());
   EXPECT_FALSE(router::IsKnown(s.replay_position));
 }
 
@@ -112,25 +115,43 @@ TEST(PostgresParse, RejectsMalformedReplies) {
   };
   const Case cases[] = {
       {"in_recovery", "yes"},      {"in_recovery", std::nullopt}, {"write_lsn", "garbage"},
-      {"write_lsn", std::nullopt}, {"paused", "maybe"},           {"wal_block_size", "0"},
-      {"wal_segment_size", "x"},
+      {"write_lsn", std::nullopt}, {"paused", "maybe"},
   };
   for (const auto& c : cases) {
     auto row = PrimaryRow();
     row[c.column] = c.value;
     Sample s;
-    EXPECT_FALSE(ParsePostgresStatus(row, {}, s).ok()) << c.column;
+    EXPECT_FALSE(ParsePostgresStatus(row, {}, Settings(), s).ok()) << c.column;
   }
   auto standby = StandbyRow();
   standby["replay_lsn"] = "1/2/3";
   Sample s;
-  EXPECT_FALSE(ParsePostgresStatus(standby, {}, s).ok());
+  EXPECT_FALSE(ParsePostgresStatus(standby, {}, Settings(), s).ok());
   auto missing = PrimaryRow();
-  missing.erase("version");
-  EXPECT_FALSE(ParsePostgresStatus(missing, {}, s).ok());
+  missing.erase("paused");
+  EXPECT_FALSE(ParsePostgresStatus(missing, {}, Settings(), s).ok());
   auto senders = Senders();
   senders[0]["replay_lag"] = "soon";
-  EXPECT_FALSE(ParsePostgresStatus(PrimaryRow(), senders, s).ok());
+  EXPECT_FALSE(ParsePostgresStatus(PrimaryRow(), senders, Settings(), s).ok());
+}
+
+TEST(PostgresParse, Settings) {
+  auto settings = ParsePostgresSettings(SettingsRow());
+  ASSERT_TRUE(settings.ok()) << settings.error();
+  EXPECT_EQ(settings->version, "15.20 (Debian 15.20-0+deb12u1)");
+  EXPECT_FALSE(settings->superuser);
+  EXPECT_EQ(settings->wal_block_size, 8192u);
+  EXPECT_EQ(settings->wal_segment_size, 16777216u);
+  const std::pair<const char*, std::optional<std::string>> bad[] = {
+      {"wal_block_size", "0"}, {"wal_block_size", std::nullopt}, {"wal_segment_size", "x"}};
+  for (const auto& [column, value] : bad) {
+    auto row = SettingsRow();
+    row[column] = value;
+    EXPECT_FALSE(ParsePostgresSettings(row).ok()) << column;
+  }
+  auto missing = SettingsRow();
+  missing.erase("version");
+  EXPECT_FALSE(ParsePostgresSettings(missing).ok());
 }
 
 TEST(PostgresParse, NormalizeInsertLsn) {
