@@ -167,27 +167,38 @@ void PgReadyForQuery(std::string& s) {
   FinishPg(s, at);
 }
 
-// The probe query's two result sets (kPostgresProbeQuery): its status row,
+// The probe query's two result sets (PostgresProbeQuery): its status row,
 // and the senders (the primary's `replicas` rows); `with_settings`: the
-// connection's first probe, the settings row (kPostgresSettingsQuery) before them.
-Reply PgProbeReply(bool primary, int replicas, int primary_port, bool with_settings) {
+// connection's first probe, the settings row (kPostgresSettingsQuery) before
+// them; `transactions`: a primary's Sample::transactions (none active).
+Reply PgProbeReply(bool primary, int replicas, int primary_port, bool with_settings,
+                   bool transactions) {
   Reply r;
   if (with_settings) {
     PgResultSet(r,
-                {{"version", 25}, {"superuser", 16}, {"wal_block_size", 25}, {"wal_segment_size", 25}},
-                {{Text("15.18"), Text("f"), Text("8192"), Text("16777216")}});
+                {{"version", 25},
+                 {"superuser", 16},
+                 {"wal_block_size", 25},
+                 {"wal_segment_size", 25},
+                 {"reads_all_stats", 16}},
+                {{Text("15.18"), Text("f"), Text("8192"), Text("16777216"), Text("t")}});
   }
-  const std::vector<PgColumn> status = {
+  std::vector<PgColumn> status = {
       {"in_recovery", 16}, {"write_lsn", 3220},     {"replay_lsn", 3220}, {"receive_lsn", 3220},
       {"paused", 16},      {"receiver_status", 25}, {"upstream", 25},
   };
-  if (primary) {
-    PgResultSet(r, status, {{Text("f"), kNow, kNull, kNull, Text("f"), kNull, kNull}});
-  } else {
-    PgResultSet(r, status,
-                {{Text("t"), kNull, kLagged, kLagged, Text("f"), Text("streaming"),
-                  Text("127.0.0.1:" + std::to_string(primary_port))}});
+  std::vector<Value> row =
+      primary ? std::vector<Value>{Text("f"), kNow, kNull, kNull, Text("f"), kNull, kNull}
+              : std::vector<Value>{Text("t"),     kNull,   kLagged,
+                                   kLagged,       Text("f"), Text("streaming"),
+                                   Text("127.0.0.1:" + std::to_string(primary_port))};
+  if (transactions) {  // none active: every commit is visible
+    status.push_back({"next_xid", 20});
+    status.push_back({"oldest_active_xid", 20});
+    row.push_back(primary ? Text("1000") : kNull);
+    row.push_back(kNull);
   }
+  PgResultSet(r, status, {row});
   std::vector<std::vector<Value>> senders;
   for (int i = 1; primary && i <= replicas; ++i) {
     senders.push_back({Text("s" + std::to_string(i)), Text("127.0.0.1"), Text("streaming"), kLagged,
@@ -482,12 +493,14 @@ constexpr const char* kUnknownStatement =
 
 struct Replies {
   Engine engine;
-  Reply probe[2];        // [primary?]
-  Reply first_probe[2];  // [primary?]: a connection's first, with the settings
+  // [primary?][with the settings (a connection's first)?][transactions?]
+  Reply pg_probe[2][2][2];
+  Reply mysql_probe[2];  // [primary?]
   std::string pg_startup, pg_error;
   Reply mysql_grants;
   std::string mysql_ok_after_auth, mysql_ok, mysql_err;
-  std::string pg_query, pg_first_query, mysql_query;  // the probe statements, as sent
+  std::string pg_query[2][2];  // [with the settings?][transactions?], as sent
+  std::string mysql_query;     // the probe statement, as sent
 };
 
 struct Endpoint {
@@ -551,13 +564,15 @@ bool ServePostgres(const Replies& r, Conn& c) {
       const auto is = [&](const std::string& q) {
         return body.size() == q.size() + 1 && body.compare(0, q.size(), q) == 0;
       };
-      if (is(r.pg_query)) {
-        r.probe[c.primary].AppendTo(Engine::kPostgres, c.out);
-      } else if (is(r.pg_first_query)) {
-        r.first_probe[c.primary].AppendTo(Engine::kPostgres, c.out);
-      } else {
-        c.out += r.pg_error;
+      bool known = false;
+      for (int settings = 0; settings < 2 && !known; ++settings) {
+        for (int transactions = 0; transactions < 2 && !known; ++transactions) {
+          if (!is(r.pg_query[settings][transactions])) continue;
+          r.pg_probe[c.primary][settings][transactions].AppendTo(Engine::kPostgres, c.out);
+          known = true;
+        }
       }
+      if (!known) c.out += r.pg_error;
     } else {
       keep = false;  // Terminate, or anything a probe does not send
     }
@@ -588,7 +603,7 @@ bool ServeMysql(const Replies& r, Conn& c) {
     } else if (payload[0] == 0x03) {
       const std::string_view sql = payload.substr(1);
       if (sql == r.mysql_query) {
-        r.probe[c.primary].AppendTo(Engine::kMariadb, c.out);
+        r.mysql_probe[c.primary].AppendTo(Engine::kMariadb, c.out);
       } else if (sql == "SHOW GRANTS") {
         r.mysql_grants.AppendTo(Engine::kMariadb, c.out);
       } else {
@@ -759,13 +774,21 @@ int main(int argc, char** argv) {
   Replies r;
   r.engine = engine_name == "postgres" ? Engine::kPostgres : Engine::kMariadb;
   if (r.engine == Engine::kPostgres) {
-    r.pg_query = lagrouter::probes::kPostgresProbeQuery;
-    r.pg_first_query = lagrouter::probes::PostgresFirstProbeQuery();
+    // As libpq reads the start-up's server_version (PgStartupReply): the
+    // probe asks a server it saw as primary for its transactions.
+    for (bool settings : {false, true}) {
+      r.pg_query[settings][false] = lagrouter::probes::PostgresProbeQuery(150018, settings, false);
+      r.pg_query[settings][true] = lagrouter::probes::PostgresProbeQuery(150018, settings, true);
+    }
     r.pg_startup = PgStartupReply();
     r.pg_error = PgError(kUnknownStatement);
     for (bool primary : {false, true}) {
-      r.probe[primary] = PgProbeReply(primary, replicas, primary_port, false);
-      r.first_probe[primary] = PgProbeReply(primary, replicas, primary_port, true);
+      for (bool settings : {false, true}) {
+        for (bool transactions : {false, true}) {
+          r.pg_probe[primary][settings][transactions] =
+              PgProbeReply(primary, replicas, primary_port, settings, transactions);
+        }
+      }
     }
   } else {
     r.mysql_query = std::string(lagrouter::probes::MysqlVariablesQuery(
@@ -775,7 +798,7 @@ int main(int argc, char** argv) {
     r.mysql_ok = MysqlOk(1);
     r.mysql_err = MysqlErr(kUnknownStatement);
     r.mysql_grants = MysqlGrantsReply();
-    for (bool primary : {false, true}) r.probe[primary] = MysqlProbeReply(primary, primary_port);
+    for (bool primary : {false, true}) r.mysql_probe[primary] = MysqlProbeReply(primary, primary_port);
   }
 
   std::printf("listening primary=%d replica=%d\n", primary_port, replica_port);

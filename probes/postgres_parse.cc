@@ -1,6 +1,9 @@
 #include "probes/postgres_parse.h"
 
+#include <algorithm>
 #include <charconv>
+#include <climits>
+#include <cstdint>
 
 namespace lagrouter::probes {
 
@@ -11,28 +14,50 @@ const char* const kPostgresSettingsQuery =
     "SELECT current_setting('server_version') AS version,"
     " (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,"
     " current_setting('wal_block_size') AS wal_block_size,"
-    " (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS wal_segment_size";
+    " (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS wal_segment_size,"
+    " pg_has_role('pg_read_all_stats', 'USAGE') AS reads_all_stats";
+
+namespace {
 
 // pg_stat_wal_receiver once (a join, not two subqueries), and the senders
 // without pg_stat_replication's scan of every backend (the view joins
 // pg_stat_get_activity(NULL)): the same rows at a third of the cost.
-const char* const kPostgresProbeQuery =
-    "SELECT pg_is_in_recovery() AS in_recovery,"
-    " CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END AS write_lsn,"
-    " pg_last_wal_replay_lsn() AS replay_lsn,"
-    " pg_last_wal_receive_lsn() AS receive_lsn,"
-    " CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END AS paused,"
-    " r.status AS receiver_status,"
-    " r.sender_host || ':' || r.sender_port AS upstream"
-    " FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true;"
-    "SELECT a.application_name, coalesce(host(a.client_addr), '') AS client_addr, w.state,"
-    " w.replay_lsn, extract(epoch FROM w.replay_lag) AS replay_lag"
-    " FROM pg_stat_get_wal_senders() AS w, LATERAL pg_stat_get_activity(w.pid) AS a";
+// `transactions`: Sample::transactions, 64-bit ids (next - age).
+std::string ProbeQuery(bool transactions) {
+  std::string q =
+      "SELECT pg_is_in_recovery() AS in_recovery,"
+      " CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END AS write_lsn,"
+      " pg_last_wal_replay_lsn() AS replay_lsn,"
+      " pg_last_wal_receive_lsn() AS receive_lsn,"
+      " CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END AS paused,"
+      " r.status AS receiver_status,"
+      " r.sender_host || ':' || r.sender_port AS upstream";
+  if (transactions) {
+    q += ", x.next AS next_xid,"
+         " (SELECT x.next - max(age(a.backend_xid)) FROM pg_stat_get_activity(NULL) AS a"
+         " WHERE a.backend_xid IS NOT NULL"
+         " AND coalesce(a.state, '') NOT LIKE 'idle in transaction%') AS oldest_active_xid";
+  }
+  q += " FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true";
+  if (transactions) {
+    q += " LEFT JOIN (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+         " + age(pg_snapshot_xmax(pg_current_snapshot())::xid) AS next"
+         " WHERE NOT pg_is_in_recovery()) AS x ON true";
+  }
+  q += ";SELECT a.application_name, coalesce(host(a.client_addr), '') AS client_addr, w.state,"
+       " w.replay_lsn, extract(epoch FROM w.replay_lag) AS replay_lag"
+       " FROM pg_stat_get_wal_senders() AS w, LATERAL pg_stat_get_activity(w.pid) AS a";
+  return q;
+}
 
-const std::string& PostgresFirstProbeQuery() {
-  static const std::string query =
-      std::string(kPostgresSettingsQuery) + ";" + kPostgresProbeQuery;
-  return query;
+}  // namespace
+
+const std::string& PostgresProbeQuery(int server_version, bool with_settings,
+                                      bool transactions) {
+  static const std::string queries[2][2] = {
+      {ProbeQuery(false), std::string(kPostgresSettingsQuery) + ";" + ProbeQuery(false)},
+      {ProbeQuery(true), std::string(kPostgresSettingsQuery) + ";" + ProbeQuery(true)}};
+  return queries[transactions && TellsTransactions(server_version, true)][with_settings];
 }
 
 uint64_t NormalizeInsertLsn(uint64_t lsn, uint64_t block_size, uint64_t segment_size) {
@@ -49,13 +74,15 @@ uint64_t NormalizeInsertLsn(uint64_t lsn, uint64_t block_size, uint64_t segment_
 
 namespace {
 
-Result<uint64_t> ParseCount(const std::optional<std::string>& v, const char* name) {
+Result<uint64_t> ParseCount(const std::optional<std::string>& v, const char* name,
+                            bool zero_ok = false) {
   uint64_t n = 0;
   if (v) {
     auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-    if (ec == std::errc() && ptr == v->data() + v->size() && n > 0) return n;
+    if (ec == std::errc() && ptr == v->data() + v->size() && (n > 0 || zero_ok)) return n;
   }
-  return MakeError(std::string("column '") + name + "': expected a positive integer, got '" +
+  return MakeError(std::string("column '") + name + "': expected a " +
+                   (zero_ok ? "count" : "positive integer") + ", got '" +
                    v.value_or("NULL").substr(0, 40) + "'");
 }
 
@@ -98,7 +125,9 @@ Result<PostgresSettings> ParsePostgresSettings(const Row& row) {
   LAGROUTER_ASSIGN_OR_RETURN(const auto superuser_v, Field(row, "superuser"));
   LAGROUTER_ASSIGN_OR_RETURN(const auto block_v, Field(row, "wal_block_size"));
   LAGROUTER_ASSIGN_OR_RETURN(const auto segment_v, Field(row, "wal_segment_size"));
+  LAGROUTER_ASSIGN_OR_RETURN(const auto stats_v, Field(row, "reads_all_stats"));
   PostgresSettings settings;
+  LAGROUTER_ASSIGN_OR_RETURN(settings.reads_all_stats, ParseBool(stats_v, "reads_all_stats"));
   settings.version = version_v.value_or("");
   settings.superuser = superuser_v == "t";
   LAGROUTER_ASSIGN_OR_RETURN(settings.wal_block_size, ParseCount(block_v, "wal_block_size"));
@@ -122,6 +151,13 @@ Result<void> ParsePostgresStatus(const Row& status, const std::vector<Row>& send
   LAGROUTER_ASSIGN_OR_RETURN(const router::Position write, ParseOptionalLsn(write_v, "write_lsn"));
   LAGROUTER_ASSIGN_OR_RETURN(router::Position replay, ParseOptionalLsn(replay_v, "replay_lsn"));
   LAGROUTER_ASSIGN_OR_RETURN(router::Position receive, ParseOptionalLsn(receive_v, "receive_lsn"));
+  std::optional<uint64_t> next_xid, oldest_active_xid;
+  if (auto it = status.find("next_xid"); it != status.end() && it->second) {
+    LAGROUTER_ASSIGN_OR_RETURN(next_xid, ParseCount(it->second, "next_xid"));
+  }
+  if (auto it = status.find("oldest_active_xid"); it != status.end() && it->second) {
+    LAGROUTER_ASSIGN_OR_RETURN(oldest_active_xid, ParseCount(it->second, "oldest_active_xid"));
+  }
 
   out.flavor = "postgres";
   out.version = settings.version;
@@ -129,6 +165,7 @@ Result<void> ParsePostgresStatus(const Row& status, const std::vector<Row>& send
   if (!in_recovery) {
     if (!router::IsKnown(write)) return MakeError("a primary reported no write position");
     out.role = Role::kPrimary;
+    if (next_xid) out.transactions = Sample::Transactions{*next_xid, oldest_active_xid};
     out.write_position =
         router::Lsn{NormalizeInsertLsn(std::get<router::Lsn>(write).value,
                                        settings.wal_block_size, settings.wal_segment_size)};

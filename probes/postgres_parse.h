@@ -12,7 +12,8 @@
 namespace lagrouter::probes {
 
 // What cannot change while a connection is open (the server's version and
-// WAL geometry; the role's superuser flag is read again on reconnecting):
+// WAL geometry; the role's superuser flag and rights are read again on
+// reconnecting):
 // read once per connection, since pg_settings alone cost more than the rest
 // of the probe (0.57 of 1.57 ms of server time per probe).
 extern const char* const kPostgresSettingsQuery;
@@ -21,13 +22,22 @@ struct PostgresSettings {
   bool superuser = false;
   uint64_t wal_block_size = 0;
   uint64_t wal_segment_size = 0;
+  bool reads_all_stats = false;  // sees every backend's transaction (pg_read_all_stats)
 };
 
-// The statement pair the probe sends each cycle (one round trip): the status
-// row and the primary's senders.
-extern const char* const kPostgresProbeQuery;
-// The first probe of a connection: the settings, then the probe (one round trip).
-const std::string& PostgresFirstProbeQuery();
+// Whether a server of `server_version` (PQserverVersion), probed by a role
+// with or without pg_read_all_stats, can tell Sample::transactions.
+inline bool TellsTransactions(int server_version, bool reads_all_stats) {
+  return server_version >= 130000 && reads_all_stats;
+}
+
+// The statement pair the probe sends each cycle (one round trip) to a server
+// of `server_version` (PQserverVersion): the status row and the primary's
+// senders; `with_settings`: a connection's first probe, the settings first.
+// `transactions`: the status row also reads Sample::transactions where the
+// server can tell; asked of servers last seen as primary (it costs the server
+// about 0.15 ms per probe, which replicas are spared).
+const std::string& PostgresProbeQuery(int server_version, bool with_settings, bool transactions);
 
 // The insert position points past a page header when the last record ended
 // exactly at a page (or segment) boundary, e.g. 0/4000028 after a segment

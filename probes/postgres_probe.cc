@@ -123,8 +123,9 @@ class PostgresProbe final : public Probe {
 
   Step SendQuery() {
     sample_.sent_at = Clock::now();  // t_k: before the query leaves
-    const char* query = settings_ ? kPostgresProbeQuery : PostgresFirstProbeQuery().c_str();
-    if (PQsendQuery(conn_, query) == 0) {
+    const std::string& query = PostgresProbeQuery(
+        PQserverVersion(conn_), !settings_, was_primary_ && settings_ && settings_->reads_all_stats);
+    if (PQsendQuery(conn_, query.c_str()) == 0) {
       return Fail(ErrorKind::kQuery, "sending the probe query failed: " + Message());
     }
     phase_ = Phase::kSending;
@@ -156,6 +157,7 @@ class PostgresProbe final : public Probe {
   Step Finish() {
     sample_.received_at = Clock::now();
     Interpret(results_, sample_);
+    was_primary_ = sample_.ok && sample_.role == Role::kPrimary;
     ClearResults();
     if (!sample_.ok && sample_.error_kind != ErrorKind::kParse) Close();
     phase_ = Phase::kDone;
@@ -202,6 +204,7 @@ class PostgresProbe final : public Probe {
       senders.push_back(ToRow(results[first + 1], i));
     }
     auto parsed = ParsePostgresStatus(status, senders, *settings_, s);
+    s.tells_transactions = TellsTransactions(PQserverVersion(conn_), settings_->reads_all_stats);
     if (!parsed) {
       s.error_kind = ErrorKind::kParse;
       s.error = "unexpected reply: " + parsed.error();
@@ -259,6 +262,7 @@ class PostgresProbe final : public Probe {
   ServerEndpoint ep_;
   PGconn* conn_ = nullptr;
   std::optional<PostgresSettings> settings_;  // read by the connection's first probe
+  bool was_primary_ = false;                  // the previous sample's role
   Phase phase_ = Phase::kIdle;
   Sample sample_;                   // the sample in progress
   std::vector<PGresult*> results_;  // results read so far

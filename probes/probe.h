@@ -63,6 +63,22 @@ struct Sample {
   std::optional<double> reported_lag_seconds;  // engine's own figure, for people only
 
   std::vector<DownstreamReplica> downstream;  // primary only
+
+  // Primary (PostgreSQL 13 and later, read with pg_read_all_stats): the next
+  // transaction id, and the oldest id held by a backend that is not idle in
+  // its transaction, which may be committing. PostgreSQL makes a commit
+  // visible only after its WAL is flushed, and a replica replaying that WAL
+  // can show it first; until then the transaction keeps its id and its
+  // backend is active. So once no active backend holds an id below an earlier
+  // sample's next id, every commit flushed before that sample is visible
+  // (ClusterState). Unset where the server cannot tell, and in the first
+  // sample of a connection or of a server newly seen as primary.
+  struct Transactions {
+    uint64_t next_xid = 0;
+    std::optional<uint64_t> oldest_active_xid;  // none active
+  };
+  std::optional<Transactions> transactions;
+  bool tells_transactions = false;  // the server can tell (the version and the role's rights)
 };
 
 // What a probe waits for before it can go on: its socket (readable,

@@ -52,7 +52,10 @@ Decision Pick(const ClusterView& cluster, const Ask& ask, const Reasons& reasons
                 : "the primary is needed but is down or unknown";
     return d;
   }
-  if (reasons[static_cast<size_t>(cluster.primary)] != Reason::kPrimary) {
+  // A primary with commits in flight is waited for (Decide's plan) while the
+  // asker may wait; this is the answer if it cannot.
+  const Reason primary = reasons[static_cast<size_t>(cluster.primary)];
+  if (primary != Reason::kPrimary && primary != Reason::kCommitsInFlight) {
     d.why = "the primary is needed but has not answered a probe in time";
     return d;
   }
@@ -83,7 +86,10 @@ ProbePlan Plan(const ClusterView& cluster, const Ask& ask, const Reasons& reason
       if (!proof_needs_primary) plan.servers.push_back(i);
     }
   }
-  const bool waits_for_primary = unproven && proof_needs_primary;
+  const bool waits_for_primary =
+      (unproven && proof_needs_primary) ||
+      (cluster.primary >= 0 &&
+       reasons[static_cast<size_t>(cluster.primary)] == Reason::kCommitsInFlight);
   if (plan.empty() && !waits_for_primary) return plan;
   // A replica's bound is at least the age of the primary's newest sample:
   // past PrimaryResampleAge even a replica that replayed it could not serve
@@ -107,8 +113,11 @@ Verdict Decide(const ClusterView& cluster, const Ask& ask, TimePoint now,
   for (size_t i = 0; i < cluster.servers.size(); ++i) {
     // The session's own server serves on the class's terms; the others need the proof.
     const bool own = static_cast<int>(i) == ask.sticky;
+    // The primary's visibility is waited for only while the asker may wait.
+    const bool wait_visible = !own && ask.wait > Duration::zero();
     v.reasons[i] = Explain(cluster, i, *ask.cls, ask.class_index, now, ask.after, ask.asker,
-                           own ? std::nullopt : ask.proven_since);
+                           own ? std::nullopt : ask.proven_since,
+                           wait_visible ? ask.visible_since : std::nullopt);
     if (v.reasons[i] == Reason::kFreshReplica && !own) total_weight += cluster.servers[i].weight;
   }
   v.decision = Pick(cluster, ask, v.reasons, total_weight, now);

@@ -32,11 +32,16 @@ struct Ask {
   // returned before it (Explain's proven_since) may serve a session that
   // moves, or a strict_replicas 0s class. Unset: no proof is asked.
   std::optional<TimePoint> proven_since;
+  // When the request arrived, for a session read that may move from a
+  // replica to the primary: the primary serves once shown to make visible
+  // every commit the replica could have shown (Explain's visible_since), as
+  // long as the asker may wait; then it serves anyway. Unset: not asked.
+  std::optional<TimePoint> visible_since;
 
   // A /v1/route request (or a parked one, re-decided).
   static Ask Route(const QueryClass& cls, size_t class_index, const Position* after,
                    uint64_t spread, Duration wait = Duration::zero()) {
-    return {&cls, class_index, after, Asker::kRoute, spread, wait, -1, std::nullopt};
+    return {&cls, class_index, after, Asker::kRoute, spread, wait, -1, std::nullopt, std::nullopt};
   }
   // Adds what the request's session and arrival ask: a session's reads may
   // move only to a proven replica; a strict_replicas 0s class is served only
@@ -50,11 +55,13 @@ struct Ask {
     if (moves || (cls->max_staleness <= Duration::zero() && cls->strict_replicas)) {
       proven_since = arrived;
     }
+    if (moves) visible_since = arrived;
     return *this;
   }
   // A load balancer's /v1/check.
   static Ask Check(const QueryClass& cls, size_t class_index) {
-    return {&cls, class_index, nullptr, Asker::kCheck, 0, Duration::zero(), -1, std::nullopt};
+    return {&cls,           class_index, nullptr,      Asker::kCheck, 0,
+            Duration::zero(), -1,        std::nullopt, std::nullopt};
   }
 };
 
@@ -63,7 +70,7 @@ struct Ask {
 // proof (unproven; once the primary has a sample taken after the request),
 // and the primary: first when even a replica that replays its latest sample
 // would be too stale for the class, alone when a proof needs its newer
-// sample. Empty: probing cannot help.
+// sample or it has commits in flight. Empty: probing cannot help.
 struct ProbePlan {
   std::vector<size_t> servers;
   bool primary_first = false;

@@ -93,6 +93,7 @@ const char* ReasonName(Reason reason) {
     case Reason::kSettling: return "settling";
     case Reason::kNotReplayed: return "not_replayed";
     case Reason::kUnproven: return "unproven";
+    case Reason::kCommitsInFlight: return "commits_in_flight";
     case Reason::kFreshReplica: return "fresh_replica";
   }
   return "unknown";
@@ -113,13 +114,17 @@ void ElectPrimary(ClusterView& cluster) {
 
 Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls, size_t class_index,
                TimePoint now, const Position* after, Asker asker,
-               std::optional<TimePoint> proven_since) {
+               std::optional<TimePoint> proven_since, std::optional<TimePoint> visible_since) {
   const ServerView& s = cluster.servers[server];
   if (!s.probed) return Reason::kNotProbed;
   if (!UpAt(s, now)) return Reason::kDown;
   if (s.role == Role::kPrimary) {
-    return cluster.primary == static_cast<int>(server) ? Reason::kPrimary
-                                                       : Reason::kPrimaryAmbiguous;
+    if (cluster.primary != static_cast<int>(server)) return Reason::kPrimaryAmbiguous;
+    if (visible_since && s.tells_visibility &&
+        !(s.visible_as_of && *s.visible_as_of >= *visible_since)) {
+      return Reason::kCommitsInFlight;
+    }
+    return Reason::kPrimary;
   }
   if (s.role != Role::kReplica) return Reason::kRoleUnknown;
   // A 0s class is the primary's, unless the read asks for a proof and the

@@ -121,6 +121,13 @@ struct ServerView {
   // UpdateCheckGate's gates, for /v1/check; only classes with a check_margin
   // use theirs, on top of `gates`.
   std::vector<Gate> check_gates;
+  // Primaries that can tell which of their commits may not be visible yet
+  // (PostgreSQL 13 and later, probed with pg_read_all_stats), and the newest
+  // probe start before which every commit whose WAL was flushed is known to
+  // be visible to new snapshots there. A replica replays flushed WAL, so it
+  // can show a commit before its primary does.
+  bool tells_visibility = false;
+  std::optional<TimePoint> visible_as_of;
 };
 
 struct ClusterView {
@@ -160,6 +167,8 @@ enum class Reason {
   kDown,              // the latest probe failed, or none answered in time
   kPrimary,           // the cluster's one primary: serves every class
   kPrimaryAmbiguous,  // claims the primary role, but so does another server
+  kCommitsInFlight,   // the primary, not yet shown to make visible every commit
+                      // flushed before `visible_since` (a session from a replica)
   kRoleUnknown,       // neither a primary nor a replica
   kPrimaryOnlyClass,  // a replica, and the class is 0s
   kNotReplicating,    // replication stopped under a live primary
@@ -185,10 +194,14 @@ enum class Asker { kRoute, kCheck };
 // `proven_since`: the read must show every commit that returned before it, so
 // a replica serves only once it has replayed a primary sample taken at or
 // after it (fresh_as_of >= proven_since); with it a strict_replicas 0s class
-// may be served by replicas.
+// may be served by replicas. `visible_since`: the read may have been preceded
+// by one on a replica that finished before then, so the primary serves only
+// once a probe started at or after it found no commit still invisible there
+// (where the primary can tell).
 Reason Explain(const ClusterView& cluster, size_t server, const QueryClass& cls, size_t class_index,
                TimePoint now, const Position* after = nullptr, Asker asker = Asker::kRoute,
-               std::optional<TimePoint> proven_since = std::nullopt);
+               std::optional<TimePoint> proven_since = std::nullopt,
+               std::optional<TimePoint> visible_since = std::nullopt);
 
 // Whether a polled check passes: the server may serve the class now, and is a
 // replica when `replica_only` (a load balancer's replica pool).

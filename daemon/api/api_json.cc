@@ -26,6 +26,8 @@ std::string ReasonMessage(Reason reason, bool pass, const router::ServerView& s,
       return pass ? "the cluster's primary serves every class"
                   : "the cluster's primary; this check passes replicas only (role=replica)";
     case Reason::kPrimaryAmbiguous: return "several servers claim to be primary (split brain)";
+    case Reason::kCommitsInFlight:
+      return "the primary, with commits not yet visible that a replica may already show";
     case Reason::kRoleUnknown: return "neither a primary nor a replica";
     case Reason::kPrimaryOnlyClass: return "class '" + cls.name + "' is served by the primary only";
     case Reason::kNotReplicating: return "replication is not running";

@@ -79,6 +79,7 @@ void ClusterState::Observe(size_t index, Sample sample, std::chrono::system_cloc
     } else if (!s.not_streaming_since) {
       s.not_streaming_since = sample.sent_at;
     }
+    RecordVisibility(s, sample);
     s.last_ok = sample;
     s.last_ok_wall = wall;
   }
@@ -87,6 +88,28 @@ void ClusterState::Observe(size_t index, Sample sample, std::chrono::system_cloc
     events.push_back({Kind::kFirstProbe, index});
   }
   s.last = std::move(sample);
+}
+
+// A commit flushed before a sample started is visible on the primary unless
+// its transaction is still active then, holding an id below that sample's
+// next id. So no active id below an earlier sample's next id makes every
+// commit flushed before that sample visible; none active at all, every one
+// flushed before this sample.
+void ClusterState::RecordVisibility(Server& s, const Sample& sample) {
+  if (sample.role != Role::kPrimary || !sample.transactions) {
+    if (sample.role != Role::kPrimary) s.visible_as_of.reset();
+    s.previous_next_xid.reset();
+    return;
+  }
+  const auto& t = *sample.transactions;
+  std::optional<router::TimePoint> visible;
+  if (!t.oldest_active_xid) {
+    visible = sample.sent_at;
+  } else if (s.previous_next_xid && *t.oldest_active_xid >= s.previous_next_xid->second) {
+    visible = s.previous_next_xid->first;
+  }
+  if (visible && (!s.visible_as_of || *visible > *s.visible_as_of)) s.visible_as_of = visible;
+  s.previous_next_xid = std::pair{sample.sent_at, t.next_xid};
 }
 
 void ClusterState::Elect(std::vector<ClusterEvent>& events) {
@@ -197,6 +220,8 @@ router::ServerView ClusterState::ViewOf(size_t index, const Sample* primary_samp
   st.version = ok.version;
   v.role = ok.role;  // the last known role; routing also requires `up`
   st.write_position = router::ToString(ok.write_position);
+  v.tells_visibility = ok.role == Role::kPrimary && ok.tells_transactions;
+  v.visible_as_of = s.visible_as_of;
   if (ok.role != Role::kReplica) return v;
   st.replication_state = ok.replication_state;
   st.replication_error = ok.replication_error;

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "daemon/config/config.h"
@@ -68,12 +69,17 @@ class ClusterState {
     // When this replica first reported its stream not running (the probe's
     // sent_at), until it runs again.
     std::optional<router::TimePoint> not_streaming_since;
+    // As primary: router::ServerView::visible_as_of, and the previous
+    // sample's start and next transaction id (RecordVisibility).
+    std::optional<router::TimePoint> visible_as_of;
+    std::optional<std::pair<router::TimePoint, uint64_t>> previous_next_xid;
     std::vector<router::Gate> gates, check_gates;
     uint64_t on_demand_probes = 0;
   };
 
   void Observe(size_t server, probes::Sample sample, std::chrono::system_clock::time_point wall,
                std::vector<ClusterEvent>& events);
+  static void RecordVisibility(Server& s, const probes::Sample& sample);
   void Elect(std::vector<ClusterEvent>& events);
   void RecordHistory(size_t server, std::vector<ClusterEvent>& events);
   std::shared_ptr<const ClusterSnapshot> Build(router::TimePoint now, bool update_gates);

@@ -269,6 +269,62 @@ TEST_F(PostgresSlice, PrimaryOutageAndRecovery) {
       << d().Log();
 }
 
+// 5b. PostgreSQL makes a commit visible on the primary only after its WAL is
+// flushed, and a replica replaying that WAL can show it first. A synchronous
+// standby that never answers holds a commit exactly there: committed in the
+// commit log, shown by the replicas, invisible on the primary. A session
+// moving from a replica to the primary waits (while it may) for a primary
+// probe that finds no such commit; then it gets the primary anyway.
+TEST_F(PostgresSlice, SessionMovingToThePrimaryWaitsForCommitsInFlight) {
+  const auto ask = [] {
+    return d().Get("/v1/route?cluster=shop&class=inventory&session=s1.pg-b&wait=400ms");
+  };
+  auto calm = ask();
+  ASSERT_EQ(calm.status, 200) << calm.body;
+  EXPECT_EQ(calm.json["server"], "pg-a");
+  EXPECT_LT(calm.json.value("waited_ms", 0.0), 300) << "nothing in flight: one probe";
+
+  PgConn admin(kPrimaryPort, "postgres", "postgres");
+  struct Restore {
+    PgConn& admin;
+    ~Restore() {
+      admin.Query("ALTER SYSTEM RESET synchronous_standby_names");
+      admin.Query("SELECT pg_reload_conf()");
+      admin.Query("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+    }
+  } restore{admin};
+  admin.Query("ALTER SYSTEM SET synchronous_standby_names = 'lagrouter_test_nobody'");
+  admin.Query("SELECT pg_reload_conf()");
+  const std::string item =
+      "in flight " + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  std::thread writer([item] {
+    PgConn app(kPrimaryPort, "app", "shop");
+    std::string value, error;
+    app.TryQuery("INSERT INTO orders (item) VALUES ('" + item + "')", &value, &error);
+  });
+  const auto on = [&item](int port) {
+    PgConn c(port, "app", "shop");
+    return c.Query("SELECT count(*) FROM orders WHERE item = '" + item + "'");
+  };
+  ASSERT_TRUE(WaitFor([&] { return on(kReplica1Port) == "1"; }, seconds(10)))
+      << "the replica never showed the held commit";
+  EXPECT_EQ(on(kPrimaryPort), "0") << "the primary shows it already: nothing held";
+  auto held = ask();
+  ASSERT_EQ(held.status, 200) << held.body;
+  EXPECT_EQ(held.json["server"], "pg-a") << "the wait ends on the primary, as without a proof";
+  EXPECT_GE(held.json.value("waited_ms", 0.0), 390) << held.body;
+  auto no_wait = d().Get("/v1/route?cluster=shop&class=inventory&session=s1.pg-b");
+  EXPECT_EQ(no_wait.json["server"], "pg-a") << "without a wait: the primary at once";
+  EXPECT_EQ(no_wait.json.count("waited_ms"), 0u) << no_wait.body;
+
+  admin.Query("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+  writer.join();
+  ASSERT_TRUE(WaitFor([&] { return on(kPrimaryPort) == "1"; }, seconds(5)));
+  auto after = ask();
+  ASSERT_EQ(after.status, 200) << after.body;
+  EXPECT_LT(after.json.value("waited_ms", 0.0), 300) << after.body;
+}
+
 // 6. Bad input: 400 with a message naming what is known.
 TEST_F(PostgresSlice, BadRequestsAreClearErrors) {
   struct Case {

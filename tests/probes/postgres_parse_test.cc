@@ -31,7 +31,8 @@ Row SettingsRow() {
   return {{"version", "15.20 (Debian 15.20-0+deb12u1)"},
           {"superuser", "f"},
           {"wal_block_size", "8192"},
-          {"wal_segment_size", "16777216"}};
+          {"wal_segment_size", "16777216"},
+          {"reads_all_stats", "t"}};
 }
 
 PostgresSettings Settings() {
@@ -135,6 +136,32 @@ TEST(PostgresParse, RejectsMalformedReplies) {
   EXPECT_FALSE(ParsePostgresStatus(PrimaryRow(), senders, Settings(), s).ok());
 }
 
+// PostgreSQL 13 and later, asked of a primary: its transactions.
+TEST(PostgresParse, Transactions) {
+  Sample s;
+  ASSERT_TRUE(ParsePostgresStatus(PrimaryRow(), {}, Settings(), s).ok());
+  EXPECT_FALSE(s.transactions) << "not asked";
+  auto row = PrimaryRow();
+  row["next_xid"] = "281943";
+  row["oldest_active_xid"] = "281941";
+  ASSERT_TRUE(ParsePostgresStatus(row, {}, Settings(), s).ok());
+  ASSERT_TRUE(s.transactions);
+  EXPECT_EQ(s.transactions->next_xid, 281943u);
+  EXPECT_EQ(s.transactions->oldest_active_xid, 281941u);
+  row["oldest_active_xid"] = std::nullopt;  // none active
+  s = Sample{};
+  ASSERT_TRUE(ParsePostgresStatus(row, {}, Settings(), s).ok());
+  ASSERT_TRUE(s.transactions);
+  EXPECT_EQ(s.transactions->oldest_active_xid, std::nullopt);
+  for (const char* column : {"next_xid", "oldest_active_xid"}) {
+    for (const char* bad : {"-1", "many", ""}) {
+      auto broken = row;
+      broken[column] = bad;
+      EXPECT_FALSE(ParsePostgresStatus(broken, {}, Settings(), s).ok()) << column << " " << bad;
+    }
+  }
+}
+
 TEST(PostgresParse, Settings) {
   auto settings = ParsePostgresSettings(SettingsRow());
   ASSERT_TRUE(settings.ok()) << settings.error();
@@ -142,8 +169,12 @@ TEST(PostgresParse, Settings) {
   EXPECT_FALSE(settings->superuser);
   EXPECT_EQ(settings->wal_block_size, 8192u);
   EXPECT_EQ(settings->wal_segment_size, 16777216u);
+  EXPECT_TRUE(settings->reads_all_stats);
   const std::pair<const char*, std::optional<std::string>> bad[] = {
-      {"wal_block_size", "0"}, {"wal_block_size", std::nullopt}, {"wal_segment_size", "x"}};
+      {"wal_block_size", "0"},
+      {"wal_block_size", std::nullopt},
+      {"wal_segment_size", "x"},
+      {"reads_all_stats", std::nullopt}};
   for (const auto& [column, value] : bad) {
     auto row = SettingsRow();
     row[column] = value;

@@ -83,6 +83,37 @@ TEST(Decide, SessionWithoutAServerOrOnThePrimaryNeedsAProof) {
             Outcome::kFreshReplica);
 }
 
+// A session moving from its replica to a PostgreSQL primary waits, while it
+// may, for a primary probe started after the request that found no commit
+// still invisible; then (or without a wait) the primary serves anyway.
+TEST(Decide, SessionMovingToThePrimaryWaitsForItsCommitsInFlight) {
+  auto cluster = Cluster({Primary("p"), Replica("r1", seconds(2))});
+  cluster.servers[0].tells_visibility = true;
+  cluster.servers[0].visible_as_of = kNow - milliseconds(10);
+  const auto second = Class("second", seconds(1));
+  auto v = Decide(cluster, SessionAsk(second, 1, kNow, milliseconds(50)), kNow, kNow);
+  EXPECT_EQ(v.reasons[0], Reason::kCommitsInFlight);
+  EXPECT_TRUE(v.wait);
+  EXPECT_EQ(v.plan.servers, (std::vector<size_t>{1, 0})) << "the stale replica, and the primary";
+  EXPECT_EQ(v.decision.outcome, Outcome::kFallbackPrimary) << "the answer if it cannot wait";
+  // Without a wait (or once it is over): the primary, as before.
+  v = Decide(cluster, SessionAsk(second, 1, kNow, Duration::zero()), kNow, kNow);
+  EXPECT_EQ(v.reasons[0], Reason::kPrimary);
+  EXPECT_EQ(v.decision.outcome, Outcome::kFallbackPrimary);
+  EXPECT_FALSE(v.wait);
+  // A probe started after the request found none: the primary serves.
+  cluster.servers[0].visible_as_of = kNow + milliseconds(1);
+  v = Decide(cluster, SessionAsk(second, 1, kNow, milliseconds(50)), kNow + milliseconds(2),
+             kNow + milliseconds(1));
+  EXPECT_EQ(v.reasons[0], Reason::kPrimary);
+  // A session already on the primary, and a new one, need nothing.
+  cluster.servers[0].visible_as_of.reset();
+  for (const int sticky : {0, Ask::kNewSession}) {
+    v = Decide(cluster, SessionAsk(second, sticky, kNow, milliseconds(50)), kNow, kNow);
+    EXPECT_EQ(v.reasons[0], Reason::kPrimary) << "sticky " << sticky;
+  }
+}
+
 TEST(Decide, StrictClassIsServedByAProvenReplicaOrThePrimary) {
   auto strict = Class("inventory", Duration::zero());
   strict.strict_replicas = true;

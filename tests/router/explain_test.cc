@@ -15,6 +15,7 @@ TEST(Explain, EveryReasonHasACase) {
   seen.insert(Reason::kNotReplayed);  // needs a position: its own test below
   seen.insert(Reason::kNearLimit);    // /v1/check's margin: its own test below
   seen.insert(Reason::kUnproven);     // needs a proof: its own test below
+  seen.insert(Reason::kCommitsInFlight);  // needs visible_since: its own test below
   EXPECT_EQ(seen.size(), static_cast<size_t>(Reason::kFreshReplica) + 1);
 }
 
@@ -64,6 +65,24 @@ TEST(Explain, ProofAsksForASampleTakenAfterTheRequest) {
   EXPECT_EQ(Explain(cluster, 1, strict, 0, kNow, &ahead, Asker::kRoute, kNow),
             Reason::kNotReplayed);
   EXPECT_EQ(Explain(cluster, 0, strict, 0, kNow, nullptr, Asker::kRoute, kNow), Reason::kPrimary);
+}
+
+// A session read moving from a replica to a PostgreSQL primary: the primary
+// serves once a probe started at or after the request found no commit there
+// still invisible (a replica can show one first).
+TEST(Explain, PrimaryWithCommitsInFlightWaitsForAProbeThatFoundNone) {
+  auto cluster = Cluster({Primary("p"), Replica("r", milliseconds(5), 100)});
+  const auto second = Class("second", seconds(1));
+  const auto at = [&](std::optional<TimePoint> since) {
+    return Explain(cluster, 0, second, 0, kNow, nullptr, Asker::kRoute, std::nullopt, since);
+  };
+  EXPECT_EQ(at(kNow), Reason::kPrimary) << "a server that cannot count them (MariaDB, PG < 13)";
+  cluster.servers[0].tells_visibility = true;
+  EXPECT_EQ(at(kNow), Reason::kCommitsInFlight) << "no probe found none yet";
+  cluster.servers[0].visible_as_of = kNow - milliseconds(1);
+  EXPECT_EQ(at(kNow), Reason::kCommitsInFlight) << "found none before the request only";
+  EXPECT_EQ(at(kNow - milliseconds(1)), Reason::kPrimary);
+  EXPECT_EQ(at(std::nullopt), Reason::kPrimary) << "not a session moving from a replica";
 }
 
 TEST(Explain, BoundExactlyAtTheLimitIsFresh) {

@@ -192,6 +192,40 @@ TEST_F(ClusterStateTest, ElectionSplitBrainAndHistoryRestarts) {
   EXPECT_TRUE(Has(events, Kind::kHistoryRestarted));
 }
 
+// The primary's view carries the newest probe start before which every
+// flushed commit is visible: a sample with no active transaction proves its
+// own start; one whose oldest active id is at or past the previous sample's
+// next id proves the previous start. A role change forgets it.
+TEST_F(ClusterStateTest, ThePrimarysVisibilityFollowsItsActiveTransactions) {
+  auto t = kStart;
+  Cycle(t);
+  const auto primary = [&] { return t_.clusters().Snapshot(0)->view.servers[0]; };
+  EXPECT_FALSE(primary().tells_visibility) << "the scripted sample cannot tell";
+  auto sample = [&](uint64_t next, std::optional<uint64_t> oldest_active) {
+    t += milliseconds(50);
+    auto s = PrimarySample(kLsn, t);
+    s.tells_transactions = true;
+    s.transactions = probes::Sample::Transactions{next, oldest_active};
+    Apply("p", std::move(s), t);
+    return t;
+  };
+  const auto first = sample(100, 98);
+  EXPECT_TRUE(primary().tells_visibility);
+  EXPECT_EQ(primary().visible_as_of, std::nullopt) << "98 may be committing";
+  sample(105, 99);
+  EXPECT_EQ(primary().visible_as_of, std::nullopt) << "99 (below 100) may have been committing";
+  const auto third = sample(110, 105);
+  EXPECT_EQ(primary().visible_as_of, first + milliseconds(50)) << "none below 105: the second";
+  const auto quiet = sample(110, std::nullopt);
+  EXPECT_EQ(primary().visible_as_of, quiet) << "none active: its own start";
+  EXPECT_GT(quiet, third);
+  sample(120, 90);  // a long transaction shows up: what was proven stays
+  EXPECT_EQ(primary().visible_as_of, quiet);
+  Apply("p", ReplicaSample(kLsn, t += milliseconds(50)), t);
+  Apply("p", PrimarySample(kLsn, t += milliseconds(50)), t);
+  EXPECT_EQ(primary().visible_as_of, std::nullopt) << "demoted and promoted again";
+}
+
 TEST_F(ClusterStateTest, ProbeFailuresAndRecoveriesAreEventsOnce) {
   auto t = kStart;
   Cycle(t);
