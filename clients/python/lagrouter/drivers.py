@@ -96,32 +96,34 @@ class Postgres(_Driver):
     # commit log, may wait for synchronous standbys, and only then leaves the
     # proc array, which is when new snapshots on the primary include it. So a
     # session read that moves from a replica to the primary could miss a
-    # commit its previous read saw. This waits until every transaction
-    # committed (in the commit log) when the read arrives is visible in a new
-    # snapshot; the read's next statement then sees them. Transactions in
-    # flight are the snapshot's xip list and every xid from its xmax up to the
-    # next xid (age(xmax) of them): those are not listed but still invisible.
-    _IN_FLIGHT_COMMITTED = (
-        "SELECT x::text FROM (SELECT pg_current_snapshot() AS s) AS c, LATERAL ("
-        " SELECT x FROM pg_snapshot_xip(c.s) AS x UNION ALL"
-        " SELECT (pg_snapshot_xmax(c.s)::text::bigint + i)::text::xid8"
-        " FROM generate_series(0, age(pg_snapshot_xmax(c.s)::xid) - 1) AS i) AS t"
-        " WHERE pg_xact_status(x) = 'committed'")
-    _STILL_INVISIBLE = ("SELECT count(*) FROM unnest(%s::text[]::xid8[]) AS x"
-                        " WHERE NOT pg_visible_in_snapshot(x, pg_current_snapshot())")
+    # commit its previous read saw. Until it is visible such a transaction
+    # keeps its id and its backend is active (not idle in its transaction),
+    # so this waits until no active backend holds an id below the next id
+    # read on arrival. pg_xact_status() cannot tell: it reports a transaction
+    # still in the proc array as in progress whatever the commit log says.
+    _NEXT_XID = ("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+                 " + age(pg_snapshot_xmax(pg_current_snapshot())::xid)")
+    _ACTIVE_BELOW = (
+        "SELECT count(*) FROM pg_stat_get_activity(NULL) AS a"
+        " WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()"
+        " AND coalesce(a.state, '') NOT LIKE 'idle in transaction%%'"
+        " AND (" + _NEXT_XID + ") - age(a.backend_xid) < %s")
 
     def settle_visibility(self, conn: Any, timeout: float = 0.05,
                           interval: float = 0.0005) -> bool:
-        """Waits (up to `timeout` s, polling every `interval`) until the
-        commits in flight on this primary are visible to new snapshots;
-        False when some still were not. Needs PostgreSQL 13 or later; any
-        user may run it. Leaves no transaction open."""
+        """Waits (up to `timeout` s, polling every `interval`) until every
+        commit flushed on this primary before the call is visible to new
+        snapshots; False when the wait ran out (a long statement still
+        running also keeps it waiting). Needs PostgreSQL 13 or later, and a
+        role that sees every backend's transaction (pg_read_all_stats, e.g.
+        through pg_monitor): other roles see their own backends only, so for
+        them this waits for nothing. lagrouter proves the same itself when the
+        session read is asked with a wait (the client's session_wait).
+        Leaves no transaction open."""
         deadline = time.monotonic() + timeout
         try:
-            xids = [r[0] for r in conn.execute(self._IN_FLIGHT_COMMITTED).fetchall()]
-            while xids:
-                if conn.execute(self._STILL_INVISIBLE, (xids,)).fetchone()[0] == 0:
-                    break
+            next_xid = conn.execute(self._NEXT_XID).fetchone()[0]
+            while conn.execute(self._ACTIVE_BELOW, (next_xid,)).fetchone()[0] > 0:
                 if time.monotonic() >= deadline:
                     return False
                 conn.rollback()  # a new snapshot even in repeatable read
