@@ -14,6 +14,9 @@
 # A PostgreSQL cluster of its own (ports LAGROUTER_PG_BASE_PORT, default
 # 5511, data under a temporary directory), stopped at the end.
 # Usage: bench/strict_reads.sh [SECONDS]    (default 10 per run)
+# Environment: ON_DEMAND_RATE: [on_demand] probes_per_second (default: the
+# daemon's default); COMMIT_RATE: commits a second on the primary (pgbench
+# -R; default: as fast as two clients go, which saturates a 2-core machine).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -51,7 +54,7 @@ export PGPASSWORD=$LAGROUTER_DB_PASSWORD
 psql -h 127.0.0.1 -p "$base" -U app -d shop -qc \
   'CREATE TABLE IF NOT EXISTS strict_bench (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())'
 echo 'INSERT INTO strict_bench DEFAULT VALUES;' >"$tmp/insert.sql"
-"$PGBENCH" -n -h 127.0.0.1 -p "$base" -U app -c 2 -T $((3 * SECONDS_PER_RUN + 10)) \
+"$PGBENCH" -n -h 127.0.0.1 -p "$base" -U app -c 2 -T $((3 * SECONDS_PER_RUN + 10)) ${COMMIT_RATE:+-R "$COMMIT_RATE"} \
   -f "$tmp/insert.sql" shop >"$tmp/pgbench.txt" 2>&1 &
 writer=$!
 sleep 1

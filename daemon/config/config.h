@@ -89,7 +89,7 @@ struct Config {
   // probe (caps `wait=` and each class's max_wait; 0 turns waiting off), and
   // how many on-demand probes each server may get per second.
   router::Duration max_wait = std::chrono::seconds(1);
-  int on_demand_probes_per_second = 100;
+  int on_demand_probes_per_second = 1000;
   std::string log_level = "info";
   std::vector<ClusterConfig> clusters;
   std::vector<router::QueryClass> classes;  // sorted by name

@@ -340,7 +340,7 @@ TEST_F(ConfigTest, OnDemandWaitsAndTheirCap) {
   auto defaults = LoadConfigText(kValid, "test.toml");
   ASSERT_TRUE(defaults.ok());
   EXPECT_EQ(defaults->max_wait, std::chrono::seconds(1));
-  EXPECT_EQ(defaults->on_demand_probes_per_second, 100);
+  EXPECT_EQ(defaults->on_demand_probes_per_second, 1000);
 }
 
 }  // namespace
