@@ -76,7 +76,10 @@ class ClusterState {
                std::vector<ClusterEvent>& events);
   void Elect(std::vector<ClusterEvent>& events);
   void RecordHistory(size_t server, std::vector<ClusterEvent>& events);
-  std::shared_ptr<const ClusterSnapshot> Build(router::TimePoint now, bool update_gates);
+  // `sampled`: the server whose sample this update applies (-1: none); its
+  // gates judge their comfort line (router::UpdateGate's own_sample).
+  std::shared_ptr<const ClusterSnapshot> Build(router::TimePoint now, bool update_gates,
+                                               int sampled);
   router::ServerView ViewOf(size_t server, const probes::Sample* primary_sample,
                             ServerStatus& status) const;
 
