@@ -25,7 +25,8 @@ const char* OutcomeName(Outcome outcome) {
 }
 
 void UpdateGate(Gate& gate, Duration limit, Duration comfortable, Duration settle, bool healthy,
-                Duration peak_bound, Duration bound, TimePoint now, bool own_sample) {
+                Duration peak_bound, Duration bound, TimePoint now, bool own_sample,
+                bool primary_live) {
   if (settle <= Duration::zero()) {
     gate = Gate{};  // no hysteresis: the bound alone decides, at request time
     return;
@@ -33,7 +34,7 @@ void UpdateGate(Gate& gate, Duration limit, Duration comfortable, Duration settl
   const bool past_limit = peak_bound > limit || bound > limit;
   if (!healthy || past_limit) {
     gate.held = true;
-    gate.lagged = gate.lagged || past_limit;
+    gate.lagged = gate.lagged || (past_limit && primary_live);
     gate.comfortable_since.reset();
     gate.eligible_from = TimePoint::max();
     // A sample of its own that shows it caught up (the limit was passed only

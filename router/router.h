@@ -71,9 +71,14 @@ struct Gate {
 // just before this sample arrived (the highest it reached since the last
 // update); `bound`: the bound with this sample (for an unhealthy replica, the
 // floor it is known to be at, zero without one: only a bound past the limit
-// counts as lag).
+// counts as lag). `primary_live`: the cluster had a primary whose probes
+// succeeded since the previous update, and has one now. Without one no sample
+// can lower any replica's bound, which then passes the limit whatever the
+// replica does: that holds it, but is not its lag (a killed primary back after
+// 3 s finds its replicas as fresh as it is).
 void UpdateGate(Gate& gate, Duration limit, Duration comfortable, Duration settle, bool healthy,
-                Duration peak_bound, Duration bound, TimePoint now, bool own_sample = true);
+                Duration peak_bound, Duration bound, TimePoint now, bool own_sample = true,
+                bool primary_live = true);
 
 // The limit a class's check gate holds a replica to: max_staleness less the
 // check margin.
@@ -96,9 +101,10 @@ inline Duration ReadmitBelow(const QueryClass& cls) {
 
 // The class's gate for routes: held above the limit, comfortable at RouteComfort.
 inline void UpdateRouteGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_bound,
-                            Duration bound, TimePoint now, bool own_sample = true) {
+                            Duration bound, TimePoint now, bool own_sample = true,
+                            bool primary_live = true) {
   UpdateGate(gate, cls.max_staleness, RouteComfort(cls), cls.settle, healthy, peak_bound, bound,
-             now, own_sample);
+             now, own_sample, primary_live);
 }
 
 // The check's own gate (classes with a check_margin), on top of the route's:

@@ -137,6 +137,11 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
   }
   const Sample* primary_sample =
       primary_ >= 0 ? &servers_[static_cast<size_t>(primary_)].last : nullptr;
+  // A bound that passed a limit is a replica's lag only when a live primary
+  // was sampled all along (since the previous update and now): a primary
+  // that is down, or has just come back, left every bound to grow.
+  const bool lag_counts = primary_ >= 0 && primary_live_before_;
+  if (update_gates) primary_live_before_ = primary_ >= 0;
   for (size_t i = 0; i < servers_.size(); ++i) {
     Server& s = servers_[i];
     ServerStatus st;
@@ -155,7 +160,7 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
       for (size_t k = 0; k < classes_.size(); ++k) {
         const auto& cls = classes_[k];
         router::UpdateRouteGate(s.gates[k], cls, healthy, peak, bound, now,
-                                static_cast<int>(i) == sampled);
+                                static_cast<int>(i) == sampled, lag_counts);
         if (cls.check_margin > router::Duration::zero()) {
           router::UpdateCheckGate(s.check_gates[k], cls, healthy, peak, bound, now);
         }

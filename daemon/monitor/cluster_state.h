@@ -92,6 +92,7 @@ class ClusterState {
   int history_owner_ = -1;  // the server whose samples fill the history
   int primary_ = -1;
   int claims_ = 0;
+  bool primary_live_before_ = false;  // a primary was up at the previous update
 };
 
 }  // namespace lagrouter::daemon

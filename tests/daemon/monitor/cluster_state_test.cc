@@ -213,6 +213,37 @@ TEST(ClusterStateGates, AReplicaOneIntervalBehindSettlesInTheSettleTime) {
   EXPECT_EQ(reason(now), "fresh_replica") << "settled 1 s after it caught up";
 }
 
+// A killed primary restarted 2 s later: while it was down no sample could
+// lower its replicas' bounds, which passed the 1 s limit (stale, and held).
+// That was no lag of theirs: back with the position they have, the primary's
+// first samples find them as fresh as it is, and they serve at their next
+// sample instead of settling first.
+TEST_F(ClusterStateTest, ReplicasAsFreshAsARestartedPrimaryServeWithoutSettling) {
+  for (int i = 0; i < 4; ++i) WritingCycle(true);
+  EXPECT_EQ(Reason("r1", "second", now_), "fresh_replica");
+  for (int i = 0; i < 40; ++i) {  // 2 s down; the replicas lose their stream
+    Apply("p", FailedSample(now_), now_);
+    Apply("r1", ReplicaSample(router::Lsn{lsn_}, now_, false), now_);
+    Apply("r2", ReplicaSample(router::Lsn{lsn_}, now_, false), now_);
+    now_ += milliseconds(50);
+  }
+  EXPECT_EQ(Reason("r1", "second", now_), "stale");
+  EXPECT_EQ(Route("second", now_), 503);
+  // Back, at the same position, the streams running again.
+  Apply("p", PrimarySample(router::Lsn{lsn_}, now_), now_);
+  Apply("r1", ReplicaSample(router::Lsn{lsn_}, now_), now_);
+  Apply("r2", ReplicaSample(router::Lsn{lsn_}, now_), now_);
+  EXPECT_EQ(Reason("r1", "second", now_), "fresh_replica");
+  EXPECT_EQ(Reason("r2", "second", now_), "fresh_replica");
+
+  // A replica that falls behind a live primary still settles.
+  r1_lsn_ = lsn_;
+  for (int i = 0; i < 30; ++i) WritingCycle(false);
+  EXPECT_EQ(Reason("r1", "second", now_), "stale");
+  WritingCycle(true);
+  EXPECT_EQ(Reason("r1", "second", now_), "settling");
+}
+
 // A failover: the old primary comes back as a replica of the new one. It
 // never lagged as a replica (it had no bound as a primary), so it serves at
 // its first sample within the comfort line, not a settle time later.
