@@ -150,10 +150,10 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
     // now; an unhealthy replica's bound is its floor (or zero: a server that
     // is no replica has none), as only a bound past the limit is lag.
     const bool healthy = v.up && v.role == Role::kReplica && v.replicating && v.bound_known;
-    const router::Duration bound = v.role == Role::kReplica
-                                       ? router::StalenessAt(v.fresh_as_of, now).value_or(
-                                             router::Duration::zero())
-                                       : router::Duration::zero();
+    router::Duration bound = router::Duration::zero();
+    if (v.role == Role::kReplica) {
+      bound = router::StalenessAt(v.fresh_as_of, now).value_or(router::Duration::zero());
+    }
     const router::Duration peak =
         std::max(bound, router::StalenessAt(s.fresh_as_of, now).value_or(bound));
     if (update_gates && s.probed) {

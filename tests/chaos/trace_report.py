@@ -7,7 +7,7 @@ kind (while the fault is held, and from its heal to the next fault), and for
 the reads of the traced class (CHAOS_TRACE_CLASS, default c1s) that did not
 land on a replica, the servers' /v1/check reasons at that moment.
 
-  tests/chaos/trace_report.py TRACE [--class c1s] [--secs]
+  tests/chaos/trace_report.py TRACE [--class c1s] [--top 25]
 """
 import argparse
 import bisect
