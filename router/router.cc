@@ -25,25 +25,37 @@ const char* OutcomeName(Outcome outcome) {
 }
 
 void UpdateGate(Gate& gate, Duration limit, Duration comfortable, Duration settle, bool healthy,
-                Duration peak_bound, Duration bound, TimePoint now) {
+                Duration peak_bound, Duration bound, TimePoint now, bool own_sample,
+                bool primary_live) {
   if (settle <= Duration::zero()) {
     gate = Gate{};  // no hysteresis: the bound alone decides, at request time
     return;
   }
-  if (!healthy || peak_bound > limit || bound > limit) {
+  const bool past_limit = peak_bound > limit || bound > limit;
+  if (!healthy || past_limit) {
     gate.held = true;
+    gate.lagged = gate.lagged || (past_limit && primary_live);
     gate.comfortable_since.reset();
     gate.eligible_from = TimePoint::max();
-    return;
+    // A sample of its own that shows it caught up (the limit was passed only
+    // before it) starts its settle time at once.
+    if (!healthy || !own_sample || bound > comfortable) return;
   }
   if (!gate.held) {
     gate.eligible_from = TimePoint::min();
     return;
   }
   const bool settled = gate.comfortable_since && now >= *gate.comfortable_since + settle;
+  // Between its own samples a replica's bound sits higher than at them: the
+  // comfort line is judged at its own samples only.
+  if (!settled && !own_sample) return;
   if (!settled && bound > comfortable) {
     gate.comfortable_since.reset();
     gate.eligible_from = TimePoint::max();
+    return;
+  }
+  if (!gate.lagged) {
+    gate = Gate{};  // held for its health alone: back at its first comfortable sample
     return;
   }
   if (!gate.comfortable_since) gate.comfortable_since = now;
@@ -51,9 +63,7 @@ void UpdateGate(Gate& gate, Duration limit, Duration comfortable, Duration settl
   if (now >= gate.eligible_from) {
     // Settled: once requests may have seen it eligible, a later dip above
     // the comfort line (but within the limit) must not take it out again.
-    gate.held = false;
-    gate.comfortable_since.reset();
-    gate.eligible_from = TimePoint::min();
+    gate = Gate{};
   }
 }
 

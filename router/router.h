@@ -45,18 +45,40 @@ struct QueryClass {
 // Hysteresis gate of one replica for one class, updated on every new sample.
 struct Gate {
   bool held = false;
+  // Held since its bound passed the limit (not only for its health): it is
+  // re-admitted after `settle`, not at its first comfortable sample.
+  bool lagged = false;
   std::optional<TimePoint> comfortable_since;
   TimePoint eligible_from = TimePoint::min();  // TimePoint::max(): held back
 };
 
-// Advances a gate at time `now`: held once the bound passes `limit`,
-// re-admitted after it stayed at or below `comfortable` for `settle`; never
-// held when `settle` is 0.
+// Advances a gate at time `now`: held once the bound passes `limit` (or the
+// replica is unhealthy); never held when `settle` is 0. Re-admitted:
+//  - after its bound passed the limit: once the bound stayed at or below
+//    `comfortable` for `settle` (hysteresis against a replica that lags
+//    around the limit);
+//  - when it was held for its health alone (down, not replicating, not a
+//    replica, bound unknown) and its bound never passed the limit meanwhile:
+//    at its first own sample at or below `comfortable`. Such a hold says
+//    nothing of lag: an old primary back as a replica, a replica whose
+//    stream was stopped a moment for a re-pointing, a probe that failed once.
+// Comfort is judged at the replica's own samples only (`own_sample`), the
+// bottom of its sawtooth: between them its bound only grows, and the next
+// primary sample lands at the top (one interval above the bottom). Judged
+// there, a replica one probe interval behind its primary never settled in a
+// class whose comfort line is two intervals (1 s at the default 250 ms).
 // `healthy`: up, a replica, replicating, bound known. `peak_bound`: the bound
 // just before this sample arrived (the highest it reached since the last
-// update); `bound`: the bound with this sample.
+// update); `bound`: the bound with this sample (for an unhealthy replica, the
+// floor it is known to be at, zero without one: only a bound past the limit
+// counts as lag). `primary_live`: the cluster had a primary whose probes
+// succeeded since the previous update, and has one now. Without one no sample
+// can lower any replica's bound, which then passes the limit whatever the
+// replica does: that holds it, but is not its lag (a killed primary back after
+// 3 s finds its replicas as fresh as it is).
 void UpdateGate(Gate& gate, Duration limit, Duration comfortable, Duration settle, bool healthy,
-                Duration peak_bound, Duration bound, TimePoint now);
+                Duration peak_bound, Duration bound, TimePoint now, bool own_sample = true,
+                bool primary_live = true);
 
 // The limit a class's check gate holds a replica to: max_staleness less the
 // check margin.
@@ -79,9 +101,10 @@ inline Duration ReadmitBelow(const QueryClass& cls) {
 
 // The class's gate for routes: held above the limit, comfortable at RouteComfort.
 inline void UpdateRouteGate(Gate& gate, const QueryClass& cls, bool healthy, Duration peak_bound,
-                            Duration bound, TimePoint now) {
+                            Duration bound, TimePoint now, bool own_sample = true,
+                            bool primary_live = true) {
   UpdateGate(gate, cls.max_staleness, RouteComfort(cls), cls.settle, healthy, peak_bound, bound,
-             now);
+             now, own_sample, primary_live);
 }
 
 // The check's own gate (classes with a check_margin), on top of the route's:

@@ -35,7 +35,7 @@ ClusterState::ClusterState(const ClusterConfig& cluster, const Config& config)
 }
 
 std::shared_ptr<const ClusterSnapshot> ClusterState::Initial() {
-  return Build(TimePoint{}, false);
+  return Build(TimePoint{}, false, -1);
 }
 
 ClusterState::Update ClusterState::Apply(size_t server, Sample sample, TimePoint now,
@@ -49,7 +49,7 @@ ClusterState::Update ClusterState::Apply(size_t server, Sample sample, TimePoint
   // Until the server and the primary have both been sampled once, nothing
   // was observed: gates stay as they are, so that replicas found fresh at
   // start serve at once instead of settling first.
-  update.snapshot = Build(now, !history_.empty());
+  update.snapshot = Build(now, !history_.empty(), static_cast<int>(server));
   return update;
 }
 
@@ -144,7 +144,8 @@ void ClusterState::RecordHistory(size_t index, std::vector<ClusterEvent>& events
   }
 }
 
-std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool update_gates) {
+std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool update_gates,
+                                                           int sampled) {
   auto snap = std::make_shared<ClusterSnapshot>();
   router::ClusterView& view = snap->view;
   view.name = cluster_.name;
@@ -159,20 +160,30 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
   }
   const Sample* primary_sample =
       primary_ >= 0 ? &servers_[static_cast<size_t>(primary_)].last : nullptr;
+  // A bound that passed a limit is a replica's lag only when a live primary
+  // was sampled all along (since the previous update and now): a primary
+  // that is down, or has just come back, left every bound to grow.
+  const bool lag_counts = primary_ >= 0 && primary_live_before_;
+  if (update_gates) primary_live_before_ = primary_ >= 0;
   for (size_t i = 0; i < servers_.size(); ++i) {
     Server& s = servers_[i];
     ServerStatus st;
     router::ServerView v = ViewOf(i, primary_sample, st);
-    // Hysteresis gates see the bound just before this update (its peak) and now.
+    // Hysteresis gates see the bound just before this update (its peak) and
+    // now; an unhealthy replica's bound is its floor (or zero: a server that
+    // is no replica has none), as only a bound past the limit is lag.
     const bool healthy = v.up && v.role == Role::kReplica && v.replicating && v.bound_known;
-    const router::Duration bound =
-        router::StalenessAt(v.fresh_as_of, now).value_or(router::Duration::max());
+    router::Duration bound = router::Duration::zero();
+    if (v.role == Role::kReplica) {
+      bound = router::StalenessAt(v.fresh_as_of, now).value_or(router::Duration::zero());
+    }
     const router::Duration peak =
         std::max(bound, router::StalenessAt(s.fresh_as_of, now).value_or(bound));
     if (update_gates && s.probed) {
       for (size_t k = 0; k < classes_.size(); ++k) {
         const auto& cls = classes_[k];
-        router::UpdateRouteGate(s.gates[k], cls, healthy, peak, bound, now);
+        router::UpdateRouteGate(s.gates[k], cls, healthy, peak, bound, now,
+                                static_cast<int>(i) == sampled, lag_counts);
         if (cls.check_margin > router::Duration::zero()) {
           router::UpdateCheckGate(s.check_gates[k], cls, healthy, peak, bound, now);
         }

@@ -82,7 +82,10 @@ class ClusterState {
   static void RecordVisibility(Server& s, const probes::Sample& sample);
   void Elect(std::vector<ClusterEvent>& events);
   void RecordHistory(size_t server, std::vector<ClusterEvent>& events);
-  std::shared_ptr<const ClusterSnapshot> Build(router::TimePoint now, bool update_gates);
+  // `sampled`: the server whose sample this update applies (-1: none); its
+  // gates judge their comfort line (router::UpdateGate's own_sample).
+  std::shared_ptr<const ClusterSnapshot> Build(router::TimePoint now, bool update_gates,
+                                               int sampled);
   router::ServerView ViewOf(size_t server, const probes::Sample* primary_sample,
                             ServerStatus& status) const;
 
@@ -95,6 +98,7 @@ class ClusterState {
   int history_owner_ = -1;  // the server whose samples fill the history
   int primary_ = -1;
   int claims_ = 0;
+  bool primary_live_before_ = false;  // a primary was up at the previous update
 };
 
 }  // namespace lagrouter::daemon

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "tests/chaos/daemon_api.h"
+#include "tests/chaos/trace.h"
 
 namespace lagrouter::chaos {
 
@@ -25,7 +26,10 @@ Fault FaultSchedule::InjectKind(const std::string& kind, int node) {
 void FaultSchedule::Inject(const std::string& kind, int node) {
   std::uniform_int_distribution<int> hold_ms(1000, 4000);
   const auto hold = kind == "failover" ? milliseconds(0) : milliseconds(hold_ms(rng_));
+  Trace::Get().Event("inject " + kind + " " + std::to_string(node));
   const Fault fault = InjectKind(kind, node);
+  Trace::Get().Event("injected " + kind + " " + std::to_string(node) +
+                     (fault.injected ? "" : " FAILED"));
   {
     std::lock_guard lock(mu_);
     (fault.injected ? injected_ : inject_failed_)[kind]++;
@@ -33,7 +37,10 @@ void FaultSchedule::Inject(const std::string& kind, int node) {
   Log("fault %s on node %d%s, held %lld ms", kind.c_str(), node, fault.injected ? "" : " FAILED",
       static_cast<long long>(hold.count()));
   SleepFor(hold, stop_);
-  if (!fault.heal()) {
+  Trace::Get().Event("heal " + kind + " " + std::to_string(node));
+  const bool healed = fault.heal();
+  Trace::Get().Event("healed " + kind + " " + std::to_string(node));
+  if (!healed) {
     std::lock_guard lock(mu_);
     heal_failed_[kind]++;
     Log("HEAL FAILED: %s on node %d", kind.c_str(), node);

@@ -71,6 +71,7 @@
 #include "tests/chaos/session_readers.h"
 #include "tests/chaos/setup.h"
 #include "tests/chaos/strict_readers.h"
+#include "tests/chaos/trace.h"
 #include "tests/chaos/writer.h"
 
 namespace lagrouter::chaos {
@@ -122,6 +123,7 @@ int Run(Options options) {
     judgements.push_back(&strict);
   }
   std::thread faulting([&faults] { faults.Run(); });
+  Trace::Get().StartPolling(h.o, h.stop);
 
   std::this_thread::sleep_for(std::chrono::seconds(h.o.seconds));
   AwaitMinFaults(h.o, faults);
@@ -130,6 +132,7 @@ int Run(Options options) {
   h.stop = true;
   writing.join();
   for (auto& t : readers) t.join();
+  Trace::Get().StopPolling();
 
   const auto lost = freshness.LostCommits();
   if (!lost) {

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "tests/chaos/daemon_api.h"
+#include "tests/chaos/trace.h"
 
 namespace lagrouter::chaos {
 
@@ -72,6 +73,7 @@ bool PathReader::ReadOn(size_t k, const Route& r, std::unique_ptr<SqlConn> db, s
     // The connection is dropped: the next read connects again (and, through
     // a listener, lands on whatever server it now offers).
     h_.reads.Count(k, kReadError);
+    Trace::Get().Read(k, kReadError, r.reason, r.port);
     primary_port_ = 0;
     return false;
   }
@@ -92,6 +94,7 @@ void PathReader::Run() {
     const Route r = Choose(k, &db);
     if (r.status != 200) {
       h_.reads.Count(k, r.status == 503 ? k503 : kRouteError);
+      Trace::Get().Read(k, r.status == 503 ? k503 : kRouteError, r.error, r.port);
       std::this_thread::sleep_for(milliseconds(5));
       continue;
     }
@@ -107,6 +110,7 @@ void PathReader::Run() {
     read.server = r.server;
     read.bound_ms = r.bound_ms;
     std::istringstream(value) >> read.seen >> read.replica >> read.port;
+    Trace::Get().Read(k, IsReplica(read.replica) ? kReplica : kPrimary, r.reason, read.port);
     freshness_.Judge(read);
     // Leave CPU to the servers and the daemon (2 cores run everything).
     std::this_thread::sleep_for(milliseconds(1));

@@ -195,7 +195,7 @@ TEST(Gate, ASpikeDuringSettleRestartsIt) {
   const auto cls = Class("second", seconds(1));
   Gate g;
   auto t = kNow;
-  UpdateRouteGate(g, cls, false, Duration{0}, Duration{0}, t);  // down
+  UpdateRouteGate(g, cls, false, milliseconds(1500), milliseconds(1500), t);  // down, and lagged
   EXPECT_TRUE(g.held);
   t += milliseconds(250);
   UpdateRouteGate(g, cls, true, milliseconds(100), milliseconds(10), t);
@@ -207,6 +207,76 @@ TEST(Gate, ASpikeDuringSettleRestartsIt) {
   t += milliseconds(250);
   UpdateRouteGate(g, cls, true, milliseconds(100), milliseconds(10), t);
   EXPECT_GT(g.eligible_from, first);
+}
+
+TEST(Gate, AHoldForHealthAloneEndsAtTheFirstComfortableSample) {
+  // Down (a failed probe), not replicating, not a replica (an old primary
+  // back as a replica): its bound never passed the limit, so nothing says it
+  // lags around the limit. Back at its first sample at or below the comfort
+  // line, not `settle` later.
+  const auto cls = Class("second", seconds(1));
+  Gate g;
+  auto t = kNow;
+  UpdateRouteGate(g, cls, false, milliseconds(300), milliseconds(300), t);
+  EXPECT_TRUE(g.held);
+  EXPECT_FALSE(g.lagged);
+  t += milliseconds(250);
+  UpdateRouteGate(g, cls, true, milliseconds(700), milliseconds(600), t);  // not comfortable yet
+  EXPECT_EQ(g.eligible_from, TimePoint::max());
+  t += milliseconds(250);
+  UpdateRouteGate(g, cls, true, milliseconds(850), milliseconds(20), t);
+  EXPECT_FALSE(g.held);
+  EXPECT_EQ(g.eligible_from, TimePoint::min());
+
+  // Unhealthy and past the limit meanwhile (a stopped stream under writes):
+  // lagged, so it settles as any replica that lagged.
+  UpdateRouteGate(g, cls, false, milliseconds(400), milliseconds(400), t);
+  t += milliseconds(250);
+  UpdateRouteGate(g, cls, false, milliseconds(1200), milliseconds(1200), t);
+  EXPECT_TRUE(g.lagged);
+  t += milliseconds(250);
+  // Caught up at its own sample: its settle time starts there.
+  UpdateRouteGate(g, cls, true, milliseconds(1300), milliseconds(20), t);
+  EXPECT_TRUE(g.held);
+  EXPECT_EQ(g.eligible_from, t + seconds(1));
+  const auto settled = t + seconds(1);
+  t += milliseconds(250);
+  UpdateRouteGate(g, cls, true, milliseconds(270), milliseconds(20), t);
+  EXPECT_EQ(g.eligible_from, settled);
+}
+
+TEST(Gate, ComfortIsJudgedAtTheReplicasOwnSamples) {
+  // A replica one probe interval (250 ms) behind its primary: at its own
+  // samples its bound is ~260 ms, but at the primary's next sample, just
+  // before its own, it is ~510 ms, above the comfort line of a 1 s class.
+  // Judged there, it never settled; judged at its own samples, it settles
+  // in `settle`.
+  const auto cls = Class("second", seconds(1));
+  Gate g;
+  auto t = kNow;
+  UpdateRouteGate(g, cls, true, milliseconds(1500), milliseconds(1400), t);  // lagged
+  ASSERT_TRUE(g.held);
+  t += milliseconds(250);
+  const auto comfortable = t;
+  UpdateRouteGate(g, cls, true, milliseconds(760), milliseconds(260), t);
+  EXPECT_EQ(g.eligible_from, comfortable + seconds(1));
+  for (int i = 0; i < 3; ++i) {
+    t += milliseconds(245);  // the primary's sample: another server's
+    UpdateRouteGate(g, cls, true, milliseconds(505), milliseconds(505), t, false);
+    EXPECT_EQ(g.eligible_from, comfortable + seconds(1)) << i;
+    t += milliseconds(5);  // its own
+    UpdateRouteGate(g, cls, true, milliseconds(510), milliseconds(260), t);
+    EXPECT_EQ(g.eligible_from, comfortable + seconds(1)) << i;
+  }
+  t += milliseconds(245);
+  UpdateRouteGate(g, cls, true, milliseconds(505), milliseconds(505), t, false);
+  t += milliseconds(5);
+  UpdateRouteGate(g, cls, true, milliseconds(510), milliseconds(260), t);
+  EXPECT_FALSE(g.held);
+  // Another server's sample still closes it when the bound passed the limit.
+  t += milliseconds(900);
+  UpdateRouteGate(g, cls, true, milliseconds(1160), milliseconds(1160), t, false);
+  EXPECT_TRUE(g.held);
 }
 
 // The check gate of a 1 s class with a 400 ms margin: held above the check
