@@ -133,27 +133,17 @@ Metrics::Metrics(const Config& config, const ProcessCounters& process,
   const size_t slots = config_.clients.empty() ? 1 : config_.clients.size();
   for (size_t cl = 0; cl < slots; ++cl) {
     const ClientConfig* client = config_.clients.empty() ? nullptr : &config_.clients[cl];
-    const std::string label = client ? client->name : "anonymous";
     for (const auto& c : config_.clusters) {
       for (const auto& k : config_.classes) {
         const bool allowed =
             !client || (client->AllowsCluster(c.name) && client->AllowsClass(k.name));
-        for (auto o : kOutcomes) {
-          route_series_.emplace_back();
-          if (!allowed) continue;
-          // In name order, as prometheus-cpp writes the labels of the others.
-          route_series_.back() = {{"class", k.name},
-                                  {"client", label},
-                                  {"cluster", c.name},
-                                  {"outcome", router::OutcomeName(o)},
-                                  {"role", RoleOf(o)}};
-        }
+        route_allowed_.insert(route_allowed_.end(), std::size(kOutcomes), allowed);
       }
     }
   }
   for (auto& shard : shards_) {
-    shard.answers = std::make_unique<std::atomic<uint64_t>[]>(route_series_.size());
-    for (size_t i = 0; i < route_series_.size(); ++i) shard.answers[i].store(0);
+    shard.answers = std::make_unique<std::atomic<uint64_t>[]>(route_allowed_.size());
+    for (size_t i = 0; i < route_allowed_.size(); ++i) shard.answers[i].store(0);
   }
 }
 
@@ -182,7 +172,7 @@ void Metrics::CountRoute(int client, size_t cluster, size_t klass, router::Outco
   const size_t i = ((slot * config_.clusters.size() + cluster) * config_.classes.size() + klass) *
                        std::size(kOutcomes) +
                    static_cast<size_t>(outcome);
-  if (i >= route_series_.size() || route_series_[i].empty()) return;
+  if (i >= route_allowed_.size() || !route_allowed_[i]) return;
   ThisThreadsShard().answers[i].fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -363,11 +353,25 @@ MetricFamily Metrics::RouteRequests() const {
   auto f = Counter("lagrouter_route_requests_total",
                    "Route answers by client, cluster, class, role served and outcome (client "
                    "\"anonymous\" when no [[client]] is configured).");
-  for (size_t i = 0; i < route_series_.size(); ++i) {
-    if (route_series_[i].empty()) continue;
+  const size_t outcomes = std::size(kOutcomes);
+  const size_t classes = config_.classes.size();
+  const size_t clusters = config_.clusters.size();
+  for (size_t i = 0; i < route_allowed_.size(); ++i) {
+    if (!route_allowed_[i]) continue;
     uint64_t n = 0;
     for (const auto& shard : shards_) n += shard.answers[i].load(std::memory_order_relaxed);
-    Add(f, route_series_[i], static_cast<double>(n));
+    const router::Outcome o = kOutcomes[i % outcomes];
+    const size_t k = i / outcomes % classes;
+    const size_t c = i / outcomes / classes % clusters;
+    const size_t slot = i / outcomes / classes / clusters;
+    // In name order, as prometheus-cpp writes the labels of the others.
+    Add(f,
+        {{"class", config_.classes[k].name},
+         {"client", config_.clients.empty() ? "anonymous" : config_.clients[slot].name},
+         {"cluster", config_.clusters[c].name},
+         {"outcome", router::OutcomeName(o)},
+         {"role", RoleOf(o)}},
+        static_cast<double>(n));
   }
   return f;
 }

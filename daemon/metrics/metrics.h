@@ -110,8 +110,10 @@ class Metrics final : public ProbeObserver {
   RouteShard& ThisThreadsShard();
   std::array<RouteShard, kShards> shards_;
   // [((client slot * clusters + cluster) * classes + class) * outcomes + outcome]:
-  // the series' labels, empty where the client may not go.
-  std::vector<std::vector<prometheus::ClientMetric::Label>> route_series_;
+  // whether the series exists (the client may go there). Its labels are made
+  // when scraped: kept, they took about 1 KB per server (15 series of five
+  // labels per cluster and class set).
+  std::vector<bool> route_allowed_;
   // Every probe's duration and failure, per server: plain counters written by
   // the server's probe loop, rendered when scraped. A prometheus-cpp
   // histogram and five counters per server took about 5 KB of labels and
