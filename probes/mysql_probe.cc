@@ -39,8 +39,6 @@
 namespace lagrouter::probes {
 namespace {
 
-constexpr size_t kNetBufferLength = 4096;
-
 bool IsAuthError(unsigned err) {
   switch (err) {
     case ER_ACCESS_DENIED_ERROR:           // 1045 bad user or password
@@ -171,11 +169,6 @@ class MysqlProbe final : public Probe {
     const unsigned no_infile = 0;
     mysql_options(conn_, MYSQL_OPT_LOCAL_INFILE, &no_infile);
     mysql_options(conn_, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    // The packet buffer every connection fills in full when it opens (8 KB
-    // by default; a process-wide setting of the library): one page holds
-    // every packet a probe reads, and the library grows it for a longer one.
-    const size_t net_buffer = kNetBufferLength;
-    mysql_optionsv(conn_, MYSQL_OPT_NET_BUFFER_LENGTH, &net_buffer);
     mysql_optionsv(conn_, MARIADB_OPT_IO_WAIT, TlsHandshakeWait);
     ApplyTls();
     return true;
