@@ -87,9 +87,10 @@ void Report(const char* when) {
   if (!u.ok) {
     std::printf("%-28s no live stack (the connection is closed)", when);
   } else {
-    std::printf("%-28s stack %zu KB: %zu pages resident (malloc's header page included), "
-                "calls reached %zu KB below its top",
-                when, stack_size / 1024, u.resident, u.deepest);
+    std::printf(
+        "%-28s stack %zu KB: %zu pages resident (malloc's header page included), "
+        "calls reached %zu KB below its top",
+        when, stack_size / 1024, u.resident, u.deepest);
   }
   std::printf("; deepest stack freed so far (a connect's): %zu KB\n", released_deepest);
 }
