@@ -5,6 +5,7 @@
 // a process of its own speaking the engine's protocol (bench/wire_mode.h).
 //   scale_bench --port N [--clusters N] [--servers N] [--interval-ms N] [--seconds N]
 //               [--wire postgres|mysql]
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -236,6 +237,7 @@ int main(int argc, char** argv) {
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   const double cpu = (CpuSeconds() - cpu0) / wall;
   const long rss = RssKb();
+  const struct mallinfo2 heap = mallinfo2();  // every arena, as the RSS is read
   const double responder_cpu = responder ? (responder->CpuSeconds() - responder_cpu0) / wall : 0;
   const long responder_rss = responder ? responder->RssKb() : 0;
   const std::string roles = responder ? bench::DescribeRoles(monitor) : "";
@@ -252,6 +254,11 @@ int main(int argc, char** argv) {
       (responder ? counter.max_gap_us() : stats.max_gap_us) / 1000.0);
   std::printf("cpu: %.2f cores (whole process, HTTP load included); rss: %.1f MB\n", cpu,
               rss / 1024.0);
+  // Where the RSS can come from: malloc's arenas (in use and free, as
+  // reserved from the system) and the chunks it mapped on their own.
+  std::printf("malloc: arenas %.1f MB (in use %.1f, free %.1f); mapped chunks %.1f MB in %zu\n",
+              heap.arena / 1048576.0, heap.uordblks / 1048576.0, heap.fordblks / 1048576.0,
+              heap.hblkhd / 1048576.0, heap.hblks);
   if (responder) {
     std::printf("failed probes: %lld (%s)\n", static_cast<long long>(counter.failed()),
                 counter.FailedByKind().c_str());

@@ -77,6 +77,15 @@ void InitMysqlLibraryOnce() {
   std::call_once(once, [] {
     mysql_library_init(0, nullptr, nullptr);
     ma_pvio_register_callback(1, AfterIo);
+    // The packet buffer every connection clears in full when it opens: 8 KB
+    // by default, a process-wide setting of the library (set here, once,
+    // before any connection). One page holds every packet a probe reads;
+    // the library grows the buffer for a longer one.
+    if (MYSQL* m = mysql_init(nullptr)) {
+      const size_t net_buffer = 4096;
+      mysql_optionsv(m, MYSQL_OPT_NET_BUFFER_LENGTH, &net_buffer);
+      mysql_close(m);
+    }
   });
 }
 

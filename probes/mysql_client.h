@@ -12,8 +12,9 @@
 
 namespace lagrouter::probes {
 
-// mysql_library_init (not thread-safe) and the hook that keeps sockets
-// non-blocking while a connection opens; once per process.
+// mysql_library_init (not thread-safe), the hook that keeps sockets
+// non-blocking while a connection opens and the connections' packet buffer
+// size (4 KB); once per process.
 void InitMysqlLibraryOnce();
 
 // Before every library call on `conn`, on the calling thread: the hooks act

@@ -21,6 +21,7 @@
 #include <mysqld_error.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -332,10 +333,36 @@ class MysqlProbe final : public Probe {
                       "sslmode = \"verify-full\"");
     }
     flavor_ = FlavorFromVersion(mysql_get_server_info(conn_));
+    if (!ShedConnectState()) {
+      return Drop(ErrorKind::kConnect,
+                  "connect to " + Where() + ": out of memory for the connection's call stack");
+    }
     slave_status_ = false;  // another server may now answer on this address
     // Once per connection: the monitoring user should not be a superuser (a
     // superuser bypasses read_only and max_connections); only reported.
     return Go(Stage::kGrants);
+  }
+
+  // Once open, a connection keeps only what its probes use. The library's
+  // coroutine stack (256 KB reserved; only the pages a call reached are
+  // resident) went as deep as the connect did (authentication, a TLS
+  // handshake), and stays that deep for good: a fresh one, of the same size,
+  // holds only the probe's own calls. Between calls no frame lives on it
+  // (the library keeps a connection's state in the MYSQL), and the connect's
+  // socket has moved from it to the connection. The connect attributes (a
+  // table the library sends once, at the connect) are dropped too. False:
+  // out of memory, and the connection is gone.
+  bool ShedConnectState() {
+    mysql_optionsv(conn_, MYSQL_OPT_CONNECT_ATTR_RESET, nullptr);
+    if (mysql_optionsv(conn_, MYSQL_OPT_NONBLOCK, nullptr) == 0) return true;
+    // Never suspended here (the connect is done), so only an allocation
+    // failed, and libmariadb 3.3 then keeps a pointer to the old context it
+    // already freed: the handle must not be used again, not even by
+    // mysql_close (it would free the context twice). Its socket is closed
+    // and the rest left behind, a few KB, rather than crash.
+    if (const my_socket fd = mysql_get_socket(conn_); fd >= 0) close(fd);
+    conn_ = nullptr;
+    return false;
   }
 
   bool Finish() {

@@ -2,6 +2,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <limits>
 #include <sstream>
 
@@ -100,30 +101,12 @@ Metrics::Metrics(const Config& config, const ProcessCounters& process,
                              "/v1/check answers by cluster, class and reason (fresh_replica and "
                              "primary pass; near_limit: failed by the class's check_margin).")
                          .Register(*registry_);
-  route_waits_ = &prometheus::BuildCounter()
-                      .Name("lagrouter_route_waits_total")
-                      .Help(
-                          "/v1/route requests that waited for an on-demand probe, by cluster, "
-                          "class and result: started, replica (a replica qualified in time), "
-                          "fallback (the wait ran out: the class's fallback answered).")
-                      .Register(*registry_);
-  route_wait_seconds_ = &prometheus::BuildHistogram()
-                             .Name("lagrouter_route_wait_seconds")
-                             .Help("How long /v1/route requests that waited were parked.")
-                             .Register(*registry_);
-  for (const auto& c : config_.clusters) {
-    wait_hist_.push_back(&route_wait_seconds_->Add(
-        {{"cluster", c.name}}, prometheus::Histogram::BucketBoundaries{
-                                   0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5}));
-    for (const auto& k : config_.classes) {
-      std::array<prometheus::Counter*, 3> w{};
-      const char* results[] = {"started", "replica", "fallback"};
-      for (size_t r = 0; r < w.size(); ++r) {
-        w[r] = &route_waits_->Add({{"cluster", c.name}, {"class", k.name}, {"result", results[r]}});
-      }
-      waits_.push_back(w);
-    }
+  wait_series_ = config_.clusters.size() * config_.classes.size();
+  waits_ = std::make_unique<std::array<std::atomic<uint64_t>, 3>[]>(wait_series_);
+  for (size_t i = 0; i < wait_series_; ++i) {
+    for (auto& n : waits_[i]) n.store(0);
   }
+  wait_hist_ = std::make_unique<WaitCounts[]>(config_.clusters.size());
   checks_ = std::vector<std::atomic<prometheus::Counter*>>(config_.clusters.size() *
                                                            config_.classes.size() * kReasons);
   for (const auto& c : config_.clusters) {
@@ -133,27 +116,17 @@ Metrics::Metrics(const Config& config, const ProcessCounters& process,
   const size_t slots = config_.clients.empty() ? 1 : config_.clients.size();
   for (size_t cl = 0; cl < slots; ++cl) {
     const ClientConfig* client = config_.clients.empty() ? nullptr : &config_.clients[cl];
-    const std::string label = client ? client->name : "anonymous";
     for (const auto& c : config_.clusters) {
       for (const auto& k : config_.classes) {
         const bool allowed =
             !client || (client->AllowsCluster(c.name) && client->AllowsClass(k.name));
-        for (auto o : kOutcomes) {
-          route_series_.emplace_back();
-          if (!allowed) continue;
-          // In name order, as prometheus-cpp writes the labels of the others.
-          route_series_.back() = {{"class", k.name},
-                                  {"client", label},
-                                  {"cluster", c.name},
-                                  {"outcome", router::OutcomeName(o)},
-                                  {"role", RoleOf(o)}};
-        }
+        route_allowed_.insert(route_allowed_.end(), std::size(kOutcomes), allowed);
       }
     }
   }
   for (auto& shard : shards_) {
-    shard.answers = std::make_unique<std::atomic<uint64_t>[]>(route_series_.size());
-    for (size_t i = 0; i < route_series_.size(); ++i) shard.answers[i].store(0);
+    shard.answers = std::make_unique<std::atomic<uint64_t>[]>(route_allowed_.size());
+    for (size_t i = 0; i < route_allowed_.size(); ++i) shard.answers[i].store(0);
   }
 }
 
@@ -182,7 +155,7 @@ void Metrics::CountRoute(int client, size_t cluster, size_t klass, router::Outco
   const size_t i = ((slot * config_.clusters.size() + cluster) * config_.classes.size() + klass) *
                        std::size(kOutcomes) +
                    static_cast<size_t>(outcome);
-  if (i >= route_series_.size() || route_series_[i].empty()) return;
+  if (i >= route_allowed_.size() || !route_allowed_[i]) return;
   ThisThreadsShard().answers[i].fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -206,13 +179,54 @@ void Metrics::CountCheck(size_t cluster, size_t klass, router::Reason reason) {
 
 void Metrics::CountWaitStarted(size_t cluster, size_t klass) {
   const size_t i = cluster * config_.classes.size() + klass;
-  if (i < waits_.size()) waits_[i][0]->Increment();
+  if (i < wait_series_) waits_[i][0].fetch_add(1, std::memory_order_relaxed);
 }
 
 void Metrics::CountWaitFinished(size_t cluster, size_t klass, bool replica, double seconds) {
   const size_t i = cluster * config_.classes.size() + klass;
-  if (i < waits_.size()) waits_[i][replica ? 1 : 2]->Increment();
-  if (cluster < wait_hist_.size()) wait_hist_[cluster]->Observe(seconds);
+  if (i < wait_series_) waits_[i][replica ? 1 : 2].fetch_add(1, std::memory_order_relaxed);
+  if (cluster >= config_.clusters.size()) return;
+  WaitCounts& h = wait_hist_[cluster];
+  // The first bucket whose bound is at least the value (le), else +Inf.
+  const size_t b = static_cast<size_t>(
+      std::lower_bound(kWaitBuckets.begin(), kWaitBuckets.end(), seconds) - kWaitBuckets.begin());
+  h.buckets[b].fetch_add(1, std::memory_order_relaxed);
+  h.sum_ns.fetch_add(static_cast<uint64_t>(std::max(0.0, seconds) * 1e9),
+                     std::memory_order_relaxed);
+}
+
+std::vector<MetricFamily> Metrics::WaitFamilies() const {
+  auto waits = Counter("lagrouter_route_waits_total",
+                       "/v1/route requests that waited for an on-demand probe, by cluster, "
+                       "class and result: started, replica (a replica qualified in time), "
+                       "fallback (the wait ran out: the class's fallback answered).");
+  MetricFamily seconds;
+  seconds.name = "lagrouter_route_wait_seconds";
+  seconds.help = "How long /v1/route requests that waited were parked.";
+  seconds.type = MetricType::Histogram;
+  const char* results[] = {"started", "replica", "fallback"};
+  for (size_t c = 0; c < config_.clusters.size(); ++c) {
+    const std::string& cluster = config_.clusters[c].name;
+    const WaitCounts& h = wait_hist_[c];
+    ClientMetric m = HistogramOf(
+        kWaitBuckets, [&h](size_t b) { return h.buckets[b].load(std::memory_order_relaxed); },
+        h.sum_ns.load(std::memory_order_relaxed));
+    m.label = {{"cluster", cluster}};
+    seconds.metric.push_back(std::move(m));
+    for (size_t k = 0; k < config_.classes.size(); ++k) {
+      const auto& counts = waits_[c * config_.classes.size() + k];
+      for (size_t r = 0; r < counts.size(); ++r) {
+        // In name order, as prometheus-cpp writes the labels of the others.
+        Add(waits,
+            {{"class", config_.classes[k].name}, {"cluster", cluster}, {"result", results[r]}},
+            static_cast<double>(counts[r].load(std::memory_order_relaxed)));
+      }
+    }
+  }
+  std::vector<MetricFamily> out;
+  out.push_back(std::move(waits));
+  out.push_back(std::move(seconds));
+  return out;
 }
 
 void Metrics::CountDenied(std::string_view reason, std::string_view client) {
@@ -363,11 +377,25 @@ MetricFamily Metrics::RouteRequests() const {
   auto f = Counter("lagrouter_route_requests_total",
                    "Route answers by client, cluster, class, role served and outcome (client "
                    "\"anonymous\" when no [[client]] is configured).");
-  for (size_t i = 0; i < route_series_.size(); ++i) {
-    if (route_series_[i].empty()) continue;
+  const size_t outcomes = std::size(kOutcomes);
+  const size_t classes = config_.classes.size();
+  const size_t clusters = config_.clusters.size();
+  for (size_t i = 0; i < route_allowed_.size(); ++i) {
+    if (!route_allowed_[i]) continue;
     uint64_t n = 0;
     for (const auto& shard : shards_) n += shard.answers[i].load(std::memory_order_relaxed);
-    Add(f, route_series_[i], static_cast<double>(n));
+    const router::Outcome o = kOutcomes[i % outcomes];
+    const size_t k = i / outcomes % classes;
+    const size_t c = i / outcomes / classes % clusters;
+    const size_t slot = i / outcomes / classes / clusters;
+    // In name order, as prometheus-cpp writes the labels of the others.
+    Add(f,
+        {{"class", config_.classes[k].name},
+         {"client", config_.clients.empty() ? "anonymous" : config_.clients[slot].name},
+         {"cluster", config_.clusters[c].name},
+         {"outcome", router::OutcomeName(o)},
+         {"role", RoleOf(o)}},
+        static_cast<double>(n));
   }
   return f;
 }
@@ -395,6 +423,7 @@ std::vector<MetricFamily> Metrics::ProcessFamilies() const {
                                    std::move(accept_errors), RouteDuration(),  RouteRequests()};
   for (auto& f : DiscoveryFamilies()) out.push_back(std::move(f));
   for (auto& f : ProbeFamilies()) out.push_back(std::move(f));
+  for (auto& f : WaitFamilies()) out.push_back(std::move(f));
   return out;
 }
 

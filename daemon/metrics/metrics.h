@@ -91,11 +91,19 @@ class Metrics final : public ProbeObserver {
   prometheus::Family<prometheus::Counter>* bad_requests_;
   prometheus::Family<prometheus::Counter>* denied_requests_;
   prometheus::Family<prometheus::Counter>* check_requests_;
-  prometheus::Family<prometheus::Counter>* route_waits_;
-  prometheus::Family<prometheus::Histogram>* route_wait_seconds_;
+  // Route waits: plain counters rendered when scraped, as the probes' are
+  // (a prometheus-cpp histogram and nine counters per cluster took ~4 KB).
+  static constexpr std::array<double, 12> kWaitBuckets = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+                                                          0.1,   0.2,   0.5,   1,    2,    5};
+  struct WaitCounts {
+    std::array<std::atomic<uint64_t>, kWaitBuckets.size() + 1> buckets{};  // + the +Inf one
+    std::atomic<uint64_t> sum_ns{0};
+  };
   // [cluster * classes + class]: started, answered by a replica, fell back
-  std::vector<std::array<prometheus::Counter*, 3>> waits_;
-  std::vector<prometheus::Histogram*> wait_hist_;  // [cluster]
+  std::unique_ptr<std::array<std::atomic<uint64_t>, 3>[]> waits_;
+  size_t wait_series_ = 0;
+  std::unique_ptr<WaitCounts[]> wait_hist_;  // [cluster]
+  std::vector<prometheus::MetricFamily> WaitFamilies() const;
   static constexpr std::array<double, 9> kRouteBuckets = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4,
                                                           5e-4, 1e-3, 5e-3, 1e-2};
   // What every /v1/route answer counts, sharded: a request thread adds to its
@@ -110,8 +118,10 @@ class Metrics final : public ProbeObserver {
   RouteShard& ThisThreadsShard();
   std::array<RouteShard, kShards> shards_;
   // [((client slot * clusters + cluster) * classes + class) * outcomes + outcome]:
-  // the series' labels, empty where the client may not go.
-  std::vector<std::vector<prometheus::ClientMetric::Label>> route_series_;
+  // whether the series exists (the client may go there). Its labels are made
+  // when scraped: kept, they took about 1 KB per server (15 series of five
+  // labels per cluster and class set).
+  std::vector<bool> route_allowed_;
   // Every probe's duration and failure, per server: plain counters written by
   // the server's probe loop, rendered when scraped. A prometheus-cpp
   // histogram and five counters per server took about 5 KB of labels and

@@ -24,14 +24,22 @@ class RandomSource {
   virtual double Uniform() = 0;
 };
 
-// A seeded generator; one per user, as it is not thread-safe.
+// A seeded generator; one per user, as it is not thread-safe. SplitMix64:
+// eight bytes of state, plenty for a backoff's jitter (std::mt19937_64 kept
+// 2.5 KB per cluster, 5 MB at 10,000 servers).
 class SeededRandom final : public RandomSource {
  public:
-  explicit SeededRandom(uint64_t seed) : engine_(seed) {}
-  double Uniform() override { return std::uniform_real_distribution<double>(0, 1)(engine_); }
+  explicit SeededRandom(uint64_t seed) : state_(seed) {}
+  double Uniform() override {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return static_cast<double>(z >> 11) * 0x1.0p-53;  // 53 bits: [0, 1)
+  }
 
  private:
-  std::mt19937_64 engine_;
+  uint64_t state_;
 };
 
 // The scheduled ticks of every cluster. Cluster i ticks at phase
