@@ -54,6 +54,8 @@ export PGPASSWORD=$LAGROUTER_DB_PASSWORD
 psql -h 127.0.0.1 -p "$base" -U app -d shop -qc \
   'CREATE TABLE IF NOT EXISTS strict_bench (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())'
 echo 'INSERT INTO strict_bench DEFAULT VALUES;' >"$tmp/insert.sql"
+# The cluster's data can outlive a run: count this run's commits only.
+rows_before=$(psql -h 127.0.0.1 -p "$base" -U app -d shop -Atc 'SELECT count(*) FROM strict_bench')
 "$PGBENCH" -n -h 127.0.0.1 -p "$base" -U app -c 2 -T $((3 * SECONDS_PER_RUN + 10)) ${COMMIT_RATE:+-R "$COMMIT_RATE"} \
   -f "$tmp/insert.sql" shop >"$tmp/pgbench.txt" 2>&1 &
 writer=$!
@@ -102,5 +104,5 @@ awk -v d="$((after - before))" -v s="$elapsed" -v cap="$rate" \
   'BEGIN { printf "primary on-demand probes: %.1f/s (cap %d)\n", d / s, cap }'
 kill "$writer" 2>/dev/null || true
 wait "$writer" 2>/dev/null || true
-commits=$(psql -h 127.0.0.1 -p "$base" -U app -d shop -Atc 'SELECT count(*) FROM strict_bench')
+commits=$(($(psql -h 127.0.0.1 -p "$base" -U app -d shop -Atc 'SELECT count(*) FROM strict_bench') - rows_before))
 echo "commits on the primary during the runs: $commits; probe failures: $(grep -c 'probe failed' "$tmp/lagrouter.log" || true); autogroup $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo '?')"
