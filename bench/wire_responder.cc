@@ -774,11 +774,11 @@ int main(int argc, char** argv) {
   Replies r;
   r.engine = engine_name == "postgres" ? Engine::kPostgres : Engine::kMariadb;
   if (r.engine == Engine::kPostgres) {
-    // As libpq reads the start-up's server_version (PgStartupReply): the
+    // The startup says 15.18 and the settings grant pg_read_all_stats: the
     // probe asks a server it saw as primary for its transactions.
     for (bool settings : {false, true}) {
-      r.pg_query[settings][false] = lagrouter::probes::PostgresProbeQuery(150018, settings, false);
-      r.pg_query[settings][true] = lagrouter::probes::PostgresProbeQuery(150018, settings, true);
+      r.pg_query[settings][false] = lagrouter::probes::PostgresProbeQuery(settings, false);
+      r.pg_query[settings][true] = lagrouter::probes::PostgresProbeQuery(settings, true);
     }
     r.pg_startup = PgStartupReply();
     r.pg_error = PgError(kUnknownStatement);

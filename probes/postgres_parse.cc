@@ -1,15 +1,10 @@
 #include "probes/postgres_parse.h"
 
-#include <algorithm>
 #include <charconv>
-#include <climits>
 #include <cstdint>
 
 namespace lagrouter::probes {
 
-// pg_current_wal_insert_lsn(), not pg_current_wal_lsn(): the insert position
-// is at or beyond every commit record, even with synchronous_commit = off.
-// Statement 2 is the primary's view of its replicas, for people.
 const char* const kPostgresSettingsQuery =
     "SELECT current_setting('server_version') AS version,"
     " (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,"
@@ -19,10 +14,13 @@ const char* const kPostgresSettingsQuery =
 
 namespace {
 
-// pg_stat_wal_receiver once (a join, not two subqueries), and the senders
-// without pg_stat_replication's scan of every backend (the view joins
-// pg_stat_get_activity(NULL)): the same rows at a third of the cost.
-// `transactions`: Sample::transactions, 64-bit ids (next - age).
+// pg_current_wal_insert_lsn(), not pg_current_wal_lsn(): the insert position
+// is at or beyond every commit record, even with synchronous_commit = off.
+// pg_stat_wal_receiver once (a join, not two subqueries). Statement 2 is the
+// primary's view of its replicas, for people, without pg_stat_replication's
+// scan of every backend (the view joins pg_stat_get_activity(NULL)): the same
+// rows at a third of the cost. `transactions`: Sample::transactions, as
+// 64-bit ids (next - age).
 std::string ProbeQuery(bool transactions) {
   std::string q =
       "SELECT pg_is_in_recovery() AS in_recovery,"
@@ -52,12 +50,11 @@ std::string ProbeQuery(bool transactions) {
 
 }  // namespace
 
-const std::string& PostgresProbeQuery(int server_version, bool with_settings,
-                                      bool transactions) {
+const std::string& PostgresProbeQuery(bool with_settings, bool transactions) {
   static const std::string queries[2][2] = {
       {ProbeQuery(false), std::string(kPostgresSettingsQuery) + ";" + ProbeQuery(false)},
       {ProbeQuery(true), std::string(kPostgresSettingsQuery) + ";" + ProbeQuery(true)}};
-  return queries[transactions && TellsTransactions(server_version, true)][with_settings];
+  return queries[transactions][with_settings];
 }
 
 uint64_t NormalizeInsertLsn(uint64_t lsn, uint64_t block_size, uint64_t segment_size) {
@@ -74,15 +71,13 @@ uint64_t NormalizeInsertLsn(uint64_t lsn, uint64_t block_size, uint64_t segment_
 
 namespace {
 
-Result<uint64_t> ParseCount(const std::optional<std::string>& v, const char* name,
-                            bool zero_ok = false) {
+Result<uint64_t> ParseCount(const std::optional<std::string>& v, const char* name) {
   uint64_t n = 0;
   if (v) {
     auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-    if (ec == std::errc() && ptr == v->data() + v->size() && (n > 0 || zero_ok)) return n;
+    if (ec == std::errc() && ptr == v->data() + v->size() && n > 0) return n;
   }
-  return MakeError(std::string("column '") + name + "': expected a " +
-                   (zero_ok ? "count" : "positive integer") + ", got '" +
+  return MakeError(std::string("column '") + name + "': expected a positive integer, got '" +
                    v.value_or("NULL").substr(0, 40) + "'");
 }
 

@@ -13,9 +13,8 @@ namespace lagrouter::probes {
 
 // What cannot change while a connection is open (the server's version and
 // WAL geometry; the role's superuser flag and rights are read again on
-// reconnecting):
-// read once per connection, since pg_settings alone cost more than the rest
-// of the probe (0.57 of 1.57 ms of server time per probe).
+// reconnecting): read once per connection, since pg_settings alone cost the
+// server more than the rest of the probe (0.57 of 1.57 ms per probe).
 extern const char* const kPostgresSettingsQuery;
 struct PostgresSettings {
   std::string version;
@@ -31,13 +30,12 @@ inline bool TellsTransactions(int server_version, bool reads_all_stats) {
   return server_version >= 130000 && reads_all_stats;
 }
 
-// The statement pair the probe sends each cycle (one round trip) to a server
-// of `server_version` (PQserverVersion): the status row and the primary's
-// senders; `with_settings`: a connection's first probe, the settings first.
-// `transactions`: the status row also reads Sample::transactions where the
-// server can tell; asked of servers last seen as primary (it costs the server
-// about 0.15 ms per probe, which replicas are spared).
-const std::string& PostgresProbeQuery(int server_version, bool with_settings, bool transactions);
+// The statement pair the probe sends each cycle (one round trip): the status
+// row and the primary's senders; `with_settings`: a connection's first probe,
+// the settings first. `transactions`: the status row also reads
+// Sample::transactions; asked of servers last seen as primary that can tell
+// (it costs the server about 0.15 ms per probe, which replicas are spared).
+const std::string& PostgresProbeQuery(bool with_settings, bool transactions);
 
 // The insert position points past a page header when the last record ended
 // exactly at a page (or segment) boundary, e.g. 0/4000028 after a segment
