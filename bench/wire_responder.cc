@@ -189,8 +189,12 @@ Reply PgProbeReply(bool primary, int replicas, int primary_port, bool with_setti
   };
   std::vector<Value> row =
       primary ? std::vector<Value>{Text("f"), kNow, kNull, kNull, Text("f"), kNull, kNull}
-              : std::vector<Value>{Text("t"),     kNull,   kLagged,
-                                   kLagged,       Text("f"), Text("streaming"),
+              : std::vector<Value>{Text("t"),
+                                   kNull,
+                                   kLagged,
+                                   kLagged,
+                                   Text("f"),
+                                   Text("streaming"),
                                    Text("127.0.0.1:" + std::to_string(primary_port))};
   if (transactions) {  // none active: every commit is visible
     status.push_back({"next_xid", 20});
@@ -798,7 +802,8 @@ int main(int argc, char** argv) {
     r.mysql_ok = MysqlOk(1);
     r.mysql_err = MysqlErr(kUnknownStatement);
     r.mysql_grants = MysqlGrantsReply();
-    for (bool primary : {false, true}) r.mysql_probe[primary] = MysqlProbeReply(primary, primary_port);
+    for (bool primary : {false, true})
+      r.mysql_probe[primary] = MysqlProbeReply(primary, primary_port);
   }
 
   std::printf("listening primary=%d replica=%d\n", primary_port, replica_port);

@@ -126,8 +126,7 @@ Result<PostgresSettings> ParsePostgresSettings(const Row& row) {
   settings.version = version_v.value_or("");
   settings.superuser = superuser_v == "t";
   LAGROUTER_ASSIGN_OR_RETURN(settings.wal_block_size, ParseCount(block_v, "wal_block_size"));
-  LAGROUTER_ASSIGN_OR_RETURN(settings.wal_segment_size,
-                             ParseCount(segment_v, "wal_segment_size"));
+  LAGROUTER_ASSIGN_OR_RETURN(settings.wal_segment_size, ParseCount(segment_v, "wal_segment_size"));
   return settings;
 }
 
@@ -161,9 +160,8 @@ Result<void> ParsePostgresStatus(const Row& status, const std::vector<Row>& send
     if (!router::IsKnown(write)) return MakeError("a primary reported no write position");
     out.role = Role::kPrimary;
     if (next_xid) out.transactions = Sample::Transactions{*next_xid, oldest_active_xid};
-    out.write_position =
-        router::Lsn{NormalizeInsertLsn(std::get<router::Lsn>(write).value,
-                                       settings.wal_block_size, settings.wal_segment_size)};
+    out.write_position = router::Lsn{NormalizeInsertLsn(
+        std::get<router::Lsn>(write).value, settings.wal_block_size, settings.wal_segment_size)};
   } else {
     out.role = Role::kReplica;
     out.replay_position = std::move(replay);

@@ -123,9 +123,8 @@ class PostgresProbe final : public Probe {
 
   Step SendQuery() {
     sample_.sent_at = Clock::now();  // t_k: before the query leaves
-    const bool transactions =
-        was_primary_ && settings_ &&
-        TellsTransactions(PQserverVersion(conn_), settings_->reads_all_stats);
+    const bool transactions = was_primary_ && settings_ &&
+                              TellsTransactions(PQserverVersion(conn_), settings_->reads_all_stats);
     const std::string& query = PostgresProbeQuery(!settings_, transactions);
     if (PQsendQuery(conn_, query.c_str()) == 0) {
       return Fail(ErrorKind::kQuery, "sending the probe query failed: " + Message());

@@ -60,8 +60,8 @@ struct Ask {
   }
   // A load balancer's /v1/check.
   static Ask Check(const QueryClass& cls, size_t class_index) {
-    return {&cls,           class_index, nullptr,      Asker::kCheck, 0,
-            Duration::zero(), -1,        std::nullopt, std::nullopt};
+    return {&cls, class_index,  nullptr,     Asker::kCheck, 0, Duration::zero(),
+            -1,   std::nullopt, std::nullopt};
   }
 };
 

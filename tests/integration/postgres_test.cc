@@ -290,7 +290,8 @@ TEST_F(PostgresSlice, SessionMovingToThePrimaryWaitsForCommitsInFlight) {
     ~Restore() {
       admin.Query("ALTER SYSTEM RESET synchronous_standby_names");
       admin.Query("SELECT pg_reload_conf()");
-      admin.Query("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+      admin.Query(
+          "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
     }
   } restore{admin};
   admin.Query("ALTER SYSTEM SET synchronous_standby_names = 'lagrouter_test_nobody'");

@@ -12,9 +12,9 @@ namespace {
 TEST(Explain, EveryReasonHasACase) {
   std::set<Reason> seen;
   for (const auto& c : EveryReason()) seen.insert(c.reason);
-  seen.insert(Reason::kNotReplayed);  // needs a position: its own test below
-  seen.insert(Reason::kNearLimit);    // /v1/check's margin: its own test below
-  seen.insert(Reason::kUnproven);     // needs a proof: its own test below
+  seen.insert(Reason::kNotReplayed);      // needs a position: its own test below
+  seen.insert(Reason::kNearLimit);        // /v1/check's margin: its own test below
+  seen.insert(Reason::kUnproven);         // needs a proof: its own test below
   seen.insert(Reason::kCommitsInFlight);  // needs visible_since: its own test below
   EXPECT_EQ(seen.size(), static_cast<size_t>(Reason::kFreshReplica) + 1);
 }
