@@ -74,6 +74,14 @@ void ClusterState::Observe(size_t index, Sample sample, std::chrono::system_cloc
     if (sample.superuser && (!before || !before->superuser)) {
       events.push_back({Kind::kSuperuser, index});
     }
+    // Said once per primary: it cannot hold sessions moving to it from a
+    // replica (PostgreSQL 13+, and a role with pg_read_all_stats).
+    const auto blind = [](const Sample& x) {
+      return x.role == Role::kPrimary && x.flavor == "postgres" && !x.tells_transactions;
+    };
+    if (blind(sample) && (!before || before->role != Role::kPrimary)) {
+      events.push_back({Kind::kVisibilityUnknown, index});
+    }
     if (sample.role != Role::kReplica || sample.replicating) {
       s.not_streaming_since.reset();
     } else if (!s.not_streaming_since) {

@@ -24,6 +24,7 @@ struct ClusterEvent {
     kRoleChanged,         // a different role than its last good sample
     kReplicationChanged,  // a replica's stream started, stopped or changed state
     kSuperuser,           // the monitoring user turned out to be a superuser
+    kVisibilityUnknown,   // a PostgreSQL primary that cannot tell its commits in flight
     kPrimaryElected,      // `server` is the cluster's one primary now
     kSplitBrain,          // `claims` servers claim the primary role
     kPrimaryChanged,      // the history restarts: another server is primary

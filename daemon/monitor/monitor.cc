@@ -218,6 +218,13 @@ void Monitor::OnEvent(const ClusterState& state, const ClusterEvent& event) {
           "(or REPLICA MONITOR, BINLOG MONITOR) instead",
           cluster, name);
       break;
+    case Kind::kVisibilityUnknown:
+      spdlog::warn(
+          "cluster={} server={} primary cannot tell which commits are not visible yet (needs "
+          "PostgreSQL 13 or later and pg_monitor for the monitoring user): a session moving "
+          "to it from a replica may miss a commit the replica showed",
+          cluster, name);
+      break;
     case Kind::kPrimaryElected: spdlog::info("cluster={} primary is {}", cluster, name); break;
     case Kind::kSplitBrain:
       spdlog::error("cluster={} split brain: {} servers claim to be primary", cluster,

@@ -292,6 +292,15 @@ TEST_F(ClusterStateTest, ThePrimarysVisibilityFollowsItsActiveTransactions) {
   Cycle(t);
   const auto primary = [&] { return t_.clusters().Snapshot(0)->view.servers[0]; };
   EXPECT_FALSE(primary().tells_visibility) << "the scripted sample cannot tell";
+  {
+    // A PostgreSQL primary that cannot tell is warned about once.
+    auto blind = PrimarySample(kLsn, t += milliseconds(50));
+    blind.flavor = "postgres";
+    Apply("p", ReplicaSample(kLsn, t), t);
+    EXPECT_TRUE(Has(Apply("p", blind, t += milliseconds(50)), Kind::kVisibilityUnknown));
+    blind.sent_at = t += milliseconds(50);
+    EXPECT_FALSE(Has(Apply("p", blind, t), Kind::kVisibilityUnknown)) << "said once";
+  }
   auto sample = [&](uint64_t next, std::optional<uint64_t> oldest_active) {
     t += milliseconds(50);
     auto s = PrimarySample(kLsn, t);
