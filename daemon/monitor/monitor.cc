@@ -107,6 +107,10 @@ Monitor::~Monitor() {
 }
 
 void Monitor::Start() {
+  // spdlog makes its registry on first use. The loops may log first at the
+  // same moment, and TSan cannot see the guard of that lazy static inside the
+  // uninstrumented libspdlog: make it here, before any loop runs.
+  spdlog::default_logger_raw();
   for (auto& loop : loops_) loop->Start();
 }
 
