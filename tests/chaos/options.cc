@@ -146,10 +146,26 @@ bool ParseValue(const std::string& a, const std::string& v, Options* o) {
   return true;
 }
 
+bool IsPatroniFault(const std::string& kind) {
+  return kind.rfind("patroni_", 0) == 0;
+}
+
+// Patroni's faults need a Patroni cluster: without one, a switchover would
+// wait a minute for a promotion that never comes, and inject nothing meanwhile.
+void DefaultFaults(Options& o) {
+  if (!o.faults.empty()) return;
+  for (const auto& kind : kFaultKinds) {
+    if (!IsPatroniFault(kind) || !o.patroni_urls.empty()) o.faults.push_back(kind);
+  }
+}
+
 bool Consistent(const Options& o) {
-  return !(o.script.empty() && !o.print_config) && o.daemon_port > 0 && o.seconds > 0 &&
-         o.readers > 0 && o.ryw_readers >= 0 && o.session_readers >= 0 && o.strict_readers >= 0 &&
-         o.write_pause_ms >= 0 && (o.session_readers > 0 || !o.no_session_token) &&
+  const bool patroni_faults_have_patroni =
+      o.patroni_urls.size() > 0 || std::none_of(o.faults.begin(), o.faults.end(), IsPatroniFault);
+  return patroni_faults_have_patroni && !(o.script.empty() && !o.print_config) &&
+         o.daemon_port > 0 && o.seconds > 0 && o.readers > 0 && o.ryw_readers >= 0 &&
+         o.session_readers >= 0 && o.strict_readers >= 0 && o.write_pause_ms >= 0 &&
+         (o.session_readers > 0 || !o.no_session_token) &&
          (o.path == Path::kListen) == !o.listen.empty() &&
          (o.path == Path::kClient) != o.client_reader.empty();
 }
@@ -172,6 +188,7 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
       return std::nullopt;
     }
   }
+  DefaultFaults(o);
   if (!Consistent(o)) return std::nullopt;
   if (o.strict_wait.empty()) o.strict_wait = o.wait.empty() ? "50ms" : o.wait;
   if (o.seed == 0) {

@@ -27,7 +27,8 @@ struct Options {
   Path path = Path::kRoute;
   std::map<std::string, int> listen;  // class -> listener port (Path::kListen)
   std::vector<std::string> classes;   // --classes: read in these only (default: all)
-  std::vector<std::string> faults = kFaultKinds;
+  // --faults; by default every kind the cluster has (Patroni's with --patroni-urls).
+  std::vector<std::string> faults;
   std::string client_reader;      // Path::kClient: the Python reader program
   std::string check_margin;       // --print-config: check_margin of the 1 s and 10 s classes
   std::string interval = "50ms";  // the daemon's probe interval (--print-config)
