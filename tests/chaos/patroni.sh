@@ -22,7 +22,9 @@
 # its class (reads that missed only commits the failover lost are reported
 # apart), no 0s route named a demoted leader, and (route path) every
 # failover was routed within one probe interval (50 ms) plus 100 ms of the
-# promotion being visible on the new leader.
+# promotion being visible on the new leader; with session readers, no session
+# went back and none read off replicas (or failed) for longer than the
+# longest failover plus 5 s.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$REPO/tests/support/config.sh"
@@ -120,6 +122,16 @@ if [[ -z "$haproxy_mode" ]]; then
   worst=$(sed -n 's/.*promoted -> routed ms: p50 [0-9]* max \([0-9]*\);.*/\1/p' "$work/checker.out")
   check "every failover routed within 50 ms + 100 ms of the promotion (worst ${worst:-?} ms)" \
     "$([[ -n "$worst" && $worst -le 150 ]]; echo $?)"
+  # Sessions (--session-readers) are never wedged by a failover: none reads
+  # off replicas, or not at all, for longer than the longest failover (kill ->
+  # routed) plus 5 s for the replicas to stream from the new leader.
+  off=$(sed -n 's/^SUMMARY path=session .*longest_off_replica_ms=\([0-9]*\).*/\1/p' "$work/checker.out")
+  if [[ -n "$off" ]]; then
+    failover=$(sed -n 's/.*kill -> routed ms: p50 [0-9]* max \([0-9]*\).*/\1/p' "$work/checker.out")
+    err=$(sed -n 's/^SUMMARY path=session .*longest_error_ms=\([0-9]*\).*/\1/p' "$work/checker.out")
+    check "no session off replicas or failing longer than a failover + 5 s (off ${off} ms, failing ${err:-?} ms, failover ${failover:-?} ms)" \
+      "$([[ -n "$failover" && -n "$err" && $off -le $((failover + 5000)) && $err -le $((failover + 5000)) ]]; echo $?)"
+  fi
 fi
 alive=1
 kill -0 "$daemon_pid" 2>/dev/null && alive=0
