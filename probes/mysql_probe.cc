@@ -19,6 +19,7 @@
 #include <errmsg.h>
 #include <mysql.h>
 #include <mysqld_error.h>
+#include <openssl/err.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -176,6 +177,11 @@ class MysqlProbe final : public Probe {
 
   // Before every call into the library.
   void Prepare() {
+    // OpenSSL's error queue is per thread, and a loop runs many connections:
+    // libmariadb reads it after a TLS call without clearing it first, so an
+    // error another connection left there (a refused certificate) would end
+    // this one's next query as "Lost connection" (2013).
+    ERR_clear_error();
     SetCallContext(conn_, deadline_, stage_ == Stage::kConnect);
     // The library sets its socket blocking only while it connects: once the
     // connection is up, one fcntl for good (one per call cost seven

@@ -1,8 +1,9 @@
 // Security against real servers: API tokens (401/403), HTTPS and
 // mutual TLS with a CA made by the test, PostgreSQL probed over TLS with
 // verify-full on a private ssl=on instance (and a host name the certificate
-// does not cover), no secret in any log line or response, least-privilege
-// monitoring users and the superuser warning.
+// does not cover), MariaDB probed over TLS on a private instance, no secret
+// in any log line or response, least-privilege monitoring users and the
+// superuser warning.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <regex>
 #include <thread>
 
+#include "probes/probe.h"
 #include "tests/support/daemon.h"
 
 namespace lagrouter::test_support {
@@ -23,6 +25,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr int kTlsPgPort = 5451;
+constexpr int kTlsMariadbPort = 3451;
 const char* kPgBin = "/usr/lib/postgresql/15/bin";
 
 std::string RandomHex(size_t bytes) {
@@ -297,12 +300,14 @@ class SecurityTls : public DaemonSuite {
     dir_ = "/tmp/lagrouter-security-test";
     RunCommand("runuser -u postgres -- " + std::string(kPgBin) + "/pg_ctl -D " + dir_ +
                "/pg/data -m immediate -w stop");
+    StopMariadb();
     std::filesystem::remove_all(dir_);
     ASSERT_EQ(mkdir(dir_.c_str(), 0755), 0) << dir_;
     password_ = "pw-" + RandomHex(12);
     token_ = "tok-" + RandomHex(16);
     MakeCertificates();
     StartPostgres();
+    StartMariadb();
     StartSharedClusters();
     WriteFile(dir_ + "/pg.pw", password_ + "\n", 0600);
     WriteFile(dir_ + "/wrong.pw", "wrongpw-" + RandomHex(12) + "\n", 0600);
@@ -317,6 +322,7 @@ class SecurityTls : public DaemonSuite {
     StopDaemon();
     RunCommand("runuser -u postgres -- " + std::string(kPgBin) + "/pg_ctl -D " + dir_ +
                "/pg/data -m fast -w stop");
+    StopMariadb();
     std::filesystem::remove_all(dir_);
   }
 
@@ -333,10 +339,14 @@ class SecurityTls : public DaemonSuite {
     };
     MustRun("cd " + d + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 " +
             "-nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=lagrouter test CA'");
-    leaf("api", "localhost", "DNS:localhost,IP:127.0.0.1");  // the daemon's HTTPS
-    leaf("client", "checkout", "DNS:checkout");              // an API client (mutual TLS)
-    leaf("pgsrv", "localhost", "DNS:localhost");             // PostgreSQL: no IP in SAN
-    leaf("pguser", "lagrouter", "DNS:lagrouter");            // lagrouter's cert to PostgreSQL
+    leaf("api", "localhost", "DNS:localhost,IP:127.0.0.1");     // the daemon's HTTPS
+    leaf("client", "checkout", "DNS:checkout");                 // an API client (mutual TLS)
+    leaf("pgsrv", "localhost", "DNS:localhost");                // PostgreSQL: no IP in SAN
+    leaf("pguser", "lagrouter", "DNS:lagrouter");               // lagrouter's cert to PostgreSQL
+    leaf("mdbsrv", "localhost", "DNS:localhost,IP:127.0.0.1");  // MariaDB
+    // A CA that signed none of them: a certificate checked against it is refused.
+    MustRun("cd " + d + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 " +
+            "-nodes -keyout other-ca.key -out other-ca.pem -days 2 -subj '/CN=another CA'");
     MustRun("chown postgres: " + d + "/pgsrv.key " + d + "/pgsrv.pem " + d + "/ca.pem");
     // PostgreSQL's own directory: data, socket and log, owned by postgres.
     MustRun("mkdir -m 700 " + d + "/pg && chown postgres: " + d + "/pg");
@@ -363,6 +373,29 @@ class SecurityTls : public DaemonSuite {
             std::to_string(kTlsPgPort) +
             " -U postgres -d postgres -c \"CREATE ROLE lagrouter LOGIN PASSWORD '" + password_ +
             "'\" -c 'GRANT pg_monitor TO lagrouter'");
+  }
+
+  // A MariaDB of its own with TLS (the shared cluster has none).
+  static void StartMariadb() {
+    const std::string m = dir_ + "/mdb";
+    MustRun("mariadb-install-db --no-defaults --datadir=" + m + " --user=root " +
+            "--auth-root-authentication-method=normal --skip-test-db >/dev/null 2>&1");
+    MustRun("setsid mariadbd --no-defaults --user=root --datadir=" + m + " --port=" +
+            std::to_string(kTlsMariadbPort) + " --bind-address=127.0.0.1 --socket=" + m +
+            ".sock --pid-file=" + m + ".pid --skip-log-bin --skip-name-resolve --ssl-cert=" + dir_ +
+            "/mdbsrv.pem --ssl-key=" + dir_ + "/mdbsrv.key --ssl-ca=" + dir_ +
+            "/ca.pem </dev/null >" + dir_ + "/mdb.log 2>&1 &");
+    const std::string sql = "mariadb --no-defaults -uroot -S " + m + ".sock -e ";
+    ASSERT_TRUE(
+        WaitFor([&] { return RunCommand(sql + "'SELECT 1' >/dev/null 2>&1") == 0; }, seconds(30)))
+        << MustRun("tail -n 20 " + dir_ + "/mdb.log");
+    MustRun(sql + "\"CREATE USER lagrouter@'127.0.0.1' IDENTIFIED BY '" + password_ +
+            "'; GRANT REPLICA MONITOR, BINLOG MONITOR ON *.* TO lagrouter@'127.0.0.1'\"");
+  }
+  static void StopMariadb() {
+    RunCommand("kill $(cat " + dir_ +
+               "/mdb.pid 2>/dev/null) 2>/dev/null; for i in $(seq 100); do " + "kill -0 $(cat " +
+               dir_ + "/mdb.pid 2>/dev/null) 2>/dev/null || break; sleep 0.1; done");
   }
 
   static ConfigText Config() {
@@ -493,6 +526,36 @@ TEST_F(SecurityTls, MysqlRequireRefusesAServerWithoutTls) {
   const std::string error = m0["last_error"].get<std::string>();
   EXPECT_TRUE(error.find("SSL") != std::string::npos || error.find("TLS") != std::string::npos)
       << error;
+}
+
+// OpenSSL keeps its errors per thread, and a probe loop runs many
+// connections: a certificate refused on one connection must not end another
+// connection's next TLS query on the same thread (it did, as "Lost
+// connection", 2013, with a healthy server).
+TEST_F(SecurityTls, MysqlTlsRefusedOnOneConnectionLeavesTheNextOnTheThreadWorking) {
+  probes::ServerEndpoint good;
+  good.host = "127.0.0.1";
+  good.port = kTlsMariadbPort;
+  good.user = "lagrouter";
+  good.password = password_;
+  good.sslmode = "verify-full";
+  good.sslrootcert = dir_ + "/ca.pem";
+  probes::ServerEndpoint refused = good;
+  refused.sslrootcert = dir_ + "/other-ca.pem";
+  auto good_probe = probes::MakeMysqlProbe(good);
+  auto refused_probe = probes::MakeMysqlProbe(refused);
+  auto run = [](probes::Probe& p) {
+    return probes::RunToCompletion(p, probes::Clock::now() + seconds(5));
+  };
+  const probes::Sample first = run(*good_probe);
+  ASSERT_TRUE(first.ok) << first.error;
+  for (int i = 0; i < 3; ++i) {
+    const probes::Sample no = run(*refused_probe);
+    EXPECT_FALSE(no.ok);
+    EXPECT_NE(no.error.find("certificate"), std::string::npos) << no.error;
+    const probes::Sample again = run(*good_probe);
+    EXPECT_TRUE(again.ok) << "after a refused certificate: " << again.error;
+  }
 }
 
 // 3. A full run: the unique password and token appear nowhere.
