@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "tests/chaos/daemon_api.h"
 
@@ -43,13 +44,19 @@ std::optional<std::set<int64_t>> Freshness::LostCommits() {
   if (!h_.o.postgres) return lost;  // MariaDB runs fail over cleanly (promote/repoint)
   const std::optional<Topology> topo = WaitForTopology(h_.o);
   if (!topo) return std::nullopt;
+  const std::string sql =
+      "SELECT COALESCE(string_agg(id::text, ',' ORDER BY id), '') FROM seq WHERE id > " +
+      std::to_string(h_.start_id);
+  // A connection of its own, not the pool's: a pooled one may predate the
+  // last fault's restart of that server. Retried while it comes back up.
   std::string error, value;
-  auto db = h_.pool.Acquire(h_.o.base_port + topo->primary, &error);
-  if (db == nullptr ||
-      !db->TryQuery("SELECT COALESCE(string_agg(id::text, ',' ORDER BY id), '') FROM seq WHERE id "
-                    "> " +
-                        std::to_string(h_.start_id),
-                    &value, &error)) {
+  bool read = false;
+  for (int attempt = 0; attempt < 20 && !read; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(milliseconds(500));
+    auto db = Connect(h_.o.postgres, h_.o.base_port + topo->primary, &error);
+    read = db != nullptr && db->TryQuery(sql, &value, &error);
+  }
+  if (!read) {
     Log("cannot read the ids on the final primary: %s", error.c_str());
     return std::nullopt;
   }
