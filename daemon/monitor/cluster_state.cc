@@ -173,6 +173,9 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
   // that is down, or has just come back, left every bound to grow.
   const bool lag_counts = primary_ >= 0 && primary_live_before_;
   if (update_gates) primary_live_before_ = primary_ >= 0;
+  // Exactly: grown by push_back, a 5-server cluster's vectors had room for 8.
+  view.servers.reserve(servers_.size());
+  snap->status.reserve(servers_.size());
   for (size_t i = 0; i < servers_.size(); ++i) {
     Server& s = servers_[i];
     ServerStatus st;
