@@ -56,9 +56,9 @@ ClusterState::Update ClusterState::Apply(size_t server, Sample sample, TimePoint
 void ClusterState::Observe(size_t index, Sample sample, std::chrono::system_clock::time_point wall,
                            std::vector<ClusterEvent>& events) {
   Server& s = servers_[index];
-  if (!sample.ok && (!s.probed || s.last.ok)) {
+  if (!sample.ok && (!s.probed || s.up)) {
     events.push_back({Kind::kProbeFailed, index});
-  } else if (sample.ok && s.probed && !s.last.ok) {
+  } else if (sample.ok && s.probed && !s.up) {
     events.push_back({Kind::kProbeRecovered, index});
   }
   if (sample.ok) {
@@ -88,14 +88,17 @@ void ClusterState::Observe(size_t index, Sample sample, std::chrono::system_cloc
       s.not_streaming_since = sample.sent_at;
     }
     RecordVisibility(s, sample);
-    s.last_ok = sample;
     s.last_ok_wall = wall;
   }
+  s.up = sample.ok;
+  s.last_probe_at = sample.received_at;
+  s.error_kind = sample.ok ? probes::ErrorKind::kNone : sample.error_kind;
+  s.error = sample.ok ? std::string() : std::move(sample.error);
+  if (sample.ok) s.last_ok = std::move(sample);
   if (!s.probed) {
     s.probed = true;
     events.push_back({Kind::kFirstProbe, index});
   }
-  s.last = std::move(sample);
 }
 
 // A commit flushed before a sample started is visible on the primary unless
@@ -125,8 +128,9 @@ void ClusterState::Elect(std::vector<ClusterEvent>& events) {
   router::ClusterView roles;
   roles.servers.resize(servers_.size());
   for (size_t i = 0; i < servers_.size(); ++i) {
-    roles.servers[i].up = servers_[i].last.ok;
-    roles.servers[i].role = servers_[i].last.role;
+    // A server that is down claims no role (ElectPrimary).
+    roles.servers[i].up = servers_[i].up;
+    if (servers_[i].up) roles.servers[i].role = servers_[i].last_ok->role;
   }
   router::ElectPrimary(roles);
   if (roles.primary != primary_ && roles.primary >= 0) {
@@ -141,7 +145,7 @@ void ClusterState::Elect(std::vector<ClusterEvent>& events) {
 void ClusterState::RecordHistory(size_t index, std::vector<ClusterEvent>& events) {
   // The history belongs to one primary: a new primary restarts it.
   if (primary_ != static_cast<int>(index)) return;
-  const Sample& sample = servers_[index].last;
+  const Sample& sample = *servers_[index].last_ok;  // the primary is up
   if (history_owner_ != primary_) {
     if (history_owner_ >= 0) events.push_back({Kind::kPrimaryChanged, index});
     history_.Reset();
@@ -166,8 +170,9 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
     snap->history_latest_at = history_.latest_at();
     snap->history_size = history_.size();
   }
+  // The primary is up: its latest sample is its latest successful one.
   const Sample* primary_sample =
-      primary_ >= 0 ? &servers_[static_cast<size_t>(primary_)].last : nullptr;
+      primary_ >= 0 ? &*servers_[static_cast<size_t>(primary_)].last_ok : nullptr;
   // A bound that passed a limit is a replica's lag only when a live primary
   // was sampled all along (since the previous update and now): a primary
   // that is down, or has just come back, left every bound to grow.
@@ -226,11 +231,11 @@ router::ServerView ClusterState::ViewOf(size_t index, const Sample* primary_samp
   v.port = config.port;
   v.weight = config.weight;
   v.probed = s.probed;
-  v.up = s.probed && s.last.ok;
+  v.up = s.probed && s.up;
   st.on_demand_probes = s.on_demand_probes;
-  st.last_error_kind = s.last.ok ? probes::ErrorKind::kNone : s.last.error_kind;
-  st.last_error = s.last.ok ? "" : s.last.error;
-  st.last_probe_at = s.last.received_at;
+  st.last_error_kind = s.error_kind;
+  st.last_error = s.error;
+  st.last_probe_at = s.last_probe_at;
   st.last_ok_wall = s.last_ok_wall;
   if (!s.last_ok) return v;
   const Sample& ok = *s.last_ok;

@@ -56,15 +56,26 @@ class ClusterState {
   // The elected primary (index), or -1; replicas wait for its sample.
   int primary() const { return primary_; }
   const ServerConfig& server_config(size_t server) const { return cluster_.servers[server]; }
-  // The latest sample of a server, ok or not (for messages about events).
-  const probes::Sample& last_sample(size_t server) const { return servers_[server].last; }
+  // For messages about events: the latest successful sample of a server (null
+  // before one), and why its latest probe failed (kNone and "" if it did not).
+  const probes::Sample* last_ok(size_t server) const {
+    return servers_[server].last_ok ? &*servers_[server].last_ok : nullptr;
+  }
+  probes::ErrorKind error_kind(size_t server) const { return servers_[server].error_kind; }
+  const std::string& error(size_t server) const { return servers_[server].error; }
   const ClusterConfig& config() const { return cluster_; }
 
  private:
   struct Server {
     bool probed = false;
-    probes::Sample last;                    // the latest sample, ok or not
-    std::optional<probes::Sample> last_ok;  // the latest successful one
+    // The latest sample: whether it was ok, when it came, and why it failed.
+    // Only a successful sample is kept whole (last_ok): a failed one says
+    // nothing more, and a second Sample per server cost ~0.4 KB.
+    bool up = false;
+    router::TimePoint last_probe_at{};
+    probes::ErrorKind error_kind = probes::ErrorKind::kNone;
+    std::string error;
+    std::optional<probes::Sample> last_ok;  // the latest successful sample
     std::optional<std::chrono::system_clock::time_point> last_ok_wall;
     std::optional<router::TimePoint> fresh_as_of;  // from the previous snapshot, for gate peaks
     // When this replica first reported its stream not running (the probe's

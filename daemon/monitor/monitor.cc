@@ -186,7 +186,10 @@ void Monitor::OnEvent(const ClusterState& state, const ClusterEvent& event) {
   using Kind = ClusterEvent::Kind;
   const std::string& cluster = state.config().name;
   const std::string& name = state.server_config(event.server).name;
-  const Sample& s = state.last_sample(event.server);
+  // Every event but a failure follows a successful sample.
+  static const Sample kNoSample;
+  const Sample* ok = state.last_ok(event.server);
+  const Sample& s = ok != nullptr ? *ok : kNoSample;
   switch (event.kind) {
     case Kind::kFirstProbe:
       if (unprobed_.fetch_sub(1) == 1) {
@@ -196,7 +199,8 @@ void Monitor::OnEvent(const ClusterState& state, const ClusterEvent& event) {
       break;
     case Kind::kProbeFailed:
       spdlog::warn("cluster={} server={} probe failed ({}): {}", cluster, name,
-                   probes::ErrorKindName(s.error_kind), s.error);
+                   probes::ErrorKindName(state.error_kind(event.server)),
+                   state.error(event.server));
       break;
     case Kind::kProbeRecovered:
       spdlog::info("cluster={} server={} probe recovered", cluster, name);
