@@ -25,12 +25,16 @@ ClusterState::ClusterState(const ClusterConfig& cluster, const Config& config)
       probe_interval_(config.probe_interval),
       probe_timeout_(config.probe_timeout),
       classes_(config.classes),
+      check_gates_(std::any_of(classes_.begin(), classes_.end(),
+                               [](const router::QueryClass& cls) {
+                                 return cls.check_margin > router::Duration::zero();
+                               })),
       servers_(cluster.servers.size()),
       history_(HistoryKept(config),
                static_cast<size_t>(HistoryKept(config) / config.probe_interval) + 16) {
   for (auto& s : servers_) {
     s.gates.resize(classes_.size());
-    s.check_gates.resize(classes_.size());
+    if (check_gates_) s.check_gates.resize(classes_.size());
   }
 }
 

@@ -37,6 +37,8 @@ struct ClusterEvent {
 
 class ClusterState {
  public:
+  // Refers to `cluster` and `config`, which outlive it (a copy per cluster
+  // cost ~0.2 KB a server).
   ClusterState(const ClusterConfig& cluster, const Config& config);
 
   struct Update {
@@ -85,7 +87,7 @@ class ClusterState {
     // sample's start and next transaction id (RecordVisibility).
     std::optional<router::TimePoint> visible_as_of;
     std::optional<std::pair<router::TimePoint, uint64_t>> previous_next_xid;
-    std::vector<router::Gate> gates, check_gates;
+    std::vector<router::Gate> gates, check_gates;  // check_gates: only with check_gates_
     uint64_t on_demand_probes = 0;
   };
 
@@ -101,10 +103,12 @@ class ClusterState {
   router::ServerView ViewOf(size_t server, const probes::Sample* primary_sample,
                             ServerStatus& status) const;
 
-  ClusterConfig cluster_;
+  const ClusterConfig& cluster_;
   router::Duration probe_interval_;
   router::Duration probe_timeout_;
-  std::vector<router::QueryClass> classes_;
+  const std::vector<router::QueryClass>& classes_;
+  // Some class has a check_margin: only then are check gates kept.
+  bool check_gates_;
   std::vector<Server> servers_;
   router::PositionHistory history_;
   int history_owner_ = -1;  // the server whose samples fill the history
