@@ -298,14 +298,15 @@ class MysqlProbe final : public Probe {
         slave_status_ = true;
         return Go(Stage::kSlaveQuery);
       case Stage::kReplicaRows:
-        return TakeRows(&replica_rows_) ? Go(Stage::kDrainNext) : QueryFailed();
+        return TakeRows(&replica_rows_, ReplicaStatusReads) ? Go(Stage::kDrainNext) : QueryFailed();
       case Stage::kDrainNext: return status_ == 0 ? Go(Stage::kDrainRows) : Finish();
       case Stage::kDrainRows:
         if (result_ != nullptr) mysql_free_result(result_);
         result_ = nullptr;
         return Go(Stage::kDrainNext);
       case Stage::kSlaveQuery: return status_ == 0 ? Go(Stage::kSlaveRows) : QueryFailed();
-      case Stage::kSlaveRows: return TakeRows(&replica_rows_) ? Finish() : QueryFailed();
+      case Stage::kSlaveRows:
+        return TakeRows(&replica_rows_, ReplicaStatusReads) ? Finish() : QueryFailed();
     }
     return false;
   }
@@ -407,12 +408,13 @@ class MysqlProbe final : public Probe {
   // The stored result of the stage (a statement without one gives no rows).
   // Every stage that reads rows fills them anew (TakeRows), so the rows of
   // the previous sample are never read, only reused.
-  bool TakeRows(std::vector<Row>* rows) {
+  // `keep`: as FetchRows's.
+  bool TakeRows(std::vector<Row>* rows, bool (*keep)(std::string_view) = nullptr) {
     if (result_ == nullptr) {
       rows->clear();
       return mysql_field_count(conn_) == 0;
     }
-    FetchRows(result_, *rows);
+    FetchRows(result_, *rows, keep);
     mysql_free_result(result_);
     result_ = nullptr;
     return true;
