@@ -66,7 +66,7 @@ void ClusterState::Observe(size_t index, Sample sample, std::chrono::system_cloc
     events.push_back({Kind::kProbeRecovered, index});
   }
   if (sample.ok) {
-    const Sample* before = s.last_ok ? &*s.last_ok : nullptr;
+    const Sample* before = s.last_ok.get();
     if ((before ? before->role : Role::kUnknown) != sample.role) {
       events.push_back({Kind::kRoleChanged, index});
     }
@@ -98,7 +98,7 @@ void ClusterState::Observe(size_t index, Sample sample, std::chrono::system_cloc
   s.last_probe_at = sample.received_at;
   s.error_kind = sample.ok ? probes::ErrorKind::kNone : sample.error_kind;
   s.error = sample.ok ? std::string() : std::move(sample.error);
-  if (sample.ok) s.last_ok = std::move(sample);
+  if (sample.ok) s.last_ok = std::make_shared<const Sample>(std::move(sample));
   if (!s.probed) {
     s.probed = true;
     events.push_back({Kind::kFirstProbe, index});
@@ -176,7 +176,7 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
   }
   // The primary is up: its latest sample is its latest successful one.
   const Sample* primary_sample =
-      primary_ >= 0 ? &*servers_[static_cast<size_t>(primary_)].last_ok : nullptr;
+      primary_ >= 0 ? servers_[static_cast<size_t>(primary_)].last_ok.get() : nullptr;
   // A bound that passed a limit is a replica's lag only when a live primary
   // was sampled all along (since the previous update and now): a primary
   // that is down, or has just come back, left every bound to grow.
@@ -247,20 +247,14 @@ router::ServerView ClusterState::ViewOf(size_t index, const Sample* primary_samp
   // interval plus the probe timeout is down even if its probe overran.
   v.up_until = ok.received_at + probe_interval_ + probe_timeout_;
   st.last_probe_seconds = std::chrono::duration<double>(ok.received_at - ok.sent_at).count();
-  st.flavor = ok.flavor;
-  st.version = ok.version;
+  st.sample = s.last_ok;
   v.role = ok.role;  // the last known role; routing also requires `up`
   st.write_position = router::ToString(ok.write_position);
   v.tells_visibility = ok.role == Role::kPrimary && ok.tells_transactions;
   v.visible_as_of = s.visible_as_of;
   if (ok.role != Role::kReplica) return v;
-  st.replication_state = ok.replication_state;
-  st.replication_error = ok.replication_error;
-  st.upstream = ok.upstream;
   st.replay_paused = ok.replay_paused;
   st.replication_running = ok.replicating;
-  st.replay_position = router::ToString(ok.replay_position);
-  st.receive_position = router::ToString(ok.receive_position);
   st.reported_lag_seconds = ok.reported_lag_seconds;
   // A replica cannot stream from a primary that is down; then only its bound
   // (which grows) decides. Against a live primary, a replica that is not

@@ -60,9 +60,7 @@ class ClusterState {
   const ServerConfig& server_config(size_t server) const { return cluster_.servers[server]; }
   // For messages about events: the latest successful sample of a server (null
   // before one), and why its latest probe failed (kNone and "" if it did not).
-  const probes::Sample* last_ok(size_t server) const {
-    return servers_[server].last_ok ? &*servers_[server].last_ok : nullptr;
-  }
+  const probes::Sample* last_ok(size_t server) const { return servers_[server].last_ok.get(); }
   probes::ErrorKind error_kind(size_t server) const { return servers_[server].error_kind; }
   const std::string& error(size_t server) const { return servers_[server].error; }
   const ClusterConfig& config() const { return cluster_; }
@@ -77,7 +75,8 @@ class ClusterState {
     router::TimePoint last_probe_at{};
     probes::ErrorKind error_kind = probes::ErrorKind::kNone;
     std::string error;
-    std::optional<probes::Sample> last_ok;  // the latest successful sample
+    // The latest successful sample, shared with the snapshots' ServerStatus.
+    std::shared_ptr<const probes::Sample> last_ok;
     std::optional<std::chrono::system_clock::time_point> last_ok_wall;
     std::optional<router::TimePoint> fresh_as_of;  // from the previous snapshot, for gate peaks
     // When this replica first reported its stream not running (the probe's
