@@ -92,7 +92,7 @@ class MysqlProbe final : public Probe {
   Sample Take() override {
     Sample s = std::move(*sample_);
     sample_.reset();
-    s.error = ScrubSecret(std::move(s.error), ep_.password);
+    s.error = ScrubSecret(std::move(s.error), ep_.login->password);
     return s;
   }
 
@@ -193,10 +193,11 @@ class MysqlProbe final : public Probe {
     Prepare();
     switch (stage_) {
       case Stage::kConnect: {
-        const char* db = ep_.database.empty() ? nullptr : ep_.database.c_str();
-        return mysql_real_connect_start(&connected_, conn_, ep_.host.c_str(), ep_.user.c_str(),
-                                        ep_.password.c_str(), db, static_cast<unsigned>(ep_.port),
-                                        nullptr, CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS);
+        const char* db = ep_.login->database.empty() ? nullptr : ep_.login->database.c_str();
+        return mysql_real_connect_start(&connected_, conn_, ep_.host.c_str(),
+                                        ep_.login->user.c_str(), ep_.login->password.c_str(), db,
+                                        static_cast<unsigned>(ep_.port), nullptr,
+                                        CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS);
       }
       case Stage::kGrants: return StartQuery("SHOW GRANTS");
       case Stage::kProbe:
@@ -331,7 +332,7 @@ class MysqlProbe final : public Probe {
     // falls back to plaintext. Never keep such a connection.
     if (TlsRequired() && mysql_get_ssl_cipher(conn_) == nullptr) {
       return Drop(ErrorKind::kConnect,
-                  "connect to " + Where() + " refused: sslmode=" + ep_.sslmode +
+                  "connect to " + Where() + " refused: sslmode=" + ep_.login->sslmode +
                       " but the server does not offer TLS (SSL); enable TLS on the server, or use "
                       "sslmode = \"verify-full\"");
     }
@@ -388,7 +389,7 @@ class MysqlProbe final : public Probe {
   }
 
   bool TlsRequired() const {
-    const std::string& mode = ep_.sslmode;
+    const std::string& mode = ep_.login->sslmode;
     return mode == "require" || mode == "verify-ca" || mode == "verify-full";
   }
 
@@ -398,9 +399,10 @@ class MysqlProbe final : public Probe {
     // certificate against sslrootcert, or the system CAs, and its name
     // against the host: libmariadb checks both when asked to verify).
     if (!TlsRequired()) return;
-    const std::string& mode = ep_.sslmode;
+    const std::string& mode = ep_.login->sslmode;
     auto opt = [](const std::string& v) { return v.empty() ? nullptr : v.c_str(); };
-    mysql_ssl_set(conn_, opt(ep_.sslkey), opt(ep_.sslcert), opt(ep_.sslrootcert), nullptr, nullptr);
+    mysql_ssl_set(conn_, opt(ep_.login->sslkey), opt(ep_.login->sslcert),
+                  opt(ep_.login->sslrootcert), nullptr, nullptr);
     const my_bool yes = 1;
     mysql_options(conn_, MYSQL_OPT_SSL_ENFORCE, &yes);
     const my_bool verify = (mode == "verify-ca" || mode == "verify-full") ? 1 : 0;

@@ -64,7 +64,7 @@ class PostgresProbe final : public Probe {
     phase_ = Phase::kIdle;
     Sample s = std::move(*sample_);
     sample_.reset();
-    s.error = ScrubSecret(std::move(s.error), ep_.password);
+    s.error = ScrubSecret(std::move(s.error), ep_.login->password);
     return s;
   }
 
@@ -83,19 +83,19 @@ class PostgresProbe final : public Probe {
   Step StartConnect() {
     const std::string port = std::to_string(ep_.port);
     std::vector<const char*> keys = {"host", "port", "user", "dbname", "application_name"};
-    std::vector<const char*> values = {ep_.host.c_str(), port.c_str(), ep_.user.c_str(),
-                                       ep_.database.c_str(), "lagrouter"};
+    std::vector<const char*> values = {ep_.host.c_str(), port.c_str(), ep_.login->user.c_str(),
+                                       ep_.login->database.c_str(), "lagrouter"};
     auto add = [&](const char* k, const std::string& v) {
       if (!v.empty()) {
         keys.push_back(k);
         values.push_back(v.c_str());
       }
     };
-    add("password", ep_.password);
-    add("sslmode", ep_.sslmode);
-    add("sslrootcert", ep_.sslrootcert);
-    add("sslcert", ep_.sslcert);
-    add("sslkey", ep_.sslkey);
+    add("password", ep_.login->password);
+    add("sslmode", ep_.login->sslmode);
+    add("sslrootcert", ep_.login->sslrootcert);
+    add("sslcert", ep_.login->sslcert);
+    add("sslkey", ep_.login->sslkey);
     keys.push_back(nullptr);
     values.push_back(nullptr);
     conn_ = PQconnectStartParams(keys.data(), values.data(), 0);

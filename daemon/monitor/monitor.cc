@@ -50,19 +50,18 @@ struct Monitor::Cluster {
 };
 
 ProbeFactory RealProbes() {
-  return [](const ClusterConfig& c, const ServerConfig& s) {
+  // A cluster's servers come one after another: they share the login made
+  // for the first (one is made again whenever the settings differ).
+  return [shared = std::shared_ptr<const probes::Login>()](const ClusterConfig& c,
+                                                           const ServerConfig& s) mutable {
+    probes::Login login{c.user,        c.password, c.database, c.sslmode,
+                        c.sslrootcert, c.sslcert,  c.sslkey};
+    if (!shared || *shared != login)
+      shared = std::make_shared<const probes::Login>(std::move(login));
     probes::ServerEndpoint ep;
-    ep.cluster = c.name;
-    ep.name = s.name;
     ep.host = s.host;
     ep.port = s.port;
-    ep.user = c.user;
-    ep.password = c.password;
-    ep.database = c.database;
-    ep.sslmode = c.sslmode;
-    ep.sslrootcert = c.sslrootcert;
-    ep.sslcert = c.sslcert;
-    ep.sslkey = c.sslkey;
+    ep.login = shared;
     return c.engine == router::Engine::kPostgres ? probes::MakePostgresProbe(ep)
                                                  : probes::MakeMysqlProbe(ep);
   };
