@@ -33,8 +33,6 @@ ClusterState::ClusterState(const ClusterConfig& cluster, const Config& config)
       history_(HistoryKept(config),
                static_cast<size_t>(HistoryKept(config) / config.probe_interval) + 16) {
   for (auto& s : servers_) {
-    s.gates.resize(classes_.size());
-    if (check_gates_) s.check_gates.resize(classes_.size());
   }
 }
 
@@ -199,19 +197,25 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
     }
     const router::Duration peak =
         std::max(bound, router::StalenessAt(s.fresh_as_of, now).value_or(bound));
+    // The gates go on from where the last snapshot left them.
+    if (built_ != nullptr) {
+      v.gates = built_->view.servers[i].gates;
+      v.check_gates = built_->view.servers[i].check_gates;
+    } else {
+      v.gates.resize(classes_.size());
+      if (check_gates_) v.check_gates.resize(classes_.size());
+    }
     if (update_gates && s.probed) {
       for (size_t k = 0; k < classes_.size(); ++k) {
         const auto& cls = classes_[k];
-        router::UpdateRouteGate(s.gates[k], cls, healthy, peak, bound, now,
+        router::UpdateRouteGate(v.gates[k], cls, healthy, peak, bound, now,
                                 static_cast<int>(i) == sampled, lag_counts);
         if (cls.check_margin > router::Duration::zero()) {
-          router::UpdateCheckGate(s.check_gates[k], cls, healthy, peak, bound, now);
+          router::UpdateCheckGate(v.check_gates[k], cls, healthy, peak, bound, now);
         }
       }
     }
     s.fresh_as_of = v.bound_known ? v.fresh_as_of : std::nullopt;
-    v.gates = s.gates;
-    v.check_gates = s.check_gates;
     view.servers.push_back(std::move(v));
     snap->status.push_back(std::move(st));
   }
@@ -221,6 +225,7 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
   } else if (claims_ == 0) {
     snap->primary_problem = "no reachable server is primary";
   }
+  built_ = snap;
   return snap;
 }
 

@@ -86,7 +86,6 @@ class ClusterState {
     // sample's start and next transaction id (RecordVisibility).
     std::optional<router::TimePoint> visible_as_of;
     std::optional<std::pair<router::TimePoint, uint64_t>> previous_next_xid;
-    std::vector<router::Gate> gates, check_gates;  // check_gates: only with check_gates_
     uint64_t on_demand_probes = 0;
   };
 
@@ -108,6 +107,9 @@ class ClusterState {
   const std::vector<router::QueryClass>& classes_;
   // Some class has a check_margin: only then are check gates kept.
   bool check_gates_;
+  // The last snapshot built: its views hold the hysteresis gates, which the
+  // next Build advances (kept there, not also per server here).
+  std::shared_ptr<const ClusterSnapshot> built_;
   std::vector<Server> servers_;
   router::PositionHistory history_;
   int history_owner_ = -1;  // the server whose samples fill the history
