@@ -108,19 +108,21 @@ int main(int argc, char** argv) {
   lagrouter::probes::ServerEndpoint ep;
   ep.host = argv[1];
   ep.port = std::atoi(argv[2]);
-  ep.user = argv[3];
-  if (const char* pw = std::getenv("LAGROUTER_DB_PASSWORD")) ep.password = pw;
+  lagrouter::probes::Login login;
+  login.user = argv[3];
+  if (const char* pw = std::getenv("LAGROUTER_DB_PASSWORD")) login.password = pw;
   int samples = 10;
   for (int i = 4; i < argc; ++i) {
     const std::string a = argv[i];
     if (!a.empty() && a.find_first_not_of("0123456789") == std::string::npos) {
       samples = std::atoi(a.c_str());
-    } else if (ep.sslmode.empty()) {
-      ep.sslmode = a;
+    } else if (login.sslmode.empty()) {
+      login.sslmode = a;
     } else {
-      ep.sslrootcert = a;
+      login.sslrootcert = a;
     }
   }
+  ep.login = std::make_shared<const lagrouter::probes::Login>(std::move(login));
   auto probe = lagrouter::probes::MakeMysqlProbe(ep);
   for (int i = 0; i < samples; ++i) {
     const auto s = lagrouter::probes::RunToCompletion(

@@ -93,15 +93,21 @@ void InitMysqlLibraryOnce() {
 // nullopt). The rows of the previous sample are refilled in place: SHOW
 // REPLICA STATUS has some 60 columns, and building their maps anew cost a
 // third of a probe's CPU in allocations.
-void FetchRows(MYSQL_RES* res, std::vector<Row>& rows) {
+void FetchRows(MYSQL_RES* res, std::vector<Row>& rows, bool (*keep)(std::string_view column)) {
   const unsigned n = mysql_num_fields(res);
   MYSQL_FIELD* fields = mysql_fetch_fields(res);
+  const auto kept = [&](unsigned i) {
+    return keep == nullptr || keep(std::string_view(fields[i].name, fields[i].name_length));
+  };
+  size_t width = 0;  // the columns a row keeps
+  for (unsigned i = 0; i < n; ++i) width += kept(i) ? 1 : 0;
   size_t count = 0;
   while (MYSQL_ROW r = mysql_fetch_row(res)) {
     unsigned long* lengths = mysql_fetch_lengths(res);
     if (count == rows.size()) rows.emplace_back();
     Row& row = rows[count++];
     for (unsigned i = 0; i < n; ++i) {
+      if (!kept(i)) continue;
       const std::string_view name(fields[i].name, fields[i].name_length);
       auto it = row.find(name);
       if (it == row.end()) it = row.emplace(std::string(name), std::nullopt).first;
@@ -111,9 +117,10 @@ void FetchRows(MYSQL_RES* res, std::vector<Row>& rows) {
         it->second.emplace().assign(r[i], lengths[i]);
       }
     }
-    if (row.size() != n) {  // columns of another shape were left over: start afresh
+    if (row.size() != width) {  // columns of another shape were left over: start afresh
       Row fresh;
       for (unsigned i = 0; i < n; ++i) {
+        if (!kept(i)) continue;
         fresh.emplace(std::string(fields[i].name, fields[i].name_length),
                       r[i] == nullptr
                           ? std::nullopt

@@ -5,6 +5,7 @@
 
 #include <mysql.h>
 
+#include <string_view>
 #include <vector>
 
 #include "probes/probe.h"
@@ -28,7 +29,9 @@ int TlsHandshakeWait(my_socket fd, my_bool is_read, int timeout);
 void MakeNonBlocking(my_socket fd);
 
 // Fetches every row of a result into `rows` as column name -> text (NULL =
-// nullopt), refilling the rows already there.
-void FetchRows(MYSQL_RES* res, std::vector<Row>& rows);
+// nullopt), refilling the rows already there. `keep` (null: every column):
+// the columns to keep, as the rows are kept between samples.
+void FetchRows(MYSQL_RES* res, std::vector<Row>& rows,
+               bool (*keep)(std::string_view column) = nullptr);
 
 }  // namespace lagrouter::probes

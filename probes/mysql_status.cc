@@ -151,6 +151,38 @@ const char* ThreadStateName(ThreadState state) {
   return "No";
 }
 
+// Every name ParseReplicaStatus finds a column by: the probe keeps only these
+// of SHOW REPLICA STATUS's ~60 columns (its rows stay between samples), so
+// the two lists move together (ReplicaStatus.KeptColumnsParseAlike).
+constexpr std::string_view kReplicaStatusColumns[] = {"Replica_IO_Running",
+                                                      "Slave_IO_Running",
+                                                      "Replica_SQL_Running",
+                                                      "Slave_SQL_Running",
+                                                      "Seconds_Behind_Source",
+                                                      "Seconds_Behind_Master",
+                                                      "Source_Host",
+                                                      "Master_Host",
+                                                      "Source_Port",
+                                                      "Master_Port",
+                                                      "Replica_IO_State",
+                                                      "Slave_IO_State",
+                                                      "Replica_SQL_Running_State",
+                                                      "Slave_SQL_Running_State",
+                                                      "Last_IO_Errno",
+                                                      "Last_IO_Error",
+                                                      "Last_SQL_Errno",
+                                                      "Last_SQL_Error",
+                                                      "Gtid_IO_Pos",
+                                                      "Retrieved_Gtid_Set",
+                                                      "Executed_Gtid_Set",
+                                                      "Auto_Position"};
+
+bool ReplicaStatusReads(std::string_view column) {
+  // Any case, as Find accepts.
+  return std::any_of(std::begin(kReplicaStatusColumns), std::end(kReplicaStatusColumns),
+                     [column](std::string_view name) { return EqualsIgnoreCase(column, name); });
+}
+
 Result<ReplicaStatus> ParseReplicaStatus(const Row& row) {
   constexpr std::string_view kWhat = "SHOW REPLICA STATUS";
   ReplicaStatus rs;

@@ -54,9 +54,12 @@ struct ReplicaStatus {
 
   // A source is configured (RESET REPLICA without ALL may leave a row).
   bool HasSource() const { return !source_host.empty(); }
+  bool operator==(const ReplicaStatus&) const = default;
 };
 
 Result<ReplicaStatus> ParseReplicaStatus(const Row& row);
+// Whether ParseReplicaStatus reads the column (in any case).
+bool ReplicaStatusReads(std::string_view column);
 
 // The row of MysqlVariablesQuery().
 struct MysqlVariables {

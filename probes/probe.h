@@ -122,11 +122,9 @@ class Probe {
 // sample now: never blocks past `deadline`.
 Sample RunToCompletion(Probe& probe, Clock::time_point deadline);
 
-struct ServerEndpoint {
-  std::string cluster;
-  std::string name;
-  std::string host;
-  int port = 0;
+// How to log in to a cluster's servers: one copy, shared by their probes
+// (copied into each, it was 0.3 KB a server).
+struct Login {
   std::string user;
   std::string password;  // resolved from env/file at start; never logged
   std::string database;  // postgres: dbname (default "postgres")
@@ -136,6 +134,13 @@ struct ServerEndpoint {
   std::string sslrootcert;
   std::string sslcert;
   std::string sslkey;
+  bool operator==(const Login&) const = default;
+};
+
+struct ServerEndpoint {
+  std::string host;
+  int port = 0;
+  std::shared_ptr<const Login> login;  // never null
 };
 
 std::unique_ptr<Probe> MakePostgresProbe(const ServerEndpoint& endpoint);

@@ -7,14 +7,26 @@ namespace lagrouter::router {
 PositionHistory::PositionHistory(Duration horizon, size_t max_entries)
     : horizon_(horizon), max_entries_(std::max<size_t>(max_entries, 2)) {}
 
+void PositionHistory::Reset() {
+  ring_ = {};
+  head_ = 0;
+  size_ = 0;
+}
+
+void PositionHistory::PopOldest() {
+  At(0) = Entry{};  // a GTID's memory goes with it
+  head_ = (head_ + 1) % ring_.size();
+  --size_;
+}
+
 bool PositionHistory::Record(TimePoint t, const Position& p) {
   if (!IsKnown(p)) return true;
   bool restarted = false;
-  if (!entries_.empty()) {
-    Entry& last = entries_.back();
+  if (size_ > 0) {
+    Entry& last = At(size_ - 1);
     if (t < last.t) return true;  // a late, older sample adds nothing
     if (!Covers(p, last.p)) {
-      entries_.clear();
+      Reset();
       restarted = true;
     } else if (p == last.p) {
       // Same position, later time: the later sample proves strictly more.
@@ -22,21 +34,35 @@ bool PositionHistory::Record(TimePoint t, const Position& p) {
       return true;
     }
   }
-  entries_.push_back(Entry{t, p});
-  while (entries_.size() > max_entries_ ||
-         (entries_.size() > 1 && t - entries_.front().t > horizon_)) {
-    entries_.pop_front();
+  if (size_ == max_entries_) PopOldest();
+  if (size_ == ring_.size()) {  // full: a ring twice the size, oldest first
+    const size_t slots = std::min(std::max<size_t>(1, 2 * size_), max_entries_);
+    std::vector<Entry> bigger;
+    bigger.reserve(slots);
+    for (size_t i = 0; i < size_; ++i) bigger.push_back(std::move(At(i)));
+    bigger.resize(slots);
+    ring_ = std::move(bigger);
+    head_ = 0;
   }
+  At(size_++) = Entry{t, p};
+  while (size_ > 1 && t - At(0).t > horizon_) PopOldest();
   return !restarted;
 }
 
 std::optional<TimePoint> PositionHistory::FreshAsOf(const Position& r) const {
   // P is non-decreasing in k, so "P_k <= r" holds for a prefix: binary search
   // for its end.
-  auto first_not_covered = std::partition_point(entries_.begin(), entries_.end(),
-                                                [&r](const Entry& e) { return Covers(r, e.p); });
-  if (first_not_covered == entries_.begin()) return std::nullopt;
-  return std::prev(first_not_covered)->t;
+  size_t covered = 0, end = size_;
+  while (covered < end) {
+    const size_t mid = covered + (end - covered) / 2;
+    if (Covers(r, At(mid).p)) {
+      covered = mid + 1;
+    } else {
+      end = mid;
+    }
+  }
+  if (covered == 0) return std::nullopt;
+  return At(covered - 1).t;
 }
 
 }  // namespace lagrouter::router

@@ -5,8 +5,8 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <optional>
+#include <vector>
 
 #include "router/position.h"
 #include "router/time.h"
@@ -23,20 +23,20 @@ class PositionHistory {
   // not cover the previous one (a new timeline, a reset) restarts the history:
   // positions of another history prove nothing. Returns false on a restart.
   bool Record(TimePoint t, const Position& p);
-  void Reset() { entries_.clear(); }
+  void Reset();
 
   // The latest t_k with P_k <= r, or nullopt when no sample is covered.
   std::optional<TimePoint> FreshAsOf(const Position& r) const;
 
-  bool empty() const { return entries_.empty(); }
-  size_t size() const { return entries_.size(); }
+  bool empty() const { return size_ == 0; }
+  size_t size() const { return size_; }
   // Oldest remembered sample time: a replica covering none of the history is
   // at least `now - oldest()` stale.
-  TimePoint oldest() const { return entries_.front().t; }
-  const Position& latest() const { return entries_.back().p; }
+  TimePoint oldest() const { return At(0).t; }
+  const Position& latest() const { return At(size_ - 1).p; }
   // When the latest position was sampled: no replica's bound can be less
   // than `now - latest_at()`.
-  TimePoint latest_at() const { return entries_.back().t; }
+  TimePoint latest_at() const { return At(size_ - 1).t; }
 
  private:
   struct Entry {
@@ -45,7 +45,15 @@ class PositionHistory {
   };
   Duration horizon_;
   size_t max_entries_;
-  std::deque<Entry> entries_;  // t ascending, P non-decreasing
+  // The i-th entry, oldest first: t ascending, P non-decreasing.
+  const Entry& At(size_t i) const { return ring_[(head_ + i) % ring_.size()]; }
+  Entry& At(size_t i) { return ring_[(head_ + i) % ring_.size()]; }
+  void PopOldest();
+  // A ring in one vector, grown by doubling up to max_entries_: a deque's
+  // first block took 512 B a cluster for the one entry an idle primary needs.
+  std::vector<Entry> ring_;
+  size_t head_ = 0;  // the oldest entry's slot
+  size_t size_ = 0;
 };
 
 }  // namespace lagrouter::router

@@ -124,7 +124,9 @@ Metrics::Metrics(const Config& config, const ProcessCounters& process,
       }
     }
   }
-  for (auto& shard : shards_) {
+  route_shards_ = std::min<size_t>(std::max(config_.http_threads, 1), kShards);
+  for (size_t s = 0; s < route_shards_; ++s) {
+    RouteShard& shard = shards_[s];
     shard.answers = std::make_unique<std::atomic<uint64_t>[]>(route_allowed_.size());
     for (size_t i = 0; i < route_allowed_.size(); ++i) shard.answers[i].store(0);
   }
@@ -132,10 +134,11 @@ Metrics::Metrics(const Config& config, const ProcessCounters& process,
 
 Metrics::RouteShard& Metrics::ThisThreadsShard() {
   // Threads take shards in turn, once: with no more request threads than
-  // shards, no two share one.
+  // shards in use, no two share one (any other thread shares one; the
+  // counters are atomic).
   static std::atomic<size_t> next{0};
-  thread_local const size_t mine = next.fetch_add(1, std::memory_order_relaxed) % kShards;
-  return shards_[mine];
+  thread_local const size_t mine = next.fetch_add(1, std::memory_order_relaxed);
+  return shards_[mine % route_shards_];
 }
 
 void Metrics::ObserveProbe(size_t cluster, size_t server, double seconds, probes::ErrorKind error) {
@@ -328,12 +331,13 @@ MetricFamily Metrics::RouteDuration() const {
   f.help = "Time to answer /v1/route, from request parsed to answer built.";
   f.type = MetricType::Histogram;
   uint64_t sum_ns = 0;
-  for (const auto& shard : shards_) sum_ns += shard.sum_ns.load(std::memory_order_relaxed);
+  for (const auto& shard : RouteShards()) sum_ns += shard.sum_ns.load(std::memory_order_relaxed);
   f.metric.push_back(HistogramOf(
       kRouteBuckets,
       [this](size_t b) {
         uint64_t n = 0;
-        for (const auto& shard : shards_) n += shard.buckets[b].load(std::memory_order_relaxed);
+        for (const auto& shard : RouteShards())
+          n += shard.buckets[b].load(std::memory_order_relaxed);
         return n;
       },
       sum_ns));
@@ -383,7 +387,7 @@ MetricFamily Metrics::RouteRequests() const {
   for (size_t i = 0; i < route_allowed_.size(); ++i) {
     if (!route_allowed_[i]) continue;
     uint64_t n = 0;
-    for (const auto& shard : shards_) n += shard.answers[i].load(std::memory_order_relaxed);
+    for (const auto& shard : RouteShards()) n += shard.answers[i].load(std::memory_order_relaxed);
     const router::Outcome o = kOutcomes[i % outcomes];
     const size_t k = i / outcomes % classes;
     const size_t c = i / outcomes / classes % clusters;

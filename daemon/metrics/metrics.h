@@ -12,6 +12,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -117,6 +118,11 @@ class Metrics final : public ProbeObserver {
   };
   RouteShard& ThisThreadsShard();
   std::array<RouteShard, kShards> shards_;
+  // The shards in use: one per HTTP event loop (listen.threads, at least one,
+  // as HttpServer runs them), at most kShards. Each holds a counter per route
+  // series (~0.2 KB a server for eight).
+  size_t route_shards_ = 1;
+  std::span<const RouteShard> RouteShards() const { return {shards_.data(), route_shards_}; }
   // [((client slot * clusters + cluster) * classes + class) * outcomes + outcome]:
   // whether the series exists (the client may go there). Its labels are made
   // when scraped: kept, they took about 1 KB per server (15 series of five

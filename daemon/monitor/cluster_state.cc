@@ -25,12 +25,14 @@ ClusterState::ClusterState(const ClusterConfig& cluster, const Config& config)
       probe_interval_(config.probe_interval),
       probe_timeout_(config.probe_timeout),
       classes_(config.classes),
+      check_gates_(std::any_of(classes_.begin(), classes_.end(),
+                               [](const router::QueryClass& cls) {
+                                 return cls.check_margin > router::Duration::zero();
+                               })),
       servers_(cluster.servers.size()),
       history_(HistoryKept(config),
                static_cast<size_t>(HistoryKept(config) / config.probe_interval) + 16) {
   for (auto& s : servers_) {
-    s.gates.resize(classes_.size());
-    s.check_gates.resize(classes_.size());
   }
 }
 
@@ -56,13 +58,13 @@ ClusterState::Update ClusterState::Apply(size_t server, Sample sample, TimePoint
 void ClusterState::Observe(size_t index, Sample sample, std::chrono::system_clock::time_point wall,
                            std::vector<ClusterEvent>& events) {
   Server& s = servers_[index];
-  if (!sample.ok && (!s.probed || s.last.ok)) {
+  if (!sample.ok && (!s.probed || s.up)) {
     events.push_back({Kind::kProbeFailed, index});
-  } else if (sample.ok && s.probed && !s.last.ok) {
+  } else if (sample.ok && s.probed && !s.up) {
     events.push_back({Kind::kProbeRecovered, index});
   }
   if (sample.ok) {
-    const Sample* before = s.last_ok ? &*s.last_ok : nullptr;
+    const Sample* before = s.last_ok.get();
     if ((before ? before->role : Role::kUnknown) != sample.role) {
       events.push_back({Kind::kRoleChanged, index});
     }
@@ -88,14 +90,17 @@ void ClusterState::Observe(size_t index, Sample sample, std::chrono::system_cloc
       s.not_streaming_since = sample.sent_at;
     }
     RecordVisibility(s, sample);
-    s.last_ok = sample;
     s.last_ok_wall = wall;
   }
+  s.up = sample.ok;
+  s.last_probe_at = sample.received_at;
+  s.error_kind = sample.ok ? probes::ErrorKind::kNone : sample.error_kind;
+  s.error = sample.ok ? std::string() : std::move(sample.error);
+  if (sample.ok) s.last_ok = std::make_shared<const Sample>(std::move(sample));
   if (!s.probed) {
     s.probed = true;
     events.push_back({Kind::kFirstProbe, index});
   }
-  s.last = std::move(sample);
 }
 
 // A commit flushed before a sample started is visible on the primary unless
@@ -125,8 +130,9 @@ void ClusterState::Elect(std::vector<ClusterEvent>& events) {
   router::ClusterView roles;
   roles.servers.resize(servers_.size());
   for (size_t i = 0; i < servers_.size(); ++i) {
-    roles.servers[i].up = servers_[i].last.ok;
-    roles.servers[i].role = servers_[i].last.role;
+    // A server that is down claims no role (ElectPrimary).
+    roles.servers[i].up = servers_[i].up;
+    if (servers_[i].up) roles.servers[i].role = servers_[i].last_ok->role;
   }
   router::ElectPrimary(roles);
   if (roles.primary != primary_ && roles.primary >= 0) {
@@ -141,7 +147,7 @@ void ClusterState::Elect(std::vector<ClusterEvent>& events) {
 void ClusterState::RecordHistory(size_t index, std::vector<ClusterEvent>& events) {
   // The history belongs to one primary: a new primary restarts it.
   if (primary_ != static_cast<int>(index)) return;
-  const Sample& sample = servers_[index].last;
+  const Sample& sample = *servers_[index].last_ok;  // the primary is up
   if (history_owner_ != primary_) {
     if (history_owner_ >= 0) events.push_back({Kind::kPrimaryChanged, index});
     history_.Reset();
@@ -166,13 +172,17 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
     snap->history_latest_at = history_.latest_at();
     snap->history_size = history_.size();
   }
+  // The primary is up: its latest sample is its latest successful one.
   const Sample* primary_sample =
-      primary_ >= 0 ? &servers_[static_cast<size_t>(primary_)].last : nullptr;
+      primary_ >= 0 ? servers_[static_cast<size_t>(primary_)].last_ok.get() : nullptr;
   // A bound that passed a limit is a replica's lag only when a live primary
   // was sampled all along (since the previous update and now): a primary
   // that is down, or has just come back, left every bound to grow.
   const bool lag_counts = primary_ >= 0 && primary_live_before_;
   if (update_gates) primary_live_before_ = primary_ >= 0;
+  // Exactly: grown by push_back, a 5-server cluster's vectors had room for 8.
+  view.servers.reserve(servers_.size());
+  snap->status.reserve(servers_.size());
   for (size_t i = 0; i < servers_.size(); ++i) {
     Server& s = servers_[i];
     ServerStatus st;
@@ -187,19 +197,25 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
     }
     const router::Duration peak =
         std::max(bound, router::StalenessAt(s.fresh_as_of, now).value_or(bound));
+    // The gates go on from where the last snapshot left them.
+    if (built_ != nullptr) {
+      v.gates = built_->view.servers[i].gates;
+      v.check_gates = built_->view.servers[i].check_gates;
+    } else {
+      v.gates.resize(classes_.size());
+      if (check_gates_) v.check_gates.resize(classes_.size());
+    }
     if (update_gates && s.probed) {
       for (size_t k = 0; k < classes_.size(); ++k) {
         const auto& cls = classes_[k];
-        router::UpdateRouteGate(s.gates[k], cls, healthy, peak, bound, now,
+        router::UpdateRouteGate(v.gates[k], cls, healthy, peak, bound, now,
                                 static_cast<int>(i) == sampled, lag_counts);
         if (cls.check_margin > router::Duration::zero()) {
-          router::UpdateCheckGate(s.check_gates[k], cls, healthy, peak, bound, now);
+          router::UpdateCheckGate(v.check_gates[k], cls, healthy, peak, bound, now);
         }
       }
     }
     s.fresh_as_of = v.bound_known ? v.fresh_as_of : std::nullopt;
-    v.gates = s.gates;
-    v.check_gates = s.check_gates;
     view.servers.push_back(std::move(v));
     snap->status.push_back(std::move(st));
   }
@@ -209,6 +225,7 @@ std::shared_ptr<const ClusterSnapshot> ClusterState::Build(TimePoint now, bool u
   } else if (claims_ == 0) {
     snap->primary_problem = "no reachable server is primary";
   }
+  built_ = snap;
   return snap;
 }
 
@@ -223,11 +240,11 @@ router::ServerView ClusterState::ViewOf(size_t index, const Sample* primary_samp
   v.port = config.port;
   v.weight = config.weight;
   v.probed = s.probed;
-  v.up = s.probed && s.last.ok;
+  v.up = s.probed && s.up;
   st.on_demand_probes = s.on_demand_probes;
-  st.last_error_kind = s.last.ok ? probes::ErrorKind::kNone : s.last.error_kind;
-  st.last_error = s.last.ok ? "" : s.last.error;
-  st.last_probe_at = s.last.received_at;
+  st.last_error_kind = s.error_kind;
+  st.last_error = s.error;
+  st.last_probe_at = s.last_probe_at;
   st.last_ok_wall = s.last_ok_wall;
   if (!s.last_ok) return v;
   const Sample& ok = *s.last_ok;
@@ -235,20 +252,14 @@ router::ServerView ClusterState::ViewOf(size_t index, const Sample* primary_samp
   // interval plus the probe timeout is down even if its probe overran.
   v.up_until = ok.received_at + probe_interval_ + probe_timeout_;
   st.last_probe_seconds = std::chrono::duration<double>(ok.received_at - ok.sent_at).count();
-  st.flavor = ok.flavor;
-  st.version = ok.version;
+  st.sample = s.last_ok;
   v.role = ok.role;  // the last known role; routing also requires `up`
   st.write_position = router::ToString(ok.write_position);
   v.tells_visibility = ok.role == Role::kPrimary && ok.tells_transactions;
   v.visible_as_of = s.visible_as_of;
   if (ok.role != Role::kReplica) return v;
-  st.replication_state = ok.replication_state;
-  st.replication_error = ok.replication_error;
-  st.upstream = ok.upstream;
   st.replay_paused = ok.replay_paused;
   st.replication_running = ok.replicating;
-  st.replay_position = router::ToString(ok.replay_position);
-  st.receive_position = router::ToString(ok.receive_position);
   st.reported_lag_seconds = ok.reported_lag_seconds;
   // A replica cannot stream from a primary that is down; then only its bound
   // (which grows) decides. Against a live primary, a replica that is not

@@ -37,6 +37,8 @@ struct ClusterEvent {
 
 class ClusterState {
  public:
+  // Refers to `cluster` and `config`, which outlive it (a copy per cluster
+  // cost ~0.2 KB a server).
   ClusterState(const ClusterConfig& cluster, const Config& config);
 
   struct Update {
@@ -56,15 +58,25 @@ class ClusterState {
   // The elected primary (index), or -1; replicas wait for its sample.
   int primary() const { return primary_; }
   const ServerConfig& server_config(size_t server) const { return cluster_.servers[server]; }
-  // The latest sample of a server, ok or not (for messages about events).
-  const probes::Sample& last_sample(size_t server) const { return servers_[server].last; }
+  // For messages about events: the latest successful sample of a server (null
+  // before one), and why its latest probe failed (kNone and "" if it did not).
+  const probes::Sample* last_ok(size_t server) const { return servers_[server].last_ok.get(); }
+  probes::ErrorKind error_kind(size_t server) const { return servers_[server].error_kind; }
+  const std::string& error(size_t server) const { return servers_[server].error; }
   const ClusterConfig& config() const { return cluster_; }
 
  private:
   struct Server {
     bool probed = false;
-    probes::Sample last;                    // the latest sample, ok or not
-    std::optional<probes::Sample> last_ok;  // the latest successful one
+    // The latest sample: whether it was ok, when it came, and why it failed.
+    // Only a successful sample is kept whole (last_ok): a failed one says
+    // nothing more, and a second Sample per server cost ~0.4 KB.
+    bool up = false;
+    router::TimePoint last_probe_at{};
+    probes::ErrorKind error_kind = probes::ErrorKind::kNone;
+    std::string error;
+    // The latest successful sample, shared with the snapshots' ServerStatus.
+    std::shared_ptr<const probes::Sample> last_ok;
     std::optional<std::chrono::system_clock::time_point> last_ok_wall;
     std::optional<router::TimePoint> fresh_as_of;  // from the previous snapshot, for gate peaks
     // When this replica first reported its stream not running (the probe's
@@ -74,7 +86,6 @@ class ClusterState {
     // sample's start and next transaction id (RecordVisibility).
     std::optional<router::TimePoint> visible_as_of;
     std::optional<std::pair<router::TimePoint, uint64_t>> previous_next_xid;
-    std::vector<router::Gate> gates, check_gates;
     uint64_t on_demand_probes = 0;
   };
 
@@ -90,10 +101,15 @@ class ClusterState {
   router::ServerView ViewOf(size_t server, const probes::Sample* primary_sample,
                             ServerStatus& status) const;
 
-  ClusterConfig cluster_;
+  const ClusterConfig& cluster_;
   router::Duration probe_interval_;
   router::Duration probe_timeout_;
-  std::vector<router::QueryClass> classes_;
+  const std::vector<router::QueryClass>& classes_;
+  // Some class has a check_margin: only then are check gates kept.
+  bool check_gates_;
+  // The last snapshot built: its views hold the hysteresis gates, which the
+  // next Build advances (kept there, not also per server here).
+  std::shared_ptr<const ClusterSnapshot> built_;
   std::vector<Server> servers_;
   router::PositionHistory history_;
   int history_owner_ = -1;  // the server whose samples fill the history

@@ -50,19 +50,18 @@ struct Monitor::Cluster {
 };
 
 ProbeFactory RealProbes() {
-  return [](const ClusterConfig& c, const ServerConfig& s) {
+  // A cluster's servers come one after another: they share the login made
+  // for the first (one is made again whenever the settings differ).
+  return [shared = std::shared_ptr<const probes::Login>()](const ClusterConfig& c,
+                                                           const ServerConfig& s) mutable {
+    probes::Login login{c.user,        c.password, c.database, c.sslmode,
+                        c.sslrootcert, c.sslcert,  c.sslkey};
+    if (!shared || *shared != login)
+      shared = std::make_shared<const probes::Login>(std::move(login));
     probes::ServerEndpoint ep;
-    ep.cluster = c.name;
-    ep.name = s.name;
     ep.host = s.host;
     ep.port = s.port;
-    ep.user = c.user;
-    ep.password = c.password;
-    ep.database = c.database;
-    ep.sslmode = c.sslmode;
-    ep.sslrootcert = c.sslrootcert;
-    ep.sslcert = c.sslcert;
-    ep.sslkey = c.sslkey;
+    ep.login = shared;
     return c.engine == router::Engine::kPostgres ? probes::MakePostgresProbe(ep)
                                                  : probes::MakeMysqlProbe(ep);
   };
@@ -186,7 +185,10 @@ void Monitor::OnEvent(const ClusterState& state, const ClusterEvent& event) {
   using Kind = ClusterEvent::Kind;
   const std::string& cluster = state.config().name;
   const std::string& name = state.server_config(event.server).name;
-  const Sample& s = state.last_sample(event.server);
+  // Every event but a failure follows a successful sample.
+  static const Sample kNoSample;
+  const Sample* ok = state.last_ok(event.server);
+  const Sample& s = ok != nullptr ? *ok : kNoSample;
   switch (event.kind) {
     case Kind::kFirstProbe:
       if (unprobed_.fetch_sub(1) == 1) {
@@ -196,7 +198,8 @@ void Monitor::OnEvent(const ClusterState& state, const ClusterEvent& event) {
       break;
     case Kind::kProbeFailed:
       spdlog::warn("cluster={} server={} probe failed ({}): {}", cluster, name,
-                   probes::ErrorKindName(s.error_kind), s.error);
+                   probes::ErrorKindName(state.error_kind(event.server)),
+                   state.error(event.server));
       break;
     case Kind::kProbeRecovered:
       spdlog::info("cluster={} server={} probe recovered", cluster, name);

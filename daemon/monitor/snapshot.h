@@ -21,19 +21,16 @@ struct ServerStatus {
   router::TimePoint last_probe_at{};
   std::optional<std::chrono::system_clock::time_point> last_ok_wall;
   double last_probe_seconds = 0;
-  std::string flavor;
-  std::string version;
-  std::string replication_state;
-  std::string replication_error;
-  std::string upstream;
+  // The latest successful sample (null before one), shared with the
+  // ClusterState rather than copied into every snapshot: flavor, version and,
+  // of a replica, its replication words and positions.
+  std::shared_ptr<const probes::Sample> sample;
   bool replay_paused = false;
   bool replication_running = false;  // as the engine says (IO thread / WAL receiver)
   std::optional<double> reported_lag_seconds;
   std::optional<uint64_t> lag_distance;  // WAL bytes (postgres) / transactions (GTID)
   uint64_t on_demand_probes = 0;         // probes asked for by waiting requests, so far
-  std::string replay_position;
-  std::string receive_position;
-  std::string write_position;
+  std::string write_position;            // a primary's, in text (a session's route answer)
 };
 
 struct ClusterSnapshot {

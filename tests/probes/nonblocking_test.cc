@@ -63,13 +63,10 @@ class NonBlocking : public testing::TestWithParam<Engine> {
  protected:
   std::unique_ptr<Probe> ProbeOn(int port) const {
     ServerEndpoint ep;
-    ep.cluster = "c";
-    ep.name = "s";
     ep.host = "127.0.0.1";
     ep.port = port;
-    ep.user = "lagrouter";
-    ep.password = kPassword;
-    ep.database = "postgres";
+    ep.login = std::make_shared<const Login>(
+        Login{.user = "lagrouter", .password = kPassword, .database = "postgres"});
     return GetParam().make(ep);
   }
 };
@@ -179,9 +176,8 @@ TEST(NonBlockingMysql, AServerSilentInTheTlsHandshakeKeepsTheDeadline) {
   ServerEndpoint ep;
   ep.host = "127.0.0.1";
   ep.port = server.port();
-  ep.user = "lagrouter";
-  ep.password = kPassword;
-  ep.sslmode = "require";
+  ep.login = std::make_shared<const Login>(
+      Login{.user = "lagrouter", .password = kPassword, .sslmode = "require"});
   auto probe = MakeMysqlProbe(ep);
   // Room for the TLS set-up's own work before the wait (OpenSSL reads the
   // system CA bundle: ~10 ms, far more under the sanitizers).

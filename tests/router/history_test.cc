@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace lagrouter::router {
 namespace {
 
@@ -73,6 +75,28 @@ TEST(History, ForgetsBeyondHorizonAndCapacity) {
   PositionHistory small(seconds(100), 5);
   for (int i = 0; i < 20; ++i) small.Record(At(i), L(i + 1));
   EXPECT_EQ(small.size(), 5u);
+}
+
+// Kept in a ring that grows to its capacity and then wraps: every sample
+// still answers in order, as many times round as it goes.
+TEST(History, RingWrapsAroundInOrder) {
+  PositionHistory h(seconds(3600), 5);
+  for (int k = 1; k <= 23; ++k) {
+    h.Record(At(k * 10), L(100 * k));
+    const int first = std::max(1, k - 4);
+    ASSERT_EQ(h.size(), static_cast<size_t>(k - first + 1)) << k;
+    EXPECT_EQ(h.oldest(), At(first * 10)) << k;
+    EXPECT_EQ(h.latest(), L(100 * k)) << k;
+    EXPECT_EQ(h.latest_at(), At(k * 10)) << k;
+    EXPECT_FALSE(h.FreshAsOf(L(100 * first - 1)).has_value()) << k;
+    for (int j = first; j <= k; ++j) {
+      EXPECT_EQ(h.FreshAsOf(L(100 * j + 50)), At(j * 10)) << k << " " << j;
+    }
+  }
+  h.Reset();
+  EXPECT_TRUE(h.empty());
+  h.Record(At(1000), L(5));
+  EXPECT_EQ(h.FreshAsOf(L(5)), At(1000));
 }
 
 TEST(History, IgnoresUnknownAndOutOfOrderSamples) {
