@@ -31,10 +31,7 @@ ClusterState::ClusterState(const ClusterConfig& cluster, const Config& config)
                                })),
       servers_(cluster.servers.size()),
       history_(HistoryKept(config),
-               static_cast<size_t>(HistoryKept(config) / config.probe_interval) + 16) {
-  for (auto& s : servers_) {
-  }
-}
+               static_cast<size_t>(HistoryKept(config) / config.probe_interval) + 16) {}
 
 std::shared_ptr<const ClusterSnapshot> ClusterState::Initial() {
   return Build(TimePoint{}, false, -1);

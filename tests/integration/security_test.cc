@@ -533,15 +533,16 @@ TEST_F(SecurityTls, MysqlRequireRefusesAServerWithoutTls) {
 // connection's next TLS query on the same thread (it did, as "Lost
 // connection", 2013, with a healthy server).
 TEST_F(SecurityTls, MysqlTlsRefusedOnOneConnectionLeavesTheNextOnTheThreadWorking) {
-  probes::ServerEndpoint good;
-  good.host = "127.0.0.1";
-  good.port = kTlsMariadbPort;
-  good.user = "lagrouter";
-  good.password = password_;
-  good.sslmode = "verify-full";
-  good.sslrootcert = dir_ + "/ca.pem";
-  probes::ServerEndpoint refused = good;
-  refused.sslrootcert = dir_ + "/other-ca.pem";
+  probes::Login login;
+  login.user = "lagrouter";
+  login.password = password_;
+  login.sslmode = "verify-full";
+  login.sslrootcert = dir_ + "/ca.pem";
+  probes::ServerEndpoint good{"127.0.0.1", kTlsMariadbPort,
+                              std::make_shared<const probes::Login>(login)};
+  login.sslrootcert = dir_ + "/other-ca.pem";
+  probes::ServerEndpoint refused{"127.0.0.1", kTlsMariadbPort,
+                                 std::make_shared<const probes::Login>(login)};
   auto good_probe = probes::MakeMysqlProbe(good);
   auto refused_probe = probes::MakeMysqlProbe(refused);
   auto run = [](probes::Probe& p) {
