@@ -34,7 +34,9 @@ bool PositionHistory::Record(TimePoint t, const Position& p) {
       return true;
     }
   }
-  if (size_ == max_entries_) PopOldest();
+  if (size_ == max_entries_ && !Thin()) {
+    while (size_ > max_entries_ - FreedByThinning()) PopOldest();
+  }
   if (size_ == ring_.size()) {  // full: a ring twice the size, oldest first
     const size_t slots = std::min(std::max<size_t>(1, 2 * size_), max_entries_);
     std::vector<Entry> bigger;
@@ -47,6 +49,26 @@ bool PositionHistory::Record(TimePoint t, const Position& p) {
   At(size_++) = Entry{t, p};
   while (size_ > 1 && t - At(0).t > horizon_) PopOldest();
   return !restarted;
+}
+
+bool PositionHistory::Thin() {
+  const TimePoint latest = At(size_ - 1).t;
+  std::vector<Entry> kept;
+  kept.reserve(ring_.size());
+  kept.push_back(std::move(At(0)));
+  for (size_t i = 1; i + 1 < size_; ++i) {
+    // Without sample i, the answer for a replica between its position and the
+    // next one is the last kept sample's time: early by at most this gap.
+    const Duration gap = At(i + 1).t - kept.back().t;
+    if (gap * kThinning > latest - At(i).t) kept.push_back(std::move(At(i)));
+  }
+  kept.push_back(std::move(At(size_ - 1)));
+  const bool enough = kept.size() <= max_entries_ - FreedByThinning();
+  size_ = kept.size();
+  kept.resize(ring_.size());
+  ring_ = std::move(kept);
+  head_ = 0;
+  return enough;
 }
 
 std::optional<TimePoint> PositionHistory::FreshAsOf(const Position& r) const {

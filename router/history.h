@@ -4,6 +4,7 @@
 // `now - t_k` stale for the latest k with P_k <= R: a bound, not an estimate.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <optional>
 #include <vector>
@@ -15,9 +16,14 @@ namespace lagrouter::router {
 
 class PositionHistory {
  public:
-  // Keeps samples for `horizon` (the loosest class plus a margin) and at most
-  // `max_entries` of them, whichever is fewer.
+  // Keeps samples for `horizon` (the loosest class plus a margin) in at most
+  // `max_entries`. When they are all taken, older samples are thinned: one
+  // is dropped while the gap it leaves between the samples kept around it is
+  // at most its age / kThinning, so a bound read from a thinned history is
+  // never less than the full history's and at most ~1/kThinning more. Only
+  // if thinning frees too little does the oldest go.
   PositionHistory(Duration horizon, size_t max_entries);
+  static constexpr int kThinning = 64;
 
   // Records the primary's position `p` sampled at `t`. A position that does
   // not cover the previous one (a new timeline, a reset) restarts the history:
@@ -49,6 +55,10 @@ class PositionHistory {
   const Entry& At(size_t i) const { return ring_[(head_ + i) % ring_.size()]; }
   Entry& At(size_t i) { return ring_[(head_ + i) % ring_.size()]; }
   void PopOldest();
+  // Drops samples as the constructor says; false when it freed too little.
+  bool Thin();
+  // What a full history must free (an eighth), so thinning stays amortized.
+  size_t FreedByThinning() const { return std::max<size_t>(1, max_entries_ / 8); }
   // A ring in one vector, grown by doubling up to max_entries_: a deque's
   // first block took 512 B a cluster for the one entry an idle primary needs.
   std::vector<Entry> ring_;

@@ -18,6 +18,13 @@ router::Duration HistoryKept(const Config& config) {
   return config.HistoryHorizon() + 4 * config.probe_interval;
 }
 
+// Entries per cluster before older ones are thinned (PositionHistory): ~40 KB
+// at most. A cap of one entry per interval over the horizon took 0.6 MB a
+// cluster for a 1 h class at 250 ms, and covered only a fraction of a second
+// for a 10 s class while on-demand probes sampled the primary hundreds of
+// times a second (replicas further behind lost their bound).
+constexpr size_t kHistoryEntries = 1024;
+
 }  // namespace
 
 ClusterState::ClusterState(const ClusterConfig& cluster, const Config& config)
@@ -30,8 +37,7 @@ ClusterState::ClusterState(const ClusterConfig& cluster, const Config& config)
                                  return cls.check_margin > router::Duration::zero();
                                })),
       servers_(cluster.servers.size()),
-      history_(HistoryKept(config),
-               static_cast<size_t>(HistoryKept(config) / config.probe_interval) + 16) {}
+      history_(HistoryKept(config), kHistoryEntries) {}
 
 std::shared_ptr<const ClusterSnapshot> ClusterState::Initial() {
   return Build(TimePoint{}, false, -1);

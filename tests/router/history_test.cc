@@ -99,6 +99,30 @@ TEST(History, RingWrapsAroundInOrder) {
   EXPECT_EQ(h.FreshAsOf(L(5)), At(1000));
 }
 
+// An hour of a primary writing between every 250 ms sample needs 14,400
+// entries; 1,024 hold it thinned. Every bound read from it is at least the
+// full history's (never too fresh) and at most 1/kThinning (plus a sample's
+// spacing) more, at every age.
+TEST(History, ThinnedHistoryKeepsTheHorizonAndBoundsStayConservative) {
+  const Duration spacing = milliseconds(250);
+  PositionHistory h(seconds(3600), 1024);
+  const int samples = 14400;
+  for (int k = 0; k < samples; ++k) h.Record(At(0) + k * spacing, L(1000 + k));
+  EXPECT_LE(h.size(), 1024u);
+  EXPECT_EQ(h.oldest(), At(0));  // the whole hour is still known
+  const TimePoint now = At(0) + samples * spacing;
+  for (int j = 0; j < samples; j += 7) {
+    const auto fresh = h.FreshAsOf(L(1000 + j));
+    ASSERT_TRUE(fresh.has_value()) << j;
+    const Duration full = now - (At(0) + j * spacing);
+    const Duration thinned = now - *fresh;
+    EXPECT_GE(thinned, full) << j;
+    EXPECT_LE(thinned, full + full / (PositionHistory::kThinning - 1) + spacing) << j;
+  }
+  // The newest sample is never thinned.
+  EXPECT_EQ(h.FreshAsOf(L(1000 + samples - 1)), At(0) + (samples - 1) * spacing);
+}
+
 TEST(History, IgnoresUnknownAndOutOfOrderSamples) {
   PositionHistory h(seconds(10), 100);
   h.Record(At(100), L(100));
