@@ -167,12 +167,13 @@ void PgReadyForQuery(std::string& s) {
   FinishPg(s, at);
 }
 
-// The probe query's two result sets (PostgresProbeQuery): its status row,
-// and the senders (the primary's `replicas` rows); `with_settings`: the
-// connection's first probe, the settings row (kPostgresSettingsQuery) before
-// them; `transactions`: a primary's Sample::transactions (none active).
+// The probe query's result sets (PostgresProbeQuery): its status row, and
+// with `senders` the senders (the primary's `replicas` rows);
+// `with_settings`: the connection's first probe, the settings row
+// (kPostgresSettingsQuery) before them; `transactions`: a primary's
+// Sample::transactions (none active).
 Reply PgProbeReply(bool primary, int replicas, int primary_port, bool with_settings,
-                   bool transactions) {
+                   bool transactions, bool senders) {
   Reply r;
   if (with_settings) {
     PgResultSet(r,
@@ -203,18 +204,20 @@ Reply PgProbeReply(bool primary, int replicas, int primary_port, bool with_setti
     row.push_back(kNull);
   }
   PgResultSet(r, status, {row});
-  std::vector<std::vector<Value>> senders;
-  for (int i = 1; primary && i <= replicas; ++i) {
-    senders.push_back({Text("s" + std::to_string(i)), Text("127.0.0.1"), Text("streaming"), kLagged,
-                       Text("0.050000")});
+  if (senders) {
+    std::vector<std::vector<Value>> rows;
+    for (int i = 1; primary && i <= replicas; ++i) {
+      rows.push_back({Text("s" + std::to_string(i)), Text("127.0.0.1"), Text("streaming"), kLagged,
+                      Text("0.050000")});
+    }
+    PgResultSet(r,
+                {{"application_name", 25},
+                 {"client_addr", 25},
+                 {"state", 25},
+                 {"replay_lsn", 3220},
+                 {"replay_lag", 1700}},
+                rows);
   }
-  PgResultSet(r,
-              {{"application_name", 25},
-               {"client_addr", 25},
-               {"state", 25},
-               {"replay_lsn", 3220},
-               {"replay_lag", 1700}},
-              senders);
   PgReadyForQuery(r.bytes);
   return r;
 }
@@ -497,14 +500,15 @@ constexpr const char* kUnknownStatement =
 
 struct Replies {
   Engine engine;
-  // [primary?][with the settings (a connection's first)?][transactions?]
-  Reply pg_probe[2][2][2];
+  // [primary?][the query's flags: 1 with the settings (a connection's
+  // first), 2 transactions, 4 senders]
+  Reply pg_probe[2][8];
   Reply mysql_probe[2];  // [primary?]
   std::string pg_startup, pg_error;
   Reply mysql_grants;
   std::string mysql_ok_after_auth, mysql_ok, mysql_err;
-  std::string pg_query[2][2];  // [with the settings?][transactions?], as sent
-  std::string mysql_query;     // the probe statement, as sent
+  std::string pg_query[8];  // [the flags, as above], as sent
+  std::string mysql_query;  // the probe statement, as sent
 };
 
 struct Endpoint {
@@ -569,12 +573,10 @@ bool ServePostgres(const Replies& r, Conn& c) {
         return body.size() == q.size() + 1 && body.compare(0, q.size(), q) == 0;
       };
       bool known = false;
-      for (int settings = 0; settings < 2 && !known; ++settings) {
-        for (int transactions = 0; transactions < 2 && !known; ++transactions) {
-          if (!is(r.pg_query[settings][transactions])) continue;
-          r.pg_probe[c.primary][settings][transactions].AppendTo(Engine::kPostgres, c.out);
-          known = true;
-        }
+      for (int q = 0; q < 8 && !known; ++q) {
+        if (!is(r.pg_query[q])) continue;
+        r.pg_probe[c.primary][q].AppendTo(Engine::kPostgres, c.out);
+        known = true;
       }
       if (!known) c.out += r.pg_error;
     } else {
@@ -780,20 +782,17 @@ int main(int argc, char** argv) {
   if (r.engine == Engine::kPostgres) {
     // The startup says 15.18 and the settings grant pg_read_all_stats: the
     // probe asks a server it saw as primary for its transactions.
-    for (bool settings : {false, true}) {
-      r.pg_query[settings][false] = lagrouter::probes::PostgresProbeQuery(settings, false);
-      r.pg_query[settings][true] = lagrouter::probes::PostgresProbeQuery(settings, true);
+    // Every variant of the probe query, indexed by its flags.
+    for (int q = 0; q < 8; ++q) {
+      const bool settings = (q & 1) != 0, transactions = (q & 2) != 0, senders = (q & 4) != 0;
+      r.pg_query[q] = lagrouter::probes::PostgresProbeQuery(settings, transactions, senders);
+      for (bool primary : {false, true}) {
+        r.pg_probe[primary][q] =
+            PgProbeReply(primary, replicas, primary_port, settings, transactions, senders);
+      }
     }
     r.pg_startup = PgStartupReply();
     r.pg_error = PgError(kUnknownStatement);
-    for (bool primary : {false, true}) {
-      for (bool settings : {false, true}) {
-        for (bool transactions : {false, true}) {
-          r.pg_probe[primary][settings][transactions] =
-              PgProbeReply(primary, replicas, primary_port, settings, transactions);
-        }
-      }
-    }
   } else {
     r.mysql_query = std::string(lagrouter::probes::MysqlVariablesQuery(
                         lagrouter::probes::MysqlFlavor::kMariadb)) +

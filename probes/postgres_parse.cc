@@ -1,5 +1,6 @@
 #include "probes/postgres_parse.h"
 
+#include <array>
 #include <charconv>
 #include <cstdint>
 
@@ -16,12 +17,12 @@ namespace {
 
 // pg_current_wal_insert_lsn(), not pg_current_wal_lsn(): the insert position
 // is at or beyond every commit record, even with synchronous_commit = off.
-// pg_stat_wal_receiver once (a join, not two subqueries). Statement 2 is the
-// primary's view of its replicas, for people, without pg_stat_replication's
-// scan of every backend (the view joins pg_stat_get_activity(NULL)): the same
-// rows at a third of the cost. `transactions`: Sample::transactions, as
-// 64-bit ids (next - age).
-std::string ProbeQuery(bool transactions) {
+// pg_stat_wal_receiver once (a join, not two subqueries). Statement 2 (with
+// `senders`) is the primary's view of its replicas, for people, without
+// pg_stat_replication's scan of every backend (the view joins
+// pg_stat_get_activity(NULL)): the same rows at a third of the cost.
+// `transactions`: Sample::transactions, as 64-bit ids (next - age).
+std::string ProbeQuery(bool transactions, bool senders) {
   std::string q =
       "SELECT pg_is_in_recovery() AS in_recovery,"
       " CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END AS write_lsn,"
@@ -42,19 +43,26 @@ std::string ProbeQuery(bool transactions) {
          " + age(pg_snapshot_xmax(pg_current_snapshot())::xid) AS next"
          " WHERE NOT pg_is_in_recovery()) AS x ON true";
   }
-  q += ";SELECT a.application_name, coalesce(host(a.client_addr), '') AS client_addr, w.state,"
-       " w.replay_lsn, extract(epoch FROM w.replay_lag) AS replay_lag"
-       " FROM pg_stat_get_wal_senders() AS w, LATERAL pg_stat_get_activity(w.pid) AS a";
+  if (senders) {
+    q += ";SELECT a.application_name, coalesce(host(a.client_addr), '') AS client_addr, w.state,"
+         " w.replay_lsn, extract(epoch FROM w.replay_lag) AS replay_lag"
+         " FROM pg_stat_get_wal_senders() AS w, LATERAL pg_stat_get_activity(w.pid) AS a";
+  }
   return q;
 }
 
 }  // namespace
 
-const std::string& PostgresProbeQuery(bool with_settings, bool transactions) {
-  static const std::string queries[2][2] = {
-      {ProbeQuery(false), std::string(kPostgresSettingsQuery) + ";" + ProbeQuery(false)},
-      {ProbeQuery(true), std::string(kPostgresSettingsQuery) + ";" + ProbeQuery(true)}};
-  return queries[transactions][with_settings];
+const std::string& PostgresProbeQuery(bool with_settings, bool transactions, bool senders) {
+  static const auto queries = [] {
+    std::array<std::string, 8> q;
+    for (int i = 0; i < 8; ++i) {
+      const std::string probe = ProbeQuery((i & 2) != 0, (i & 4) != 0);
+      q[i] = (i & 1) != 0 ? std::string(kPostgresSettingsQuery) + ";" + probe : probe;
+    }
+    return q;
+  }();
+  return queries[(with_settings ? 1 : 0) | (transactions ? 2 : 0) | (senders ? 4 : 0)];
 }
 
 uint64_t NormalizeInsertLsn(uint64_t lsn, uint64_t block_size, uint64_t segment_size) {

@@ -30,12 +30,12 @@ inline bool TellsTransactions(int server_version, bool reads_all_stats) {
   return server_version >= 130000 && reads_all_stats;
 }
 
-// The statement pair the probe sends each cycle (one round trip): the status
-// row and the primary's senders; `with_settings`: a connection's first probe,
-// the settings first. `transactions`: the status row also reads
+// The statements the probe sends each cycle (one round trip): the status row
+// and, with `senders`, the primary's senders; `with_settings`: a connection's
+// first probe, the settings first. `transactions`: the status row also reads
 // Sample::transactions; asked of servers last seen as primary that can tell
 // (it costs the server about 0.15 ms per probe, which replicas are spared).
-const std::string& PostgresProbeQuery(bool with_settings, bool transactions);
+const std::string& PostgresProbeQuery(bool with_settings, bool transactions, bool senders);
 
 // The insert position points past a page header when the last record ended
 // exactly at a page (or segment) boundary, e.g. 0/4000028 after a segment
