@@ -46,7 +46,7 @@ class SimProbe final : public probes::Probe {
   SimProbe(bool primary, Clock::time_point epoch, Stats* stats, Clock::duration interval)
       : primary_(primary), epoch_(epoch), stats_(stats), interval_(interval) {}
 
-  probes::Step Start(Clock::time_point) override {
+  probes::Step Start(Clock::time_point, probes::Depth) override {
     sent_at_ = Clock::now();
     if (last_ != Clock::time_point{}) {
       const auto gap = std::chrono::duration_cast<std::chrono::microseconds>(sent_at_ - last_);

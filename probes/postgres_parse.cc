@@ -13,6 +13,11 @@ const char* const kPostgresSettingsQuery =
     " (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS wal_segment_size,"
     " pg_has_role('pg_read_all_stats', 'USAGE') AS reads_all_stats";
 
+const char* const kPostgresPositionQuery =
+    "SELECT pg_is_in_recovery() AS in_recovery,"
+    " CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
+    " ELSE pg_current_wal_insert_lsn() END AS lsn";
+
 namespace {
 
 // pg_current_wal_insert_lsn(), not pg_current_wal_lsn(): the insert position
@@ -121,6 +126,13 @@ Result<std::optional<double>> ParseOptionalSeconds(const std::optional<std::stri
   return std::optional<double>{d};
 }
 
+Result<router::Position> PrimaryPosition(const router::Position& write,
+                                         const PostgresSettings& settings) {
+  if (!router::IsKnown(write)) return MakeError("a primary reported no write position");
+  return router::Position{router::Lsn{NormalizeInsertLsn(
+      std::get<router::Lsn>(write).value, settings.wal_block_size, settings.wal_segment_size)}};
+}
+
 }  // namespace
 
 Result<PostgresSettings> ParsePostgresSettings(const Row& row) {
@@ -165,11 +177,9 @@ Result<void> ParsePostgresStatus(const Row& status, const std::vector<Row>& send
   out.version = settings.version;
   out.superuser = settings.superuser;
   if (!in_recovery) {
-    if (!router::IsKnown(write)) return MakeError("a primary reported no write position");
+    LAGROUTER_ASSIGN_OR_RETURN(out.write_position, PrimaryPosition(write, settings));
     out.role = Role::kPrimary;
     if (next_xid) out.transactions = Sample::Transactions{*next_xid, oldest_active_xid};
-    out.write_position = router::Lsn{NormalizeInsertLsn(
-        std::get<router::Lsn>(write).value, settings.wal_block_size, settings.wal_segment_size)};
   } else {
     out.role = Role::kReplica;
     out.replay_position = std::move(replay);
@@ -200,6 +210,23 @@ Result<void> ParsePostgresStatus(const Row& status, const std::vector<Row>& send
     LAGROUTER_ASSIGN_OR_RETURN(d.replay_lag_seconds,
                                ParseOptionalSeconds(*lag, "pg_stat_replication.replay_lag"));
     out.downstream.push_back(std::move(d));
+  }
+  return Ok();
+}
+
+Result<void> ParsePostgresPosition(const Row& row, const PostgresSettings& settings, Sample& out) {
+  LAGROUTER_ASSIGN_OR_RETURN(const auto in_recovery_v, Field(row, "in_recovery"));
+  LAGROUTER_ASSIGN_OR_RETURN(const auto lsn_v, Field(row, "lsn"));
+  LAGROUTER_ASSIGN_OR_RETURN(const bool in_recovery, ParseBool(in_recovery_v, "in_recovery"));
+  LAGROUTER_ASSIGN_OR_RETURN(const router::Position lsn, ParseOptionalLsn(lsn_v, "lsn"));
+  out.flavor = "postgres";
+  out.position_only = true;
+  if (!in_recovery) {
+    LAGROUTER_ASSIGN_OR_RETURN(out.write_position, PrimaryPosition(lsn, settings));
+    out.role = Role::kPrimary;
+  } else {
+    out.role = Role::kReplica;
+    out.replay_position = lsn;
   }
   return Ok();
 }

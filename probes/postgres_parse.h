@@ -37,6 +37,10 @@ inline bool TellsTransactions(int server_version, bool reads_all_stats) {
 // (it costs the server about 0.15 ms per probe, which replicas are spared).
 const std::string& PostgresProbeQuery(bool with_settings, bool transactions, bool senders);
 
+// Depth::kPosition's statement: the role and its position, nothing else (no
+// catalog, no view of other backends). A connection's first probe never uses it.
+extern const char* const kPostgresPositionQuery;
+
 // The insert position points past a page header when the last record ended
 // exactly at a page (or segment) boundary, e.g. 0/4000028 after a segment
 // switch, while a caught-up standby's replay position is the boundary itself
@@ -53,5 +57,9 @@ Result<PostgresSettings> ParsePostgresSettings(const Row& row);
 // error.
 Result<void> ParsePostgresStatus(const Row& status, const std::vector<Row>& senders,
                                  const PostgresSettings& settings, Sample& out);
+
+// Fills role and the role's position of `out` (a position_only sample) from
+// kPostgresPositionQuery's row. Malformed values are an error.
+Result<void> ParsePostgresPosition(const Row& row, const PostgresSettings& settings, Sample& out);
 
 }  // namespace lagrouter::probes

@@ -39,8 +39,9 @@ class PostgresProbe final : public Probe {
 
   bool connected() const override { return conn_ != nullptr; }
 
-  Step Start(Clock::time_point) override {
+  Step Start(Clock::time_point, Depth depth) override {
     sample_ = std::make_unique<Sample>();
+    depth_ = depth;
     return conn_ == nullptr ? StartConnect() : SendQuery();
   }
 
@@ -125,15 +126,23 @@ class PostgresProbe final : public Probe {
 
   Step SendQuery() {
     sample_->sent_at = Clock::now();  // t_k: before the query leaves
-    const bool transactions = was_primary_ && settings_ &&
+    // The position alone needs the settings (the WAL geometry) and a role to
+    // check it against: a changed one is read again in full (Finish).
+    position_asked_ = depth_ == Depth::kPosition && settings_ && last_role_ != Role::kUnknown;
+    if (position_asked_) return Send(kPostgresPositionQuery);
+    const bool was_primary = last_role_ == Role::kPrimary;
+    const bool transactions = was_primary && settings_ &&
                               TellsTransactions(PQserverVersion(conn_), settings_->reads_all_stats);
     // The senders are for people (the primary's view of its replicas' lag):
     // a primary's, once a second. They cost the server ~0.3 ms a round trip,
     // which on-demand probes (strict reads wait for two in a row) are spared.
-    senders_asked_ = was_primary_ &&
-                     (!senders_read_at_ || sample_->sent_at - *senders_read_at_ >= kSendersEvery);
-    const std::string& query = PostgresProbeQuery(!settings_, transactions, senders_asked_);
-    if (PQsendQuery(conn_, query.c_str()) == 0) {
+    senders_asked_ =
+        was_primary && (!senders_read_at_ || sample_->sent_at - *senders_read_at_ >= kSendersEvery);
+    return Send(PostgresProbeQuery(!settings_, transactions, senders_asked_).c_str());
+  }
+
+  Step Send(const char* query) {
+    if (PQsendQuery(conn_, query) == 0) {
       return Fail(ErrorKind::kQuery, "sending the probe query failed: " + Message());
     }
     phase_ = Phase::kSending;
@@ -164,23 +173,56 @@ class PostgresProbe final : public Probe {
 
   Step Finish() {
     sample_->received_at = Clock::now();
-    Interpret(results_, *sample_);
-    was_primary_ = sample_->ok && sample_->role == Role::kPrimary;
+    if (position_asked_) {
+      InterpretPosition(results_, *sample_);
+    } else {
+      Interpret(results_, *sample_);
+    }
     ClearResults();
+    if (sample_->ok && position_asked_ && sample_->role != last_role_) {
+      // A promotion or demotion: the fold needs the new role's whole status.
+      sample_ = std::make_unique<Sample>();
+      depth_ = Depth::kFull;
+      return SendQuery();
+    }
+    if (sample_->ok) last_role_ = sample_->role;
     if (!sample_->ok && sample_->error_kind != ErrorKind::kParse) Close();
     phase_ = Phase::kDone;
     return Step::Done();
   }
 
-  void Interpret(const std::vector<PGresult*>& results, Sample& s) {
+  // False (with the error in `s`) when a statement failed.
+  static bool Succeeded(const std::vector<PGresult*>& results, Sample& s) {
     for (auto* r : results) {
       if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         s.error_kind = IsAuthSqlState(PQresultErrorField(r, PG_DIAG_SQLSTATE)) ? ErrorKind::kAuth
                                                                                : ErrorKind::kQuery;
         s.error = "probe query failed: " + std::string(Trim(PQresultErrorMessage(r)));
-        return;
+        return false;
       }
     }
+    return true;
+  }
+
+  void InterpretPosition(const std::vector<PGresult*>& results, Sample& s) {
+    if (!Succeeded(results, s)) return;
+    if (results.size() != 1 || PQntuples(results[0]) != 1) {
+      s.error_kind = ErrorKind::kParse;
+      s.error = "the position query returned " + std::to_string(results.size()) +
+                " results, the first with " +
+                std::to_string(results.empty() ? 0 : PQntuples(results[0])) + " rows";
+      return;
+    }
+    if (auto parsed = ParsePostgresPosition(ToRow(results[0], 0), *settings_, s); !parsed) {
+      s.error_kind = ErrorKind::kParse;
+      s.error = "unexpected reply: " + parsed.error();
+      return;
+    }
+    s.ok = true;
+  }
+
+  void Interpret(const std::vector<PGresult*>& results, Sample& s) {
+    if (!Succeeded(results, s)) return;
     // The connection's first probe also read its settings (a result before
     // the status), and the senders come last when asked.
     const size_t first = settings_ ? 0 : 1;
@@ -271,6 +313,7 @@ class PostgresProbe final : public Probe {
 
   void Close() {
     settings_.reset();
+    last_role_ = Role::kUnknown;
     senders_read_at_.reset();
     downstream_.clear();
     if (conn_ != nullptr) {
@@ -282,7 +325,9 @@ class PostgresProbe final : public Probe {
   ServerEndpoint ep_;
   PGconn* conn_ = nullptr;
   std::optional<PostgresSettings> settings_;  // read by the connection's first probe
-  bool was_primary_ = false;                  // the previous sample's role
+  Role last_role_ = Role::kUnknown;           // the connection's previous sample's
+  Depth depth_ = Depth::kFull;                // asked by Start
+  bool position_asked_ = false;               // the query in flight is the position alone
   static constexpr std::chrono::seconds kSendersEvery{1};
   bool senders_asked_ = false;  // by the query in flight
   std::optional<Clock::time_point> senders_read_at_;

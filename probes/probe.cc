@@ -20,8 +20,8 @@ const char* ErrorKindName(ErrorKind kind) {
   return "none";
 }
 
-Sample RunToCompletion(Probe& probe, Clock::time_point deadline) {
-  for (Step step = probe.Start(deadline); !step.done; step = probe.Resume()) {
+Sample RunToCompletion(Probe& probe, Clock::time_point deadline, Depth depth) {
+  for (Step step = probe.Start(deadline, depth); !step.done; step = probe.Resume()) {
     const pollfd wanted{
         step.fd, static_cast<short>((step.read ? POLLIN : 0) | (step.write ? POLLOUT : 0)), 0};
     for (;;) {

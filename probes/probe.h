@@ -79,7 +79,20 @@ struct Sample {
   };
   std::optional<Transactions> transactions;
   bool tells_transactions = false;  // the server can tell (the version and the role's rights)
+
+  // Depth::kPosition: only ok, role, the role's position (write_position or
+  // replay_position) and the times were read; the fold carries the rest from
+  // the server's previous sample, which the same connection took.
+  bool position_only = false;
 };
+
+// How much a sample reads. kPosition: the role and its position alone, for
+// on-demand probes that only need them (a strict read's primary position, a
+// waiting read's replica replay): on a busy PostgreSQL primary the full status
+// (transactions, receiver, senders) took 1.8-3.4 ms a round trip against 0.6-0.8 ms.
+// A probe that cannot (a new connection, a role that changed, an engine with
+// one statement) reads in full.
+enum class Depth { kFull, kPosition };
 
 // What a probe waits for before it can go on: its socket (readable,
 // writable or both) and/or a time. A done step waits for nothing.
@@ -108,7 +121,7 @@ struct Step {
 class Probe {
  public:
   virtual ~Probe() = default;
-  virtual Step Start(Clock::time_point deadline) = 0;
+  virtual Step Start(Clock::time_point deadline, Depth depth) = 0;
   virtual Step Resume() = 0;
   // The sample of the step that was done.
   virtual Sample Take() = 0;
@@ -120,7 +133,7 @@ class Probe {
 
 // Drives a probe to its sample on poll(2), for tools and tests that want one
 // sample now: never blocks past `deadline`.
-Sample RunToCompletion(Probe& probe, Clock::time_point deadline);
+Sample RunToCompletion(Probe& probe, Clock::time_point deadline, Depth depth = Depth::kFull);
 
 // How to log in to a cluster's servers: one copy, shared by their probes
 // (copied into each, it was 0.3 KB a server).

@@ -100,6 +100,9 @@ ProbePlan Plan(const ClusterView& cluster, const Ask& ask, const Reasons& reason
   if (cluster.primary >= 0 && (bound_needs_primary || waits_for_primary)) {
     plan.primary_first = bound_needs_primary && !plan.empty();
     plan.servers.push_back(static_cast<size_t>(cluster.primary));
+    if (reasons[static_cast<size_t>(cluster.primary)] == Reason::kCommitsInFlight) {
+      plan.visibility_of = cluster.primary;
+    }
   }
   return plan;
 }

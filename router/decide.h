@@ -74,6 +74,10 @@ struct Ask {
 struct ProbePlan {
   std::vector<size_t> servers;
   bool primary_first = false;
+  // The primary, when its probe must tell which commits are visible (it has
+  // commits in flight), which its position alone does not; else -1. Every
+  // other probe of a plan needs only the server's role and position.
+  int visibility_of = -1;
   bool empty() const { return servers.empty(); }
 };
 

@@ -46,7 +46,7 @@ bool Waits::Park(Waiter waiter, const router::ProbePlan& plan) {
     if (earliest) timer_cv_.notify_one();
   }
   if (metrics_ != nullptr) metrics_->CountWaitStarted(cluster, klass);
-  demand_.Demand(cluster, plan.servers, plan.primary_first, since);
+  demand_.Demand(cluster, plan, since);
   return true;
 }
 
@@ -81,11 +81,12 @@ void Waits::OnPublish(size_t cluster, TimePoint now) {
         }
       }
       again.primary_first = again.primary_first || v.plan.primary_first;
+      if (v.plan.visibility_of >= 0) again.visibility_of = v.plan.visibility_of;
       ++i;
     }
   }
   // Still waiting: probe again (coalesced and rate-capped per server).
-  if (!again.empty()) demand_.Demand(cluster, again.servers, again.primary_first, now);
+  if (!again.empty()) demand_.Demand(cluster, again, now);
   for (auto& [w, v] : done) Finish(w, *snapshot, v, now);
 }
 

@@ -61,6 +61,7 @@ ClusterState::Update ClusterState::Apply(size_t server, Sample sample, TimePoint
 void ClusterState::Observe(size_t index, Sample sample, std::chrono::system_clock::time_point wall,
                            std::vector<ClusterEvent>& events) {
   Server& s = servers_[index];
+  if (sample.ok && sample.position_only) sample = Completed(std::move(sample), s.last_ok.get());
   if (!sample.ok && (!s.probed || s.up)) {
     events.push_back({Kind::kProbeFailed, index});
   } else if (sample.ok && s.probed && !s.up) {
@@ -106,12 +107,44 @@ void ClusterState::Observe(size_t index, Sample sample, std::chrono::system_cloc
   }
 }
 
+Sample ClusterState::Completed(Sample sample, const Sample* before) {
+  // The probe reads the position alone only on a connection whose previous
+  // sample, of the same role, came here; anything else is a probe's bug.
+  if (before == nullptr || before->role != sample.role) {
+    Sample failed;
+    failed.error_kind = probes::ErrorKind::kParse;
+    failed.error = "a position-only sample without a whole one of its role before it";
+    failed.sent_at = sample.sent_at;
+    failed.received_at = sample.received_at;
+    return failed;
+  }
+  Sample whole = *before;
+  whole.position_only = true;
+  whole.sent_at = sample.sent_at;
+  whole.received_at = sample.received_at;
+  // Transactions tell visibility as of their own sample only.
+  whole.transactions.reset();
+  if (sample.role == Role::kPrimary) {
+    whole.write_position = std::move(sample.write_position);
+  } else {
+    whole.replay_position = std::move(sample.replay_position);
+    if (router::IsKnown(whole.receive_position) &&
+        !router::Covers(whole.receive_position, whole.replay_position)) {
+      whole.receive_position = whole.replay_position;
+    }
+  }
+  return whole;
+}
+
 // A commit flushed before a sample started is visible on the primary unless
 // its transaction is still active then, holding an id below that sample's
 // next id. So no active id below an earlier sample's next id makes every
 // commit flushed before that sample visible; none active at all, every one
 // flushed before this sample.
 void ClusterState::RecordVisibility(Server& s, const Sample& sample) {
+  // Without transactions read, it tells nothing; the chain goes on from the
+  // previous whole sample.
+  if (sample.position_only) return;
   if (sample.role != Role::kPrimary || !sample.transactions) {
     if (sample.role != Role::kPrimary) s.visible_as_of.reset();
     s.previous_next_xid.reset();

@@ -92,6 +92,9 @@ class ClusterState {
   void Observe(size_t server, probes::Sample sample, std::chrono::system_clock::time_point wall,
                std::vector<ClusterEvent>& events);
   static void RecordVisibility(Server& s, const probes::Sample& sample);
+  // A position_only sample as a whole one: the server's previous sample with
+  // the new role's position and times (an error sample without one).
+  static probes::Sample Completed(probes::Sample sample, const probes::Sample* before);
   void Elect(std::vector<ClusterEvent>& events);
   void RecordHistory(size_t server, std::vector<ClusterEvent>& events);
   // `sampled`: the server whose sample this update applies (-1: none); its

@@ -127,13 +127,15 @@ uint64_t Monitor::Generation(size_t cluster) const {
   return clusters_[cluster]->generation.load(std::memory_order_acquire);
 }
 
-void Monitor::Demand(size_t cluster, const std::vector<size_t>& servers, bool primary_first,
-                     router::TimePoint since) {
+void Monitor::Demand(size_t cluster, const router::ProbePlan& plan, router::TimePoint since) {
   Cluster& c = *clusters_[cluster];
   {
     std::lock_guard<std::mutex> lock(c.schedule_mu);
-    for (size_t s : servers) {
-      if (s < c.schedules.size()) c.schedules[s].Demand(since, primary_first);
+    for (size_t s : plan.servers) {
+      if (s < c.schedules.size()) {
+        c.schedules[s].Demand(since, plan.primary_first,
+                              /*whole=*/static_cast<int>(s) == plan.visibility_of);
+      }
     }
   }
   if (!loops_.empty()) loops_[cluster % loops_.size()]->Poke(cluster);

@@ -54,8 +54,7 @@ class Monitor final : public SnapshotSource, public ProbeDemand, private ProbeCy
   uint64_t Generation(size_t cluster) const override;
   bool Ready() const override { return ready_.load(std::memory_order_acquire); }
 
-  void Demand(size_t cluster, const std::vector<size_t>& servers, bool primary_first,
-              router::TimePoint since) override;
+  void Demand(size_t cluster, const router::ProbePlan& plan, router::TimePoint since) override;
   // Called with the cluster's index after each snapshot it publishes, on the
   // probe loop's thread (keep it short: the loop's other probes wait). Set
   // before Start().

@@ -193,7 +193,10 @@ void ProbeLoop::Launch(uint32_t slot, router::TimePoint now) {
   if (s.connecting) ++connecting_;
   s.started = now;
   s.deadline = now + timeout_;
-  Follow(slot, s.target.probe->Start(s.deadline), now);
+  Follow(slot,
+         s.target.probe->Start(
+             s.deadline, s.turn.position_only ? probes::Depth::kPosition : probes::Depth::kFull),
+         now);
 }
 
 // Waits for what the probe asked for: its socket (one-shot, re-armed each

@@ -51,8 +51,9 @@ ProbeSchedule::Options ProbeSchedule::Defaults(Duration interval, int on_demand_
   return o;
 }
 
-void ProbeSchedule::Demand(TimePoint since, bool primary_first) {
+void ProbeSchedule::Demand(TimePoint since, bool primary_first, bool whole) {
   if (since > since_) since_ = since;
+  if (whole && since > whole_since_) whole_since_ = since;
   primary_first_ = primary_first_ || primary_first;
 }
 
@@ -62,7 +63,9 @@ bool ProbeSchedule::Take(TimePoint now, Step& wait) {
     turn_ = Turn{};
     return true;
   }
-  if (since_ <= last_started_) {
+  // A probe that read the position alone satisfies no demand for the whole.
+  const bool whole = whole_since_ > last_whole_started_;
+  if (since_ <= last_started_ && !whole) {
     wait.until = TimePoint::max();
     return false;
   }
@@ -77,7 +80,7 @@ bool ProbeSchedule::Take(TimePoint now, Step& wait) {
     return false;
   }
   tokens_ -= 1;
-  turn_ = Turn{true, since_, primary_first_};
+  turn_ = Turn{true, since_, primary_first_, !whole};
   return true;
 }
 
@@ -93,7 +96,7 @@ ProbeSchedule::Step ProbeSchedule::Next(TimePoint now, const PrimaryProgress* pr
     if (!Take(now, step)) return step;
     // Backing off: the turn is dropped, and a demand with it.
     if (failures_ > 0 && now < retry_at_) {
-      if (turn_.on_demand) since_ = TimePoint::min();
+      if (turn_.on_demand) since_ = whole_since_ = TimePoint::min();
       continue;
     }
     has_turn_ = true;
@@ -105,9 +108,11 @@ ProbeSchedule::Step ProbeSchedule::Next(TimePoint now, const PrimaryProgress* pr
   }
   has_turn_ = false;
   last_started_ = now;
+  if (!turn_.position_only) last_whole_started_ = now;
   if (since_ <= now) primary_first_ = false;
   step.action = Step::Action::kProbe;
   step.on_demand = turn_.on_demand;
+  step.position_only = turn_.position_only;
   step.tick = seen_;
   return step;
 }

@@ -106,8 +106,9 @@ class ProbeSchedule {
   // A scheduled tick of the server's cluster.
   void Tick() { ++tick_; }
   // A waiting request needs a probe started at or after `since`;
-  // `primary_first`: after the primary's own probe of that demand.
-  void Demand(router::TimePoint since, bool primary_first);
+  // `primary_first`: after the primary's own probe of that demand; `whole`:
+  // one that reads the server's whole status, not only its position.
+  void Demand(router::TimePoint since, bool primary_first, bool whole);
 
   struct Step {
     enum class Action { kProbe, kWait } action = Action::kWait;
@@ -116,6 +117,9 @@ class ProbeSchedule {
     // `tick`: the latest tick taken (PrimaryProgress::Record, for the primary).
     bool on_demand = false;
     uint64_t tick = 0;
+    // kProbe: the server's role and position are all this probe must read
+    // (probes::Depth::kPosition): on demand, and no demand asked for more.
+    bool position_only = false;
     // kWait: ask again by this time, or when an event (Tick, Demand, the
     // primary's progress) comes; TimePoint::max(): only on an event.
     router::TimePoint until = router::TimePoint::max();
@@ -135,6 +139,7 @@ class ProbeSchedule {
     bool on_demand = false;
     router::TimePoint since{};  // on demand: the probe must start at or after this
     bool primary_first = false;
+    bool position_only = false;
     router::TimePoint lead_until{};
   };
   // Takes a tick or a demand the bucket allows, if any; else says until when to wait.
@@ -144,10 +149,12 @@ class ProbeSchedule {
   Options options_;
   uint64_t tick_ = 0;  // the cluster's ticks so far
   uint64_t seen_ = 0;  // the latest tick taken: a probe that overran misses ticks, not queues them
-  router::TimePoint since_ = router::TimePoint::min();  // the newest demand
+  router::TimePoint since_ = router::TimePoint::min();        // the newest demand
+  router::TimePoint whole_since_ = router::TimePoint::min();  // the newest that wants it whole
   bool primary_first_ = false;
   router::TimePoint last_started_ = router::TimePoint::min();  // scheduled or not
-  double tokens_ = -1;                                         // < 0: full (never used)
+  router::TimePoint last_whole_started_ = router::TimePoint::min();
+  double tokens_ = -1;  // < 0: full (never used)
   router::TimePoint refilled_at_{};
   int failures_ = 0;  // consecutive failed probes
   router::TimePoint retry_at_{};

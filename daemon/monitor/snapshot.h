@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "probes/probe.h"
+#include "router/decide.h"
 #include "router/router.h"
 
 namespace lagrouter::daemon {
@@ -72,13 +73,13 @@ namespace lagrouter::daemon {
 class ProbeDemand {
  public:
   virtual ~ProbeDemand() = default;
-  // Asks for one probe of each of `servers` of `cluster` that starts at or
-  // after `since`. Coalesced: a probe already started later satisfies it,
-  // and each server gets at most [on_demand] probes_per_second. With
-  // `primary_first` the primary is among `servers` and replicas wait briefly
-  // for its sample, so their bound can count from it.
-  virtual void Demand(size_t cluster, const std::vector<size_t>& servers, bool primary_first,
-                      router::TimePoint since) = 0;
+  // Asks for one probe of each of the plan's servers of `cluster` that
+  // starts at or after `since`. Coalesced: a probe already started later
+  // satisfies it (one that read the position alone does not satisfy the
+  // plan's visibility_of), and each server gets at most [on_demand]
+  // probes_per_second. With primary_first the primary is among the servers
+  // and replicas wait briefly for its sample, so their bound can count from it.
+  virtual void Demand(size_t cluster, const router::ProbePlan& plan, router::TimePoint since) = 0;
 };
 
 }  // namespace lagrouter::daemon

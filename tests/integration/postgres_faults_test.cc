@@ -166,8 +166,27 @@ TEST_F(PostgresFaults, HungPrimaryFailsPrimaryClassesFast) {
 
 // Two servers claim to be primary: no primary is picked (503, and status and
 // metrics say why); genuine replicas keep serving loose classes.
+// And a probe asked for the position alone across the promotion reads the
+// promoted server's whole status at once: a role change is never a position.
 TEST_F(PostgresFaults, SplitBrainRefusesThePrimary) {
+  auto probe = MonitoringPgProbe(PgPort(2));
+  auto position = [&] {
+    return probes::RunToCompletion(*probe, probes::Clock::now() + seconds(5),
+                                   probes::Depth::kPosition);
+  };
+  ASSERT_TRUE(position().ok);  // whole: the connection's first
+  const probes::Sample before = position();
+  ASSERT_TRUE(before.ok) << before.error;
+  EXPECT_TRUE(before.position_only);
+  EXPECT_EQ(before.role, router::Role::kReplica);
   MustRun(RepoPath("scripts/pg-cluster.sh") + " promote 2");
+  const probes::Sample after = position();
+  ASSERT_TRUE(after.ok) << after.error;
+  EXPECT_EQ(after.role, router::Role::kPrimary);
+  EXPECT_FALSE(after.position_only) << "the new role's whole status";
+  EXPECT_FALSE(after.version.empty());
+  EXPECT_TRUE(router::IsKnown(after.write_position));
+
   ASSERT_TRUE(WaitFor([] { return d().Route("shop", "inventory").status == 503; }, seconds(5)))
       << d().Log();
   const auto a = d().Route("shop", "inventory");

@@ -56,12 +56,7 @@ class PostgresSlice : public DaemonSuite {
 // once a second, and the samples in between carry the last one read: it cost
 // every probe a second statement (~0.3 ms of the server's time a round trip).
 TEST_F(PostgresSlice, ThePrimarysSendersAreReadOnceASecondAndCarriedBetween) {
-  probes::Login login;
-  login.user = "lagrouter";
-  login.password = DbPassword();
-  login.database = "postgres";
-  auto probe = probes::MakePostgresProbe(
-      probes::ServerEndpoint{"127.0.0.1", kPrimaryPort, std::make_shared<probes::Login>(login)});
+  auto probe = MonitoringPgProbe(kPrimaryPort);
   auto sample = [&] { return probes::RunToCompletion(*probe, probes::Clock::now() + seconds(5)); };
   auto names = [](const probes::Sample& s) {
     std::set<std::string> out;
@@ -92,6 +87,49 @@ TEST_F(PostgresSlice, ThePrimarysSendersAreReadOnceASecondAndCarriedBetween) {
   MustRun(RepoPath("scripts/pg-cluster.sh") + " start-node 2");
   EXPECT_TRUE(carried);
   EXPECT_TRUE(dropped) << "pg-c still among the senders 5 s after it stopped";
+}
+
+// On-demand probes that need only a position (a strict read's proof) read
+// the role and position alone, once the connection has read the whole status:
+// on a busy primary the whole status took 1.8-3.4 ms a round trip against 0.6-0.8 ms.
+// The position is the server's own as of then: a commit that returned before
+// the probe started is at or below the primary's, and a replica's is what
+// pg_last_wal_replay_lsn() said just before.
+TEST_F(PostgresSlice, PositionProbesReadTheRoleAndPositionAlone) {
+  PgConn app(kPrimaryPort, "app", "shop");
+  ASSERT_TRUE(app.ok());
+  PgConn replica(kReplica1Port, "postgres", "postgres");
+  ASSERT_TRUE(replica.ok());
+  auto lsn = [](const router::Position& p) { return std::get<router::Lsn>(p).value; };
+  auto parse = [](const std::string& text) { return router::ParseLsn(text).value().value; };
+  for (const int port : {kPrimaryPort, kReplica1Port}) {
+    auto probe = MonitoringPgProbe(port);
+    auto sample = [&] {
+      return probes::RunToCompletion(*probe, probes::Clock::now() + seconds(5),
+                                     probes::Depth::kPosition);
+    };
+    const probes::Sample first = sample();
+    ASSERT_TRUE(first.ok) << first.error;
+    EXPECT_FALSE(first.position_only) << "a new connection reads the whole status";
+    EXPECT_FALSE(first.version.empty());
+    app.Query("INSERT INTO orders (item) VALUES ('position probe')");
+    const uint64_t committed = parse(app.Query("SELECT pg_current_wal_insert_lsn()"));
+    const uint64_t replayed = parse(replica.Query("SELECT pg_last_wal_replay_lsn()"));
+    const probes::Sample s = sample();
+    ASSERT_TRUE(s.ok) << s.error;
+    EXPECT_TRUE(s.position_only);
+    EXPECT_TRUE(s.version.empty()) << "nothing but the position was read";
+    if (port == kPrimaryPort) {
+      EXPECT_EQ(s.role, router::Role::kPrimary);
+      EXPECT_GE(lsn(s.write_position), committed);
+    } else {
+      EXPECT_EQ(s.role, router::Role::kReplica);
+      EXPECT_GE(lsn(s.replay_position), replayed);
+    }
+    const probes::Sample whole = probes::RunToCompletion(*probe, probes::Clock::now() + seconds(5));
+    ASSERT_TRUE(whole.ok) << whole.error;
+    EXPECT_FALSE(whole.position_only);
+  }
 }
 
 TEST_F(PostgresSlice, CaughtUpReplicasServeAndSpread) {

@@ -83,7 +83,9 @@ TEST_P(NonBlocking, ASilentServerIsWaitedForOnASocketNeverInACall) {
   LocalPort silent(true);
   auto probe = ProbeOn(silent.port());
   Step step;
-  EXPECT_LT(Timed([&] { step = probe->Start(Clock::now() + std::chrono::seconds(5)); }), kPrompt);
+  EXPECT_LT(
+      Timed([&] { step = probe->Start(Clock::now() + std::chrono::seconds(5), Depth::kFull); }),
+      kPrompt);
   // Whatever the probe waits for comes (the connect completes), then the
   // server says nothing: every step returns at once and waits on a socket.
   const auto until = Clock::now() + milliseconds(300);
@@ -106,7 +108,9 @@ TEST_P(NonBlocking, ASilentServerIsWaitedForOnASocketNeverInACall) {
   EXPECT_EQ(s.error.find(kPassword), std::string::npos) << s.error;
 
   // The aborted connection is gone: the next sample connects afresh.
-  EXPECT_LT(Timed([&] { step = probe->Start(Clock::now() + std::chrono::seconds(5)); }), kPrompt);
+  EXPECT_LT(
+      Timed([&] { step = probe->Start(Clock::now() + std::chrono::seconds(5), Depth::kFull); }),
+      kPrompt);
   EXPECT_FALSE(step.done);
   EXPECT_EQ(probe->Abort().error_kind, ErrorKind::kTimeout);
 }

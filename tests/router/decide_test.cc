@@ -95,6 +95,7 @@ TEST(Decide, SessionMovingToThePrimaryWaitsForItsCommitsInFlight) {
   EXPECT_EQ(v.reasons[0], Reason::kCommitsInFlight);
   EXPECT_TRUE(v.wait);
   EXPECT_EQ(v.plan.servers, (std::vector<size_t>{1, 0})) << "the stale replica, and the primary";
+  EXPECT_EQ(v.plan.visibility_of, 0) << "the primary's probe must read its transactions";
   EXPECT_EQ(v.decision.outcome, Outcome::kFallbackPrimary) << "the answer if it cannot wait";
   // Without a wait (or once it is over): the primary, as before.
   v = Decide(cluster, SessionAsk(second, 1, kNow, Duration::zero()), kNow, kNow);
@@ -131,6 +132,7 @@ TEST(Decide, StrictClassIsServedByAProvenReplicaOrThePrimary) {
   EXPECT_EQ(v.decision.outcome, Outcome::kPrimaryClass);
   EXPECT_TRUE(v.wait);
   EXPECT_EQ(v.plan.servers, (std::vector<size_t>{0})) << "the primary alone, the replica after it";
+  EXPECT_EQ(v.plan.visibility_of, -1) << "its position is all the proof needs";
   // Without strict_replicas, or without a wait: the primary at once.
   ask.wait = Duration::zero();
   v = Decide(cluster, ask, kNow, kNow - milliseconds(1));

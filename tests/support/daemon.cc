@@ -51,6 +51,14 @@ void StartSharedMariadbCluster() {
   StartUnlessRunning("scripts/mariadb-cluster.sh", MariadbPort);
 }
 
+std::unique_ptr<probes::Probe> MonitoringPgProbe(int port) {
+  auto login = std::make_shared<probes::Login>();
+  login->user = "lagrouter";
+  login->password = DbPassword();
+  login->database = "postgres";
+  return probes::MakePostgresProbe(probes::ServerEndpoint{"127.0.0.1", port, std::move(login)});
+}
+
 Daemon::Daemon(ConfigText config) : port_(FreePort()) {
   Start(config.Listen(port_).str());
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "probes/probe.h"
 #include "tests/support/config_text.h"
 #include "tests/support/db.h"
 #include "tests/support/free_port.h"
@@ -33,6 +34,10 @@ std::string MustRun(const std::string& command);
 // LAGROUTER_RUN_DIR, whose servers this checkout's script cannot start.
 void StartSharedPgCluster();
 void StartSharedMariadbCluster();
+
+// lagrouter's own probe of a test cluster's PostgreSQL server, as the
+// monitoring user `lagrouter` would be configured.
+std::unique_ptr<probes::Probe> MonitoringPgProbe(int port);
 
 // A lagrouter process with its own config file; killed on destruction (a
 // SIGTERM that does not stop it cleanly fails the test).

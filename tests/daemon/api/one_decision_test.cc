@@ -24,9 +24,8 @@ namespace {
 using std::chrono::milliseconds;
 
 struct Demanded final : ProbeDemand {
-  void Demand(size_t, const std::vector<size_t>& servers, bool primary_first,
-              router::TimePoint) override {
-    calls.push_back({servers, primary_first});
+  void Demand(size_t, const router::ProbePlan& plan, router::TimePoint) override {
+    calls.push_back(plan);
   }
   std::vector<router::ProbePlan> calls;
 };

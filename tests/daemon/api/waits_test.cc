@@ -34,9 +34,8 @@ struct RecordedDemand : ProbeDemand {
     bool primary_first;
     router::TimePoint since;
   };
-  void Demand(size_t cluster, const std::vector<size_t>& servers, bool primary_first,
-              router::TimePoint since) override {
-    calls.push_back({cluster, servers, primary_first, since});
+  void Demand(size_t cluster, const router::ProbePlan& plan, router::TimePoint since) override {
+    calls.push_back({cluster, plan.servers, plan.primary_first, since});
   }
   std::vector<Call> calls;
 };

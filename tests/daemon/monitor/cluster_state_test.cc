@@ -326,6 +326,54 @@ TEST_F(ClusterStateTest, ThePrimarysVisibilityFollowsItsActiveTransactions) {
   EXPECT_EQ(primary().visible_as_of, std::nullopt) << "demoted and promoted again";
 }
 
+// A position-only sample (an on-demand probe that read the role and its
+// position alone) moves the position and keeps the rest of the server's
+// previous sample; it proves no visibility, and the chain of transactions
+// goes on across it. Without a whole sample of its role before it, it fails.
+TEST_F(ClusterStateTest, APositionOnlySampleMovesThePositionAndCarriesTheRest) {
+  auto t = kStart;
+  const auto status = [&](size_t i) { return t_.clusters().Snapshot(0)->status[i]; };
+  const auto view = [&](size_t i) { return t_.clusters().Snapshot(0)->view.servers[i]; };
+  auto whole = [&](uint64_t lsn, uint64_t next, uint64_t oldest_active) {
+    auto s = PrimarySample(router::Lsn{lsn}, t += milliseconds(50));
+    s.version = "15.4";
+    s.tells_transactions = true;
+    s.transactions = probes::Sample::Transactions{next, oldest_active};
+    s.downstream = {probes::DownstreamReplica{.application_name = "r1"}};
+    Apply("p", std::move(s), t);
+  };
+  auto position = [&](const char* server, router::Role role, uint64_t lsn) {
+    probes::Sample s = OkSample(role, t += milliseconds(50));
+    s.position_only = true;
+    (role == router::Role::kPrimary ? s.write_position : s.replay_position) = router::Lsn{lsn};
+    return Apply(server, std::move(s), t);
+  };
+  Apply("r1", ReplicaSample(router::Lsn{0x100}, t), t);
+  whole(0x200, 100, 98);
+  const auto first = t;
+  position("p", router::Role::kPrimary, 0x300);
+  EXPECT_EQ(status(0).write_position, "0/300");
+  EXPECT_EQ(status(0).sample->version, "15.4") << "carried";
+  EXPECT_EQ(status(0).sample->downstream.size(), 1u) << "carried";
+  EXPECT_FALSE(status(0).sample->transactions) << "transactions tell of their own sample only";
+  EXPECT_TRUE(view(0).tells_visibility);
+  EXPECT_EQ(view(0).visible_as_of, std::nullopt);
+  whole(0x400, 105, 100);
+  EXPECT_EQ(view(0).visible_as_of, first) << "none below 100: the whole sample before the position";
+
+  position("r1", router::Role::kReplica, 0x300);
+  EXPECT_TRUE(view(1).replicating) << "carried";
+  EXPECT_EQ(std::get<router::Lsn>(view(1).replayed).value, 0x300u);
+  EXPECT_EQ(std::get<router::Lsn>(status(1).sample->receive_position).value, 0x300u)
+      << "received at least what it replayed";
+
+  const auto events = position("r2", router::Role::kReplica, 0x300);  // never sampled whole
+  EXPECT_TRUE(Has(events, Kind::kProbeFailed));
+  EXPECT_FALSE(view(2).up);
+  position("r1", router::Role::kPrimary, 0x300);  // a role other than its last
+  EXPECT_FALSE(view(1).up);
+}
+
 TEST_F(ClusterStateTest, ProbeFailuresAndRecoveriesAreEventsOnce) {
   auto t = kStart;
   Cycle(t);

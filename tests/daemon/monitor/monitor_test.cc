@@ -27,7 +27,9 @@ namespace {
 class InstantProbe final : public probes::Probe {
  public:
   InstantProbe(bool primary, std::atomic<int>& runs) : primary_(primary), runs_(runs) {}
-  probes::Step Start(probes::Clock::time_point) override { return probes::Step::Done(); }
+  probes::Step Start(probes::Clock::time_point, probes::Depth) override {
+    return probes::Step::Done();
+  }
   probes::Step Resume() override { return probes::Step::Done(); }
   probes::Sample Take() override {
     ++runs_;
@@ -56,7 +58,7 @@ class SocketProbe final : public probes::Probe {
     close(fds_[0]);
     close(fds_[1]);
   }
-  probes::Step Start(probes::Clock::time_point) override {
+  probes::Step Start(probes::Clock::time_point, probes::Depth) override {
     sent_at_ = probes::Clock::now();
     if (!hung_) {
       const char query = 'q';
@@ -165,7 +167,7 @@ TEST(Monitor, OnDemandProbesComeBetweenTicksWithinTheRateCap) {
     return monitor.Snapshot(0)->status[server].on_demand_probes;
   };
   // One demand of the replica: one probe of it, none of the primary.
-  monitor.Demand(0, {1}, false, router::Clock::now());
+  monitor.Demand(0, router::ProbePlan{{1}}, router::Clock::now());
   // (The listener runs after the snapshot is out: wait for both.)
   while ((on_demand(1) < 1 || published.load() < 3) &&
          std::chrono::steady_clock::now() < deadline) {
@@ -179,7 +181,7 @@ TEST(Monitor, OnDemandProbesComeBetweenTicksWithinTheRateCap) {
   const auto storm_start = std::chrono::steady_clock::now();
   int demands = 0;
   while (std::chrono::steady_clock::now() < storm_start + std::chrono::milliseconds(300)) {
-    monitor.Demand(0, {1}, false, router::Clock::now());
+    monitor.Demand(0, router::ProbePlan{{1}}, router::Clock::now());
     ++demands;
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
@@ -255,7 +257,7 @@ TEST(Monitor, ClustersSpreadOverLoopsAreProbedAndTakeDemands) {
       /*seed=*/1, /*loops=*/2);
   monitor.Start();
   ASSERT_TRUE(WaitReady(monitor));
-  for (size_t c = 0; c < 5; ++c) monitor.Demand(c, {1}, false, router::Clock::now());
+  for (size_t c = 0; c < 5; ++c) monitor.Demand(c, router::ProbePlan{{1}}, router::Clock::now());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   auto demanded = [&] {
     int n = 0;

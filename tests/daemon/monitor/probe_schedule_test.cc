@@ -43,6 +43,7 @@ ProbeSchedule::Options Options(Duration interval, int per_second) {
 struct Probe {
   TimePoint started;
   bool on_demand;
+  bool position_only = false;
 };
 
 // One server under a simulated worker.
@@ -68,7 +69,7 @@ struct Sim {
       next_tick += interval;
     }
     while (next_demand < demands.size() && demands[next_demand] <= now) {
-      schedule.Demand(demands[next_demand++], false);
+      schedule.Demand(demands[next_demand++], false, /*whole=*/true);
     }
   }
 
@@ -77,7 +78,7 @@ struct Sim {
     while (now < end) {
       const auto step = schedule.Next(now, nullptr);
       if (step.action == Action::kProbe) {
-        probes.push_back({now, step.on_demand});
+        probes.push_back({now, step.on_demand, step.position_only});
         now += probe_takes;
         Deliver();  // the ticks and demands that came while it ran
         schedule.Finished(ok(probes.size() - 1), now, random);
@@ -164,14 +165,42 @@ TEST(ProbeSchedule, AProbeStartedSinceADemandSatisfiesIt) {
   sim.ticking = false;
   sim.RunUntil(kT0 + 1ms);
   ASSERT_TRUE(sim.probes.empty()) << "nothing asked, nothing probed";
-  sim.schedule.Demand(kT0 + 1ms, false);
-  sim.schedule.Demand(kT0, false);  // an older demand: the same probe serves it
+  sim.schedule.Demand(kT0 + 1ms, false, /*whole=*/true);
+  sim.schedule.Demand(kT0, false, /*whole=*/true);  // an older demand: the same probe serves it
   sim.RunUntil(kT0 + 2ms);
   ASSERT_EQ(sim.probes.size(), 1u);
   EXPECT_EQ(sim.probes[0].started, kT0 + 1ms);
-  sim.schedule.Demand(kT0 + 1ms, false);  // made before that probe started: satisfied
+  sim.schedule.Demand(kT0 + 1ms, false,
+                      /*whole=*/true);  // made before that probe started: satisfied
   sim.RunUntil(kT0 + 3ms);
   EXPECT_EQ(sim.probes.size(), 1u);
+}
+
+// A demand for the position alone gets a position-only probe; one for the
+// whole status is not satisfied by it, while a whole probe satisfies both.
+// Scheduled ticks always read the whole status.
+TEST(ProbeSchedule, APositionOnlyProbeSatisfiesNoDemandForTheWholeStatus) {
+  Sim sim(Options(1h, 100));
+  sim.ticking = false;
+  sim.RunUntil(kT0 + 1ms);
+  sim.schedule.Demand(kT0 + 1ms, false, /*whole=*/false);
+  sim.RunUntil(kT0 + 2ms);
+  ASSERT_EQ(sim.probes.size(), 1u);
+  EXPECT_TRUE(sim.probes[0].position_only);
+  sim.schedule.Demand(kT0 + 1ms, false, /*whole=*/true);  // before that probe started
+  sim.RunUntil(kT0 + 3ms);
+  ASSERT_EQ(sim.probes.size(), 2u) << "the position-only probe does not satisfy it";
+  EXPECT_FALSE(sim.probes[1].position_only);
+  sim.schedule.Demand(kT0 + 2ms, false, /*whole=*/false);
+  sim.RunUntil(kT0 + 4ms);
+  EXPECT_EQ(sim.probes.size(), 2u) << "the whole probe satisfies it";
+
+  sim.schedule.Demand(kT0 + 4ms, false, /*whole=*/false);
+  sim.schedule.Tick();  // the tick's probe comes first, and serves the demand too
+  sim.RunUntil(kT0 + 5ms);
+  ASSERT_EQ(sim.probes.size(), 3u);
+  EXPECT_FALSE(sim.probes[2].on_demand);
+  EXPECT_FALSE(sim.probes[2].position_only);
 }
 
 // Always failing, at jitter 1: the gaps double from the interval up to the
@@ -254,7 +283,7 @@ TEST(ProbeSchedule, PrimaryFirstDemandsWaitForThePrimarysProbeOfThatDemand) {
   ProbeSchedule replica(Options(1h, 100));
   PrimaryProgress primary;
   primary.Record(0, kT0);
-  replica.Demand(kT0 + 1ms, /*primary_first=*/true);
+  replica.Demand(kT0 + 1ms, /*primary_first=*/true, /*whole=*/true);
   auto step = replica.Next(kT0 + 1ms, &primary);
   ASSERT_EQ(step.action, Action::kWait);
   primary.Record(0, kT0 + 1ms);  // the primary's probe started at the demand
@@ -262,7 +291,7 @@ TEST(ProbeSchedule, PrimaryFirstDemandsWaitForThePrimarysProbeOfThatDemand) {
   ASSERT_EQ(step.action, Action::kProbe);
   EXPECT_TRUE(step.on_demand);
   // Not primary first: at once.
-  replica.Demand(kT0 + 4ms, false);
+  replica.Demand(kT0 + 4ms, false, /*whole=*/true);
   EXPECT_EQ(replica.Next(kT0 + 4ms, &primary).action, Action::kProbe);
 }
 
